@@ -1,0 +1,3 @@
+from umacct.cli.app import main
+
+main()

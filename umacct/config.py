@@ -1,0 +1,427 @@
+"""The configuration file: where it is found, what it may hold, and its validation.
+
+The file is TOML, read with ``tomllib``. Every table maps onto a frozen dataclass below;
+the dataclasses are the contract that services and outside scripts rely on. Loading
+checks every key: an unknown key, a value of the wrong type or a missing required key
+raises one ``ConfigError`` that names the file, the key and what was expected.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from umacct.errors import ConfigError
+
+ENV_CONFIG = "UMACCT_CONFIG"
+SYSTEM_CONFIG = Path("/etc/umacct/config.toml")
+SECRET_WORDS = ("password", "passwd", "secret", "token")
+_DURATION = re.compile(r"^\s*(\d+)\s*([smhd])\s*$")
+_DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+_DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
+
+
+def parse_duration(text: str) -> int:
+    """Turn ``"24h"``, ``"90m"``, ``"3600s"`` or ``"7d"`` into seconds."""
+    match = _DURATION.match(text)
+    if not match:
+        raise ValueError(f"expected a duration such as '24h', '30m' or '7d', got {text!r}")
+    return int(match.group(1)) * _DURATION_UNITS[match.group(2)]
+
+
+@dataclass(frozen=True)
+class DirectoryConfig:
+    """``[directory]``: how to reach and bind to the LDAP directory."""
+
+    urls: list[str]
+    bind_dn: str
+    base_dn: str
+    people_dn: str
+    tls: str = "starttls"
+    ca_file: str | None = None
+    profile_attribute: str = "supannCodePopulation"
+    connect_timeout: int = 5
+    receive_timeout: int = 30
+    page_size: int = 500
+
+
+@dataclass(frozen=True)
+class AttributesConfig:
+    """``[attributes]``: the directory's attribute names, SUPANN by default."""
+
+    state: str = "supannRessourceEtat"
+    state_date: str = "supannRessourceEtatDate"
+    personal_mail: str = "supannMailPerso"
+    recovery_mail: str = "supannMailPerso"
+    forwarding: str = "mailForwardingAddress"
+    alias_login: str = "supannAliasLogin"
+    affiliation: str = "eduPersonAffiliation"
+    primary_affiliation: str = "eduPersonPrimaryAffiliation"
+    principal_name: str = "eduPersonPrincipalName"
+
+
+@dataclass(frozen=True)
+class PathsConfig:
+    """``[paths]``: where the tool keeps its own files."""
+
+    data_dir: str = "/var/lib/umacct"
+    audit_log: str | None = None
+
+    @property
+    def audit_log_path(self) -> Path:
+        """The audit log, ``audit.jsonl`` in the data dir unless configured."""
+        return Path(self.audit_log) if self.audit_log else Path(self.data_dir) / "audit.jsonl"
+
+
+@dataclass(frozen=True)
+class SmtpConfig:
+    """``[mail.smtp]``: the relay used when ``transport = "smtp"``."""
+
+    host: str = "localhost"
+    port: int = 587
+    security: str = "starttls"
+    username: str = ""
+    timeout: int = 30
+
+
+@dataclass(frozen=True)
+class MailConfig:
+    """``[mail]``: how the tool sends mail to people."""
+
+    transport: str = "outbox"
+    outbox_dir: str | None = None
+    from_: str = "Comptes informatiques <no-reply@example.org>"
+    templates_dir: str | None = None
+    smtp: SmtpConfig = field(default_factory=SmtpConfig)
+
+
+@dataclass(frozen=True)
+class LinksConfig:
+    """``[links]``: the https pages a person opens with a token (``{token}`` is replaced)."""
+
+    activation: str = "https://ent.example.org/activation?token={token}"
+    reset: str = "https://ent.example.org/reset?token={token}"
+    confirm: str = "https://ent.example.org/confirm?token={token}"
+
+
+@dataclass(frozen=True)
+class TokensConfig:
+    """``[tokens]``: lifetimes and rates of the links sent by mail."""
+
+    activation_ttl: str = "24h"
+    reset_ttl: str = "1h"
+    confirm_ttl: str = "24h"
+    reset_per_hour: int = 3
+
+
+@dataclass(frozen=True)
+class PolicyConfig:
+    """``[policy]``: rules that hold for every profile."""
+
+    timezone: str = "Europe/Paris"
+    purge_after_days: int = 30
+    warn_days_before_expiry: list[int] = field(default_factory=lambda: [30, 7])
+    password_min_length: int = 12
+    reserved_local_parts: list[str] = field(
+        default_factory=lambda: [
+            "abuse", "admin", "administrator", "hostmaster", "info", "mailer-daemon",
+            "no-reply", "noreply", "postmaster", "root", "security", "support", "webmaster",
+        ]
+    )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class ProfileConfig:
+    """``[profiles.<key>]``: one population and its rules."""
+
+    label: str
+    domain: str
+    grace_months: int
+    extendable: bool = False
+    extension_months: int = 0
+    max_extensions: int | None = None
+    staff: bool = False
+    end_date_attribute: str = "supannEmpDateFin"
+    external_id_attribute: str = "supannEmpId"
+    affiliations: list[str] = field(default_factory=lambda: ["member"])
+    affiliations_in_grace: list[str] = field(default_factory=lambda: ["affiliate"])
+
+
+@dataclass(frozen=True)
+class AntispamConfig:
+    """``[antispam]``: the site's attribute for the antispam level, and its levels."""
+
+    attribute: str
+    levels: dict[str, str]
+
+
+@dataclass(frozen=True)
+class StaffConfig:
+    """``[staff]``: what staff may change in their own directory entry."""
+
+    editable_attributes: list[str] = field(
+        default_factory=lambda: ["telephoneNumber", "roomNumber", "title", "postalAddress"]
+    )
+
+
+@dataclass(frozen=True)
+class ReportsConfig:
+    """``[reports]``: reminders sent by the reports."""
+
+    notify_every_days: int = 30
+
+
+@dataclass(frozen=True)
+class Config:
+    """The whole validated configuration, and the file it came from."""
+
+    directory: DirectoryConfig
+    profiles: dict[str, ProfileConfig]
+    attributes: AttributesConfig = field(default_factory=AttributesConfig)
+    paths: PathsConfig = field(default_factory=PathsConfig)
+    mail: MailConfig = field(default_factory=MailConfig)
+    links: LinksConfig = field(default_factory=LinksConfig)
+    tokens: TokensConfig = field(default_factory=TokensConfig)
+    policy: PolicyConfig = field(default_factory=PolicyConfig)
+    staff: StaffConfig = field(default_factory=StaffConfig)
+    reports: ReportsConfig = field(default_factory=ReportsConfig)
+    antispam: AntispamConfig | None = None
+    source: Path | None = None
+
+    @property
+    def outbox_dir(self) -> Path:
+        """The outbox folder, ``outbox`` in the data dir unless configured."""
+        return Path(self.mail.outbox_dir or Path(self.paths.data_dir) / "outbox")
+
+    def to_dict(self) -> dict[str, Any]:
+        """The configuration as a TOML-ready dict, with the file's own key names."""
+        return _to_dict(self)
+
+
+# --- search -------------------------------------------------------------------------------
+
+
+def candidate_paths(explicit: str | os.PathLike[str] | None = None) -> list[Path]:
+    """The places searched for the configuration, in order."""
+    if explicit:
+        return [Path(explicit)]
+    if os.environ.get(ENV_CONFIG):
+        return [Path(os.environ[ENV_CONFIG])]
+    xdg = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return [Path(xdg) / "umacct" / "config.toml", SYSTEM_CONFIG]
+
+
+def user_config_path() -> Path:
+    """Where ``config init`` writes by default: the XDG config path."""
+    xdg = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(xdg) / "umacct" / "config.toml"
+
+
+def find_config(explicit: str | os.PathLike[str] | None = None) -> Path:
+    """Return the first configuration file that exists in the search order."""
+    paths = candidate_paths(explicit)
+    for path in paths:
+        if path.is_file():
+            return path
+    if explicit or os.environ.get(ENV_CONFIG):
+        raise ConfigError(f"{paths[0]}: no such configuration file")
+    tried = ", ".join(str(p) for p in paths)
+    raise ConfigError(
+        f"no configuration file found (tried {tried}); "
+        "create one with 'umacct config init' or pass --config FILE"
+    )
+
+
+def load_config(explicit: str | os.PathLike[str] | None = None) -> Config:
+    """Find, read and validate the configuration."""
+    path = find_config(explicit)
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+    return parse_config(raw, path)
+
+
+def parse_config(raw: dict[str, Any], source: Path | None = None) -> Config:
+    """Validate a parsed TOML document and build the ``Config``."""
+    where = str(source) if source else "<config>"
+    try:
+        config = _build(Config, raw, "")
+        _check_values(config)
+    except _KeyProblem as problem:
+        key = f"[{problem.table}] {problem.key}" if problem.table else problem.key
+        raise ConfigError(f"{where}: {key}: {problem.expected}") from None
+    return dataclasses.replace(config, source=source)
+
+
+# --- validation ---------------------------------------------------------------------------
+
+
+class _KeyProblem(Exception):
+    def __init__(self, table: str, key: str, expected: str) -> None:
+        super().__init__(f"{table} {key}: {expected}")
+        self.table, self.key, self.expected = table, key, expected
+
+
+def _toml_key(name: str) -> str:
+    return name.rstrip("_")
+
+
+def _describe(tp: Any) -> str:
+    origin = typing.get_origin(tp)
+    if tp is str:
+        return "a string"
+    if tp is bool:
+        return "true or false"
+    if tp is int:
+        return "an integer"
+    if origin is list:
+        return f"a list of {_describe(typing.get_args(tp)[0]).removeprefix('a ').removeprefix('an ')}s"
+    if origin is dict:
+        return "a table"
+    if dataclasses.is_dataclass(tp):
+        return "a table"
+    return str(tp)
+
+
+def _type_name(value: Any) -> str:
+    return {bool: "a boolean", int: "an integer", float: "a number", str: "a string",
+            list: "a list", dict: "a table"}.get(type(value), type(value).__name__)  # fmt: skip
+
+
+def _convert(tp: Any, value: Any, table: str, key: str) -> Any:
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        inner = [arg for arg in typing.get_args(tp) if arg is not type(None)][0]
+        return _convert(inner, value, table, key)
+    if dataclasses.is_dataclass(tp) and isinstance(tp, type):
+        if not isinstance(value, dict):
+            raise _KeyProblem(table, key, f"expected a table, got {_type_name(value)}")
+        return _build(tp, value, f"{table}.{key}" if table else key)
+    if origin is dict:
+        value_type = typing.get_args(tp)[1]
+        if not isinstance(value, dict):
+            raise _KeyProblem(table, key, f"expected a table, got {_type_name(value)}")
+        sub = f"{table}.{key}" if table else key
+        return {k: _convert(value_type, v, sub, k) for k, v in value.items()}
+    if origin is list:
+        item_type = typing.get_args(tp)[0]
+        if not isinstance(value, list):
+            raise _KeyProblem(table, key, f"expected {_describe(tp)}, got {_type_name(value)}")
+        for item in value:
+            _check_scalar(item_type, item, table, key, _describe(tp))
+        return list(value)
+    _check_scalar(tp, value, table, key, _describe(tp))
+    return value
+
+
+def _check_scalar(tp: Any, value: Any, table: str, key: str, expected: str) -> None:
+    ok = isinstance(value, tp) and not (tp is int and isinstance(value, bool))
+    if not ok:
+        raise _KeyProblem(table, key, f"expected {expected}, got {_type_name(value)} {value!r}")
+
+
+def _build(cls: type[Any], raw: dict[str, Any], table: str) -> Any:
+    hints = typing.get_type_hints(cls)
+    fields = {_toml_key(f.name): f for f in dataclasses.fields(cls) if f.name != "source"}
+    for key in raw:
+        if key not in fields:
+            if any(word in key.lower() for word in SECRET_WORDS):
+                raise _KeyProblem(
+                    table, key,
+                    "secrets do not belong in the configuration file; store it with "
+                    "'umacct secret set directory|smtp' or set $UMACCT_BIND_PASSWORD / "
+                    "$UMACCT_SMTP_PASSWORD",
+                )  # fmt: skip
+            known = ", ".join(sorted(fields))
+            raise _KeyProblem(table, key, f"unknown key (expected one of: {known})")
+    values: dict[str, Any] = {}
+    for key, fld in fields.items():
+        if key in raw:
+            values[fld.name] = _convert(hints[fld.name], raw[key], table, key)
+        elif fld.default is dataclasses.MISSING and fld.default_factory is dataclasses.MISSING:
+            raise _KeyProblem(table, key, f"missing required key ({_describe(hints[fld.name])})")
+    return cls(**values)
+
+
+def _check_values(config: Config) -> None:  # noqa: C901, PLR0912
+    d = config.directory
+    if not d.urls:
+        raise _KeyProblem("directory", "urls", "expected at least one URL")
+    for url in d.urls:
+        scheme = urlsplit(url).scheme
+        if scheme not in ("ldap", "ldaps", "ldapi"):
+            raise _KeyProblem("directory", "urls", f"expected ldap://, ldaps:// or ldapi:// URLs, got {url!r}")
+    if d.tls not in ("starttls", "ldaps", "none"):
+        raise _KeyProblem("directory", "tls", f"expected 'starttls', 'ldaps' or 'none', got {d.tls!r}")
+    for name in ("connect_timeout", "receive_timeout", "page_size"):
+        if getattr(d, name) <= 0:
+            raise _KeyProblem("directory", name, "expected a positive integer")
+    if not config.profiles:
+        raise _KeyProblem("", "profiles", "expected at least one [profiles.<key>] table")
+    for key, profile in config.profiles.items():
+        table = f"profiles.{key}"
+        if not _DOMAIN.match(profile.domain):
+            raise _KeyProblem(table, "domain", f"expected a domain name, got {profile.domain!r}")
+        if not 1 <= profile.grace_months <= 120:
+            raise _KeyProblem(table, "grace_months", "expected a number of months from 1 to 120")
+        if profile.extendable and profile.extension_months <= 0:
+            raise _KeyProblem(table, "extension_months", "expected a positive number of months (the profile is extendable)")
+        if profile.max_extensions is not None and profile.max_extensions < 0:
+            raise _KeyProblem(table, "max_extensions", "expected 0 or more")
+    try:
+        ZoneInfo(config.policy.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise _KeyProblem("policy", "timezone", f"expected an IANA time zone such as 'Europe/Paris', got {config.policy.timezone!r}") from None
+    if config.policy.purge_after_days < 0:
+        raise _KeyProblem("policy", "purge_after_days", "expected 0 or more days")
+    if any(days <= 0 for days in config.policy.warn_days_before_expiry):
+        raise _KeyProblem("policy", "warn_days_before_expiry", "expected positive numbers of days")
+    if config.policy.password_min_length < 8:
+        raise _KeyProblem("policy", "password_min_length", "expected at least 8")
+    if config.mail.transport not in ("outbox", "smtp"):
+        raise _KeyProblem("mail", "transport", f"expected 'outbox' or 'smtp', got {config.mail.transport!r}")
+    if config.mail.smtp.security not in ("starttls", "tls", "none"):
+        raise _KeyProblem("mail.smtp", "security", f"expected 'starttls', 'tls' or 'none', got {config.mail.smtp.security!r}")
+    for name in ("activation", "reset", "confirm"):
+        link = getattr(config.links, name)
+        if not link.startswith("https://") or "{token}" not in link:
+            raise _KeyProblem("links", name, f"expected an https:// URL containing {{token}}, got {link!r}")
+    for name in ("activation_ttl", "reset_ttl", "confirm_ttl"):
+        try:
+            seconds = parse_duration(getattr(config.tokens, name))
+        except ValueError as exc:
+            raise _KeyProblem("tokens", name, str(exc)) from None
+        if not 60 <= seconds <= 86400:
+            raise _KeyProblem("tokens", name, "expected a duration from 1m to 24h")
+    if config.tokens.reset_per_hour < 1:
+        raise _KeyProblem("tokens", "reset_per_hour", "expected 1 or more")
+
+
+def _to_dict(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        out: dict[str, Any] = {}
+        for fld in dataclasses.fields(value):
+            item = getattr(value, fld.name)
+            if fld.name == "source" or item is None:
+                continue
+            out[_toml_key(fld.name)] = _to_dict(item)
+        return out
+    if isinstance(value, dict):
+        return {k: _to_dict(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_to_dict(v) for v in value]
+    return value
