@@ -204,7 +204,8 @@ class Config:
 
     def to_dict(self) -> dict[str, Any]:
         """The configuration as a TOML-ready dict, with the file's own key names."""
-        return _to_dict(self)
+        document: dict[str, Any] = _to_dict(self)
+        return document
 
 
 # --- search -------------------------------------------------------------------------------
@@ -259,7 +260,7 @@ def parse_config(raw: dict[str, Any], source: Path | None = None) -> Config:
     """Validate a parsed TOML document and build the ``Config``."""
     where = str(source) if source else "<config>"
     try:
-        config = _build(Config, raw, "")
+        config: Config = _build(Config, raw, "")
         _check_values(config)
     except _KeyProblem as problem:
         key = f"[{problem.table}] {problem.key}" if problem.table else problem.key
@@ -289,7 +290,9 @@ def _describe(tp: Any) -> str:
     if tp is int:
         return "an integer"
     if origin is list:
-        return f"a list of {_describe(typing.get_args(tp)[0]).removeprefix('a ').removeprefix('an ')}s"
+        return (
+            f"a list of {_describe(typing.get_args(tp)[0]).removeprefix('a ').removeprefix('an ')}s"
+        )
     if origin is dict:
         return "a table"
     if dataclasses.is_dataclass(tp):
@@ -305,7 +308,7 @@ def _type_name(value: Any) -> str:
 def _convert(tp: Any, value: Any, table: str, key: str) -> Any:
     origin = typing.get_origin(tp)
     if origin in (typing.Union, types.UnionType):
-        inner = [arg for arg in typing.get_args(tp) if arg is not type(None)][0]
+        inner = next(arg for arg in typing.get_args(tp) if arg is not type(None))
         return _convert(inner, value, table, key)
     if dataclasses.is_dataclass(tp) and isinstance(tp, type):
         if not isinstance(value, dict):
@@ -357,16 +360,20 @@ def _build(cls: type[Any], raw: dict[str, Any], table: str) -> Any:
     return cls(**values)
 
 
-def _check_values(config: Config) -> None:  # noqa: C901, PLR0912
+def _check_values(config: Config) -> None:
     d = config.directory
     if not d.urls:
         raise _KeyProblem("directory", "urls", "expected at least one URL")
     for url in d.urls:
         scheme = urlsplit(url).scheme
         if scheme not in ("ldap", "ldaps", "ldapi"):
-            raise _KeyProblem("directory", "urls", f"expected ldap://, ldaps:// or ldapi:// URLs, got {url!r}")
+            raise _KeyProblem(
+                "directory", "urls", f"expected ldap://, ldaps:// or ldapi:// URLs, got {url!r}"
+            )
     if d.tls not in ("starttls", "ldaps", "none"):
-        raise _KeyProblem("directory", "tls", f"expected 'starttls', 'ldaps' or 'none', got {d.tls!r}")
+        raise _KeyProblem(
+            "directory", "tls", f"expected 'starttls', 'ldaps' or 'none', got {d.tls!r}"
+        )
     for name in ("connect_timeout", "receive_timeout", "page_size"):
         if getattr(d, name) <= 0:
             raise _KeyProblem("directory", name, "expected a positive integer")
@@ -379,13 +386,21 @@ def _check_values(config: Config) -> None:  # noqa: C901, PLR0912
         if not 1 <= profile.grace_months <= 120:
             raise _KeyProblem(table, "grace_months", "expected a number of months from 1 to 120")
         if profile.extendable and profile.extension_months <= 0:
-            raise _KeyProblem(table, "extension_months", "expected a positive number of months (the profile is extendable)")
+            raise _KeyProblem(
+                table,
+                "extension_months",
+                "expected a positive number of months (the profile is extendable)",
+            )
         if profile.max_extensions is not None and profile.max_extensions < 0:
             raise _KeyProblem(table, "max_extensions", "expected 0 or more")
     try:
         ZoneInfo(config.policy.timezone)
     except (ZoneInfoNotFoundError, ValueError):
-        raise _KeyProblem("policy", "timezone", f"expected an IANA time zone such as 'Europe/Paris', got {config.policy.timezone!r}") from None
+        raise _KeyProblem(
+            "policy",
+            "timezone",
+            f"expected an IANA time zone such as 'Europe/Paris', got {config.policy.timezone!r}",
+        ) from None
     if config.policy.purge_after_days < 0:
         raise _KeyProblem("policy", "purge_after_days", "expected 0 or more days")
     if any(days <= 0 for days in config.policy.warn_days_before_expiry):
@@ -393,13 +408,21 @@ def _check_values(config: Config) -> None:  # noqa: C901, PLR0912
     if config.policy.password_min_length < 8:
         raise _KeyProblem("policy", "password_min_length", "expected at least 8")
     if config.mail.transport not in ("outbox", "smtp"):
-        raise _KeyProblem("mail", "transport", f"expected 'outbox' or 'smtp', got {config.mail.transport!r}")
+        raise _KeyProblem(
+            "mail", "transport", f"expected 'outbox' or 'smtp', got {config.mail.transport!r}"
+        )
     if config.mail.smtp.security not in ("starttls", "tls", "none"):
-        raise _KeyProblem("mail.smtp", "security", f"expected 'starttls', 'tls' or 'none', got {config.mail.smtp.security!r}")
+        raise _KeyProblem(
+            "mail.smtp",
+            "security",
+            f"expected 'starttls', 'tls' or 'none', got {config.mail.smtp.security!r}",
+        )
     for name in ("activation", "reset", "confirm"):
         link = getattr(config.links, name)
         if not link.startswith("https://") or "{token}" not in link:
-            raise _KeyProblem("links", name, f"expected an https:// URL containing {{token}}, got {link!r}")
+            raise _KeyProblem(
+                "links", name, f"expected an https:// URL containing {{token}}, got {link!r}"
+            )
     for name in ("activation_ttl", "reset_ttl", "confirm_ttl"):
         try:
             seconds = parse_duration(getattr(config.tokens, name))

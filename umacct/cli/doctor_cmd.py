@@ -1,0 +1,31 @@
+"""``umacct doctor``: check that everything the tool needs is in place."""
+
+from __future__ import annotations
+
+import typer
+
+from umacct.cli.output import FormatOption, render_rows
+from umacct.cli.state import get_state
+
+
+def doctor(ctx: typer.Context, fmt: FormatOption = None) -> None:
+    """Check the configuration, secrets, connection, TLS, bind, write access, schema, ppolicy and mail.
+
+    Exits 0 when every check passes, 1 otherwise; each failing check says how to fix it.
+    """
+    from umacct.services.doctor import run_doctor
+
+    state = get_state(ctx)
+    report = run_doctor(state.config, prompt=state.prompt_password)
+    rows = [
+        {"check": c.name, "status": "ok" if c.ok else "FAIL", "detail": c.detail, "fix": c.fix}
+        for c in report.checks
+    ]
+    render_rows(state.out, rows, ["check", "status", "detail", "fix"], state.output_format(fmt))
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+def register(app: typer.Typer) -> None:
+    """Add the command to the application."""
+    app.command("doctor")(doctor)

@@ -1,0 +1,143 @@
+"""The output layer: the only place that knows about consoles, tables, JSON and CSV.
+
+Commands hand it plain data (dataclasses, dicts, lists); it renders them in the format the
+user asked for. Data goes to stdout, diagnostics to stderr.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import enum
+import io
+import json
+import sys
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import date, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+
+class OutputFormat(enum.StrEnum):
+    """How a read command prints its data."""
+
+    TABLE = "table"
+    JSON = "json"
+    CSV = "csv"
+
+
+FormatOption = Annotated[
+    OutputFormat | None,
+    typer.Option(
+        "--format",
+        "-f",
+        help="Output format: table (for people), json or csv (for scripts). --json is short for --format json.",
+        case_sensitive=False,
+    ),
+]
+
+
+def make_console(*, stderr: bool, color: bool) -> Console:
+    """The one factory of rich consoles (stdout for data, stderr for diagnostics)."""
+    from rich.console import Console
+
+    stream = sys.stderr if stderr else sys.stdout
+    return Console(file=stream, no_color=not color, highlight=False, soft_wrap=True)
+
+
+def to_jsonable(value: Any) -> Any:
+    """Turn dataclasses, enums, dates and paths into JSON-ready values."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: to_jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, Mapping):
+        return {str(k): to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [to_jsonable(v) for v in value]
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, Path):
+        return str(value)
+    return value
+
+
+def dumps_json(value: Any) -> str:
+    """One JSON document, stable key order, UTF-8 kept readable."""
+    return json.dumps(to_jsonable(value), ensure_ascii=False, indent=2)
+
+
+def _cell(value: Any) -> str:
+    value = to_jsonable(value)
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, list):
+        return ", ".join(_cell(v) for v in value)
+    if isinstance(value, dict):
+        return json.dumps(value, ensure_ascii=False)
+    return str(value)
+
+
+def rows_to_csv(rows: Iterable[Mapping[str, Any]], columns: Sequence[str]) -> str:
+    """CSV text with a header row; lists are joined with ``;``."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(columns)
+    for row in rows:
+        writer.writerow(
+            [
+                "; ".join(map(_cell, v)) if isinstance(v, list | tuple) else _cell(v)
+                for v in (row.get(c) for c in columns)
+            ]
+        )
+    return buffer.getvalue()
+
+
+def render_rows(
+    console: Console,
+    rows: Sequence[Mapping[str, Any]],
+    columns: Sequence[str],
+    fmt: OutputFormat,
+    *,
+    title: str | None = None,
+) -> None:
+    """Print a list of records as a table, a JSON array or CSV."""
+    if fmt is OutputFormat.JSON:
+        console.out(dumps_json([{c: r.get(c) for c in columns} for r in rows]))
+    elif fmt is OutputFormat.CSV:
+        console.out(rows_to_csv(rows, columns), end="")
+    else:
+        from rich.table import Table
+
+        table = Table(title=title, show_lines=False)
+        for column in columns:
+            table.add_column(column.replace("_", " "))
+        for row in rows:
+            table.add_row(*(_cell(row.get(c)) for c in columns))
+        console.print(table)
+
+
+def render_record(
+    console: Console, record: Mapping[str, Any], fmt: OutputFormat, *, title: str | None = None
+) -> None:
+    """Print one record: a two-column table for people, one JSON object for scripts."""
+    if fmt is OutputFormat.JSON:
+        console.out(dumps_json(record))
+    elif fmt is OutputFormat.CSV:
+        console.out(rows_to_csv([record], list(record)), end="")
+    else:
+        from rich.table import Table
+
+        table = Table(title=title, show_header=False, box=None, pad_edge=False)
+        table.add_column(style="bold")
+        table.add_column()
+        for key, value in record.items():
+            table.add_row(key.replace("_", " "), _cell(value))
+        console.print(table)

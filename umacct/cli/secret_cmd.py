@@ -1,0 +1,47 @@
+"""``umacct secret``: store the directory or SMTP password in the keyring."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+
+from umacct.cli.output import dumps_json
+from umacct.cli.state import get_state
+from umacct.secrets import SecretKind
+
+app = typer.Typer(
+    help="Store passwords in the system keyring (never on the command line).", no_args_is_help=True
+)
+
+
+@app.command("set")
+def set_secret(
+    ctx: typer.Context,
+    kind: Annotated[
+        SecretKind, typer.Argument(help="Which password: directory (bind DN) or smtp.")
+    ],
+    stdin: Annotated[
+        bool,
+        typer.Option("--stdin", help="Read the password from the first line of standard input."),
+    ] = False,
+) -> None:
+    """Store a password in the keyring (service 'umacct'), read from a hidden prompt or stdin."""
+    from umacct.errors import InvalidInputError
+    from umacct.secrets import keyring_username, store_secret
+
+    state = get_state(ctx)
+    config = state.config
+    if stdin or not sys.stdin.isatty():
+        value = sys.stdin.readline().rstrip("\r\n")
+    else:
+        value = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    if not value:
+        raise InvalidInputError("empty password: nothing stored")
+    backend = store_secret(kind, config, value)
+    user = keyring_username(kind, config)
+    if state.json:
+        state.out.out(dumps_json({"stored": str(kind), "keyring_user": user, "backend": backend}))
+    else:
+        state.info(f"stored the {kind} password for {user} in the keyring ({backend})")

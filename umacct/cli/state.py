@@ -1,0 +1,81 @@
+"""What the global options decide for one run of the tool, shared by every command."""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import typer
+
+from umacct.cli.output import OutputFormat, make_console
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from umacct.config import Config
+
+
+@dataclass
+class AppState:
+    """The global options of this run, the lazily loaded configuration, and the consoles."""
+
+    config_path: str | None = None
+    json: bool = False
+    verbose: int = 0
+    quiet: bool = False
+    color: bool = True
+    debug: bool = False
+    _config: Config | None = field(default=None, repr=False)
+    _out: Console | None = field(default=None, repr=False)
+    _err: Console | None = field(default=None, repr=False)
+
+    @property
+    def config(self) -> Config:
+        """The configuration, found and validated on first use."""
+        if self._config is None:
+            from umacct.config import load_config
+
+            self._config = load_config(self.config_path)
+        return self._config
+
+    @property
+    def out(self) -> Console:
+        """Console for data (stdout)."""
+        if self._out is None:
+            self._out = make_console(stderr=False, color=self.color)
+        return self._out
+
+    @property
+    def err(self) -> Console:
+        """Console for diagnostics (stderr)."""
+        if self._err is None:
+            self._err = make_console(stderr=True, color=self.color)
+        return self._err
+
+    def output_format(self, fmt: OutputFormat | None) -> OutputFormat:
+        """The format a read command uses: --format, else --json, else a table."""
+        if fmt is not None:
+            return fmt
+        return OutputFormat.JSON if self.json else OutputFormat.TABLE
+
+    def info(self, message: str) -> None:
+        """A diagnostic line on stderr, unless --quiet."""
+        if not self.quiet:
+            self.err.print(message, markup=False)
+
+    def prompt_password(self, label: str) -> str:
+        """Ask for a secret on the terminal, hidden; refuse when there is no terminal."""
+        if not sys.stdin.isatty():
+            return ""
+        return str(typer.prompt(label, hide_input=True, default="", show_default=False))
+
+
+def get_state(ctx: typer.Context) -> AppState:
+    """The AppState of the running command (made by the top-level callback)."""
+    state = ctx.find_root().obj
+    if not isinstance(state, AppState):
+        state = AppState(color=not os.environ.get("NO_COLOR"))
+        ctx.find_root().obj = state
+    return state

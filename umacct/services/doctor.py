@@ -1,0 +1,203 @@
+"""``doctor``: check, one by one, everything the tool needs, and say how to fix what fails."""
+
+from __future__ import annotations
+
+import os
+import secrets as pysecrets
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from umacct.config import Config
+from umacct.errors import UmacctError
+from umacct.secrets import Prompt, SecretKind, find_secret
+
+if TYPE_CHECKING:
+    from umacct.directory import Directory
+
+PPOLICY_CONTROL = "1.3.6.1.4.1.42.2.27.8.5.1"
+PPOLICY_ATTRIBUTES = ("pwdEndTime", "pwdChangedTime", "pwdAccountLockedTime")
+OBJECT_CLASSES = ("inetOrgPerson", "eduPerson", "supannPerson")
+
+
+@dataclass(frozen=True)
+class Check:
+    """One line of the doctor's report."""
+
+    name: str
+    ok: bool
+    detail: str
+    fix: str = ""
+
+
+@dataclass(frozen=True)
+class DoctorReport:
+    """All checks, in the order they ran."""
+
+    checks: list[Check]
+
+    @property
+    def ok(self) -> bool:
+        """True when every check passed."""
+        return all(check.ok for check in self.checks)
+
+
+def required_attributes(config: Config) -> list[str]:
+    """Every attribute name the configuration makes the tool read or write."""
+    names = [config.directory.profile_attribute, *vars(config.attributes).values()]
+    for profile in config.profiles.values():
+        names += [profile.end_date_attribute, profile.external_id_attribute]
+    names += config.staff.editable_attributes
+    if config.antispam is not None:
+        names.append(config.antispam.attribute)
+    unique: dict[str, str] = {}
+    for name in names:
+        unique.setdefault(name.lower(), name)
+    return list(unique.values())
+
+
+def run_doctor(config: Config, prompt: Prompt | None = None) -> DoctorReport:
+    """Run every check against the configured directory, data dir and mail transport."""
+    return DoctorReport(list(_checks(config, prompt)))
+
+
+def _checks(config: Config, prompt: Prompt | None) -> Iterator[Check]:
+    yield Check("configuration", True, f"{config.source} is valid")
+    yield from _local_checks(config)
+    try:
+        password = find_secret(SecretKind.DIRECTORY, config, prompt)
+    except UmacctError as error:
+        yield Check("bind password", False, error.message, "umacct secret set directory")
+        return
+    yield Check("bind password", True, f"found ({password.source})")
+    from umacct.directory import connect
+
+    try:
+        directory = connect(config.directory, password.value)
+    except UmacctError as error:
+        yield Check("connection", False, error.message, _connection_fix(config))
+        return
+    with directory:
+        yield Check("connection", True, f"{directory.server_url} ({_tls_words(config)})")
+        yield _guard("bind", lambda: _bind_check(directory, config))
+        yield _guard("write access", lambda: _write_check(directory, config))
+        yield from _schema_checks(directory, config)
+
+
+def _guard(name: str, run: Callable[[], Check]) -> Check:
+    try:
+        return run()
+    except UmacctError as error:
+        return Check(name, False, error.message)
+
+
+def _tls_words(config: Config) -> str:
+    if config.directory.tls == "none" and not any(
+        u.startswith("ldaps") for u in config.directory.urls
+    ):
+        return "cleartext, allowed on loopback only"
+    return "TLS, certificate verified"
+
+
+def _connection_fix(config: Config) -> str:
+    return (
+        "check [directory] urls, that the server runs and is reachable, and the TLS settings "
+        f"(tls = {config.directory.tls!r}, ca_file)"
+    )
+
+
+def _bind_check(directory: Directory, config: Config) -> Check:
+    identity = directory.whoami()
+    return Check("bind", True, f"bound as {identity or config.directory.bind_dn}")
+
+
+def _write_check(directory: Directory, config: Config) -> Check:
+    from umacct.directory.escape import dn_join
+
+    probe = dn_join("cn", f"umacct-doctor-{pysecrets.token_hex(4)}", config.directory.people_dn)
+    directory.add(probe, {"objectClass": ["organizationalRole"], "cn": [probe.split(",")[0][3:]]})
+    directory.delete(probe)
+    return Check(
+        "write access", True, f"added and deleted a probe entry under {config.directory.people_dn}"
+    )
+
+
+def _schema_checks(directory: Directory, config: Config) -> Iterator[Check]:
+    try:
+        schema = directory.subschema()
+    except UmacctError as error:
+        yield Check("schema", False, f"cannot read the subschema: {error.message}")
+        return
+    missing = [a for a in required_attributes(config) if a.lower() not in schema.attribute_types]
+    yield Check(
+        "schema: attributes",
+        not missing,
+        f"missing: {', '.join(missing)}" if missing else "every configured attribute is defined",
+        "load the SUPANN and eduPerson schemas on the server, or point [attributes] at the site's names"
+        if missing
+        else "",
+    )
+    missing_classes = [c for c in OBJECT_CLASSES if c.lower() not in schema.object_classes]
+    yield Check(
+        "schema: object classes",
+        not missing_classes,
+        f"missing: {', '.join(missing_classes)}" if missing_classes else ", ".join(OBJECT_CLASSES),
+        "load the SUPANN and eduPerson schemas on the server" if missing_classes else "",
+    )
+    controls = directory.root_dse().get("supportedcontrol", [])
+    ppolicy_attributes = [a for a in PPOLICY_ATTRIBUTES if a.lower() not in schema.attribute_types]
+    ppolicy_ok = PPOLICY_CONTROL in controls and not ppolicy_attributes
+    yield Check(
+        "password policy",
+        ppolicy_ok,
+        "ppolicy overlay active (pwdEndTime enforced by the server)"
+        if ppolicy_ok
+        else "the ppolicy overlay is not active: expired accounts could still log in",
+        "load the ppolicy module and add the overlay to the accounts' database"
+        if not ppolicy_ok
+        else "",
+    )
+
+
+def _local_checks(config: Config) -> Iterator[Check]:
+    data_dir = Path(config.paths.data_dir)
+    yield _writable_dir("data dir", data_dir)
+    audit = config.paths.audit_log_path
+    yield _writable_dir("audit log", audit.parent, detail=f"{audit} can be appended to")
+    if config.mail.transport == "outbox":
+        yield _writable_dir(
+            "mail transport", config.outbox_dir, detail=f"outbox {config.outbox_dir}"
+        )
+    else:
+        yield _guard("mail transport", lambda: _smtp_check(config))
+
+
+def _writable_dir(name: str, path: Path, detail: str | None = None) -> Check:
+    try:
+        path.mkdir(parents=True, exist_ok=True, mode=0o700)
+        writable = os.access(path, os.W_OK | os.X_OK)
+    except OSError as exc:
+        return Check(
+            name,
+            False,
+            f"cannot create {path}: {exc.strerror}",
+            f"create {path} for the tool's user",
+        )
+    if not writable:
+        return Check(
+            name, False, f"{path} is not writable", f"give the tool's user write access to {path}"
+        )
+    return Check(name, True, detail or f"{path} is writable")
+
+
+def _smtp_check(config: Config) -> Check:
+    from umacct.mail import transport_from_config
+
+    smtp = config.mail.smtp
+    password = None
+    if smtp.username:
+        password = find_secret(SecretKind.SMTP, config).value
+    with transport_from_config(config, password):
+        pass
+    return Check("mail transport", True, f"SMTP {smtp.host}:{smtp.port} ({smtp.security}) answers")
