@@ -1,0 +1,88 @@
+"""Every command teaches through --help, and every read command offers the output formats."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from typer.main import get_command
+from typer.testing import CliRunner
+
+from umacct.cli.app import app
+
+runner = CliRunner()
+
+# Commands that print data people may want in a script take --format table|json|csv.
+READ_COMMANDS = {"doctor"}
+
+
+def _walk(command: object, path: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], object]]:
+    subcommands = getattr(command, "commands", None)
+    if subcommands:
+        for name, sub in subcommands.items():
+            yield from _walk(sub, (*path, name))
+    else:
+        yield path, command
+
+
+ALL_COMMANDS = [path for path, _ in _walk(get_command(app))]
+
+
+@pytest.mark.parametrize("path", ALL_COMMANDS, ids=" ".join)
+def test_every_command_has_help(path: tuple[str, ...]) -> None:
+    result = runner.invoke(app, [*path, "--help"])
+    assert result.exit_code == 0, result.output
+    assert "Usage:" in result.stdout
+    lines = [line for line in result.stdout.splitlines() if line.strip()]
+    assert len(lines) >= 3, f"{' '.join(path)} --help says too little"
+
+
+@pytest.mark.parametrize(
+    "path", sorted(p for p in ALL_COMMANDS if " ".join(p) in READ_COMMANDS), ids=" ".join
+)
+def test_read_commands_take_format(path: tuple[str, ...]) -> None:
+    result = runner.invoke(app, [*path, "--help"])
+    assert "--format" in result.stdout
+
+
+def test_top_help_lists_exit_codes() -> None:
+    result = runner.invoke(app, ["--help"])
+    for code in ("65", "67", "69", "75", "77", "78"):
+        assert f" {code}  " in result.stdout
+
+
+def test_version() -> None:
+    result = runner.invoke(app, ["--version"])
+    assert result.exit_code == 0
+    assert result.stdout.startswith("umacct ")
+
+
+def test_no_core_module_imports_the_cli_libraries() -> None:
+    """The core returns data; only umacct/cli may import typer, rich or click."""
+    from pathlib import Path
+
+    package = Path(__file__).resolve().parent.parent / "umacct"
+    offenders = []
+    for source in package.rglob("*.py"):
+        if "cli" in source.relative_to(package).parts:
+            continue
+        text = source.read_text("utf-8")
+        for library in ("typer", "rich", "click"):
+            if f"import {library}" in text or f"from {library}" in text:
+                offenders.append(f"{source.relative_to(package)} imports {library}")
+    assert offenders == []
+
+
+def test_only_the_directory_adapter_imports_ldap3() -> None:
+    from pathlib import Path
+
+    package = Path(__file__).resolve().parent.parent / "umacct"
+    offenders = [
+        str(source.relative_to(package))
+        for source in package.rglob("*.py")
+        if "directory" not in source.relative_to(package).parts
+        and (
+            "import ldap3" in source.read_text("utf-8") or "from ldap3" in source.read_text("utf-8")
+        )
+    ]
+    assert offenders == []
