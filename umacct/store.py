@@ -1,0 +1,454 @@
+"""The tool's own state: pending tokens, notices already sent, and job locks.
+
+``Store`` is the interface the services rely on; ``SQLiteStore`` keeps it in an embedded
+SQLite file, ``<data_dir>/state.db``, readable by its owner only. Every instant is stored
+as UTC ISO 8601 text with a fixed width, so that text order is time order in SQL.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import functools
+import json
+import os
+import re
+import sqlite3
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import ParamSpec, Protocol, TypeVar
+
+from umacct.errors import InvalidInputError, TemporaryError, UnavailableError
+
+STATE_FILE = "state.db"
+_LOCK_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
+_LOCK_POLL_SECONDS = 0.1
+
+# Each entry brings the schema from version N to N + 1; never edit one that has shipped.
+_MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    (
+        """CREATE TABLE tokens (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            account TEXT NOT NULL,
+            purpose TEXT NOT NULL,
+            token_hash TEXT NOT NULL UNIQUE,
+            issued_at TEXT NOT NULL,
+            expires_at TEXT NOT NULL,
+            used_at TEXT,
+            cancelled_at TEXT,
+            payload TEXT NOT NULL DEFAULT '{}'
+        )""",
+        "CREATE INDEX tokens_by_account ON tokens (account, purpose, issued_at)",
+        """CREATE TABLE notices (
+            account TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            key TEXT NOT NULL,
+            sent_at TEXT NOT NULL,
+            PRIMARY KEY (account, kind, key)
+        )""",
+        "CREATE INDEX notices_by_time ON notices (account, kind, sent_at)",
+    ),
+)
+SCHEMA_VERSION = len(_MIGRATIONS)
+
+
+@dataclass(frozen=True)
+class StoredToken:
+    """A token row as the store keeps it: the hash of the token, never the token."""
+
+    token_id: int
+    account: str
+    purpose: str
+    token_hash: str
+    issued_at: datetime
+    expires_at: datetime
+    used_at: datetime | None
+    cancelled_at: datetime | None
+    payload: dict[str, str]
+
+
+class Store(Protocol):
+    """What the services need from the state store, whatever keeps it."""
+
+    def issue_token(
+        self,
+        account: str,
+        purpose: str,
+        *,
+        token_hash: str,
+        issued_at: datetime,
+        expires_at: datetime,
+        payload: dict[str, str],
+    ) -> int:
+        """Record a new token and cancel the account's pending ones of that purpose.
+
+        Both happen in one transaction. Returns the new token's id.
+        """
+        ...
+
+    def find_token(self, token_hash: str) -> StoredToken | None:
+        """Return the token with this hash, if any."""
+        ...
+
+    def mark_token_used(self, token_id: int, now: datetime) -> bool:
+        """Mark a pending, unexpired token used; False if it no longer was (lost a race)."""
+        ...
+
+    def cancel_tokens(self, account: str, purposes: Sequence[str] | None, now: datetime) -> int:
+        """Cancel the account's pending tokens (of these purposes, or all); return how many."""
+        ...
+
+    def pending_tokens(self, account: str, now: datetime) -> list[StoredToken]:
+        """List the account's tokens neither used, cancelled nor expired at ``now``."""
+        ...
+
+    def count_tokens_issued(self, account: str, purpose: str, since: datetime) -> int:
+        """How many tokens of this purpose were issued to the account from ``since`` on."""
+        ...
+
+    def record_notice(self, account: str, kind: str, key: str, now: datetime) -> bool:
+        """Record that a notice was sent; False if this (account, kind, key) already was."""
+        ...
+
+    def last_notice(self, account: str, kind: str) -> datetime | None:
+        """When the account last got a notice of this kind, if ever."""
+        ...
+
+    def job_lock(
+        self, name: str, wait_seconds: float = 0
+    ) -> contextlib.AbstractContextManager[None]:
+        """Hold the advisory lock of a job, e.g. the daily sweep, for the ``with`` block."""
+        ...
+
+    def dump(self) -> dict[str, list[dict[str, object]]]:
+        """Every row of every table, for comparing the state before and after a command."""
+        ...
+
+    def close(self) -> None:
+        """Release the store's resources."""
+        ...
+
+
+def ensure_private_dir(path: Path) -> None:
+    """Create ``path`` (and its parents) if missing; a directory created here is mode 0700."""
+    if path.is_dir():
+        return
+    try:
+        path.mkdir(mode=0o700, parents=True)
+        # mkdir's mode is filtered by the umask; make sure the result is exactly 0700.
+        path.chmod(0o700)
+    except FileExistsError:
+        if not path.is_dir():
+            raise UnavailableError(
+                f"{path}: cannot create the directory: a file of that name exists"
+            ) from None
+    except OSError as exc:
+        raise UnavailableError(f"{path}: cannot create the directory: {exc.strerror}") from exc
+
+
+def to_stored_time(instant: datetime) -> str:
+    """UTC ISO 8601 text with microseconds: fixed width, so text order is time order."""
+    if instant.tzinfo is None:
+        raise ValueError(f"a timezone-aware datetime is required, got {instant!r}")
+    return instant.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def _from_stored_time(text: str | None) -> datetime | None:
+    return None if text is None else datetime.fromisoformat(text)
+
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def _reported(method: Callable[_P, _R]) -> Callable[_P, _R]:
+    """Turn sqlite errors into the tool's: a busy file is temporary, the rest unavailable."""
+
+    @functools.wraps(method)
+    def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+        try:
+            return method(*args, **kwargs)
+        except sqlite3.OperationalError as exc:
+            if "locked" in str(exc) or "busy" in str(exc):
+                raise TemporaryError(f"the state store is busy ({exc}); try again later") from exc
+            raise UnavailableError(f"the state store failed: {exc}") from exc
+        except sqlite3.Error as exc:
+            raise UnavailableError(f"the state store failed: {exc}") from exc
+
+    return wrapper
+
+
+class SQLiteStore:
+    """The ``Store`` in ``<data_dir>/state.db``: WAL mode, one connection per instance.
+
+    Several processes may open the same file; writes are short ``BEGIN IMMEDIATE``
+    transactions, and a writer waits up to ``busy_timeout_ms`` for another one to finish.
+    """
+
+    def __init__(self, data_dir: Path, *, busy_timeout_ms: int = 5000) -> None:
+        self.data_dir = Path(data_dir)
+        self.path = self.data_dir / STATE_FILE
+        ensure_private_dir(self.data_dir)
+        self._create_private_file()
+        self._conn = self._connect(busy_timeout_ms)
+        self._migrate()
+
+    def __enter__(self) -> SQLiteStore:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the connection."""
+        self._conn.close()
+
+    # --- tokens ---------------------------------------------------------------------------
+
+    @_reported
+    def issue_token(
+        self,
+        account: str,
+        purpose: str,
+        *,
+        token_hash: str,
+        issued_at: datetime,
+        expires_at: datetime,
+        payload: dict[str, str],
+    ) -> int:
+        """Record a new token and cancel the account's pending ones of that purpose."""
+        now = to_stored_time(issued_at)
+        with self._conn:
+            self._conn.execute(
+                "UPDATE tokens SET cancelled_at = ? WHERE account = ? AND purpose = ?"
+                " AND used_at IS NULL AND cancelled_at IS NULL",
+                (now, account, purpose),
+            )
+            # fetchall steps the statement to its end before the commit.
+            [row] = self._conn.execute(
+                "INSERT INTO tokens (account, purpose, token_hash, issued_at, expires_at, payload)"
+                " VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+                (
+                    account,
+                    purpose,
+                    token_hash,
+                    now,
+                    to_stored_time(expires_at),
+                    json.dumps(payload, sort_keys=True),
+                ),
+            ).fetchall()
+        return int(row["id"])
+
+    @_reported
+    def find_token(self, token_hash: str) -> StoredToken | None:
+        """Return the token with this hash, if any."""
+        row = self._conn.execute(
+            "SELECT * FROM tokens WHERE token_hash = ?", (token_hash,)
+        ).fetchone()
+        return None if row is None else _token_from_row(row)
+
+    @_reported
+    def mark_token_used(self, token_id: int, now: datetime) -> bool:
+        """Mark a pending, unexpired token used; False if it no longer was (lost a race)."""
+        stamp = to_stored_time(now)
+        with self._conn:
+            cursor = self._conn.execute(
+                "UPDATE tokens SET used_at = ? WHERE id = ? AND used_at IS NULL"
+                " AND cancelled_at IS NULL AND expires_at > ?",
+                (stamp, token_id, stamp),
+            )
+        return cursor.rowcount == 1
+
+    @_reported
+    def cancel_tokens(self, account: str, purposes: Sequence[str] | None, now: datetime) -> int:
+        """Cancel the account's pending tokens (of these purposes, or all); return how many."""
+        stamp = to_stored_time(now)
+        sql = (
+            "UPDATE tokens SET cancelled_at = ? WHERE account = ? AND used_at IS NULL"
+            " AND cancelled_at IS NULL AND expires_at > ?"
+        )
+        params: list[str] = [stamp, account, stamp]
+        if purposes is not None:
+            if not purposes:
+                return 0
+            sql += f" AND purpose IN ({', '.join('?' for _ in purposes)})"
+            params.extend(purposes)
+        with self._conn:
+            return self._conn.execute(sql, params).rowcount
+
+    @_reported
+    def pending_tokens(self, account: str, now: datetime) -> list[StoredToken]:
+        """List the account's tokens neither used, cancelled nor expired at ``now``."""
+        rows = self._conn.execute(
+            "SELECT * FROM tokens WHERE account = ? AND used_at IS NULL"
+            " AND cancelled_at IS NULL AND expires_at > ? ORDER BY issued_at, id",
+            (account, to_stored_time(now)),
+        ).fetchall()
+        return [_token_from_row(row) for row in rows]
+
+    @_reported
+    def count_tokens_issued(self, account: str, purpose: str, since: datetime) -> int:
+        """How many tokens of this purpose were issued to the account from ``since`` on."""
+        row = self._conn.execute(
+            "SELECT COUNT(*) FROM tokens WHERE account = ? AND purpose = ? AND issued_at >= ?",
+            (account, purpose, to_stored_time(since)),
+        ).fetchone()
+        return int(row[0])
+
+    # --- notices --------------------------------------------------------------------------
+
+    @_reported
+    def record_notice(self, account: str, kind: str, key: str, now: datetime) -> bool:
+        """Record that a notice was sent; False if this (account, kind, key) already was."""
+        with self._conn:
+            cursor = self._conn.execute(
+                "INSERT OR IGNORE INTO notices (account, kind, key, sent_at) VALUES (?, ?, ?, ?)",
+                (account, kind, key, to_stored_time(now)),
+            )
+        return cursor.rowcount == 1
+
+    @_reported
+    def last_notice(self, account: str, kind: str) -> datetime | None:
+        """When the account last got a notice of this kind, if ever."""
+        row = self._conn.execute(
+            "SELECT MAX(sent_at) FROM notices WHERE account = ? AND kind = ?", (account, kind)
+        ).fetchone()
+        return _from_stored_time(row[0])
+
+    # --- job locks ------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def job_lock(self, name: str, wait_seconds: float = 0) -> Iterator[None]:
+        """Hold ``<data_dir>/<name>.lock`` (``flock``) for the ``with`` block.
+
+        Without ``wait_seconds`` a lock held elsewhere raises ``TemporaryError`` at once;
+        with it, the lock is polled until that many seconds have passed. The holder's pid is
+        written in the file so that the message can name it. The file is never removed:
+        removing a lock file lets two holders lock two different files.
+        """
+        if not _LOCK_NAME.match(name):
+            raise InvalidInputError(f"invalid job name {name!r} (lowercase letters, digits, -, _)")
+        path = self.data_dir / f"{name}.lock"
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        except OSError as exc:
+            raise UnavailableError(f"{path}: cannot open the lock file: {exc.strerror}") from exc
+        try:
+            _acquire(fd, name, wait_seconds)
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+            yield
+        finally:
+            os.close(fd)  # closing the descriptor releases the lock
+
+    # --- inspection -----------------------------------------------------------------------
+
+    @_reported
+    def dump(self) -> dict[str, list[dict[str, object]]]:
+        """Every row of every table, ordered, for comparing the state before and after."""
+        tables = [
+            row[0]
+            for row in self._conn.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table'"
+                " AND name NOT LIKE 'sqlite_%' ORDER BY name"
+            )
+        ]
+        result: dict[str, list[dict[str, object]]] = {}
+        for table in tables:
+            cursor = self._conn.execute(f'SELECT * FROM "{table}" ORDER BY 1, 2')  # noqa: S608
+            columns = [column[0] for column in cursor.description]
+            result[table] = [dict(zip(columns, row, strict=True)) for row in cursor]
+        return result
+
+    @_reported
+    def schema_version(self) -> int:
+        """Return the schema version of the file."""
+        row = self._conn.execute("SELECT MAX(version) FROM schema_migrations").fetchone()
+        return int(row[0] or 0)
+
+    # --- internals ------------------------------------------------------------------------
+
+    @_reported
+    def _connect(self, busy_timeout_ms: int) -> sqlite3.Connection:
+        conn = sqlite3.connect(
+            self.path, timeout=busy_timeout_ms / 1000, isolation_level="IMMEDIATE"
+        )
+        conn.row_factory = sqlite3.Row
+        conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+        conn.execute("PRAGMA journal_mode = WAL")
+        return conn
+
+    def _create_private_file(self) -> None:
+        # sqlite would create the file with the umask's mode; create it 0600 first. Its WAL
+        # and shared-memory files copy the database file's mode.
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        except OSError as exc:
+            raise UnavailableError(f"{self.path}: cannot open: {exc.strerror}") from exc
+        try:
+            if os.fstat(fd).st_mode & 0o077:
+                os.fchmod(fd, 0o600)
+        finally:
+            os.close(fd)
+
+    @_reported
+    def _migrate(self) -> None:
+        self._conn.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations"
+            " (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)"
+        )
+        if self.schema_version() == SCHEMA_VERSION:
+            return
+        with self._conn:
+            # BEGIN IMMEDIATE, then read again: another process may have migrated meanwhile.
+            self._conn.execute("BEGIN IMMEDIATE")
+            current = self.schema_version()
+            if current > SCHEMA_VERSION:
+                raise UnavailableError(
+                    f"{self.path}: schema version {current} is newer than this umacct "
+                    f"({SCHEMA_VERSION}); upgrade umacct"
+                )
+            for version in range(current, SCHEMA_VERSION):
+                for statement in _MIGRATIONS[version]:
+                    self._conn.execute(statement)
+                self._conn.execute(
+                    "INSERT INTO schema_migrations (version, applied_at)"
+                    " VALUES (?, strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))",
+                    (version + 1,),
+                )
+
+
+def _token_from_row(row: sqlite3.Row) -> StoredToken:
+    return StoredToken(
+        token_id=row["id"],
+        account=row["account"],
+        purpose=row["purpose"],
+        token_hash=row["token_hash"],
+        issued_at=datetime.fromisoformat(row["issued_at"]),
+        expires_at=datetime.fromisoformat(row["expires_at"]),
+        used_at=_from_stored_time(row["used_at"]),
+        cancelled_at=_from_stored_time(row["cancelled_at"]),
+        payload=json.loads(row["payload"]),
+    )
+
+
+def _acquire(fd: int, name: str, wait_seconds: float) -> None:
+    # The timeout is measured on the monotonic clock: it is a wait, not a business instant.
+    deadline = time.monotonic() + wait_seconds
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except OSError as exc:
+            if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN):
+                raise UnavailableError(f"cannot lock the {name} job: {exc.strerror}") from exc
+        if time.monotonic() >= deadline:
+            break
+        time.sleep(_LOCK_POLL_SECONDS)
+    holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
+    who = f" (pid {holder})" if holder.isdigit() else ""
+    raise TemporaryError(f"another {name} is running{who}; try again later")

@@ -1,0 +1,161 @@
+"""Single-use links: activation, password reset and address confirmation (security.md 1-7).
+
+A token is 256 random bits from ``secrets``, sent once in a link and then forgotten: the
+store keeps only its SHA-256. A fast hash is right here because the token is not a
+password: nobody can guess 256 random bits, however fast each guess is.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from types import MappingProxyType
+
+from umacct.clock import Clock
+from umacct.errors import InvalidInputError
+from umacct.store import Store, StoredToken
+
+TOKEN_BYTES = 32
+MAX_TTL = timedelta(hours=24)
+_NOT_VALID = "this link is not valid (unknown, already used or replaced); ask for a new one"
+
+
+class TokenPurpose(StrEnum):
+    """What a token lets its holder do."""
+
+    ACTIVATION = "activation"
+    RESET = "reset"
+    CONFIRM = "confirm"
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    """A token just issued: the only place its plaintext exists, and only in memory."""
+
+    token: str = field(repr=False)
+    token_id: int
+    account: str
+    purpose: TokenPurpose
+    issued_at: datetime
+    expires_at: datetime
+
+
+@dataclass(frozen=True)
+class TokenRecord:
+    """What the store knows of a token: never the token itself."""
+
+    token_id: int
+    account: str
+    purpose: TokenPurpose
+    issued_at: datetime
+    expires_at: datetime
+    used_at: datetime | None
+    cancelled_at: datetime | None
+    payload: Mapping[str, str]
+
+
+def hash_token(token: str) -> str:
+    """Hash a token as the store keeps it: SHA-256, in hex."""
+    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+class Tokens:
+    """Issues, checks and redeems tokens against the store, with the injected clock."""
+
+    def __init__(self, store: Store, clock: Clock) -> None:
+        self._store = store
+        self._clock = clock
+
+    def issue(
+        self,
+        account: str,
+        purpose: TokenPurpose,
+        ttl: timedelta,
+        payload: Mapping[str, str] | None = None,
+    ) -> IssuedToken:
+        """Issue a token valid for ``ttl`` (at most 24 h).
+
+        The account's older pending tokens of the same purpose are cancelled (security 3).
+        """
+        if not timedelta(0) < ttl <= MAX_TTL:
+            raise InvalidInputError(
+                f"a link must be valid for more than 0 s and at most 24 h, not {ttl}"
+            )
+        token = secrets.token_urlsafe(TOKEN_BYTES)
+        issued_at = self._clock.now()
+        expires_at = issued_at + ttl
+        token_id = self._store.issue_token(
+            account,
+            purpose.value,
+            token_hash=hash_token(token),
+            issued_at=issued_at,
+            expires_at=expires_at,
+            payload=dict(payload or {}),
+        )
+        return IssuedToken(token, token_id, account, purpose, issued_at, expires_at)
+
+    def check(self, token: str, purpose: TokenPurpose) -> TokenRecord:
+        """Return the token's record if it is valid now for ``purpose``, without consuming it.
+
+        An unknown token, one of another purpose, a used or a cancelled one all give the same
+        message, so that the answer tells nothing about other people's links.
+        """
+        # The lookup is by hash inside SQLite: an attacker who times it learns about hashes
+        # of their own guesses only, which says nothing about any issued token.
+        stored = self._store.find_token(hash_token(token))
+        if (
+            stored is None
+            or stored.purpose != purpose.value
+            or stored.used_at is not None
+            or stored.cancelled_at is not None
+        ):
+            raise InvalidInputError(_NOT_VALID)
+        if self._clock.now() >= stored.expires_at:
+            raise InvalidInputError(
+                f"this link expired on {_format_instant(stored.expires_at)}; ask for a new one"
+            )
+        return _record(stored)
+
+    def redeem(self, token: str, purpose: TokenPurpose) -> TokenRecord:
+        """Check the token and mark it used, once: of two concurrent redeems, one wins."""
+        record = self.check(token, purpose)
+        now = self._clock.now()
+        if not self._store.mark_token_used(record.token_id, now):
+            raise InvalidInputError(_NOT_VALID)
+        return replace(record, used_at=now)
+
+    def cancel(self, account: str, purposes: Iterable[TokenPurpose] | None = None) -> int:
+        """Cancel the account's pending tokens of ``purposes`` (all when None); return how many."""
+        names = None if purposes is None else [purpose.value for purpose in purposes]
+        return self._store.cancel_tokens(account, names, self._clock.now())
+
+    def pending(self, account: str) -> list[TokenRecord]:
+        """List the account's tokens still usable now, oldest first."""
+        return [
+            _record(stored) for stored in self._store.pending_tokens(account, self._clock.now())
+        ]
+
+    def issued_since(self, account: str, purpose: TokenPurpose, since: datetime) -> int:
+        """How many tokens of ``purpose`` the account was issued from ``since`` on."""
+        return self._store.count_tokens_issued(account, purpose.value, since)
+
+
+def _record(stored: StoredToken) -> TokenRecord:
+    return TokenRecord(
+        token_id=stored.token_id,
+        account=stored.account,
+        purpose=TokenPurpose(stored.purpose),
+        issued_at=stored.issued_at,
+        expires_at=stored.expires_at,
+        used_at=stored.used_at,
+        cancelled_at=stored.cancelled_at,
+        payload=MappingProxyType(dict(stored.payload)),
+    )
+
+
+def _format_instant(instant: datetime) -> str:
+    return instant.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
