@@ -104,7 +104,7 @@ def test_naive_datetimes_are_refused(store: SQLiteStore) -> None:
 def test_dump_lists_every_table(store: SQLiteStore) -> None:
     store.record_notice("a@univ.example", "warn", "k", T0)
     dump = store.dump()
-    assert set(dump) == {"notices", "schema_migrations", "tokens"}
+    assert set(dump) == {"notices", "purged", "saved_values", "schema_migrations", "tokens"}
     assert dump["notices"] == [
         {
             "account": "a@univ.example",
@@ -203,3 +203,34 @@ def test_job_lock_file_is_private_and_names_are_checked(store: SQLiteStore) -> N
     for bad in ("../escape", "", "Sweep", "a/b"):
         with pytest.raises(InvalidInputError), store.job_lock(bad):
             pass
+
+
+def test_sec21_purged_identifiers_are_remembered(tmp_path: Path) -> None:
+    from umacct.store import PurgeRecord
+
+    with SQLiteStore(tmp_path) as store:
+        now = datetime(2027, 3, 1, tzinfo=UTC)
+        assert store.find_purge("jean.martin@example.org") is None
+        store.record_purge(
+            PurgeRecord(
+                "jean.martin@example.org",
+                "jean.martin",
+                "uid=jean.martin,ou=people",
+                tmp_path / "a.ldif",
+                now,
+            )
+        )
+        assert store.find_purge("JEAN.MARTIN") is not None
+        found = store.find_purge("jean.martin@example.org")
+        assert found is not None and found.restored_at is None
+        store.mark_restored("jean.martin@example.org", now)
+        found = store.find_purge("jean.martin")
+        assert found is not None and found.restored_at == now
+
+
+def test_saved_values_round_trip(tmp_path: Path) -> None:
+    with SQLiteStore(tmp_path) as store:
+        now = datetime(2027, 3, 1, tzinfo=UTC)
+        assert store.saved_values("a@x.org", "affiliations") is None
+        store.save_values("a@x.org", "affiliations", ["member", "staff"], now)
+        assert store.saved_values("a@x.org", "affiliations") == ["member", "staff"]

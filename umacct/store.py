@@ -52,8 +52,38 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
         )""",
         "CREATE INDEX notices_by_time ON notices (account, kind, sent_at)",
     ),
+    (
+        """CREATE TABLE purged (
+            account TEXT PRIMARY KEY,
+            uid TEXT NOT NULL,
+            dn TEXT NOT NULL,
+            archive TEXT NOT NULL,
+            purged_at TEXT NOT NULL,
+            restored_at TEXT
+        )""",
+        "CREATE INDEX purged_by_uid ON purged (uid)",
+        """CREATE TABLE saved_values (
+            account TEXT NOT NULL,
+            name TEXT NOT NULL,
+            value_list TEXT NOT NULL,
+            saved_at TEXT NOT NULL,
+            PRIMARY KEY (account, name)
+        )""",
+    ),
 )
 SCHEMA_VERSION = len(_MIGRATIONS)
+
+
+@dataclass(frozen=True)
+class PurgeRecord:
+    """A purged account: its identifier is never handed out again (security 21)."""
+
+    account: str
+    uid: str
+    dn: str
+    archive: Path
+    purged_at: datetime
+    restored_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -122,6 +152,26 @@ class Store(Protocol):
         self, name: str, wait_seconds: float = 0
     ) -> contextlib.AbstractContextManager[None]:
         """Hold the advisory lock of a job, e.g. the daily sweep, for the ``with`` block."""
+        ...
+
+    def record_purge(self, purge: PurgeRecord) -> None:
+        """Remember a purged account: its identifier stays reserved, its archive findable."""
+        ...
+
+    def find_purge(self, account_or_uid: str) -> PurgeRecord | None:
+        """The purge of this identifier or uid, restored or not, if any."""
+        ...
+
+    def mark_restored(self, account: str, now: datetime) -> None:
+        """Note that a purged account was put back."""
+        ...
+
+    def save_values(self, account: str, name: str, values: Sequence[str], now: datetime) -> None:
+        """Keep a list of values for later (e.g. affiliations before the grace period)."""
+        ...
+
+    def saved_values(self, account: str, name: str) -> list[str] | None:
+        """The values saved under this name, or None."""
         ...
 
     def dump(self) -> dict[str, list[dict[str, object]]]:
@@ -318,6 +368,70 @@ class SQLiteStore:
             "SELECT MAX(sent_at) FROM notices WHERE account = ? AND kind = ?", (account, kind)
         ).fetchone()
         return _from_stored_time(row[0])
+
+    # --- purged accounts and saved values ---------------------------------------------------
+
+    @_reported
+    def record_purge(self, purge: PurgeRecord) -> None:
+        """Remember a purged account: its identifier stays reserved, its archive findable."""
+        with self._conn:
+            self._conn.execute(
+                "INSERT OR REPLACE INTO purged (account, uid, dn, archive, purged_at, restored_at)"
+                " VALUES (?, ?, ?, ?, ?, NULL)",
+                (
+                    purge.account,
+                    purge.uid,
+                    purge.dn,
+                    str(purge.archive),
+                    to_stored_time(purge.purged_at),
+                ),
+            )
+
+    @_reported
+    def find_purge(self, account_or_uid: str) -> PurgeRecord | None:
+        """The purge of this identifier or uid, restored or not, if any."""
+        key = account_or_uid.lower()
+        row = self._conn.execute(
+            "SELECT * FROM purged WHERE lower(account) = ? OR lower(uid) = ? ORDER BY purged_at DESC",
+            (key, key),
+        ).fetchone()
+        if row is None:
+            return None
+        return PurgeRecord(
+            account=row["account"],
+            uid=row["uid"],
+            dn=row["dn"],
+            archive=Path(row["archive"]),
+            purged_at=datetime.fromisoformat(row["purged_at"]),
+            restored_at=_from_stored_time(row["restored_at"]),
+        )
+
+    @_reported
+    def mark_restored(self, account: str, now: datetime) -> None:
+        """Note that a purged account was put back."""
+        with self._conn:
+            self._conn.execute(
+                "UPDATE purged SET restored_at = ? WHERE account = ?",
+                (to_stored_time(now), account),
+            )
+
+    @_reported
+    def save_values(self, account: str, name: str, values: Sequence[str], now: datetime) -> None:
+        """Keep a list of values for later (e.g. affiliations before the grace period)."""
+        with self._conn:
+            self._conn.execute(
+                "INSERT OR REPLACE INTO saved_values (account, name, value_list, saved_at)"
+                " VALUES (?, ?, ?, ?)",
+                (account, name, json.dumps(list(values)), to_stored_time(now)),
+            )
+
+    @_reported
+    def saved_values(self, account: str, name: str) -> list[str] | None:
+        """The values saved under this name, or None."""
+        row = self._conn.execute(
+            "SELECT value_list FROM saved_values WHERE account = ? AND name = ?", (account, name)
+        ).fetchone()
+        return None if row is None else [str(v) for v in json.loads(row[0])]
 
     # --- job locks ------------------------------------------------------------------------
 
