@@ -1,0 +1,216 @@
+"""Building an outgoing message from a bilingual template.
+
+A template is a UTF-8 text file named ``<kind>.txt``: a ``Subject:`` line, a blank line,
+then the body, French first and English after. ``$name`` placeholders are filled from the
+caller's parameters (``string.Template`` syntax). Two conveniences:
+
+* a parameter whose name ends in ``_date`` holds an ISO date (``2026-11-26``); the template
+  may then also use ``$<name>_fr`` (``26 novembre 2026``) and ``$<name>_en``
+  (``26 November 2026``);
+* lines between ``[[flag]]`` and ``[[/flag]]`` are kept only when the parameter ``flag`` is
+  ``yes`` (it must be ``yes`` or ``no``); blocks may nest.
+
+A site overrides a built-in template by putting a file of the same name in
+``[mail] templates_dir``; it may also add kinds of its own there.
+"""
+
+from __future__ import annotations
+
+import email.policy
+import re
+import string
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.utils import format_datetime, make_msgid, parseaddr
+from importlib import resources
+from pathlib import Path
+
+from email_validator import EmailNotValidError, validate_email
+
+from umacct.clock import Clock
+from umacct.config import MailConfig
+from umacct.errors import ConfigError, InvalidInputError
+from umacct.mail.dates import english_date, french_date, parse_iso_date
+
+TEMPLATE_SUFFIX = ".txt"
+DATE_SUFFIX = "_date"
+_KIND = re.compile(r"[a-z][a-z0-9_]{0,63}")
+_PARAMETER_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_BLOCK_MARKER = re.compile(r"\[\[(/?)([A-Za-z_][A-Za-z0-9_]*)\]\]")
+# CR, LF, NUL and every other control character but TAB (they include all the line ends
+# str.splitlines() knows but two), plus the Unicode line and paragraph separators.
+_FORBIDDEN_CHARACTERS = frozenset(
+    [chr(code) for code in [*range(0x00, 0x09), *range(0x0A, 0x20), *range(0x7F, 0xA0)]]
+    + ["\u2028", "\u2029"]
+)
+_FLAG_VALUES = {"yes": True, "no": False}
+
+
+@dataclass(frozen=True)
+class MailTemplate:
+    """A parsed template: its subject and body, still with placeholders."""
+
+    kind: str
+    subject: str
+    body: str
+    source: str
+
+
+def check_no_line_break(value: str, what: str) -> None:
+    """Refuse CR, LF, NUL and other control characters (they could forge headers)."""
+    if any(character in _FORBIDDEN_CHARACTERS for character in value):
+        raise InvalidInputError(f"{what}: line breaks and control characters are not allowed")
+
+
+def normalise_recipient(address: str) -> str:
+    """Validate a recipient address and return its normalised, ASCII-domain form."""
+    check_no_line_break(address, "recipient address")
+    try:
+        valid = validate_email(address, check_deliverability=False, allow_smtputf8=False)
+    except EmailNotValidError as exc:
+        raise InvalidInputError(f"recipient address {address!r} is not valid: {exc}") from None
+    return valid.ascii_email or valid.normalized
+
+
+def builtin_templates_dir() -> Path:
+    """The folder of the templates shipped with the tool."""
+    return Path(str(resources.files("umacct.mail") / "templates"))
+
+
+def available_kinds(templates_dir: str | None = None) -> list[str]:
+    """Every message kind a template exists for, built-in or added by the site."""
+    folders = [builtin_templates_dir()]
+    if templates_dir:
+        folders.append(Path(templates_dir))
+    kinds = {
+        path.stem
+        for folder in folders
+        if folder.is_dir()
+        for path in folder.glob(f"*{TEMPLATE_SUFFIX}")
+        if _KIND.fullmatch(path.stem)
+    }
+    return sorted(kinds)
+
+
+def load_template(kind: str, templates_dir: str | None = None) -> MailTemplate:
+    """Read the site's template for ``kind`` if there is one, else the built-in one."""
+    if not _KIND.fullmatch(kind):
+        raise InvalidInputError(f"mail kind {kind!r}: expected lowercase letters, digits and _")
+    candidates = [builtin_templates_dir() / f"{kind}{TEMPLATE_SUFFIX}"]
+    if templates_dir:
+        candidates.insert(0, Path(templates_dir) / f"{kind}{TEMPLATE_SUFFIX}")
+    for path in candidates:
+        if path.is_file():
+            return _parse_template(kind, path)
+    raise InvalidInputError(f"no mail template for kind {kind!r}")
+
+
+def _parse_template(kind: str, path: Path) -> MailTemplate:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read mail template: {exc.strerror}") from exc
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: mail template is not UTF-8 text") from None
+    first, _, rest = text.partition("\n")
+    if not first.startswith("Subject:"):
+        raise ConfigError(f"{path}: a mail template starts with a 'Subject:' line")
+    blank, _, body = rest.partition("\n")
+    if blank.strip():
+        raise ConfigError(f"{path}: a blank line must follow the 'Subject:' line")
+    subject = first.removeprefix("Subject:").strip()
+    return MailTemplate(kind=kind, subject=subject, body=body.rstrip() + "\n", source=str(path))
+
+
+def render(template: MailTemplate, params: Mapping[str, str]) -> tuple[str, str]:
+    """Fill a template: returns the subject and the body."""
+    values = _expanded_parameters(params)
+    body = "\n".join(_kept_lines(template, values))
+    return _substitute(template, template.subject, values), _substitute(template, body, values)
+
+
+def _expanded_parameters(params: Mapping[str, str]) -> dict[str, str]:
+    values: dict[str, str] = {}
+    for name, value in params.items():
+        if not _PARAMETER_NAME.fullmatch(name):
+            raise InvalidInputError(f"mail parameter name {name!r} is not an identifier")
+        if not isinstance(value, str):
+            raise InvalidInputError(f"mail parameter {name!r}: expected text")
+        check_no_line_break(value, f"mail parameter {name!r}")
+        values[name] = value
+        if name.endswith(DATE_SUFFIX):
+            day = parse_iso_date(value, name)
+            values[f"{name}_fr"] = french_date(day)
+            values[f"{name}_en"] = english_date(day)
+    return values
+
+
+def _kept_lines(template: MailTemplate, values: Mapping[str, str]) -> Iterator[str]:
+    open_blocks: list[tuple[str, bool]] = []
+    for line in template.body.split("\n"):
+        marker = _BLOCK_MARKER.fullmatch(line.strip())
+        if marker is None:
+            if all(kept for _, kept in open_blocks):
+                yield line
+            continue
+        closing, flag = marker.groups()
+        if not closing:
+            open_blocks.append((flag, _flag(template, flag, values)))
+        elif open_blocks and open_blocks[-1][0] == flag:
+            open_blocks.pop()
+        else:
+            raise ConfigError(f"{template.source}: [[/{flag}]] closes no open [[{flag}]] block")
+    if open_blocks:
+        raise ConfigError(f"{template.source}: [[{open_blocks[-1][0]}]] is never closed")
+
+
+def _flag(template: MailTemplate, flag: str, values: Mapping[str, str]) -> bool:
+    if flag not in values:
+        raise InvalidInputError(f"mail {template.kind!r} needs parameter {flag!r} (yes or no)")
+    if values[flag] not in _FLAG_VALUES:
+        raise InvalidInputError(
+            f"mail parameter {flag!r}: expected yes or no, got {values[flag]!r}"
+        )
+    return _FLAG_VALUES[values[flag]]
+
+
+def _substitute(template: MailTemplate, text: str, values: Mapping[str, str]) -> str:
+    try:
+        return string.Template(text).substitute(values)
+    except KeyError as exc:
+        raise InvalidInputError(f"mail {template.kind!r} needs parameter {exc.args[0]!r}") from None
+    except ValueError as exc:
+        raise ConfigError(f"{template.source}: bad placeholder: {exc}") from None
+
+
+def sender_address(config: MailConfig) -> Address:
+    """The configured ``From``, validated; ConfigError when it is not a usable address."""
+    check_no_line_break(config.from_, "[mail] from")
+    display_name, addr_spec = parseaddr(config.from_)
+    try:
+        valid = validate_email(addr_spec, check_deliverability=False, allow_smtputf8=False)
+    except EmailNotValidError as exc:
+        raise ConfigError(f"[mail] from: {config.from_!r} is not a valid address: {exc}") from None
+    return Address(display_name=display_name, addr_spec=valid.ascii_email or valid.normalized)
+
+
+def compose(
+    kind: str, to: str, params: Mapping[str, str], *, config: MailConfig, clock: Clock
+) -> EmailMessage:
+    """Build the message of ``kind`` for ``to``, with every header security.md 15 asks for."""
+    recipient = normalise_recipient(to)
+    sender = sender_address(config)
+    subject, body = render(load_template(kind, config.templates_dir), params)
+    message = EmailMessage(policy=email.policy.default)
+    message["Date"] = format_datetime(clock.now())
+    message["From"] = sender
+    message["To"] = recipient
+    message["Subject"] = subject
+    message["Message-ID"] = make_msgid(domain=sender.domain)
+    # RFC 3834: tells vacation responders and other robots not to answer.
+    message["Auto-Submitted"] = "auto-generated"
+    # Quoted-printable keeps the message 7-bit, so no relay needs 8BITMIME.
+    message.set_content(body, charset="utf-8", cte="quoted-printable")
+    return message

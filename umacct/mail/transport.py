@@ -1,0 +1,250 @@
+"""Where composed messages go: an outbox folder of ``.eml`` files, or an SMTP relay."""
+
+from __future__ import annotations
+
+import ipaddress
+import itertools
+import os
+import secrets
+import smtplib
+import ssl
+import tempfile
+from email.message import EmailMessage
+from pathlib import Path
+from types import TracebackType
+from typing import Protocol, Self
+
+from umacct.clock import Clock, SystemClock
+from umacct.config import Config, SmtpConfig
+from umacct.errors import ConfigError, RefusedError, UnavailableError
+
+SMTP_SECURITY_MODES = ("starttls", "tls", "none")
+# 421 is "service not available, closing channel": the relay dropped an idle session.
+_SERVICE_CLOSING = 421
+
+
+class Transport(Protocol):
+    """Delivers messages; used as a context manager so that connections get closed."""
+
+    def send(self, message: EmailMessage) -> None:
+        """Deliver one message or raise an UmacctError subclass."""
+        ...
+
+    def close(self) -> None:
+        """Release what the transport holds (a connection); it may be used again after."""
+        ...
+
+    def __enter__(self) -> Self: ...
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None: ...
+
+
+class _ClosedOnExit:
+    """``with transport:`` closes it on the way out."""
+
+    def close(self) -> None:
+        """Nothing to release by default."""
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+class OutboxTransport(_ClosedOnExit):
+    """Writes each message to its own ``.eml`` file (mode 0600) in a private folder (0700).
+
+    File names start with the UTC time and a per-transport sequence number, so that a
+    plain sort lists them in sending order; a random suffix keeps concurrent runs apart.
+    """
+
+    def __init__(self, folder: Path, clock: Clock | None = None) -> None:
+        self.folder = folder
+        self._clock = clock or SystemClock()
+        self._sequence = itertools.count(1)
+
+    def send(self, message: EmailMessage) -> None:
+        """Write the message atomically (temporary file, then rename)."""
+        self._ensure_folder()
+        stamp = self._clock.now().strftime("%Y%m%dT%H%M%S%fZ")
+        name = f"{stamp}-{next(self._sequence):06d}-{secrets.token_hex(4)}.eml"
+        try:
+            # mkstemp creates the file with mode 0600 whatever the umask.
+            handle, temporary = tempfile.mkstemp(dir=self.folder, prefix=".", suffix=".tmp")
+            try:
+                with os.fdopen(handle, "wb") as stream:
+                    stream.write(message.as_bytes())
+                    stream.flush()
+                    os.fsync(stream.fileno())
+                os.replace(temporary, self.folder / name)
+            except BaseException:
+                Path(temporary).unlink(missing_ok=True)
+                raise
+        except OSError as exc:
+            raise UnavailableError(f"outbox {self.folder}: cannot write: {exc.strerror}") from exc
+
+    def _ensure_folder(self) -> None:
+        if self.folder.is_dir():
+            return
+        try:
+            self.folder.mkdir(parents=True, mode=0o700)
+            self.folder.chmod(0o700)  # mkdir's mode is filtered by the umask
+        except FileExistsError:
+            pass
+        except OSError as exc:
+            raise UnavailableError(f"outbox {self.folder}: cannot create: {exc.strerror}") from exc
+
+
+def is_loopback_host(host: str) -> bool:
+    """True for ``localhost`` and loopback IP literals; names are never resolved."""
+    if host.lower().rstrip(".") == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+class SmtpTransport(_ClosedOnExit):
+    """Sends through an SMTP relay, over one connection kept open for the whole run.
+
+    ``starttls`` and ``tls`` check the relay's certificate (``ssl.create_default_context``);
+    ``none`` sends in clear and is accepted only towards a loopback relay (security.md 15).
+    A dropped connection is reopened once per message.
+    """
+
+    def __init__(
+        self,
+        config: SmtpConfig,
+        password: str | None,
+        *,
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> None:
+        if config.security not in SMTP_SECURITY_MODES:
+            raise ConfigError(
+                f"[mail.smtp] security: expected one of {', '.join(SMTP_SECURITY_MODES)}, "
+                f"got {config.security!r}"
+            )
+        if config.security == "none" and not is_loopback_host(config.host):
+            raise ConfigError(
+                f"[mail.smtp] security = 'none' sends mail in clear: allowed only to a loopback "
+                f"relay, not to {config.host!r}; use 'starttls' or 'tls'"
+            )
+        if config.username and not password:
+            raise ConfigError(
+                f"no SMTP password for user {config.username!r}: store it with "
+                "'umacct secret set smtp' or set $UMACCT_SMTP_PASSWORD"
+            )
+        self.config = config
+        self._password = password
+        self._ssl_context = ssl_context or ssl.create_default_context()
+        self._connection: smtplib.SMTP | None = None
+        self.connections_opened = 0
+
+    @property
+    def address(self) -> str:
+        """``host:port`` of the relay, for messages."""
+        return f"{self.config.host}:{self.config.port}"
+
+    def send(self, message: EmailMessage) -> None:
+        """Send one message, reconnecting once if the relay had dropped the connection."""
+        try:
+            self._send_once(message)
+        except (smtplib.SMTPServerDisconnected, smtplib.SMTPSenderRefused) as exc:
+            if isinstance(exc, smtplib.SMTPSenderRefused) and exc.smtp_code != _SERVICE_CLOSING:
+                raise self._failure(exc) from exc
+            self.close()
+            try:
+                self._send_once(message)
+            except (smtplib.SMTPException, OSError) as again:
+                self.close()
+                raise self._failure(again) from again
+        except (smtplib.SMTPException, OSError) as exc:
+            self.close()
+            raise self._failure(exc) from exc
+
+    def _send_once(self, message: EmailMessage) -> None:
+        if self._connection is None:
+            self._connection = self._connect()
+        self._connection.send_message(message)
+
+    def _connect(self) -> smtplib.SMTP:
+        host, port, timeout = self.config.host, self.config.port, self.config.timeout
+        connection: smtplib.SMTP
+        if self.config.security == "tls":
+            connection = smtplib.SMTP_SSL(host, port, timeout=timeout, context=self._ssl_context)
+        else:
+            connection = smtplib.SMTP(host, port, timeout=timeout)
+        self.connections_opened += 1
+        try:
+            connection.ehlo()
+            if self.config.security == "starttls":
+                connection.starttls(context=self._ssl_context)
+                connection.ehlo()
+            if self.config.username:
+                connection.login(self.config.username, self._password or "")
+        except BaseException:
+            connection.close()
+            raise
+        return connection
+
+    def _failure(self, exc: BaseException) -> ConfigError | RefusedError | UnavailableError:
+        where = f"SMTP relay {self.address}"
+        if isinstance(exc, smtplib.SMTPAuthenticationError):
+            return ConfigError(
+                f"{where} refused the login of {self.config.username!r}: check the SMTP password"
+            )
+        if isinstance(exc, smtplib.SMTPNotSupportedError):
+            return UnavailableError(f"{where}: {exc} (is [mail.smtp] security right?)")
+        if isinstance(exc, smtplib.SMTPRecipientsRefused):
+            refused = ", ".join(f"{rcpt} ({code})" for rcpt, (code, _) in exc.recipients.items())
+            if all(code >= 500 for code, _ in exc.recipients.values()):
+                return RefusedError(f"{where} refused the recipient {refused}")
+            return UnavailableError(f"{where} deferred the recipient {refused}")
+        if isinstance(exc, smtplib.SMTPResponseException):
+            text = (
+                exc.smtp_error.decode("utf-8", "replace")
+                if isinstance(exc.smtp_error, bytes)
+                else str(exc.smtp_error)
+            )
+            if exc.smtp_code >= 500:
+                return RefusedError(f"{where} refused the message: {exc.smtp_code} {text}")
+            return UnavailableError(f"{where} answered {exc.smtp_code} {text}")
+        if isinstance(exc, ssl.SSLError):
+            return UnavailableError(f"{where}: TLS failed: {exc}")
+        if isinstance(exc, OSError):
+            reason = exc.strerror or str(exc) or type(exc).__name__
+            return UnavailableError(f"{where}: connection failed: {reason}")
+        return UnavailableError(f"{where}: {exc}")
+
+    def close(self) -> None:
+        """Say QUIT and close the connection, if one is open."""
+        connection, self._connection = self._connection, None
+        if connection is None:
+            return
+        try:
+            connection.quit()
+        except (smtplib.SMTPException, OSError):
+            connection.close()
+
+
+def transport_from_config(config: Config, smtp_password: str | None) -> Transport:
+    """The transport ``[mail] transport`` names."""
+    if config.mail.transport == "smtp":
+        return SmtpTransport(config.mail.smtp, smtp_password)
+    if config.mail.transport == "outbox":
+        return OutboxTransport(config.outbox_dir)
+    raise ConfigError(
+        f"[mail] transport: expected 'outbox' or 'smtp', got {config.mail.transport!r}"
+    )
