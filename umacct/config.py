@@ -405,8 +405,8 @@ def _check_values(config: Config) -> None:
         raise _KeyProblem("policy", "purge_after_days", "expected 0 or more days")
     if any(days <= 0 for days in config.policy.warn_days_before_expiry):
         raise _KeyProblem("policy", "warn_days_before_expiry", "expected positive numbers of days")
-    if config.policy.password_min_length < 8:
-        raise _KeyProblem("policy", "password_min_length", "expected at least 8")
+    if not 8 <= config.policy.password_min_length <= 256:
+        raise _KeyProblem("policy", "password_min_length", "expected a length from 8 to 256")
     if config.mail.transport not in ("outbox", "smtp"):
         raise _KeyProblem(
             "mail", "transport", f"expected 'outbox' or 'smtp', got {config.mail.transport!r}"
