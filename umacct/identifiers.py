@@ -1,0 +1,230 @@
+"""People's names and the identifiers built from them.
+
+A person's identifier is their institutional address ``<given>.<surname>@<profile domain>``.
+The local part is built from the names as typed:
+
+* letters are folded to ASCII: ``é`` -> ``e``, ``ç`` -> ``c``, ``œ`` -> ``oe``, ``æ`` -> ``ae``,
+  ``ß`` -> ``ss``; every other letter is decomposed (NFKD) and its accents dropped; letters that
+  do not decompose have a table (``ø`` -> ``o``, ``ł`` -> ``l``, ``þ`` -> ``th``...);
+* Greek and Cyrillic are transliterated with a simple table (Greek after ELOT 743, Cyrillic
+  after the ICAO passport table); other scripts (Arabic, Hebrew, CJK...) cannot be folded: a
+  name with nothing left after folding is refused and a Latin transcription must be given;
+* lower case; whitespace and dashes become hyphens; apostrophes (ASCII, typographic U+2019, modifier U+02BC, grave, acute) vanish, so
+  ``N'Diaye`` gives ``ndiaye``; other punctuation is dropped; runs of hyphens collapse and no
+  part starts or ends with a hyphen;
+* the local part is at most 64 characters (RFC 5321); the base keeps room for a numeric suffix
+  (``jean.martin2``) that tells apart people with the same names.
+
+The display forms of the names (``PersonName``) are kept as typed, NFC-normalised, trimmed,
+with inner whitespace collapsed; control characters, line breaks and invisible formatting
+characters are refused.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Callable, Collection, Set
+from dataclasses import dataclass
+from itertools import chain
+
+from umacct.errors import InvalidInputError
+
+MAX_NAME_LENGTH = 128
+MAX_LOCAL_PART_LENGTH = 64
+MAX_SUFFIX = 9999
+MAX_BASE_LENGTH = MAX_LOCAL_PART_LENGTH - len(str(MAX_SUFFIX))
+FIRST_SUFFIX = 2
+
+LOCAL_PART_PATTERN = re.compile(r"[a-z0-9]+(?:[.-][a-z0-9]+)*")
+_SUFFIXED = re.compile(r"[0-9]+")
+_APOSTROPHES = frozenset("'\u2019\u02bc`\u00b4\u2018\u02bb")
+# Control, format (bidi overrides, zero-width characters), surrogate and private-use
+# characters, and line or paragraph separators: none belongs in a name.
+_REFUSED_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Zl", "Zp"})
+
+# Applied after NFKD and case folding, so only lower-case, accent-free letters are needed.
+_LETTERS = {
+    # Latin letters that NFKD does not decompose
+    "æ": "ae", "œ": "oe", "ø": "o", "đ": "d", "ð": "d", "ł": "l", "þ": "th", "ħ": "h",
+    "ı": "i", "ĸ": "k", "ŋ": "n", "ŧ": "t", "ə": "e", "ɛ": "e", "ɔ": "o", "ƒ": "f",  # noqa: RUF001
+    "ʒ": "z", "ŀ": "l",
+    # Greek
+    "α": "a", "β": "v", "γ": "g", "δ": "d", "ε": "e", "ζ": "z", "η": "i", "θ": "th",  # noqa: RUF001
+    "ι": "i", "κ": "k", "λ": "l", "μ": "m", "ν": "n", "ξ": "x", "ο": "o", "π": "p",  # noqa: RUF001
+    "ρ": "r", "σ": "s", "ς": "s", "τ": "t", "υ": "y", "φ": "f", "χ": "ch", "ψ": "ps",  # noqa: RUF001
+    "ω": "o",
+    # Cyrillic; letters with a mark (short i, yo, yi, short u) lose it in NFKD
+    "а": "a", "б": "b", "в": "v", "г": "g", "д": "d", "е": "e", "ж": "zh", "з": "z",  # noqa: RUF001
+    "и": "i", "к": "k", "л": "l", "м": "m", "н": "n", "о": "o", "п": "p", "р": "r",  # noqa: RUF001
+    "с": "s", "т": "t", "у": "u", "ф": "f", "х": "kh", "ц": "ts", "ч": "ch", "ш": "sh",  # noqa: RUF001
+    "щ": "shch", "ъ": "ie", "ы": "y", "ь": "", "э": "e", "ю": "iu", "я": "ia", "і": "i",  # noqa: RUF001
+    "є": "ie", "ґ": "g", "ј": "j", "љ": "lj", "њ": "nj", "ђ": "dj", "ћ": "c", "џ": "dz",  # noqa: RUF001
+    "ѓ": "g", "ќ": "k", "ѕ": "dz",  # noqa: RUF001
+}  # fmt: skip
+_GREEK_DIGRAPHS = {"ου": "ou", "αυ": "av", "ευ": "ev"}  # noqa: RUF001
+_GREEK_DIGRAPH = re.compile("|".join(_GREEK_DIGRAPHS))
+
+
+@dataclass(frozen=True)
+class PersonName:
+    """A person's given name and surname in their display forms.
+
+    Building one cleans both names (NFC, trimmed, inner whitespace collapsed) and raises
+    ``InvalidInputError`` when either is empty, too long or holds a control character.
+    """
+
+    given_name: str
+    surname: str
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "given_name", clean_name(self.given_name, "given name"))
+        object.__setattr__(self, "surname", clean_name(self.surname, "surname"))
+
+    @property
+    def local_part(self) -> str:
+        """The identifier's base local part, ``given.surname`` folded (before any suffix)."""
+        return local_part(self.given_name, self.surname)
+
+
+def clean_name(text: str, what: str = "name") -> str:
+    """Return the display form of a name; refuse control characters, empty or long names."""
+    for character in text:
+        if unicodedata.category(character) in _REFUSED_CATEGORIES:
+            raise InvalidInputError(
+                f"{what} {text!r}: control, line-break or invisible character "
+                f"U+{ord(character):04X} is not allowed"
+            )
+    cleaned = " ".join(unicodedata.normalize("NFC", text).split())
+    if not cleaned:
+        raise InvalidInputError(f"{what} is empty")
+    if len(cleaned) > MAX_NAME_LENGTH:
+        raise InvalidInputError(
+            f"{what} is {len(cleaned)} characters long (at most {MAX_NAME_LENGTH})"
+        )
+    return cleaned
+
+
+def fold_name(name: str) -> str:
+    """Fold a name to lower-case ASCII letters, digits and single inner hyphens.
+
+    ``"Anne-Lætitia d'Étienne"`` gives ``"anne-laetitia-detienne"``; the result may be empty
+    when the name holds no letter that can be folded.
+    """
+    # Apostrophes and spacing accents (category Sk) go before NFKD, which would turn the
+    # spacing accents into a space plus a combining mark.
+    kept = "".join(
+        character
+        for character in unicodedata.normalize("NFC", name)
+        if character not in _APOSTROPHES and unicodedata.category(character) != "Sk"
+    )
+    decomposed = unicodedata.normalize("NFKD", kept)
+    bare = "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
+    bare = _GREEK_DIGRAPH.sub(lambda match: _GREEK_DIGRAPHS[match.group()], bare)
+    pieces: list[str] = []
+    for character in bare:
+        latin = _LETTERS.get(character)
+        if latin is not None:
+            pieces.append(latin)
+        elif character.isascii() and character.isalnum():
+            pieces.append(character)
+        elif character.isspace() or unicodedata.category(character) == "Pd":
+            pieces.append("-")
+    return "-".join(part for part in "".join(pieces).split("-") if part)
+
+
+def local_part(given_name: str, surname: str) -> str:
+    """The base local part ``given.surname``, folded and cut to leave room for a suffix.
+
+    Raises ``InvalidInputError`` when either name folds to nothing (non-Latin script
+    without a transliteration table, or no letter at all).
+    """
+    given, family = fold_name(given_name), fold_name(surname)
+    for original, folded, what in ((given_name, given, "given name"), (surname, family, "surname")):
+        if not folded:
+            raise InvalidInputError(
+                f"cannot build an identifier from the {what} {original!r}; "
+                "give a Latin transcription"
+            )
+    room = MAX_BASE_LENGTH - 1  # the dot
+    if len(given) + len(family) > room:
+        half = room // 2
+        if len(given) <= half:
+            family = _shorten(family, room - len(given))
+        elif len(family) <= half:
+            given = _shorten(given, room - len(family))
+        else:
+            given = _shorten(given, half)
+            family = _shorten(family, room - len(given))
+    return f"{given}.{family}"
+
+
+def _shorten(folded: str, limit: int) -> str:
+    """Cut a folded name to ``limit``, dropping a hyphenated part cut in the middle."""
+    if len(folded) <= limit:
+        return folded
+    cut = folded[:limit]
+    if folded[limit] != "-" and "-" in cut:
+        cut = cut[: cut.rindex("-")]
+    return cut.rstrip("-")
+
+
+def check_local_part(base: str) -> str:
+    """Return ``base`` if it is a well-formed base local part; raise InvalidInputError if not."""
+    if len(base) > MAX_BASE_LENGTH or not LOCAL_PART_PATTERN.fullmatch(base):
+        raise InvalidInputError(
+            f"{base!r} is not a valid identifier base: lower-case letters and digits "
+            f"separated by single dots or hyphens, at most {MAX_BASE_LENGTH} characters"
+        )
+    return base
+
+
+def candidates_prefix(base: str) -> str:
+    """The prefix that every candidate for ``base`` starts with, checked.
+
+    The caller fetches every taken candidate in one directory search, ``(uid=<prefix>*)``
+    with the prefix escaped, and keeps the results for which ``is_candidate`` is true.
+    """
+    return check_local_part(base)
+
+
+def is_candidate(base: str, uid: str) -> bool:
+    """Whether ``uid`` is ``base`` or ``base`` followed by digits only (case-insensitive)."""
+    folded = uid.lower()
+    if not folded.startswith(base):
+        return False
+    suffix = folded[len(base) :]
+    return not suffix or _SUFFIXED.fullmatch(suffix) is not None
+
+
+def choose_local_part(
+    base: str,
+    taken: Callable[[str], bool] | Set[str],
+    reserved: Collection[str],
+) -> str:
+    """The first of ``base``, ``base2``, ``base3``... that is neither taken nor reserved.
+
+    ``taken`` is a set of local parts in use (by existing or purged accounts), compared
+    case-insensitively, or a function that answers for one candidate. A reserved base gets a
+    suffix like a taken one. Raises ``InvalidInputError`` when every suffix up to
+    ``MAX_SUFFIX`` is taken.
+    """
+    check_local_part(base)
+    if isinstance(taken, Set):
+        taken_lower = frozenset(uid.lower() for uid in taken)
+        is_taken: Callable[[str], bool] = taken_lower.__contains__
+    else:
+        is_taken = taken
+    reserved_lower = frozenset(name.lower() for name in reserved)
+    candidates = chain([base], (f"{base}{n}" for n in range(FIRST_SUFFIX, MAX_SUFFIX + 1)))
+    for candidate in candidates:
+        if candidate not in reserved_lower and not is_taken(candidate):
+            return candidate
+    raise InvalidInputError(
+        f"no free identifier for {base!r} up to {base}{MAX_SUFFIX}; give one explicitly"
+    )
+
+
+def institutional_address(local: str, domain: str) -> str:
+    """The identifier itself: ``local@domain``."""
+    return f"{local}@{domain}"

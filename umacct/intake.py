@@ -1,0 +1,400 @@
+"""The yearly intake file (``umacct create --csv FILE``): reading and validating every row.
+
+The file is what a spreadsheet exports:
+
+* encoding: UTF-8 with or without a byte-order mark, else Windows-1252 (Excel's "CSV");
+  UTF-16 is refused with a hint;
+* delimiter: comma or semicolon, told from the header line (delimiters inside quotes do not
+  count);
+* header row: ``given_name``, ``surname``, ``profile``, ``personal_email`` are required;
+  ``end_of_activity``, ``external_id`` and ``arrival`` are optional. The French names
+  ``prenom``, ``nom``, ``profil``, ``mail_perso``, ``date_fin``, ``id_externe``, ``arrivee``
+  work too. Header names are compared without case or accents, with spaces and hyphens
+  read as underscores, so ``Prénom``, ``Mail perso`` and ``Date-fin`` are recognised.
+
+Whole-file problems raise ``InvalidInputError`` (exit 65) and nothing is created: an
+undecodable file, a file over 64 MiB or 200,000 rows, malformed quoting, a missing required
+column, a column named twice, and an **unknown column**
+(a misspelt ``date_fn`` must not silently drop everyone's end date). Columns with an empty
+header are allowed (Excel adds them after a stray cell) as long as every row leaves them empty.
+
+Each row is then validated on its own. A bad row becomes a ``RowError`` with its physical line
+number (the file's first line is 1; a quoted field spanning lines counts every line) and every reason
+found; the other rows go on. Empty rows are skipped silently. A row that repeats an earlier one
+(same external id, or without one, same names, profile and personal address) is reported as a
+duplicate of that line.
+"""
+
+from __future__ import annotations
+
+import calendar
+import csv
+import io
+import re
+import types
+import unicodedata
+from collections.abc import Callable, Collection, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import date
+from typing import TypeVar
+
+import email_validator
+
+from umacct.errors import InvalidInputError
+from umacct.identifiers import PersonName, local_part
+
+MAX_INTAKE_BYTES = 64 * 1024 * 1024
+MAX_INTAKE_ROWS = 200_000
+
+REQUIRED_COLUMNS = ("given_name", "surname", "profile", "personal_email")
+OPTIONAL_COLUMNS = ("end_of_activity", "external_id", "arrival")
+_FRENCH_COLUMNS = {
+    "prenom": "given_name",
+    "nom": "surname",
+    "profil": "profile",
+    "mail_perso": "personal_email",
+    "date_fin": "end_of_activity",
+    "id_externe": "external_id",
+    "arrivee": "arrival",
+}
+_COLUMN_NAMES = {name: name for name in REQUIRED_COLUMNS + OPTIONAL_COLUMNS} | _FRENCH_COLUMNS
+
+_EXTERNAL_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
+_ISO_DATE = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})")
+_FRENCH_DATE = re.compile(r"([0-9]{1,2})/([0-9]{1,2})/([0-9]{4})")
+_LINE_BREAK_OR_NUL = re.compile(r"[\r\n\0]")
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
+_UTF8_BOM = b"\xef\xbb\xbf"
+_UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
+_Value = TypeVar("_Value")
+
+
+@dataclass(frozen=True)
+class IntakeRow:
+    """One valid row: a person to create."""
+
+    line: int
+    name: PersonName
+    profile: str
+    personal_email: str
+    end_of_activity: date | None
+    external_id: str | None
+    arrival: date | None
+
+
+@dataclass(frozen=True)
+class RowError:
+    """One refused row: its line, why, and its fields as read (by column name)."""
+
+    line: int
+    reason: str
+    raw: Mapping[str, str]
+
+
+@dataclass(frozen=True)
+class Intake:
+    """The whole file, validated: the rows to create and the rows refused."""
+
+    rows: tuple[IntakeRow, ...]
+    errors: tuple[RowError, ...]
+    encoding: str
+    delimiter: str
+
+
+def validate_email(address: str) -> str:
+    """Validate a personal address and return it normalised (domain lower-case, ASCII).
+
+    CR, LF and NUL, quoted local parts, IP-literal domains, display names and non-ASCII local
+    parts are refused (the directory attributes are IA5 strings). Nothing is looked up in
+    the DNS. Raises ``InvalidInputError`` with the reason.
+    """
+    if _LINE_BREAK_OR_NUL.search(address):
+        raise InvalidInputError(f"address {address!r}: line breaks and NUL are not allowed")
+    text = address.strip()
+    if not text:
+        raise InvalidInputError("address is empty")
+    try:
+        valid = email_validator.validate_email(
+            text,
+            check_deliverability=False,
+            allow_smtputf8=False,
+            allow_quoted_local=False,
+            allow_domain_literal=False,
+            allow_display_name=False,
+            allow_empty_local=False,
+        )
+    except email_validator.EmailNotValidError as exc:
+        raise InvalidInputError(f"address {text!r} is not valid: {exc}") from None
+    return valid.ascii_email or valid.normalized
+
+
+def parse_date(text: str) -> date:
+    """Read a date written ``YYYY-MM-DD`` or, as French spreadsheets do, ``DD/MM/YYYY``.
+
+    Raises ``InvalidInputError`` for another format or a day that does not exist.
+    """
+    cleaned = text.strip()
+    if match := _ISO_DATE.fullmatch(cleaned):
+        year, month, day = (int(part) for part in match.groups())
+    elif match := _FRENCH_DATE.fullmatch(cleaned):
+        day, month, year = (int(part) for part in match.groups())
+    else:
+        raise InvalidInputError(f"date {text!r}: expected YYYY-MM-DD or DD/MM/YYYY")
+    if not 1 <= month <= 12:
+        raise InvalidInputError(f"date {text!r}: there is no month {month}")
+    if year < 1:
+        raise InvalidInputError(f"date {text!r}: there is no year 0")
+    days_in_month = calendar.monthrange(year, month)[1]
+    if not 1 <= day <= days_in_month:
+        raise InvalidInputError(
+            f"date {text!r} does not exist: {calendar.month_name[month]} {year} "
+            f"has {days_in_month} days"
+        )
+    return date(year, month, day)
+
+
+def read_intake(data: bytes, *, profiles: Collection[str]) -> Intake:
+    """Decode, parse and validate an intake file; ``profiles`` are the configured keys.
+
+    Raises ``InvalidInputError`` for problems with the whole file; problems with single
+    rows are returned in ``Intake.errors``.
+    """
+    if len(data) > MAX_INTAKE_BYTES:
+        raise InvalidInputError(
+            f"the file is {len(data)} bytes, more than {MAX_INTAKE_BYTES}; split it"
+        )
+    text, encoding = _decode(data)
+    if not text.strip():
+        raise InvalidInputError("the file is empty: expected a header row and one row per person")
+    delimiter = _detect_delimiter(text)
+    records = _records(text, delimiter)
+    first = next(records, None)
+    if first is None:
+        raise InvalidInputError("the file has no header row")
+    header_line, header = first
+    columns = _map_header(header, header_line)
+    validator = _RowValidator(columns, profiles)
+    rows: list[IntakeRow] = []
+    errors: list[RowError] = []
+    for count, (line, fields) in enumerate(records, start=1):
+        if count > MAX_INTAKE_ROWS:
+            raise InvalidInputError(
+                f"line {line}: more than {MAX_INTAKE_ROWS} rows in one file; split it"
+            )
+        outcome = validator.check(line, fields)
+        if isinstance(outcome, IntakeRow):
+            rows.append(outcome)
+        else:
+            errors.append(outcome)
+    return Intake(rows=tuple(rows), errors=tuple(errors), encoding=encoding, delimiter=delimiter)
+
+
+def _decode(data: bytes) -> tuple[str, str]:
+    """Decode as UTF-8 (with or without BOM), else as Windows-1252."""
+    if data.startswith(_UTF16_BOMS):
+        raise InvalidInputError(
+            "the file is UTF-16 ('Unicode text'); save it as 'CSV UTF-8' or 'CSV'"
+        )
+    if data.startswith(_UTF8_BOM):
+        try:
+            return data.decode("utf-8-sig"), "utf-8-sig"
+        except UnicodeDecodeError as exc:
+            raise InvalidInputError(
+                f"the file starts with a UTF-8 byte-order mark but byte {exc.start} is not UTF-8"
+            ) from None
+    try:
+        return data.decode("utf-8"), "utf-8"
+    except UnicodeDecodeError:
+        pass
+    try:
+        return data.decode("cp1252"), "cp1252"
+    except UnicodeDecodeError as exc:
+        raise InvalidInputError(
+            f"the file is neither UTF-8 nor Windows-1252 (byte {exc.start}); save it as 'CSV UTF-8'"
+        ) from None
+
+
+def _detect_delimiter(text: str) -> str:
+    """Comma or semicolon, whichever the header line holds more of outside quotes."""
+    counts = {",": 0, ";": 0}
+    quoted = False
+    for character in text.lstrip("\r\n"):
+        if character == '"':
+            quoted = not quoted
+        elif character in "\r\n" and not quoted:
+            break
+        elif character in counts and not quoted:
+            counts[character] += 1
+    if counts[","] == counts[";"]:
+        raise InvalidInputError(
+            "cannot tell the delimiter from the header line: expected column names "
+            "separated by commas or by semicolons"
+        )
+    return max(counts, key=counts.__getitem__)
+
+
+def _records(text: str, delimiter: str) -> Iterator[tuple[int, list[str]]]:
+    """Yield (first physical line, fields) for every non-empty record."""
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
+    while True:
+        line = reader.line_num + 1
+        try:
+            fields = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            raise InvalidInputError(f"line {line}: cannot read the CSV: {exc}") from None
+        if any(field.strip() for field in fields):
+            # Blank lines before the record were consumed with it: its first line is the
+            # last one read minus the lines inside it.
+            yield reader.line_num - _line_count(fields) + 1, fields
+
+
+def _line_count(fields: list[str]) -> int:
+    """How many physical lines a record spans (line breaks inside its quoted fields, plus 1)."""
+    return 1 + sum(len(_LINE_BREAK.findall(field)) for field in fields)
+
+
+def _column_key(name: str) -> str:
+    decomposed = unicodedata.normalize("NFKD", name.strip())
+    bare = "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
+    return re.sub(r"[\s-]+", "_", bare)
+
+
+def _map_header(header: list[str], line: int) -> list[str | None]:
+    """The canonical column name of every header cell (None for an empty cell)."""
+    columns: list[str | None] = []
+    unknown: list[str] = []
+    for cell in header:
+        if not cell.strip():
+            columns.append(None)
+            continue
+        canonical = _COLUMN_NAMES.get(_column_key(cell))
+        if canonical is None:
+            unknown.append(cell)
+        elif canonical in columns:
+            raise InvalidInputError(f"line {line}: column {canonical!r} appears twice")
+        columns.append(canonical)
+    if unknown:
+        names = ", ".join(repr(name) for name in unknown)
+        expected = ", ".join(REQUIRED_COLUMNS + OPTIONAL_COLUMNS)
+        raise InvalidInputError(
+            f"line {line}: unknown column(s) {names}; expected: {expected} "
+            "(or the French prenom, nom, profil, mail_perso, date_fin, id_externe, arrivee)"
+        )
+    missing = [name for name in REQUIRED_COLUMNS if name not in columns]
+    if missing:
+        raise InvalidInputError(f"line {line}: missing required column(s) {', '.join(missing)}")
+    return columns
+
+
+class _RowValidator:
+    """Checks rows one by one and remembers the valid ones to spot duplicates."""
+
+    def __init__(self, columns: list[str | None], profiles: Collection[str]) -> None:
+        self.columns = columns
+        self.profiles = set(profiles)
+        self.profiles_folded = {key.casefold(): key for key in profiles}
+        self.seen: dict[tuple[str, ...], int] = {}
+
+    def check(self, line: int, fields: list[str]) -> IntakeRow | RowError:
+        """The valid row, or the error naming every problem found in it."""
+        raw = self._raw(fields)
+        if len(fields) != len(self.columns):
+            return RowError(line, f"expected {len(self.columns)} fields, found {len(fields)}", raw)
+        reasons: list[str] = []
+        for index, (column, value) in enumerate(zip(self.columns, fields, strict=True), 1):
+            if _LINE_BREAK_OR_NUL.search(value):
+                reasons.append(
+                    f"{column or f'column {index}'}: line breaks and NUL are not allowed"
+                )
+            elif column is None and value.strip():
+                reasons.append(f"column {index} has no header but holds {value!r}")
+        if reasons:
+            return RowError(line, "; ".join(reasons), raw)
+        row = self._build(line, raw, reasons)
+        if row is None:
+            return RowError(line, "; ".join(reasons), raw)
+        key = _duplicate_key(row)
+        if key in self.seen:
+            what = "external id" if row.external_id else "names, profile and personal address"
+            return RowError(line, f"duplicate of line {self.seen[key]} (same {what})", raw)
+        self.seen[key] = line
+        return row
+
+    def _raw(self, fields: list[str]) -> Mapping[str, str]:
+        """The fields by column name; unnamed or extra fields are ``column_<number>``."""
+        named: dict[str, str] = {}
+        for index, value in enumerate(fields, 1):
+            column = self.columns[index - 1] if index <= len(self.columns) else None
+            named[column or f"column_{index}"] = value
+        return types.MappingProxyType(named)
+
+    def _build(self, line: int, raw: Mapping[str, str], reasons: list[str]) -> IntakeRow | None:
+        """Build the row, or append the reasons it is refused and return None."""
+        name = None
+        try:
+            name = PersonName(raw["given_name"], raw["surname"])
+            local_part(name.given_name, name.surname)
+        except InvalidInputError as exc:
+            reasons.append(exc.message)
+        profile = _parse_field(raw, "profile", self._profile, reasons, required=True)
+        email = _parse_field(raw, "personal_email", validate_email, reasons, required=True)
+        end = _parse_field(raw, "end_of_activity", parse_date, reasons)
+        arrival = _parse_field(raw, "arrival", parse_date, reasons)
+        external_id = _parse_field(raw, "external_id", _external_id, reasons)
+        if end and arrival and end < arrival:
+            reasons.append(f"end_of_activity {end} is before arrival {arrival}")
+        if reasons or name is None or profile is None or email is None:
+            return None
+        return IntakeRow(line, name, profile, email, end, external_id, arrival)
+
+    def _profile(self, value: str) -> str:
+        if value in self.profiles:
+            return value
+        found = self.profiles_folded.get(value.casefold())
+        if found is None:
+            known = ", ".join(sorted(self.profiles))
+            raise InvalidInputError(f"unknown profile {value!r} (configured: {known})")
+        return found
+
+
+def _parse_field(
+    raw: Mapping[str, str],
+    column: str,
+    parse: Callable[[str], _Value],
+    reasons: list[str],
+    *,
+    required: bool = False,
+) -> _Value | None:
+    """Parse one field; None when it is empty or refused (the reason is appended)."""
+    value = raw.get(column, "").strip()
+    if not value:
+        if required:
+            reasons.append(f"{column} is empty")
+        return None
+    try:
+        return parse(value)
+    except InvalidInputError as exc:
+        reasons.append(f"{column}: {exc.message}")
+        return None
+
+
+def _external_id(value: str) -> str:
+    if not _EXTERNAL_ID.fullmatch(value):
+        raise InvalidInputError(
+            f"{value!r} is not valid: 1 to 64 letters, digits, dots, underscores or hyphens"
+        )
+    return value
+
+
+def _duplicate_key(row: IntakeRow) -> tuple[str, ...]:
+    if row.external_id:
+        return ("external_id", row.external_id.casefold())
+    return (
+        "person",
+        row.name.given_name.casefold(),
+        row.name.surname.casefold(),
+        row.profile,
+        row.personal_email.casefold(),
+    )
