@@ -144,6 +144,10 @@ class Store(Protocol):
         """Record that a notice was sent; False if this (account, kind, key) already was."""
         ...
 
+    def has_notice(self, account: str, kind: str, key: str) -> bool:
+        """Whether this (account, kind, key) notice was already recorded."""
+        ...
+
     def last_notice(self, account: str, kind: str) -> datetime | None:
         """When the account last got a notice of this kind, if ever."""
         ...
@@ -360,6 +364,14 @@ class SQLiteStore:
                 (account, kind, key, to_stored_time(now)),
             )
         return cursor.rowcount == 1
+
+    @_reported
+    def has_notice(self, account: str, kind: str, key: str) -> bool:
+        """Whether this (account, kind, key) notice was already recorded."""
+        row = self._conn.execute(
+            "SELECT 1 FROM notices WHERE account = ? AND kind = ? AND key = ?", (account, kind, key)
+        ).fetchone()
+        return row is not None
 
     @_reported
     def last_notice(self, account: str, kind: str) -> datetime | None:

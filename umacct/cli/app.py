@@ -54,6 +54,9 @@ class UmacctGroup(TyperGroup):
             message = f"unexpected {type(error).__name__}: {error} (run again with --debug)"
             report_error(state, UmacctError(message))
             raise typer.Exit(int(ExitCode.FAILURE)) from None
+        finally:
+            if isinstance(ctx.obj, AppState):
+                ctx.obj.close()
 
 
 app = typer.Typer(
@@ -115,8 +118,9 @@ def root(
 
 
 def _register() -> None:
-    from umacct.cli import config_cmd, doctor_cmd, localdir_cmd, secret_cmd
+    from umacct.cli import config_cmd, doctor_cmd, lifecycle_cmd, localdir_cmd, secret_cmd
 
+    lifecycle_cmd.register(app)
     app.add_typer(config_cmd.app, name="config")
     app.add_typer(secret_cmd.app, name="secret")
     app.add_typer(localdir_cmd.app, name="localdir")

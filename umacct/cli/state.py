@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 from dataclasses import dataclass, field
+from datetime import date
 from typing import TYPE_CHECKING
 
 import typer
@@ -15,6 +16,7 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from umacct.config import Config
+    from umacct.services.runtime import Runtime
 
 
 @dataclass
@@ -30,6 +32,7 @@ class AppState:
     _config: Config | None = field(default=None, repr=False)
     _out: Console | None = field(default=None, repr=False)
     _err: Console | None = field(default=None, repr=False)
+    _runtime: Runtime | None = field(default=None, repr=False)
 
     @property
     def config(self) -> Config:
@@ -53,6 +56,20 @@ class AppState:
         if self._err is None:
             self._err = make_console(stderr=True, color=self.color)
         return self._err
+
+    def runtime(self, *, as_of: date | None = None) -> Runtime:
+        """The services' runtime for this command (closed when the command ends)."""
+        from umacct.services.runtime import Runtime
+
+        if self._runtime is None:
+            self._runtime = Runtime(self.config, prompt=self.prompt_password, as_of=as_of)
+        return self._runtime
+
+    def close(self) -> None:
+        """Close the runtime's connections, if any were opened."""
+        if self._runtime is not None:
+            self._runtime.close()
+            self._runtime = None
 
     def output_format(self, fmt: OutputFormat | None) -> OutputFormat:
         """The format a read command uses: --format, else --json, else a table."""

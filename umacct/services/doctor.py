@@ -79,7 +79,7 @@ def _checks(config: Config, prompt: Prompt | None) -> Iterator[Check]:
         yield Check("connection", False, error.message, _connection_fix(config))
         return
     with directory:
-        yield Check("connection", True, f"{directory.server_url} ({_tls_words(config)})")
+        yield Check("connection", True, f"{directory.url} ({_tls_words(config)})")
         yield _guard("bind", lambda: _bind_check(directory, config))
         yield _guard("write access", lambda: _write_check(directory, config))
         yield from _schema_checks(directory, config)

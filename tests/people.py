@@ -1,0 +1,125 @@
+"""Putting people in the test directory and looking at them, for the service and CLI tests."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from umacct.clock import FixedClock
+from umacct.config import Config, load_config
+from umacct.directory import Entry
+from umacct.directory.escape import dn_join
+from umacct.policy import active_states, created_states, format_state_date
+from umacct.services.runtime import Runtime
+
+PARIS = ZoneInfo("Europe/Paris")
+STATE_REGEX = r"^\{([^}]+)\}([^:]+):([^:]*):([^:]*):([^:]*)$"
+
+
+def runtime_on(config: Config | Path, day: date, hour: int = 9) -> Runtime:
+    """A runtime whose clock says ``day`` at ``hour`` (Paris time) and whose policy day is ``day``."""
+    loaded = config if isinstance(config, Config) else load_config(config)
+    instant = datetime.combine(day, time(hour), tzinfo=PARIS).astimezone(UTC)
+    return Runtime(loaded, clock=FixedClock(instant), as_of=day)
+
+
+@pytest.fixture
+def on(config_path: Path) -> Iterator[Callable[[date], Runtime]]:
+    """Make runtimes for given days (closed after the test)."""
+    made: list[Runtime] = []
+
+    def make(day: date) -> Runtime:
+        runtime = runtime_on(config_path, day)
+        made.append(runtime)
+        return runtime
+
+    yield make
+    for runtime in made:
+        runtime.close()
+
+
+def generalized(day: date) -> str:
+    """An end of activity as the tool writes it (local midnight, in UTC)."""
+    return (datetime.combine(day, time(), tzinfo=PARIS)).astimezone(UTC).strftime("%Y%m%d%H%M%SZ")
+
+
+@dataclass(frozen=True)
+class Person:
+    """A person added by a test."""
+
+    uid: str
+    identifier: str
+    dn: str
+    password: str
+
+
+def add_person(
+    runtime: Runtime,
+    uid: str,
+    *,
+    profile: str = "vacataire",
+    end_of_activity: date | None = None,
+    since: date = date(2025, 9, 1),
+    awaiting_activation: bool = False,
+    extra: dict[str, list[str]] | None = None,
+    state_values: list[str] | None = None,
+) -> Person:
+    """Add an active person (or one awaiting activation) with a password they can bind with."""
+    config = runtime.config
+    settings = config.profiles[profile]
+    identifier = f"{uid}@{settings.domain}"
+    dn = dn_join("uid", uid, config.directory.people_dn)
+    states = created_states(since) if awaiting_activation else active_states(since)
+    attributes: dict[str, list[str]] = {
+        "objectClass": ["inetOrgPerson", "eduPerson", "supannPerson"],
+        "uid": [uid],
+        "mail": [identifier],
+        "cn": [uid.replace(".", " ").title()],
+        "sn": [uid.split(".")[-1].title()],
+        "givenName": [uid.split(".")[0].title()],
+        config.directory.profile_attribute: [profile],
+        config.attributes.affiliation: list(settings.affiliations),
+        config.attributes.primary_affiliation: list(settings.affiliations[:1]),
+        config.attributes.personal_mail: [f"{uid}@example.net"],
+        config.attributes.state_date: state_values
+        if state_values is not None
+        else [s.format() for s in states],
+        config.attributes.state: [s.short().format() for s in states]
+        if state_values is None
+        else [],
+    }
+    attributes = {name: values for name, values in attributes.items() if values}
+    if end_of_activity is not None:
+        attributes[settings.end_date_attribute] = [generalized(end_of_activity)]
+    attributes.update(extra or {})
+    runtime.directory.add(dn, attributes)
+    password = f"Correct-Horse-{uid}-42"
+    runtime.directory.password_modify(dn, password)
+    return Person(uid, identifier, dn, password)
+
+
+def read(runtime: Runtime, person: Person) -> Entry:
+    """The person's entry with every attribute the tests look at."""
+    entry = runtime.directory.read(person.dn, ["*", "pwdEndTime", "pwdChangedTime"])
+    assert entry is not None, f"{person.dn} is gone"
+    return entry
+
+
+def compte(entry: Entry) -> str:
+    """The COMPTE value of supannRessourceEtatDate."""
+    return next(v for v in entry.get("supannRessourceEtatDate") if v.startswith("{COMPTE}"))
+
+
+def state_date(day: date) -> str:
+    """YYYYMMDD."""
+    return format_state_date(day)
+
+
+def day_after(day: date) -> date:
+    """The next day."""
+    return day + timedelta(days=1)

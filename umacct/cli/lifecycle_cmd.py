@@ -1,0 +1,206 @@
+"""Departure commands: ``suspend``, ``extend``, ``sweep``, ``purge``, ``restore``."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from umacct.cli.output import dumps_json
+from umacct.cli.state import AppState, get_state
+
+if TYPE_CHECKING:
+    from umacct.services.lifecycle import AccountOutcome
+
+ACCOUNT_HELP = "The account: institutional address, uid or login alias."
+
+AccountArgument = Annotated[str, typer.Argument(help=ACCOUNT_HELP, show_default=False)]
+OptionalAccount = Annotated[str | None, typer.Argument(help=ACCOUNT_HELP, show_default=False)]
+DryRun = Annotated[
+    bool, typer.Option("--dry-run", help="Show exactly what would change; change nothing.")
+]
+Reason = Annotated[str | None, typer.Option("--reason", help="Why (kept in the audit log).")]
+AsOf = Annotated[
+    str | None,
+    typer.Option(
+        "--as-of", metavar="YYYY-MM-DD", help="Apply the policy as on this day (default: today)."
+    ),
+]
+
+
+def _render_one(state: AppState, result: AccountOutcome, *, dry_run: bool = False) -> None:
+    if state.json:
+        state.out.out(dumps_json(result))
+    else:
+        state.out.out(f"{result.account}: {'(dry run) ' if dry_run else ''}{result.message}")
+
+
+def _render_stream(state: AppState, results: Iterable[AccountOutcome], *, dry_run: bool) -> int:
+    """Print one line per account as they come (JSON: one array at the end); return the count."""
+    collected: list[AccountOutcome] = []
+    for result in results:
+        collected.append(result)
+        if not state.json:
+            mark = "would " if dry_run else ""
+            state.out.out(f"{result.account}\t{mark}{result.action}\t{result.message}")
+    if state.json:
+        state.out.out(dumps_json(collected))
+    return len(collected)
+
+
+def register(app: typer.Typer) -> None:
+    """Add the departure commands to the application."""
+    app.command("suspend")(suspend)
+    app.command("extend")(extend)
+    app.command("sweep")(sweep)
+    app.command("purge")(purge)
+    app.command("restore")(restore)
+
+
+def suspend(
+    ctx: typer.Context,
+    account: OptionalAccount = None,
+    end_of_activity: Annotated[
+        str | None,
+        typer.Option(
+            "--end-of-activity",
+            metavar="YYYY-MM-DD",
+            help="Last day of activity (default: the profile's end-date attribute, else yesterday).",
+        ),
+    ] = None,
+    due: Annotated[
+        bool, typer.Option("--due", help="Suspend every account whose end of activity has passed.")
+    ] = False,
+    as_of: AsOf = None,
+    reason: Reason = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Also an account another tool put in a state.")
+    ] = False,
+    dry_run: DryRun = False,
+) -> None:
+    """Start the grace period of an account whose activity ended (repeating it changes nothing).
+
+    The account keeps limited access (institutional mail, account management) for its
+    profile's grace period; then the directory itself refuses its logins.
+    """
+    from umacct.cli.dates import parse_day
+    from umacct.services.lifecycle import suspend as suspend_account
+    from umacct.services.sweep import suspend_due
+
+    state = get_state(ctx)
+    if due == (account is not None):
+        raise typer.BadParameter("give either ACCOUNT or --due")
+    runtime = state.runtime(as_of=parse_day(as_of, "--as-of"))
+    if due:
+        _render_stream(state, suspend_due(runtime, dry_run=dry_run), dry_run=dry_run)
+        return
+    assert account is not None
+    result = suspend_account(
+        runtime,
+        account,
+        end_of_activity=parse_day(end_of_activity, "--end-of-activity"),
+        reason=reason,
+        force=force,
+        dry_run=dry_run,
+    )
+    _render_one(state, result, dry_run=dry_run)
+
+
+def extend(
+    ctx: typer.Context,
+    account: AccountArgument,
+    reason: Reason = None,
+    force: Annotated[
+        bool,
+        typer.Option("--force", help="Administrator: extend an expired account too (audited)."),
+    ] = False,
+    dry_run: DryRun = False,
+) -> None:
+    """Extend the grace period by the profile's extension_months (titulaire and contractuel staff).
+
+    Refused (exit 77, with the reason) when the profile is not extendable, the account is not
+    in its grace period, or the profile's max_extensions is reached.
+    """
+    from umacct.services.lifecycle import extend as extend_account
+
+    state = get_state(ctx)
+    result = extend_account(state.runtime(), account, reason=reason, force=force, dry_run=dry_run)
+    _render_one(state, result, dry_run=dry_run)
+
+
+def sweep(
+    ctx: typer.Context,
+    as_of: AsOf = None,
+    dry_run: DryRun = False,
+    purge: Annotated[bool, typer.Option("--purge", help="Also purge what is purgeable.")] = False,
+) -> None:
+    """The daily job (cron): suspend what is due, send warnings, expire, list or purge.
+
+    One line per account changed, then a summary on stderr. Safe to run twice the same day:
+    the second run changes nothing. Exit 75 when another sweep is running.
+    """
+    from umacct.cli.dates import parse_day
+    from umacct.services.sweep import SweepSummary
+    from umacct.services.sweep import sweep as run_sweep
+
+    state = get_state(ctx)
+    runtime = state.runtime(as_of=parse_day(as_of, "--as-of"))
+    summary = SweepSummary(runtime.today(), dry_run)
+    _render_stream(state, run_sweep(runtime, summary, purge=purge), dry_run=dry_run)
+    counts = (
+        ", ".join(f"{action} {count}" for action, count in sorted(summary.counts.items()))
+        or "nothing to do"
+    )
+    state.info(f"sweep {summary.as_of.isoformat()}{' (dry run)' if dry_run else ''}: {counts}")
+    for error in summary.errors:
+        state.info(f"error: {error}")
+    if summary.errors:
+        raise typer.Exit(65)
+
+
+def purge(
+    ctx: typer.Context,
+    account: OptionalAccount = None,
+    expired: Annotated[
+        bool, typer.Option("--expired", help="Every account expired for at least purge_after_days.")
+    ] = False,
+    dry_run: DryRun = False,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    limit: Annotated[int, typer.Option("--limit", help="Purge at most this many accounts.")] = 100,
+) -> None:
+    """Archive (LDIF, mode 0600) then delete expired accounts; their identifiers stay reserved.
+
+    --expired without --yes lists the accounts and asks on a terminal; without one it refuses.
+    """
+    from umacct.errors import RefusedError
+    from umacct.services.purge import purge as purge_one
+    from umacct.services.purge import purge_expired
+
+    state = get_state(ctx)
+    if expired == (account is not None):
+        raise typer.BadParameter("give either ACCOUNT or --expired")
+    runtime = state.runtime()
+    if account is not None:
+        _render_one(state, purge_one(runtime, account, dry_run=dry_run), dry_run=dry_run)
+        return
+    if not dry_run and not yes:
+        if not sys.stdin.isatty():
+            raise RefusedError(
+                "purge --expired deletes accounts: confirm with --yes (no terminal to ask)"
+            )
+        count = _render_stream(
+            state, purge_expired(runtime, limit=limit, dry_run=True), dry_run=True
+        )
+        if not count or not typer.confirm(f"Archive and delete these {count} accounts?"):
+            raise typer.Exit(0)
+    _render_stream(state, purge_expired(runtime, limit=limit, dry_run=dry_run), dry_run=dry_run)
+
+
+def restore(ctx: typer.Context, account: AccountArgument) -> None:
+    """Put a purged account back from its archive: expired, with no usable password until a reset."""
+    from umacct.services.purge import restore as restore_account
+
+    state = get_state(ctx)
+    _render_one(state, restore_account(state.runtime(), account))

@@ -1,0 +1,223 @@
+"""Accounts as the services see them: found by address, uid or alias, read into one dataclass.
+
+Everything that turns a directory entry into policy facts lives here, so that each use case
+reads an account the same way.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date
+from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
+
+from umacct.config import Config, ProfileConfig
+from umacct.errors import InvalidInputError, NotFoundError
+from umacct.policy import (
+    AccountFacts,
+    ProfileRules,
+    ResourceState,
+    Stage,
+    find_state,
+    parse_generalized_time,
+)
+
+if TYPE_CHECKING:
+    from umacct.directory import Directory, Entry
+
+PASSWORD_POLICY_ATTRIBUTES = (
+    "pwdEndTime",
+    "pwdChangedTime",
+    "pwdLastSuccess",
+    "pwdAccountLockedTime",
+)
+_MAX_KEY_LENGTH = 256
+
+
+@dataclass(frozen=True)
+class Account:
+    """One person's account, read from the directory."""
+
+    dn: str
+    uid: str
+    identifier: str
+    """The institutional address: the identifier people type."""
+    profile_key: str | None
+    given_name: str
+    surname: str
+    account_state: ResourceState | None
+    end_of_activity: date | None
+    entry: Entry
+
+    @property
+    def stage(self) -> Stage:
+        """Where the account stands, from its ``COMPTE`` state."""
+        return AccountFacts.from_state(self.account_state, None).stage
+
+    @property
+    def display_name(self) -> str:
+        """Given name and surname, for mail and messages."""
+        return f"{self.given_name} {self.surname}".strip() or self.uid
+
+    def values(self, attribute: str) -> list[str]:
+        """The values of any attribute read with the account."""
+        return self.entry.get(attribute)
+
+    def facts(self) -> AccountFacts:
+        """What the policy engine needs to know about this account."""
+        return AccountFacts.from_state(self.account_state, self.end_of_activity)
+
+
+def account_attributes(config: Config) -> list[str]:
+    """Every attribute the services read on an account (one search gets them all)."""
+    names = [
+        "objectClass", "uid", "mail", "cn", "sn", "givenName", "displayName",
+        config.directory.profile_attribute,
+        *vars(config.attributes).values(),
+        *PASSWORD_POLICY_ATTRIBUTES,
+    ]  # fmt: skip
+    for profile in config.profiles.values():
+        names += [profile.end_date_attribute, profile.external_id_attribute]
+    unique: dict[str, str] = {}
+    for name in names:
+        unique.setdefault(name.lower(), name)
+    return list(unique.values())
+
+
+def end_of_activity_date(value: str | None, timezone: str) -> date | None:
+    """The day (in the policy's time zone) of a GeneralizedTime end of activity."""
+    if not value:
+        return None
+    try:
+        instant = parse_generalized_time(value)
+    except InvalidInputError:
+        return None
+    return instant.astimezone(ZoneInfo(timezone)).date()
+
+
+def profile_key_of(entry: Entry, config: Config) -> str | None:
+    """The profile key stored on the entry, if any."""
+    return entry.first(config.directory.profile_attribute)
+
+
+def account_from_entry(entry: Entry, config: Config) -> Account:
+    """Read an entry into an ``Account``; an unparsable state counts as none."""
+    profile_key = profile_key_of(entry, config)
+    profile = config.profiles.get(profile_key or "")
+    end_attribute = profile.end_date_attribute if profile else None
+    try:
+        state = find_state(entry.get(config.attributes.state_date))
+    except InvalidInputError:
+        state = None
+    return Account(
+        dn=entry.dn,
+        uid=entry.first("uid") or "",
+        identifier=(entry.first("mail") or entry.first("uid") or entry.dn).lower(),
+        profile_key=profile_key,
+        given_name=entry.first("givenName") or "",
+        surname=entry.first("sn") or "",
+        account_state=state,
+        end_of_activity=end_of_activity_date(
+            entry.first(end_attribute) if end_attribute else None, config.policy.timezone
+        ),
+        entry=entry,
+    )
+
+
+def check_account_key(key: str) -> str:
+    """Refuse an account argument that no account could have (before any search)."""
+    cleaned = unicodedata.normalize("NFC", key.strip())
+    if not cleaned:
+        raise InvalidInputError("empty account: give an address, a uid or a login alias")
+    if len(cleaned) > _MAX_KEY_LENGTH or any(unicodedata.category(ch)[0] == "C" for ch in cleaned):
+        raise InvalidInputError(f"invalid account {key!r}: control characters or too long")
+    return cleaned
+
+
+def account_filter(config: Config, key: str) -> str:
+    """The filter that finds an account by address, uid or login alias (values escaped)."""
+    from umacct.directory.escape import filter_eq, filter_or
+
+    return filter_or(
+        filter_eq("mail", key), filter_eq("uid", key), filter_eq(config.attributes.alias_login, key)
+    )
+
+
+def find_account(directory: Directory, config: Config, key: str) -> Account:
+    """The account named by ``key``: its institutional address, uid or login alias.
+
+    Raises NotFoundError when none matches and InvalidInputError, listing the candidates,
+    when several do.
+    """
+    cleaned = check_account_key(key)
+    found = list(
+        directory.search(
+            config.directory.base_dn, account_filter(config, cleaned), account_attributes(config)
+        )
+    )
+    if not found:
+        raise NotFoundError(f"no account {cleaned!r} (searched address, uid and login alias)")
+    if len(found) > 1:
+        names = ", ".join(sorted(entry.first("mail") or entry.dn for entry in found))
+        raise InvalidInputError(
+            f"{cleaned!r} is ambiguous: it names {len(found)} accounts ({names})"
+        )
+    return account_from_entry(found[0], config)
+
+
+def reread_account(directory: Directory, config: Config, account: Account) -> Account:
+    """The account as the directory holds it now."""
+    entry = directory.read(account.dn, account_attributes(config))
+    if entry is None:
+        raise NotFoundError(f"{account.identifier} disappeared from the directory meanwhile")
+    return account_from_entry(entry, config)
+
+
+def iter_accounts(directory: Directory, config: Config, search_filter: str) -> Iterator[Account]:
+    """Stream the accounts matching a filter (built with ``umacct.directory.escape``)."""
+    for entry in directory.search(
+        config.directory.base_dn, search_filter, account_attributes(config)
+    ):
+        yield account_from_entry(entry, config)
+
+
+def profile_of(account: Account, config: Config) -> ProfileConfig:
+    """The account's profile; InvalidInputError when the entry names none or an unknown one."""
+    if not account.profile_key:
+        raise InvalidInputError(
+            f"{account.identifier} has no profile ({config.directory.profile_attribute} is empty)"
+        )
+    profile = config.profiles.get(account.profile_key)
+    if profile is None:
+        known = ", ".join(sorted(config.profiles))
+        raise InvalidInputError(
+            f"{account.identifier} has the unknown profile {account.profile_key!r} (configured: {known})"
+        )
+    return profile
+
+
+_RULES_CACHE: dict[tuple[str, int, bool, int, int | None], ProfileRules] = {}
+
+
+def rules_for(key: str, profile: ProfileConfig) -> ProfileRules:
+    """The policy rules of a configured profile (one object per profile, for the engine's cache)."""
+    cache_key = (
+        key,
+        profile.grace_months,
+        profile.extendable,
+        profile.extension_months,
+        profile.max_extensions,
+    )
+    rules = _RULES_CACHE.get(cache_key)
+    if rules is None:
+        rules = ProfileRules(
+            key=key,
+            grace_months=profile.grace_months,
+            extendable=profile.extendable,
+            extension_months=profile.extension_months,
+            max_extensions=profile.max_extensions,
+        )
+        _RULES_CACHE[cache_key] = rules
+    return rules

@@ -1,0 +1,97 @@
+"""One way to change an account: compare, check the audit log, write atomically, audit.
+
+Every use case that modifies an entry goes through ``apply_change`` so that each change is
+compared with what was read (nothing is written when nothing differs), guarded against a
+concurrent writer by the assertion control, and recorded in the audit log, before and after.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+
+from umacct.config import Config
+from umacct.directory.escape import filter_and, filter_eq, filter_not, filter_present
+from umacct.services.accounts import Account, account_from_entry, reread_account
+from umacct.services.runtime import Runtime
+
+
+@dataclass(frozen=True)
+class PlannedChange:
+    """The new values of some attributes of one account (an empty list removes the attribute)."""
+
+    account: Account
+    targets: Mapping[str, Sequence[str]]
+
+    def differences(self) -> dict[str, tuple[list[str], list[str]]]:
+        """Attribute -> (before, after), for the attributes whose values really change."""
+        changed: dict[str, tuple[list[str], list[str]]] = {}
+        for attribute, after in self.targets.items():
+            before = self.account.values(attribute)
+            if sorted(before) != sorted(after):
+                changed[attribute] = (before, list(after))
+        return changed
+
+    def simulate(self, config: Config) -> Account:
+        """The account as it would read after the change (for dry runs)."""
+        attributes = dict(self.account.entry.attributes)
+        for attribute, values in self.targets.items():
+            attributes[attribute.lower()] = list(values)
+        return account_from_entry(replace(self.account.entry, attributes=attributes), config)
+
+
+def after_change(runtime: Runtime, change: PlannedChange, *, dry_run: bool) -> Account:
+    """The account once the change is made: read back, or simulated for a dry run."""
+    if dry_run:
+        return change.simulate(runtime.config)
+    return reread_account(runtime.directory, runtime.config, change.account)
+
+
+def guard_filter(runtime: Runtime, account: Account) -> str:
+    """An assertion that the entry's state is still the one we read (compare-and-swap)."""
+    attribute = runtime.config.attributes.state_date
+    values = account.values(attribute)
+    if not values:
+        return filter_not(filter_present(attribute))
+    return filter_and(*(filter_eq(attribute, value) for value in values))
+
+
+def apply_change(
+    runtime: Runtime,
+    change: PlannedChange,
+    *,
+    command: str,
+    dry_run: bool = False,
+    details: Mapping[str, object] | None = None,
+) -> dict[str, tuple[list[str], list[str]]]:
+    """Write the change (unless ``dry_run``) and audit it; return what differed.
+
+    The audit log is checked writable before the directory is touched, so that a change is
+    never made without its record (security 22). A concurrent change of the account's state
+    makes the directory refuse the write (ConflictError, exit 75): run the command again.
+    """
+    from umacct.directory import Change
+
+    differences = change.differences()
+    if not differences or dry_run:
+        return differences
+    runtime.audit.ensure_writable()
+    runtime.directory.modify(
+        change.account.dn,
+        [
+            Change("replace", attribute, tuple(after))
+            for attribute, (_, after) in differences.items()
+        ],
+        assertion=guard_filter(runtime, change.account),
+    )
+    runtime.audit.append(
+        command,
+        change.account.identifier,
+        {
+            attribute: {"before": before, "after": after}
+            for attribute, (before, after) in differences.items()
+        },
+        "ok",
+        **dict(details or {}),
+    )
+    return differences

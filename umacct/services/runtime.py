@@ -1,0 +1,114 @@
+"""What every use case needs, made once per run and opened only when first used.
+
+The CLI builds one ``Runtime`` per command; tests build it with a fixed clock. The directory
+connection, the state store, the audit log and the mailer are adapters behind small
+interfaces, opened lazily so that a command that needs none of them stays fast.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from umacct.clock import Clock, SystemClock, local_today
+from umacct.config import Config
+from umacct.secrets import Prompt, SecretKind, find_secret
+
+if TYPE_CHECKING:
+    from umacct.audit import AuditLog
+    from umacct.directory import Directory
+    from umacct.mail import Mailer, MailQueue, Transport
+    from umacct.store import SQLiteStore
+    from umacct.tokens import Tokens
+
+
+@dataclass
+class Runtime:
+    """The configuration, the clock and the lazily opened adapters of one run."""
+
+    config: Config
+    clock: Clock = field(default_factory=SystemClock)
+    prompt: Prompt | None = None
+    as_of: date | None = None
+    """The day the policy is applied for (``--as-of``); the clock's today otherwise."""
+    _directory: Directory | None = field(default=None, repr=False)
+    _store: SQLiteStore | None = field(default=None, repr=False)
+    _audit: AuditLog | None = field(default=None, repr=False)
+    _tokens: Tokens | None = field(default=None, repr=False)
+    _mailer: Mailer | None = field(default=None, repr=False)
+    _transport: Transport | None = field(default=None, repr=False)
+    _queue: MailQueue | None = field(default=None, repr=False)
+
+    @property
+    def data_dir(self) -> Path:
+        """The tool's own data folder."""
+        return Path(self.config.paths.data_dir)
+
+    def today(self) -> date:
+        """Today in the policy's time zone, or the ``--as-of`` day."""
+        return self.as_of or local_today(self.clock, self.config.policy.timezone)
+
+    @property
+    def directory(self) -> Directory:
+        """The directory connection (bound as the tool's service account)."""
+        if self._directory is None:
+            from umacct.directory import connect
+
+            password = find_secret(SecretKind.DIRECTORY, self.config, self.prompt)
+            self._directory = connect(self.config.directory, password.value)
+        return self._directory
+
+    @property
+    def store(self) -> SQLiteStore:
+        """The state store (tokens, notices, locks, purged identifiers)."""
+        if self._store is None:
+            from umacct.store import SQLiteStore
+
+            self._store = SQLiteStore(self.data_dir)
+        return self._store
+
+    @property
+    def audit(self) -> AuditLog:
+        """The append-only audit log."""
+        if self._audit is None:
+            from umacct.audit import AuditLog
+
+            self._audit = AuditLog(self.config.paths.audit_log_path, self.clock)
+        return self._audit
+
+    @property
+    def tokens(self) -> Tokens:
+        """Activation, reset and confirmation tokens."""
+        if self._tokens is None:
+            from umacct.tokens import Tokens
+
+            self._tokens = Tokens(self.store, self.clock)
+        return self._tokens
+
+    @property
+    def mailer(self) -> Mailer:
+        """Outgoing mail, queued when the transport fails."""
+        if self._mailer is None:
+            from umacct.mail import Mailer, MailQueue, queue_path, transport_from_config
+
+            smtp_password = None
+            if self.config.mail.transport == "smtp" and self.config.mail.smtp.username:
+                smtp_password = find_secret(SecretKind.SMTP, self.config, self.prompt).value
+            self._transport = transport_from_config(self.config, smtp_password)
+            self._queue = MailQueue(queue_path(self.config))
+            self._mailer = Mailer(self.config, self._transport, self._queue, self.clock)
+        return self._mailer
+
+    def close(self) -> None:
+        """Close whatever was opened."""
+        if self._transport is not None:
+            self._transport.close()
+        if self._queue is not None:
+            self._queue.close()
+        if self._directory is not None:
+            self._directory.close()
+        if self._store is not None:
+            self._store.close()
+        self._directory = self._store = self._mailer = self._transport = self._queue = None
