@@ -57,11 +57,13 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
             account TEXT PRIMARY KEY,
             uid TEXT NOT NULL,
             dn TEXT NOT NULL,
+            external_id TEXT,
             archive TEXT NOT NULL,
             purged_at TEXT NOT NULL,
             restored_at TEXT
         )""",
         "CREATE INDEX purged_by_uid ON purged (uid)",
+        "CREATE INDEX purged_by_external_id ON purged (external_id)",
         """CREATE TABLE saved_values (
             account TEXT NOT NULL,
             name TEXT NOT NULL,
@@ -84,6 +86,8 @@ class PurgeRecord:
     archive: Path
     purged_at: datetime
     restored_at: datetime | None = None
+    external_id: str | None = None
+    """The HR or student-system identifier, to recognise a person who comes back."""
 
 
 @dataclass(frozen=True)
@@ -163,7 +167,7 @@ class Store(Protocol):
         ...
 
     def find_purge(self, account_or_uid: str) -> PurgeRecord | None:
-        """The purge of this identifier or uid, restored or not, if any."""
+        """The purge of this identifier, uid or external id, restored or not, if any."""
         ...
 
     def mark_restored(self, account: str, now: datetime) -> None:
@@ -401,11 +405,12 @@ class SQLiteStore:
 
     @_reported
     def find_purge(self, account_or_uid: str) -> PurgeRecord | None:
-        """The purge of this identifier or uid, restored or not, if any."""
+        """The purge of this identifier, uid or external id, restored or not, if any."""
         key = account_or_uid.lower()
         row = self._conn.execute(
-            "SELECT * FROM purged WHERE lower(account) = ? OR lower(uid) = ? ORDER BY purged_at DESC",
-            (key, key),
+            "SELECT * FROM purged WHERE lower(account) = ? OR lower(uid) = ? OR lower(external_id) = ?"
+            " ORDER BY purged_at DESC",
+            (key, key, key),
         ).fetchone()
         if row is None:
             return None
@@ -416,6 +421,7 @@ class SQLiteStore:
             archive=Path(row["archive"]),
             purged_at=datetime.fromisoformat(row["purged_at"]),
             restored_at=_from_stored_time(row["restored_at"]),
+            external_id=row["external_id"],
         )
 
     @_reported

@@ -118,9 +118,30 @@ def root(
 
 
 def _register() -> None:
-    from umacct.cli import config_cmd, doctor_cmd, lifecycle_cmd, localdir_cmd, secret_cmd
+    from umacct.cli import (
+        config_cmd,
+        create_cmd,
+        credentials_cmd,
+        doctor_cmd,
+        helpdesk_cmd,
+        lifecycle_cmd,
+        localdir_cmd,
+        mail_cmd,
+        report_cmd,
+        secret_cmd,
+        staff_cmd,
+    )
 
-    lifecycle_cmd.register(app)
+    for group in (
+        create_cmd,
+        credentials_cmd,
+        lifecycle_cmd,
+        helpdesk_cmd,
+        staff_cmd,
+        report_cmd,
+        mail_cmd,
+    ):
+        group.register(app)
     app.add_typer(config_cmd.app, name="config")
     app.add_typer(secret_cmd.app, name="secret")
     app.add_typer(localdir_cmd.app, name="localdir")
