@@ -56,6 +56,7 @@ ALL_PARAMS = {
     **LINK_PARAMS,
     "address": "zoe@example.net",
     "expiry_date": "2026-11-26",
+    "grace_end_date": "2027-06-30",
     "purge_date": "2026-12-26",
     "changed_date": "2025-08-01",
     "extendable": "yes",

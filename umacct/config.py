@@ -221,6 +221,13 @@ def candidate_paths(explicit: str | os.PathLike[str] | None = None) -> list[Path
     return [Path(xdg) / "umacct" / "config.toml", SYSTEM_CONFIG]
 
 
+def example_config_text() -> str:
+    """The commented example configuration shipped with the tool (``config.example.toml``)."""
+    from importlib import resources
+
+    return resources.files("umacct").joinpath("data/config.example.toml").read_text("utf-8")
+
+
 def user_config_path() -> Path:
     """Where ``config init`` writes by default: the XDG config path."""
     xdg = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")

@@ -44,7 +44,7 @@ def _render_stream(state: AppState, results: Iterable[AccountOutcome], *, dry_ru
         collected.append(result)
         if not state.json:
             mark = "would " if dry_run else ""
-            state.out.out(f"{result.account}\t{mark}{result.action}\t{result.message}")
+            state.out.out(f"{result.account}  {mark}{result.action}  {result.message}")
     if state.json:
         state.out.out(dumps_json(collected))
     return len(collected)

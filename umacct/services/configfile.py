@@ -3,18 +3,12 @@
 from __future__ import annotations
 
 import os
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from umacct.config import Config, user_config_path
+from umacct.config import Config, example_config_text, user_config_path
 from umacct.errors import ConfigError, RefusedError
 from umacct.secrets import SecretKind, find_secret
-
-
-def starter_config_text() -> str:
-    """The commented example configuration shipped with the tool."""
-    return resources.files("umacct").joinpath("data/config.example.toml").read_text("utf-8")
 
 
 def write_starter_config(path: Path | None, *, overwrite: bool = False) -> Path:
@@ -27,7 +21,7 @@ def write_starter_config(path: Path | None, *, overwrite: bool = False) -> Path:
         temporary = target.with_name(f".{target.name}.tmp")
         fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o640)
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(starter_config_text())
+            handle.write(example_config_text())
         temporary.replace(target)
     except OSError as exc:
         raise ConfigError(f"cannot write {target}: {exc.strerror}") from exc

@@ -1,0 +1,130 @@
+"""The departure commands through the real CLI: JSON output, exit codes, no change on refusal."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import date
+from pathlib import Path
+
+import pytest
+from people import add_person, compte, on, read
+from typer.testing import CliRunner
+
+from umacct.cli.app import app
+from umacct.services.runtime import Runtime
+
+pytestmark = pytest.mark.usefixtures("directory_clean")
+__all__ = ["on"]
+
+runner = CliRunner()
+KEYS = {
+    "account",
+    "profile",
+    "state",
+    "substate",
+    "end_of_activity",
+    "grace_end",
+    "extendable",
+    "extensions",
+    "changed",
+}
+
+
+def umacct(*args: str) -> tuple[int, str, str]:
+    result = runner.invoke(app, list(args))
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_suspend_json_has_the_contract_keys(
+    on: Callable[[date], Runtime], config_path: Path
+) -> None:
+    person = add_person(
+        on(date(2026, 11, 26)), "cli.one", profile="titulaire", end_of_activity=date(2026, 10, 31)
+    )
+    code, out, err = umacct("--json", "suspend", person.identifier, "--reason", "left")
+    assert code == 0, err
+    document = json.loads(out)
+    assert set(document) >= KEYS
+    assert document["substate"] == "SupannSursis"
+    assert document["grace_end"] == "2027-10-31"
+    assert document["extendable"] is True
+    assert document["extensions"] == 0
+
+
+def test_extend_refusal_exit_77_and_no_change(
+    on: Callable[[date], Runtime], config_path: Path
+) -> None:
+    runtime = on(date(2026, 11, 26))
+    person = add_person(runtime, "cli.two", profile="vacataire", end_of_activity=date(2026, 10, 31))
+    assert umacct("suspend", person.identifier)[0] == 0
+    before = read(runtime, person)
+    code, out, err = umacct("extend", person.identifier)
+    assert code == 77
+    assert out == ""
+    assert err.strip() == "umacct: error: profile vacataire is not extendable"
+    assert read(runtime, person) == before
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "message"),
+    [
+        (["suspend", "nobody@umontpellier.fr"], 67, "no account 'nobody@umontpellier.fr'"),
+        (["suspend", "cli.three", "--end-of-activity", "2026-02-30"], 65, "--end-of-activity"),
+        (["suspend", "cli.three", "--end-of-activity", "yesterday"], 65, "--end-of-activity"),
+        (["sweep", "--as-of", "2026-13-01"], 65, "--as-of"),
+        (["suspend"], 2, "give either ACCOUNT or --due"),
+        (["purge", "--expired"], 77, "confirm with --yes"),
+        (["restore", "never.purged"], 67, "no purged account"),
+        (["suspend", "*)(uid=*"], 67, "no account"),
+    ],
+)
+def test_bad_input_clear_error_and_no_change(
+    on: Callable[[date], Runtime], config_path: Path, args: list[str], code: int, message: str
+) -> None:
+    runtime = on(date(2026, 11, 26))
+    person = add_person(runtime, "cli.three", end_of_activity=date(2026, 10, 31))
+    before = read(runtime, person)
+    got, _out, err = umacct(*args)
+    assert got == code, err
+    assert message in err
+    assert (
+        sum("rror" in line for line in err.splitlines()) == 1
+    )  # one error line (usage adds a hint)
+    assert read(runtime, person) == before
+    assert runtime.audit.read() == []
+
+
+def test_sweep_lines_and_summary(on: Callable[[date], Runtime], config_path: Path) -> None:
+    runtime = on(date(2026, 11, 26))
+    person = add_person(runtime, "cli.four", profile="etudiant", end_of_activity=date(2026, 6, 30))
+    code, out, err = umacct("sweep", "--as-of", "2026-11-26", "--dry-run")
+    assert code == 0, err
+    assert f"{person.identifier}  would suspend  grace period until 2026-12-31" in out
+    assert "(dry run)" in err
+    assert compte(read(runtime, person)).startswith("{COMPTE}A:SupannActif")
+    code, out, err = umacct("--json", "sweep", "--as-of", "2026-11-26")
+    assert code == 0
+    assert [item["action"] for item in json.loads(out)] == ["suspend"]
+    code, out, err = umacct("--json", "sweep", "--as-of", "2026-11-26")
+    assert json.loads(out) == []
+    assert "nothing to do" in err
+
+
+def test_purge_and_restore_through_the_cli(
+    on: Callable[[date], Runtime], config_path: Path
+) -> None:
+    runtime = on(date(2026, 11, 26))
+    person = add_person(
+        runtime, "cli.five", profile="autre_personnel", end_of_activity=date(2026, 1, 31)
+    )
+    assert umacct("suspend", person.identifier)[0] == 0
+    code, out, _ = umacct("--json", "purge", "--expired", "--dry-run")
+    assert [item["account"] for item in json.loads(out)] == [person.identifier]
+    assert read(runtime, person)
+    code, out, err = umacct("purge", "--expired", "--yes")
+    assert code == 0, err
+    assert runtime.directory.read(person.dn, ["uid"]) is None
+    code, out, err = umacct("--json", "restore", person.identifier)
+    assert code == 0, err
+    assert json.loads(out)["substate"] == "SupannExpire"
