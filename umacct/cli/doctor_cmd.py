@@ -21,7 +21,8 @@ def doctor(ctx: typer.Context, fmt: FormatOption = None) -> None:
         {"check": c.name, "status": "ok" if c.ok else "FAIL", "detail": c.detail, "fix": c.fix}
         for c in report.checks
     ]
-    render_rows(state.out, rows, ["check", "status", "detail", "fix"], state.output_format(fmt))
+    columns = ["check", "status", "detail"] + (["fix"] if not report.ok else [])
+    render_rows(state.out, rows, columns, state.output_format(fmt))
     if not report.ok:
         raise typer.Exit(1)
 

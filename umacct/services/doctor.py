@@ -109,7 +109,9 @@ def _connection_fix(config: Config) -> str:
 
 def _bind_check(directory: Directory, config: Config) -> Check:
     identity = directory.whoami()
-    return Check("bind", True, f"bound as {identity or config.directory.bind_dn}")
+    return Check(
+        "bind", True, f"bound as {identity.removeprefix('dn:') or config.directory.bind_dn}"
+    )
 
 
 def _write_check(directory: Directory, config: Config) -> Check:
@@ -145,7 +147,8 @@ def _schema_checks(directory: Directory, config: Config) -> Iterator[Check]:
         f"missing: {', '.join(missing_classes)}" if missing_classes else ", ".join(OBJECT_CLASSES),
         "load the SUPANN and eduPerson schemas on the server" if missing_classes else "",
     )
-    controls = directory.root_dse().get("supportedcontrol", [])
+    dse = {name.lower(): values for name, values in directory.root_dse().items()}
+    controls = dse.get("supportedcontrol", [])
     ppolicy_attributes = [a for a in PPOLICY_ATTRIBUTES if a.lower() not in schema.attribute_types]
     ppolicy_ok = PPOLICY_CONTROL in controls and not ppolicy_attributes
     yield Check(

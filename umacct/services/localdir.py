@@ -72,5 +72,7 @@ def stop_local_directory(folder: Path) -> bool:
         directory = attach(folder.resolve())
     except FileNotFoundError:
         return False
+    if not directory.is_running():
+        return False
     directory.stop()
     return True
