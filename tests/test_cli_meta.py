@@ -13,7 +13,10 @@ from umacct.cli.app import app
 runner = CliRunner()
 
 # Commands that print data people may want in a script take --format table|json|csv.
-READ_COMMANDS = {"doctor"}
+READ_COMMANDS = {
+    "doctor", "show", "explain", "list", "audit", "directory show", "mail list",
+    "report stale-passwords", "report missing-recovery", "report pending-activation", "report forwarding",
+}  # fmt: skip
 
 
 def _walk(command: object, path: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], object]]:

@@ -1,9 +1,226 @@
-"""Commands of this group (filled in by the issue that adds them)."""
+"""Helpdesk commands: ``show``, ``explain``, ``list``, ``audit``.
+
+``stream_rows`` prints rows as they come (CSV lines, or one JSON array written element by
+element), so a listing of 100,000 accounts never sits in memory.
+"""
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Annotated, Any
+
 import typer
+
+from umacct.cli.output import (
+    FormatOption,
+    OutputFormat,
+    dumps_json,
+    render_record,
+    render_rows,
+    rows_to_csv,
+)
+from umacct.cli.state import AppState, get_state
+
+if TYPE_CHECKING:
+    from umacct.services.explain import Explanation
+    from umacct.services.helpdesk import AccountView
+
+TABLE_ROW_LIMIT = 1000
+ACCOUNT_HELP = "The account: institutional address, uid or login alias."
+AccountArgument = Annotated[str, typer.Argument(help=ACCOUNT_HELP, show_default=False)]
+
+
+def as_row(item: Any) -> dict[str, Any]:
+    """A dataclass (or a mapping) as a row of named cells."""
+    if dataclasses.is_dataclass(item) and not isinstance(item, type):
+        return {f.name: getattr(item, f.name) for f in dataclasses.fields(item)}
+    return dict(item)
+
+
+def stream_rows(
+    state: AppState,
+    rows: Iterable[Any],
+    columns: Sequence[str],
+    fmt: OutputFormat,
+    *,
+    title: str | None = None,
+) -> int:
+    """Print rows as they come; return how many there were.
+
+    JSON is one array, written element by element; CSV goes line by line; a table holds at
+    most ``TABLE_ROW_LIMIT`` rows and says on stderr how many more there were.
+    """
+    count = 0
+    if fmt is OutputFormat.TABLE:
+        shown: list[Mapping[str, Any]] = []
+        for item in rows:
+            count += 1
+            if count <= TABLE_ROW_LIMIT:
+                shown.append(as_row(item))
+        render_rows(state.out, shown, columns, fmt, title=title)
+        if count > TABLE_ROW_LIMIT:
+            state.info(
+                f"{count - TABLE_ROW_LIMIT} more rows not shown (table limited to "
+                f"{TABLE_ROW_LIMIT}): use --format csv or --format json for all of them"
+            )
+        return count
+    stream = state.out.file
+    if fmt is OutputFormat.CSV:
+        stream.write(rows_to_csv([], columns))
+        for item in rows:
+            count += 1
+            # The shared renderer formats the cells; its header line (names only) is dropped.
+            stream.write(rows_to_csv([as_row(item)], columns).split("\n", 1)[1])
+        stream.flush()
+        return count
+    stream.write("[")
+    for item in rows:
+        row = as_row(item)
+        stream.write(("," if count else "") + "\n" + dumps_json({c: row.get(c) for c in columns}))
+        count += 1
+    stream.write("\n]\n" if count else "]\n")
+    stream.flush()
+    return count
 
 
 def register(app: typer.Typer) -> None:
-    """Add this group's commands to the application."""
+    """Add the helpdesk commands to the application."""
+    app.command("show")(show)
+    app.command("explain")(explain)
+    app.command("list")(list_command)
+    app.command("audit")(audit)
+
+
+def _account_record(view: AccountView) -> dict[str, Any]:
+    record = as_row(view)
+    record["pending_links"] = [
+        f"{link.purpose} issued {link.issued:%Y-%m-%d %H:%M}, expires {link.expires:%Y-%m-%d %H:%M}"
+        for link in view.pending_links
+    ]
+    record["queued_mail"] = [f"{mail.kind} to {mail.recipient}" for mail in view.queued_mail]
+    record["recent_audit"] = [
+        f"{entry.time:%Y-%m-%d %H:%M} {entry.command} by {entry.actor}: {entry.result}"
+        for entry in view.recent_audit
+    ]
+    return record
+
+
+def show(ctx: typer.Context, account: AccountArgument, fmt: FormatOption = None) -> None:
+    """Everything about one account on one screen.
+
+    State and dates, grace end, extensions, recovery address, forwarding, password and login
+    times, pending links (never the token), queued mail and the last five audit entries.
+    """
+    from umacct.services.helpdesk import show_account
+
+    state = get_state(ctx)
+    view = show_account(state.runtime(), account)
+    chosen = state.output_format(fmt)
+    if chosen is OutputFormat.JSON:
+        state.out.out(dumps_json(view))
+    else:
+        render_record(state.out, _account_record(view), chosen, title=view.identifier)
+
+
+def _explanation_text(result: Explanation) -> list[str]:
+    lines = [f"{result.account} on {result.as_of.isoformat()} ({result.stage})", result.rule, ""]
+    lines.append("What happened:")
+    lines += [f"  {e.day or '?'}  {e.text}" for e in result.happened] or ["  nothing recorded"]
+    lines.append("What happens next:")
+    lines += [f"  {e.day or '?'}  {e.text}" for e in result.upcoming] or ["  nothing scheduled"]
+    if result.login_blockers:
+        lines.append("Login blocked today:")
+        lines += [f"  - {blocker}" for blocker in result.login_blockers]
+    else:
+        lines.append("Login: nothing in the directory blocks it today (check the password).")
+    return lines
+
+
+def explain(
+    ctx: typer.Context,
+    account: AccountArgument,
+    as_of: Annotated[
+        str | None,
+        typer.Option(
+            "--as-of", metavar="YYYY-MM-DD", help="Explain as on this day (default: today)."
+        ),
+    ] = None,
+    fmt: FormatOption = None,
+) -> None:
+    """The account's timeline in plain words, and what blocks a login today.
+
+    The rule of its profile applied to its dates, what happened, what happens next and when.
+    """
+    from umacct.cli.dates import parse_day
+    from umacct.services.explain import explain as explain_account
+
+    state = get_state(ctx)
+    result = explain_account(state.runtime(as_of=parse_day(as_of, "--as-of")), account)
+    chosen = state.output_format(fmt)
+    if chosen is OutputFormat.TABLE:
+        for line in _explanation_text(result):
+            state.out.out(line)
+    elif chosen is OutputFormat.JSON:
+        state.out.out(dumps_json(result))
+    else:
+        render_record(state.out, as_row(result), chosen)
+
+
+def list_command(
+    ctx: typer.Context,
+    profile: Annotated[str | None, typer.Option("--profile", help="Only this profile.")] = None,
+    stage: Annotated[
+        str | None,
+        typer.Option(
+            "--state",
+            help="Only this state: active, grace, expired, created, precreated, foreign, unknown.",
+        ),
+    ] = None,
+    expiring_within: Annotated[
+        int | None,
+        typer.Option(
+            "--expiring-within",
+            metavar="DAYS",
+            help="Only accounts whose login stops (pwdEndTime) within DAYS days.",
+        ),
+    ] = None,
+    fmt: FormatOption = None,
+) -> None:
+    """List accounts, filtered by the directory itself; streamed (csv or json for large lists)."""
+    from umacct.services.helpdesk import AccountRow, list_accounts
+
+    state = get_state(ctx)
+    rows = list_accounts(
+        state.runtime(), profile=profile, stage=stage, expiring_within=expiring_within
+    )
+    columns = [field.name for field in dataclasses.fields(AccountRow)]
+    count = stream_rows(state, rows, columns, state.output_format(fmt))
+    state.info(f"{count} account{'s' if count != 1 else ''}")
+
+
+def audit(
+    ctx: typer.Context,
+    account: Annotated[
+        str | None, typer.Option("--account", help="Only this account (address, uid or alias).")
+    ] = None,
+    since: Annotated[
+        str | None, typer.Option("--since", metavar="YYYY-MM-DD", help="Only from this day on.")
+    ] = None,
+    actor: Annotated[
+        str | None, typer.Option("--actor", help="Only what this OS user (or sudo user) did.")
+    ] = None,
+    fmt: FormatOption = None,
+) -> None:
+    """Read the audit log: who changed what, when, before and after (oldest first)."""
+    from umacct.cli.dates import parse_day
+    from umacct.services.helpdesk import read_audit
+
+    state = get_state(ctx)
+    entries = read_audit(
+        state.runtime(), account=account, since=parse_day(since, "--since"), actor=actor
+    )
+    chosen = state.output_format(fmt)
+    detail = "changes" if chosen is OutputFormat.JSON else "changed"
+    columns = ["time", "actor", "sudo_user", "command", "account", "result", detail, "details"]
+    stream_rows(state, entries, columns, chosen)

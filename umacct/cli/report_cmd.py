@@ -1,9 +1,111 @@
-"""Commands of this group (filled in by the issue that adds them)."""
+"""``umacct report ...``: the good-practice reports, with optional reminder mail."""
 
 from __future__ import annotations
 
+import dataclasses
+from typing import Annotated
+
 import typer
+
+from umacct.cli.helpdesk_cmd import stream_rows
+from umacct.cli.output import FormatOption
+from umacct.cli.state import get_state
+
+report_app = typer.Typer(
+    help="Reports on the good practices: stale passwords, missing recovery addresses, "
+    "activations never done, external forwards.",
+    no_args_is_help=True,
+)
+
+Notify = Annotated[
+    bool,
+    typer.Option(
+        "--notify",
+        help="Send each person the reminder, at most once per [reports] notify_every_days.",
+    ),
+]
+DryRun = Annotated[
+    bool, typer.Option("--dry-run", help="With --notify: say who would be reminded; send nothing.")
+]
 
 
 def register(app: typer.Typer) -> None:
-    """Add this group's commands to the application."""
+    """Add the report commands to the application."""
+    app.add_typer(report_app, name="report")
+
+
+def _columns(row_type: type) -> list[str]:
+    return [field.name for field in dataclasses.fields(row_type)]
+
+
+@report_app.command("stale-passwords")
+def stale_passwords(
+    ctx: typer.Context,
+    older_than: Annotated[
+        str, typer.Option("--older-than", help="Age of the password: 365d, 90d, 12h...")
+    ] = "365d",
+    notify: Notify = False,
+    dry_run: DryRun = False,
+    fmt: FormatOption = None,
+) -> None:
+    """Accounts in use whose password was not changed for --older-than (or never recorded)."""
+    from umacct.services.reports import StalePassword
+    from umacct.services.reports import stale_passwords as report
+
+    state = get_state(ctx)
+    rows = report(state.runtime(), older_than=older_than, notify=notify, dry_run=dry_run)
+    stream_rows(state, rows, _columns(StalePassword), state.output_format(fmt))
+
+
+@report_app.command("missing-recovery")
+def missing_recovery(
+    ctx: typer.Context, notify: Notify = False, dry_run: DryRun = False, fmt: FormatOption = None
+) -> None:
+    """Active accounts without a recovery address (no {SECOURS} value)."""
+    from umacct.services.reports import MissingRecovery
+    from umacct.services.reports import missing_recovery as report
+
+    state = get_state(ctx)
+    rows = report(state.runtime(), notify=notify, dry_run=dry_run)
+    stream_rows(state, rows, _columns(MissingRecovery), state.output_format(fmt))
+
+
+@report_app.command("pending-activation")
+def pending_activation(
+    ctx: typer.Context,
+    older_than: Annotated[
+        str, typer.Option("--older-than", help="Created at least this long ago: 24h, 7d...")
+    ] = "24h",
+    fmt: FormatOption = None,
+) -> None:
+    """Accounts never activated whose activation link expired unused (send them a new one)."""
+    from umacct.services.reports import PendingActivation, pending_activations
+
+    state = get_state(ctx)
+    rows = pending_activations(state.runtime(), older_than=older_than)
+    stream_rows(state, rows, _columns(PendingActivation), state.output_format(fmt))
+
+
+@report_app.command("forwarding")
+def forwarding(
+    ctx: typer.Context,
+    detail: Annotated[
+        bool, typer.Option("--detail", help="One row per forward instead of counts per domain.")
+    ] = False,
+    fmt: FormatOption = None,
+) -> None:
+    """Mail forwarded outside the institution, counted by destination domain."""
+    from umacct.services.reports import (
+        DomainCount,
+        ExternalForward,
+        external_forwards,
+        forwards_by_domain,
+    )
+
+    state = get_state(ctx)
+    forwards = external_forwards(state.runtime())
+    if detail:
+        stream_rows(state, forwards, _columns(ExternalForward), state.output_format(fmt))
+    else:
+        counts = forwards_by_domain(forwards)
+        stream_rows(state, counts, _columns(DomainCount), state.output_format(fmt))

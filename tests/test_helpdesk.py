@@ -1,0 +1,248 @@
+"""Helpdesk, end to end against slapd: show, explain, list, audit (services and CLI)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Callable
+from datetime import date, timedelta
+from pathlib import Path
+
+import pytest
+from people import add_person, on, read
+from typer.testing import CliRunner
+
+from umacct.cli.app import app
+from umacct.errors import InvalidInputError, NotFoundError
+from umacct.services.explain import explain
+from umacct.services.helpdesk import list_accounts, read_audit, show_account
+from umacct.services.lifecycle import suspend
+from umacct.services.runtime import Runtime
+from umacct.tokens import TokenPurpose
+
+pytestmark = pytest.mark.usefixtures("directory_clean")
+__all__ = ["on"]  # the fixture, imported for pytest
+
+TODAY = date(2026, 11, 26)
+runner = CliRunner()
+
+
+def cli(*args: str) -> tuple[int, str, str]:
+    """Run the CLI; return the exit code, stdout and stderr."""
+    result = runner.invoke(app, list(args))
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_show_gives_everything_on_one_account(on: Callable[[date], Runtime]) -> None:
+    runtime = on(TODAY)
+    person = add_person(
+        runtime,
+        "ana.lopez",
+        profile="titulaire",
+        end_of_activity=date(2026, 8, 31),
+        extra={"supannAliasLogin": ["alopez"], "mailForwardingAddress": ["ana@example.net"]},
+    )
+    suspend(runtime, person.identifier, reason="retired")
+    runtime.tokens.issue(person.identifier, TokenPurpose.RESET, timedelta(hours=24))
+    view = show_account(runtime, "alopez")
+    assert view.identifier == person.identifier
+    assert (view.stage, view.substate) == ("grace", "SupannSursis")
+    assert view.grace_end == date(2027, 8, 31)
+    assert view.extendable and view.extensions_used == 0
+    assert view.recovery_address == "ana.lopez@example.net"
+    assert view.forwarding == ["ana@example.net"]
+    assert view.password_changed is not None
+    assert [link.purpose for link in view.pending_links] == ["reset"]
+    assert view.recent_audit[-1].command == "suspend"
+
+    code, out, _ = cli("--json", "show", "ana.lopez")
+    assert code == 0
+    document = json.loads(out)
+    assert document["identifier"] == person.identifier
+    assert document["grace_end"] == "2027-08-31"
+    assert document["pending_links"][0]["purpose"] == "reset"
+    assert "token" not in json.dumps(document["pending_links"])
+    assert len(document["recent_audit"]) == 1
+    code, out, _ = cli("show", person.identifier)
+    assert code == 0 and "SupannSursis" in out
+
+
+def test_ambiguous_alias_lists_candidates_and_changes_nothing(
+    on: Callable[[date], Runtime],
+) -> None:
+    runtime = on(TODAY)
+    first = add_person(runtime, "bo.chen", extra={"supannAliasLogin": ["bchen"]})
+    second = add_person(runtime, "bea.chen", extra={"supannAliasLogin": ["bchen"]})
+    before = [read(runtime, first), read(runtime, second)]
+    with pytest.raises(InvalidInputError, match="ambiguous"):
+        show_account(runtime, "bchen")
+    for command in ("show", "explain"):
+        code, _, err = cli("--json", command, "bchen")
+        assert code == 65
+        error = json.loads(err)
+        assert first.identifier in error["message"] and second.identifier in error["message"]
+    assert [read(runtime, first), read(runtime, second)] == before
+
+
+def test_unknown_account_exits_67(on: Callable[[date], Runtime]) -> None:
+    on(TODAY)
+    with pytest.raises(NotFoundError):
+        show_account(on(TODAY), "nobody@umontpellier.fr")
+    assert cli("show", "nobody@umontpellier.fr")[0] == 67
+    assert cli("explain", "nobody")[0] == 67
+
+
+def test_explain_vacataire_in_words(on: Callable[[date], Runtime]) -> None:
+    runtime = on(date(2026, 7, 1))
+    person = add_person(
+        runtime, "cy.dupont", profile="vacataire", end_of_activity=date(2026, 6, 30)
+    )
+    suspend(runtime, person.identifier)
+    result = explain(runtime, person.identifier)
+    assert result.rule == (
+        "profile vacataire: 6 months after the end of activity on 2026-06-30, so mail and "
+        "login stop after 2026-12-31; this profile cannot be extended"
+    )
+    assert any(event.text == "end of activity" for event in result.happened)
+    assert any(e.day == date(2027, 1, 1) and "expires" in e.text for e in result.upcoming)
+    assert result.can_log_in
+
+    code, out, _ = cli("--json", "explain", person.identifier, "--as-of", "2027-01-02")
+    assert code == 0
+    document = json.loads(out)
+    assert document["as_of"] == "2027-01-02"
+    assert any("due now" in event["text"] for event in document["upcoming"])
+    code, out, _ = cli("explain", person.identifier)
+    assert code == 0 and "cannot be extended" in out
+
+
+def test_explain_names_what_blocks_a_login(on: Callable[[date], Runtime]) -> None:
+    runtime = on(TODAY)
+    waiting = add_person(runtime, "dee.martin", awaiting_activation=True, since=TODAY)
+    blockers = explain(runtime, waiting.identifier).login_blockers
+    assert blockers and "no activation link is valid" in blockers[0]
+    runtime.tokens.issue(waiting.identifier, TokenPurpose.ACTIVATION, timedelta(hours=24))
+    assert "valid until" in explain(runtime, waiting.identifier).login_blockers[0]
+
+    gone = add_person(
+        runtime, "eli.bernard", profile="vacataire", end_of_activity=date(2026, 3, 31)
+    )
+    suspend(runtime, gone.identifier)
+    words = " | ".join(explain(runtime, gone.identifier).login_blockers)
+    assert "grace period over" in words and "password expired" in words
+
+    locked = add_person(
+        runtime, "fay.morel", state_values=["{COMPTE}S:SupannVerrouAdministratif:20260101:"]
+    )
+    result = explain(runtime, locked.identifier)
+    assert not result.can_log_in
+    assert "locked by another tool" in result.login_blockers[0]
+
+
+def _identifiers(rows: object) -> set[str]:
+    return {row.identifier for row in rows}  # type: ignore[attr-defined]
+
+
+def test_list_filters_on_the_server(on: Callable[[date], Runtime]) -> None:
+    runtime = on(TODAY)
+    active = add_person(runtime, "gil.roux", profile="titulaire")
+    student = add_person(runtime, "hal.petit", profile="etudiant")
+    leaving = add_person(
+        runtime, "ida.faure", profile="vacataire", end_of_activity=date(2026, 10, 31)
+    )
+    suspend(runtime, leaving.identifier)  # grace until 2027-04-30
+    waiting = add_person(runtime, "jo.blanc", awaiting_activation=True)
+    everyone = {active.identifier, student.identifier, leaving.identifier, waiting.identifier}
+    assert _identifiers(list_accounts(runtime)) == everyone
+    assert _identifiers(list_accounts(runtime, profile="etudiant")) == {student.identifier}
+    assert _identifiers(list_accounts(runtime, stage="grace")) == {leaving.identifier}
+    assert _identifiers(list_accounts(runtime, stage="created")) == {waiting.identifier}
+    assert _identifiers(list_accounts(runtime, stage="active")) == {
+        active.identifier,
+        student.identifier,
+    }
+    assert _identifiers(list_accounts(runtime, expiring_within=200)) == {leaving.identifier}
+    assert _identifiers(list_accounts(runtime, expiring_within=30)) == set()
+
+    code, out, err = cli("--json", "list", "--state", "grace")
+    assert code == 0, err
+    rows = json.loads(out)
+    assert [row["identifier"] for row in rows] == [leaving.identifier]
+    assert rows[0]["grace_end"] == "2027-04-30"
+    code, out, _ = cli("list", "--format", "csv", "--profile", "titulaire")
+    assert code == 0
+    parsed = list(csv.DictReader(io.StringIO(out)))
+    assert [row["identifier"] for row in parsed] == [active.identifier]
+    code, out, _ = cli("list", "--format", "json", "--profile", "heberge_en")
+    assert code == 0 and json.loads(out) == []
+    code, out, _ = cli("list")
+    assert code == 0 and "gil.roux" in out
+
+
+def test_list_refuses_bad_filters_before_the_directory(on: Callable[[date], Runtime]) -> None:
+    on(TODAY)
+    for args in (
+        ["--profile", "alien"],
+        ["--state", "sleeping"],
+        ["--state", "*)(uid=*"],
+        ["--expiring-within", "-3"],
+    ):
+        code, _, err = cli("list", *args)
+        assert code == 65, (args, err)
+        assert err.startswith("umacct: error:")
+
+
+def test_list_table_is_capped_and_says_so(
+    on: Callable[[date], Runtime], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    runtime = on(TODAY)
+    for uid in ("ka.one", "kb.two", "kc.three"):
+        add_person(runtime, uid)
+    monkeypatch.setattr("umacct.cli.helpdesk_cmd.TABLE_ROW_LIMIT", 2)
+    code, out, err = cli("list")
+    assert code == 0
+    assert "1 more rows not shown" in err and "--format csv" in err
+    code, out, _ = cli("list", "--format", "csv")
+    assert len(out.strip().splitlines()) == 4
+
+
+def test_audit_reads_the_log(on: Callable[[date], Runtime]) -> None:
+    runtime = on(date(2026, 7, 1))
+    person = add_person(
+        runtime,
+        "lea.noel",
+        profile="titulaire",
+        end_of_activity=date(2026, 6, 30),
+        extra={"supannAliasLogin": ["lnoel"]},
+    )
+    other = add_person(
+        runtime, "max.garnier", profile="titulaire", end_of_activity=date(2026, 6, 30)
+    )
+    suspend(runtime, person.identifier)
+    suspend(runtime, other.identifier)
+    entries = read_audit(runtime, account="lnoel")
+    assert [entry.account for entry in entries] == [person.identifier]
+    assert read_audit(runtime, since=date(2026, 7, 2)) == []
+    assert read_audit(runtime, actor="nobody-here") == []
+
+    code, out, _ = cli("--json", "audit", "--account", person.identifier)
+    assert code == 0
+    records = json.loads(out)
+    assert records[0]["command"] == "suspend"
+    assert "supannRessourceEtatDate" in records[0]["changes"]
+    code, out, _ = cli("audit", "--format", "csv")
+    assert code == 0
+    assert len(list(csv.DictReader(io.StringIO(out)))) == 2
+    assert cli("audit", "--since", "not-a-day")[0] == 65
+
+
+def test_read_commands_change_nothing(on: Callable[[date], Runtime], config_path: Path) -> None:
+    runtime = on(TODAY)
+    person = add_person(runtime, "ned.rey")
+    before = read(runtime, person)
+    for args in (["show", "ned.rey"], ["explain", "ned.rey"], ["list"], ["audit"]):
+        assert cli("--json", *args)[0] == 0
+    assert read(runtime, person) == before
+    assert runtime.audit.read() == []
+    assert runtime.mailer.pending() == []

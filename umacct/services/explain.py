@@ -1,0 +1,255 @@
+"""``umacct explain``: an account's timeline in plain words, and what blocks a login today.
+
+The words come from the same policy evaluation the daily sweep acts on, so what the helpdesk
+reads is what the tool will do.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
+
+from umacct.policy import Action, ActionKind, Stage
+from umacct.services.accounts import Account, find_account
+from umacct.services.helpdesk import instant_of
+from umacct.services.lifecycle import evaluate_account
+from umacct.tokens import TokenPurpose
+
+if TYPE_CHECKING:
+    from umacct.config import ProfileConfig
+    from umacct.policy import Evaluation
+    from umacct.services.runtime import Runtime
+
+HISTORY_AUDIT_ENTRIES = 10
+
+
+@dataclass(frozen=True)
+class TimelineEvent:
+    """Something that happened or will happen to the account, on a day."""
+
+    day: date | None
+    text: str
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """The answer to "what happens to this account, and why can't they log in"."""
+
+    account: str
+    as_of: date
+    profile: str | None
+    stage: str
+    rule: str
+    """The rule that decides the account's end, in words."""
+    happened: list[TimelineEvent]
+    upcoming: list[TimelineEvent]
+    login_blockers: list[str]
+    """Why a login fails on ``as_of``; empty when nothing in the tool's view blocks it."""
+    can_log_in: bool
+
+
+def _months(count: int) -> str:
+    return f"{count} month{'s' if count != 1 else ''}"
+
+
+def _extension_words(profile: ProfileConfig, evaluation: Evaluation | None) -> str:
+    if not profile.extendable:
+        return "this profile cannot be extended"
+    limit = (
+        f"at most {profile.max_extensions} times"
+        if profile.max_extensions is not None
+        else "with no limit"
+    )
+    used = evaluation.extensions_granted if evaluation else None
+    used_words = f"; {used} used so far" if used else ""
+    return f"it can be extended by {_months(profile.extension_months)} on request ({limit}{used_words})"
+
+
+def _end_of_activity(account: Account) -> date | None:
+    """The end of activity: the day before the grace state started, else the directory's date."""
+    state = account.account_state
+    if account.stage is Stage.GRACE and state is not None and state.start is not None:
+        return state.start - timedelta(days=1)
+    return account.end_of_activity
+
+
+def rule_words(
+    account: Account, profile: ProfileConfig | None, evaluation: Evaluation | None
+) -> str:
+    """The departure rule of the account's profile, applied to its dates, in one sentence."""
+    key = account.profile_key
+    if profile is None or key is None:
+        return f"no departure rule: the profile {key!r} is not configured"
+    head = f"profile {key}: {_months(profile.grace_months)} after the end of activity"
+    end = _end_of_activity(account)
+    grace_end = evaluation.grace_end if evaluation else None
+    if end is None or grace_end is None:
+        body = (
+            f"{head}, which is not recorded yet ({profile.end_date_attribute} is empty), "
+            "so nothing is scheduled"
+        )
+    else:
+        body = f"{head} on {end.isoformat()}, so mail and login stop after {grace_end.isoformat()}"
+    return f"{body}; {_extension_words(profile, evaluation)}"
+
+
+_STATE_WORDS = {
+    Stage.PRECREATED: "created in advance, not operational yet",
+    Stage.CREATED: "account created, awaiting activation by the person",
+    Stage.ACTIVE: "account active",
+    Stage.GRACE: "grace period started: limited access (institutional mail, account management)",
+    Stage.EXPIRED: "account expired: mail and login stopped",
+}
+
+
+def _action_words(action: Action) -> str:
+    match action.kind:
+        case ActionKind.SUSPEND:
+            return (
+                "the grace period starts (limited access: institutional mail, account management)"
+            )
+        case ActionKind.SUSPEND_AND_EXPIRE:
+            return "the grace period is written with its true dates and the account expires at once"
+        case ActionKind.EXPIRE:
+            return "the account expires: mail and login stop"
+        case ActionKind.WARN:
+            return f"warning mail: the account expires in {action.warn_days} days"
+        case ActionKind.PURGE:
+            return "the account may be purged (archived, then deleted)"
+        case ActionKind.REACTIVATE:
+            return "the account becomes active again (its end of activity moved)"
+
+
+def _history(runtime: Runtime, account: Account) -> list[TimelineEvent]:
+    events: list[TimelineEvent] = []
+    state = account.account_state
+    if state is not None:
+        words = _STATE_WORDS.get(
+            account.stage, f"state {state.state}:{state.substate} set by another tool"
+        )
+        events.append(TimelineEvent(state.start, words))
+    end = _end_of_activity(account)
+    if end is not None and end < runtime.today():
+        events.append(TimelineEvent(end, "end of activity"))
+    zone = ZoneInfo(runtime.config.policy.timezone)
+    for attribute, words in (
+        ("pwdChangedTime", "password last changed"),
+        ("pwdLastSuccess", "last successful login"),
+    ):
+        instant = instant_of(account, attribute)
+        if instant is not None:
+            events.append(TimelineEvent(instant.astimezone(zone).date(), words))
+    for record in runtime.audit.read(account=account.identifier, limit_last=HISTORY_AUDIT_ENTRIES):
+        reason = record.details.get("reason")
+        suffix = f" ({reason})" if reason else ""
+        events.append(
+            TimelineEvent(
+                record.time.astimezone(zone).date(),
+                f"{record.command} by {record.actor}: {record.result}{suffix}",
+            )
+        )
+    return sorted(events, key=lambda event: event.day or date.min)
+
+
+def _upcoming(runtime: Runtime, evaluation: Evaluation | None) -> list[TimelineEvent]:
+    if evaluation is None:
+        return []
+    today = runtime.today()
+    events: list[TimelineEvent] = []
+    if evaluation.action_due is not None:
+        events.append(
+            TimelineEvent(
+                today,
+                f"due now, done by the next daily sweep: {_action_words(evaluation.action_due)}",
+            )
+        )
+    transition = evaluation.next_transition
+    if transition is not None:
+        events.append(TimelineEvent(transition.on, _action_words(transition.action)))
+    if evaluation.grace_end is not None and evaluation.grace_end >= today:
+        events.append(TimelineEvent(evaluation.grace_end, "last day of mail and login"))
+    if evaluation.expires_on is not None and evaluation.expires_on > today:
+        events.append(
+            TimelineEvent(evaluation.expires_on, _action_words(Action(ActionKind.EXPIRE)))
+        )
+    if evaluation.purgeable_on is not None and evaluation.purgeable_on > today:
+        events.append(TimelineEvent(evaluation.purgeable_on, "may be purged from this day"))
+    unique = {(event.day, event.text): event for event in events}
+    return sorted(unique.values(), key=lambda event: event.day or date.min)
+
+
+def _moment(runtime: Runtime) -> datetime:
+    """The instant logins are judged at: now, or noon of the ``--as-of`` day."""
+    if runtime.as_of is None:
+        return runtime.clock.now()
+    zone = ZoneInfo(runtime.config.policy.timezone)
+    return datetime.combine(runtime.as_of, time(12), tzinfo=zone).astimezone(UTC)
+
+
+def login_blockers(runtime: Runtime, account: Account) -> list[str]:
+    """What stops the person from logging in, in words (empty: nothing the tool can see)."""
+    blockers: list[str] = []
+    state = account.account_state
+    since = f" since {state.start.isoformat()}" if state and state.start else ""
+    match account.stage:
+        case Stage.CREATED:
+            blockers.append(_activation_words(runtime, account))
+        case Stage.PRECREATED:
+            blockers.append(f"pre-created{since}: not operational yet")
+        case Stage.EXPIRED:
+            blockers.append(f"grace period over: expired{since}")
+        case Stage.FOREIGN if state is not None:
+            blockers.append(f"locked by another tool: state {state.state}:{state.substate}{since}")
+        case Stage.UNKNOWN:
+            blockers.append("the account has no state: it was never set up by this tool")
+        case _:
+            pass
+    moment = _moment(runtime)
+    locked = instant_of(account, "pwdAccountLockedTime")
+    if locked is not None and locked <= moment:
+        blockers.append("locked by the password policy (pwdAccountLockedTime is set)")
+    password_end = instant_of(account, "pwdEndTime")
+    if password_end is not None and password_end <= moment:
+        blockers.append(
+            f"password expired: the directory refuses logins since {password_end.isoformat()} "
+            "(pwdEndTime)"
+        )
+    return blockers
+
+
+def _activation_words(runtime: Runtime, account: Account) -> str:
+    links = [
+        link
+        for link in runtime.tokens.pending(account.identifier)
+        if link.purpose is TokenPurpose.ACTIVATION
+    ]
+    if links:
+        return (
+            "awaiting activation: the activation link sent is valid until "
+            f"{links[-1].expires_at.isoformat()}"
+        )
+    return (
+        "awaiting activation, and no activation link is valid (expired unused or never sent): "
+        "send a new one"
+    )
+
+
+def explain(runtime: Runtime, key: str) -> Explanation:
+    """The account's timeline and today's login blockers (``umacct explain ACCOUNT``)."""
+    account = find_account(runtime.directory, runtime.config, key)
+    profile = runtime.config.profiles.get(account.profile_key or "")
+    evaluation = evaluate_account(runtime, account, profile) if profile else None
+    blockers = login_blockers(runtime, account)
+    return Explanation(
+        account=account.identifier,
+        as_of=runtime.today(),
+        profile=account.profile_key,
+        stage=account.stage.value,
+        rule=rule_words(account, profile, evaluation),
+        happened=_history(runtime, account),
+        upcoming=_upcoming(runtime, evaluation),
+        login_blockers=blockers,
+        can_log_in=not blockers,
+    )

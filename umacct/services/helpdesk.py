@@ -1,0 +1,331 @@
+"""The helpdesk's questions: ``show`` one account, ``list`` accounts, read the ``audit`` log.
+
+Everything here only reads: the directory, the state store (pending links), the mail queue
+and the audit log. ``list`` streams: one page of entries in memory, whatever the population.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
+
+from umacct.directory.escape import (
+    filter_and,
+    filter_eq,
+    filter_ge,
+    filter_le,
+    filter_not,
+    filter_or,
+    filter_prefix,
+    filter_present,
+)
+from umacct.errors import InvalidInputError
+from umacct.policy import ACCOUNT, Stage, parse_generalized_time, to_generalized_time
+from umacct.services.accounts import Account, find_account, iter_accounts
+from umacct.services.lifecycle import evaluate_account, recovery_address
+
+if TYPE_CHECKING:
+    from umacct.audit import AuditRecord
+    from umacct.services.runtime import Runtime
+
+RECENT_AUDIT_ENTRIES = 5
+
+STAGE_STATES: Mapping[Stage, tuple[str, ...]] = {
+    Stage.ACTIVE: ("A:SupannActif", "A:SupannAnticipe"),
+    Stage.GRACE: ("A:SupannSursis",),
+    Stage.EXPIRED: ("I:SupannExpire",),
+    Stage.CREATED: ("I:SupannCree",),
+    Stage.PRECREATED: ("I:SupannPrecree",),
+}
+"""The ``supannRessourceEtatDate`` states (of ``COMPTE``) each stage the tool knows stands for."""
+
+
+@dataclass(frozen=True)
+class PendingLink:
+    """A link sent to the person and still usable (never the token itself)."""
+
+    purpose: str
+    issued: datetime
+    expires: datetime
+
+
+@dataclass(frozen=True)
+class QueuedMessage:
+    """A message for the person that waits in the mail queue."""
+
+    kind: str
+    recipient: str
+    created: datetime
+    attempts: int
+    last_error: str | None
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    """One audit record, as the helpdesk reads it."""
+
+    time: datetime
+    actor: str
+    sudo_user: str | None
+    command: str
+    account: str | None
+    result: str
+    changed: list[str]
+    """The attributes the command changed."""
+    changes: Mapping[str, Mapping[str, list[str]]]
+    details: Mapping[str, object]
+
+
+@dataclass(frozen=True)
+class AccountView:
+    """Everything the helpdesk needs to know about one account, on one screen."""
+
+    identifier: str
+    uid: str
+    dn: str
+    given_name: str
+    surname: str
+    display_name: str
+    aliases: list[str]
+    profile: str | None
+    profile_label: str | None
+    stage: str
+    state: str | None
+    substate: str | None
+    state_since: date | None
+    state_until: date | None
+    end_of_activity: date | None
+    grace_end: date | None
+    purgeable_on: date | None
+    extendable: bool
+    extensions_used: int | None
+    extension_refusal: str | None
+    recovery_address: str | None
+    forwarding: list[str]
+    password_changed: datetime | None
+    last_login: datetime | None
+    password_end: datetime | None
+    locked_since: datetime | None
+    pending_links: list[PendingLink]
+    queued_mail: list[QueuedMessage]
+    recent_audit: list[AuditEntry]
+
+
+@dataclass(frozen=True)
+class AccountRow:
+    """One line of ``umacct list``."""
+
+    identifier: str
+    uid: str
+    name: str
+    profile: str | None
+    stage: str
+    state: str | None
+    since: date | None
+    end_of_activity: date | None
+    grace_end: date | None
+    password_end: datetime | None
+
+
+def instant_of(account: Account, attribute: str) -> datetime | None:
+    """A GeneralizedTime attribute of the account as an instant (None when absent or unreadable).
+
+    ppolicy writes ``000001010000Z`` for a permanent lock; it reads as the earliest instant.
+    """
+    value = account.entry.first(attribute)
+    if not value:
+        return None
+    try:
+        return parse_generalized_time(value)
+    except InvalidInputError:
+        return None
+
+
+def audit_entry(record: AuditRecord) -> AuditEntry:
+    """An audit record as the helpdesk commands show it."""
+    return AuditEntry(
+        time=record.time,
+        actor=record.actor,
+        sudo_user=record.sudo_user,
+        command=record.command,
+        account=record.account,
+        result=record.result,
+        changed=sorted(record.changes),
+        changes=record.changes,
+        details=record.details,
+    )
+
+
+def show_account(runtime: Runtime, key: str) -> AccountView:
+    """One account as the helpdesk sees it (``umacct show ACCOUNT``)."""
+    config = runtime.config
+    account = find_account(runtime.directory, config, key)
+    profile = config.profiles.get(account.profile_key or "")
+    evaluation = evaluate_account(runtime, account, profile) if profile else None
+    state = account.account_state
+    links = [
+        PendingLink(record.purpose.value, record.issued_at, record.expires_at)
+        for record in runtime.tokens.pending(account.identifier)
+    ]
+    queued = [
+        QueuedMessage(mail.kind, mail.recipient, mail.created_at, mail.attempts, mail.last_error)
+        for mail in runtime.mailer.pending(account.identifier)
+    ]
+    recent = runtime.audit.read(account=account.identifier, limit_last=RECENT_AUDIT_ENTRIES)
+    return AccountView(
+        identifier=account.identifier,
+        uid=account.uid,
+        dn=account.dn,
+        given_name=account.given_name,
+        surname=account.surname,
+        display_name=account.display_name,
+        aliases=account.values(config.attributes.alias_login),
+        profile=account.profile_key,
+        profile_label=profile.label if profile else None,
+        stage=account.stage.value,
+        state=state.state if state else None,
+        substate=state.substate if state else None,
+        state_since=state.start if state else None,
+        state_until=state.end if state else None,
+        end_of_activity=account.end_of_activity,
+        grace_end=evaluation.grace_end if evaluation else None,
+        purgeable_on=evaluation.purgeable_on if evaluation else None,
+        extendable=bool(evaluation and evaluation.extension_allowed),
+        extensions_used=evaluation.extensions_granted if evaluation else None,
+        extension_refusal=evaluation.extension_refusal if evaluation else None,
+        recovery_address=recovery_address(runtime, account),
+        forwarding=account.values(config.attributes.forwarding),
+        password_changed=instant_of(account, "pwdChangedTime"),
+        last_login=instant_of(account, "pwdLastSuccess"),
+        password_end=instant_of(account, "pwdEndTime"),
+        locked_since=instant_of(account, "pwdAccountLockedTime"),
+        pending_links=links,
+        queued_mail=queued,
+        recent_audit=[audit_entry(record) for record in recent],
+    )
+
+
+# --- list ---------------------------------------------------------------------------------
+
+
+def stage_filter(runtime: Runtime, stage: str) -> str:
+    """The server-side filter of the accounts in a stage (active, grace, expired, ...)."""
+    attribute = runtime.config.attributes.state_date
+    known = [*(s.value for s in STAGE_STATES), Stage.FOREIGN.value, Stage.UNKNOWN.value]
+    if stage not in known:
+        raise InvalidInputError(f"unknown state {stage!r}: expected one of {', '.join(known)}")
+    if stage == Stage.UNKNOWN:
+        return filter_not(filter_prefix(attribute, f"{{{ACCOUNT}}}"))
+    if stage == Stage.FOREIGN:
+        every_known = [
+            filter_prefix(attribute, f"{{{ACCOUNT}}}{value}:")
+            for values in STAGE_STATES.values()
+            for value in values
+        ]
+        return filter_and(
+            filter_prefix(attribute, f"{{{ACCOUNT}}}"), filter_not(filter_or(*every_known))
+        )
+    return filter_or(
+        *(
+            filter_prefix(attribute, f"{{{ACCOUNT}}}{value}:")
+            for value in STAGE_STATES[Stage(stage)]
+        )
+    )
+
+
+def list_filter(
+    runtime: Runtime,
+    *,
+    profile: str | None = None,
+    stage: str | None = None,
+    expiring_within: int | None = None,
+) -> str:
+    """The server-side filter of ``umacct list`` (every value escaped)."""
+    config = runtime.config
+    parts = [filter_present(config.directory.profile_attribute)]
+    if profile is not None:
+        if profile not in config.profiles:
+            known = ", ".join(sorted(config.profiles))
+            raise InvalidInputError(f"unknown profile {profile!r}: expected one of {known}")
+        parts = [filter_eq(config.directory.profile_attribute, profile)]
+    if stage is not None:
+        parts.append(stage_filter(runtime, stage))
+    if expiring_within is not None:
+        if expiring_within < 0:
+            raise InvalidInputError("--expiring-within: expected 0 or more days")
+        now = runtime.clock.now()
+        horizon = _local_midnight(runtime, runtime.today() + timedelta(days=expiring_within + 1))
+        parts += [
+            filter_ge("pwdEndTime", to_generalized_time(now)),
+            filter_le("pwdEndTime", to_generalized_time(horizon)),
+        ]
+    return filter_and(*parts)
+
+
+def _local_midnight(runtime: Runtime, day: date) -> datetime:
+    return datetime.combine(day, time(), tzinfo=ZoneInfo(runtime.config.policy.timezone))
+
+
+def account_row(account: Account) -> AccountRow:
+    """One account as a line of ``umacct list``."""
+    state = account.account_state
+    return AccountRow(
+        identifier=account.identifier,
+        uid=account.uid,
+        name=account.display_name,
+        profile=account.profile_key,
+        stage=account.stage.value,
+        state=f"{state.state}:{state.substate}" if state else None,
+        since=state.start if state else None,
+        end_of_activity=account.end_of_activity,
+        grace_end=state.end if state and account.stage is Stage.GRACE else None,
+        password_end=instant_of(account, "pwdEndTime"),
+    )
+
+
+def list_accounts(
+    runtime: Runtime,
+    *,
+    profile: str | None = None,
+    stage: str | None = None,
+    expiring_within: int | None = None,
+) -> Iterator[AccountRow]:
+    """Stream the accounts matching the filters (``umacct list``), in no particular order.
+
+    ``expiring_within`` keeps the accounts whose login stops (``pwdEndTime``) from now to the
+    end of that many days from today. Filters are checked before the directory is contacted.
+    """
+    search = list_filter(runtime, profile=profile, stage=stage, expiring_within=expiring_within)
+    for account in iter_accounts(runtime.directory, runtime.config, search):
+        yield account_row(account)
+
+
+# --- audit --------------------------------------------------------------------------------
+
+
+def audit_account_key(runtime: Runtime, key: str) -> str:
+    """The identifier the audit log files an account under.
+
+    An address is taken as given (the account may be purged); a uid or an alias is looked up.
+    """
+    cleaned = key.strip().lower()
+    if "@" in cleaned:
+        return cleaned
+    return find_account(runtime.directory, runtime.config, key).identifier
+
+
+def read_audit(
+    runtime: Runtime,
+    *,
+    account: str | None = None,
+    since: date | None = None,
+    actor: str | None = None,
+) -> list[AuditEntry]:
+    """The audit records matching every filter given, oldest first (``umacct audit``)."""
+    identifier = audit_account_key(runtime, account) if account else None
+    start = _local_midnight(runtime, since) if since else None
+    records = runtime.audit.read(account=identifier, since=start, actor=actor)
+    return [audit_entry(record) for record in records]
