@@ -139,7 +139,11 @@ def test_extend_expired_needs_force(on: Callable[[date], Runtime]) -> None:
 def test_purge_archives_then_deletes_and_restore_brings_back(on: Callable[[date], Runtime]) -> None:
     runtime = on(date(2026, 9, 1))
     person = add_person(
-        runtime, "kim.leroy", profile="autre_personnel", end_of_activity=date(2026, 3, 31)
+        runtime,
+        "kim.leroy",
+        profile="autre_personnel",
+        end_of_activity=date(2026, 3, 31),
+        extra={"supannEmpId": ["P4711"]},
     )
     assert suspend(runtime, person.identifier).action == "expire"  # grace ended 2026-06-30
     with pytest.raises(RefusedError, match="not expired"):
@@ -152,6 +156,8 @@ def test_purge_archives_then_deletes_and_restore_brings_back(on: Callable[[date]
     assert stat.S_IMODE(archives[0].stat().st_mode) == 0o600
     assert "dn: uid=kim.leroy," in archives[0].read_text()
     assert runtime.store.find_purge(person.identifier) is not None
+    recorded = runtime.store.find_purge("P4711")  # a person who comes back is recognised
+    assert recorded is not None and recorded.account == person.identifier
     with pytest.raises(NotFoundError):
         purge(runtime, person.identifier)
     restored = restore(runtime, person.identifier)

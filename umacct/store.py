@@ -392,12 +392,14 @@ class SQLiteStore:
         """Remember a purged account: its identifier stays reserved, its archive findable."""
         with self._conn:
             self._conn.execute(
-                "INSERT OR REPLACE INTO purged (account, uid, dn, archive, purged_at, restored_at)"
-                " VALUES (?, ?, ?, ?, ?, NULL)",
+                "INSERT OR REPLACE INTO purged"
+                " (account, uid, dn, external_id, archive, purged_at, restored_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, NULL)",
                 (
                     purge.account,
                     purge.uid,
                     purge.dn,
+                    purge.external_id,
                     str(purge.archive),
                     to_stored_time(purge.purged_at),
                 ),

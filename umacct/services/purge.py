@@ -68,8 +68,12 @@ def purge_account(runtime: Runtime, account: Account, *, dry_run: bool = False) 
     archive = write_archive(runtime, account, LdifEntry(entry.dn, entry.attributes))
     runtime.directory.delete(account.dn)
     now = runtime.clock.now()
+    profile = runtime.config.profiles.get(account.profile_key or "")
+    external_id = entry.first(profile.external_id_attribute) if profile else None
     runtime.store.record_purge(
-        PurgeRecord(account.identifier, account.uid, account.dn, archive, now)
+        PurgeRecord(
+            account.identifier, account.uid, account.dn, archive, now, external_id=external_id
+        )
     )
     runtime.tokens.cancel(account.identifier)
     runtime.audit.append(
