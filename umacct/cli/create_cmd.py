@@ -1,9 +1,180 @@
-"""Commands of this group (filled in by the issue that adds them)."""
+"""``umacct create``: one person from options, or the yearly intake from a CSV file."""
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, TypeVar
+
 import typer
+
+from umacct.cli.output import dumps_json
+from umacct.cli.state import AppState, get_state
+
+if TYPE_CHECKING:
+    from umacct.intake import Intake
+    from umacct.services.create import CreateOutcome, RowFailure
+
+_Item = TypeVar("_Item")
 
 
 def register(app: typer.Typer) -> None:
-    """Add this group's commands to the application."""
+    """Add ``create`` to the application."""
+    app.command("create")(create)
+
+
+def create(
+    ctx: typer.Context,
+    given_name: Annotated[
+        str | None, typer.Option("--given-name", help="Given name, as written.")
+    ] = None,
+    surname: Annotated[str | None, typer.Option("--surname", help="Surname, as written.")] = None,
+    profile: Annotated[
+        str | None, typer.Option("--profile", help="Profile key (a [profiles] table).")
+    ] = None,
+    personal_email: Annotated[
+        str | None,
+        typer.Option("--personal-email", help="Personal address: the activation link goes there."),
+    ] = None,
+    end_of_activity: Annotated[
+        str | None,
+        typer.Option("--end-of-activity", metavar="YYYY-MM-DD", help="Last day of activity."),
+    ] = None,
+    external_id: Annotated[
+        str | None,
+        typer.Option("--external-id", help="HR or student-system id (recognises returns)."),
+    ] = None,
+    arrival: Annotated[
+        str | None,
+        typer.Option(
+            "--arrival",
+            metavar="YYYY-MM-DD",
+            help="Arrival day (default today): the link is mailed that day.",
+        ),
+    ] = None,
+    csv_file: Annotated[
+        Path | None,
+        typer.Option("--csv", metavar="FILE", help="Create everyone in this intake file."),
+    ] = None,
+    no_mail: Annotated[
+        bool, typer.Option("--no-mail", help="Send no activation mail (see 'umacct activate').")
+    ] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Show what would be created; change nothing.")
+    ] = False,
+) -> None:
+    """Create accounts: one person, or everyone in a CSV intake file (--csv FILE).
+
+    The identifier is firstname.lastname@<profile domain> (a number is added on a
+    collision); the activation link goes to the personal address on the arrival day. A
+    person already known (same external id, or same names, personal address and profile)
+    is never created twice: existing accounts are reported, departed ones reinstated.
+    With --csv, bad rows are reported with their line and skipped; exit 65 if any was.
+    """
+    state = get_state(ctx)
+    single = (given_name, surname, profile, personal_email, end_of_activity, external_id, arrival)
+    if csv_file is not None:
+        if any(value is not None for value in single):
+            raise typer.BadParameter("--csv takes the people from the file: give no other person")
+        _create_from_file(state, csv_file, send_mail=not no_mail, dry_run=dry_run)
+        return
+    missing = [
+        option
+        for option, value in (
+            ("--given-name", given_name),
+            ("--surname", surname),
+            ("--profile", profile),
+            ("--personal-email", personal_email),
+        )
+        if value is None
+    ]
+    if missing:
+        raise typer.BadParameter(f"missing {', '.join(missing)} (or give --csv FILE)")
+    from umacct.cli.dates import parse_day
+    from umacct.services.create import create_person, new_person
+
+    runtime = state.runtime()
+    person = new_person(
+        runtime.config,
+        given_name=given_name or "",
+        surname=surname or "",
+        profile=profile or "",
+        personal_email=personal_email or "",
+        end_of_activity=parse_day(end_of_activity, "--end-of-activity"),
+        external_id=external_id,
+        arrival=parse_day(arrival, "--arrival"),
+    )
+    result = create_person(runtime, person, send_mail=not no_mail, dry_run=dry_run)
+    if state.json:
+        state.out.out(dumps_json(result))
+        return
+    state.out.out(result.account)
+    state.info(
+        f"{result.account}: {'(dry run) ' if dry_run else ''}{result.action}; {result.message}"
+    )
+
+
+def _create_from_file(state: AppState, path: Path, *, send_mail: bool, dry_run: bool) -> None:
+    from umacct.services.create import CreateOutcome, RowFailure, create_people, read_intake_file
+
+    runtime = state.runtime()
+    intake = read_intake_file(runtime.config, path)
+    results: list[CreateOutcome] = []
+    failures = [RowFailure(error.line, error.reason) for error in intake.errors]
+    created = create_people(runtime, intake.rows, send_mail=send_mail, dry_run=dry_run)
+    for item in _with_progress(state, created, len(intake.rows)):
+        if isinstance(item, CreateOutcome):
+            results.append(item)
+            if not state.json:
+                state.out.out(f"line {item.line}\t{item.account}\t{item.action}\t{item.message}")
+        else:
+            failures.append(item)
+    failures.sort(key=lambda failure: failure.line)
+    counts = Counter(result.action for result in results)
+    if state.json:
+        state.out.out(dumps_json(_report(path, intake, results, failures, counts, dry_run)))
+    else:
+        for failure in failures:
+            state.info(f"line {failure.line}: {failure.reason}")
+        state.info(_summary(path, counts, len(failures), dry_run))
+    if failures:
+        raise typer.Exit(65)
+
+
+def _with_progress(state: AppState, items: Iterator[_Item], total: int) -> Iterable[_Item]:
+    """The items, with a progress bar on stderr when it is a terminal."""
+    if state.json or state.quiet or not state.err.is_terminal:
+        yield from items
+        return
+    from rich.progress import Progress
+
+    with Progress(console=state.err, transient=True) as progress:
+        task = progress.add_task("creating", total=total)
+        for item in items:
+            yield item
+            progress.advance(task)
+
+
+def _summary(path: Path, counts: Counter[str], failed: int, dry_run: bool) -> str:
+    done = ", ".join(f"{action} {count}" for action, count in sorted(counts.items()))
+    prefix = "(dry run) " if dry_run else ""
+    return f"{prefix}{path}: {done or 'nothing done'}, failed {failed}"
+
+
+def _report(
+    path: Path,
+    intake: Intake,
+    results: list[CreateOutcome],
+    failures: list[RowFailure],
+    counts: Counter[str],
+    dry_run: bool,
+) -> dict[str, object]:
+    return {
+        "file": str(path),
+        "encoding": intake.encoding,
+        "dry_run": dry_run,
+        "summary": {**dict(sorted(counts.items())), "failed": len(failures)},
+        "results": results,
+        "errors": failures,
+    }

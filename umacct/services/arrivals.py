@@ -1,0 +1,137 @@
+"""Arrival day: the activation link, and pre-created accounts becoming operational.
+
+An account created ahead of its holder's arrival is pre-created
+(``{COMPTE}I:SupannPrecree:<created>:<last day before the arrival>``); on the arrival day
+the daily sweep makes it ``I:SupannCree`` and mails the activation link to the personal
+address (``arrivals_due`` then ``arrive``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from umacct.config import parse_duration
+from umacct.directory.escape import filter_prefix
+from umacct.errors import RefusedError
+from umacct.policy import (
+    ACCOUNT,
+    MAILBOX,
+    ResourceState,
+    Stage,
+    replace_state_dates,
+    replace_statuses,
+)
+from umacct.services.accounts import Account, iter_accounts
+from umacct.services.changes import PlannedChange, apply_change
+from umacct.services.lifecycle import AccountOutcome, outcome
+from umacct.services.runtime import Runtime
+from umacct.tokens import TokenPurpose
+
+PRECREATED_PREFIX = "{COMPTE}I:SupannPrecree:"
+PRECREATED = "SupannPrecree"
+
+
+@dataclass(frozen=True)
+class ActivationLink:
+    """An activation link just issued and mailed (the link itself is never kept)."""
+
+    expires: datetime
+    mail: str
+
+
+def send_activation_link(runtime: Runtime, account: str, name: str, to: str) -> ActivationLink:
+    """Issue an activation token (older ones stop working) and mail its link to ``to``."""
+    config = runtime.config
+    ttl = timedelta(seconds=parse_duration(config.tokens.activation_ttl))
+    issued = runtime.tokens.issue(account, TokenPurpose.ACTIVATION, ttl)
+    link = config.links.activation.format(token=issued.token)
+    result = runtime.mailer.send(
+        account,
+        "activation",
+        to,
+        {"name": name, "account": account},
+        link=link,
+        link_purpose=TokenPurpose.ACTIVATION.value,
+    )
+    return ActivationLink(issued.expires_at, "sent" if result.sent else "queued")
+
+
+def arrival_states(created: date, arrival: date | None) -> tuple[ResourceState, ...]:
+    """``COMPTE`` and ``MAIL`` states of a new account: pre-created until the arrival, else created.
+
+    Pre-created ends the day before the arrival (``{COMPTE}I:SupannPrecree:<created>:<end>``).
+    """
+    if arrival is not None and arrival > created:
+        last_day = arrival - timedelta(days=1)
+        return tuple(
+            ResourceState(resource, "I", "SupannPrecree", created, last_day)
+            for resource in (ACCOUNT, MAILBOX)
+        )
+    return tuple(
+        ResourceState(resource, "I", "SupannCree", created) for resource in (ACCOUNT, MAILBOX)
+    )
+
+
+def state_targets(
+    runtime: Runtime, account: Account, states: Sequence[ResourceState]
+) -> dict[str, list[str]]:
+    """The state attributes of ``account`` with ``states`` in place of their resources' values."""
+    names = runtime.config.attributes
+    return {
+        names.state_date: replace_state_dates(account.values(names.state_date), states),
+        names.state: replace_statuses(account.values(names.state), states),
+    }
+
+
+def arrival_day(account: Account) -> date | None:
+    """The arrival day of a pre-created account (the day after its state ends), else None."""
+    state = account.account_state
+    if account.stage is not Stage.PRECREATED or state is None or state.end is None:
+        return None
+    return state.end + timedelta(days=1)
+
+
+def arrivals_due(runtime: Runtime) -> Iterator[Account]:
+    """Pre-created accounts whose arrival day has come (today or missed earlier).
+
+    A pre-created state without an end date (written by another tool) names no arrival day:
+    such accounts are left alone.
+    """
+    today = runtime.today()
+    search_filter = filter_prefix(runtime.config.attributes.state_date, PRECREATED_PREFIX)
+    for account in iter_accounts(runtime.directory, runtime.config, search_filter):
+        arrival = arrival_day(account)
+        if arrival is not None and arrival <= today:
+            yield account
+
+
+def personal_address(runtime: Runtime, account: Account) -> str | None:
+    """The personal address the activation link goes to, or None."""
+    values = account.values(runtime.config.attributes.personal_mail)
+    return values[0] if values else None
+
+
+def arrive(
+    runtime: Runtime, account: Account, *, dry_run: bool = False, command: str = "sweep"
+) -> AccountOutcome:
+    """The arrival day of a pre-created account: awaiting activation, and its link mailed.
+
+    RefusedError for an account that is not pre-created.
+    """
+    if account.stage is not Stage.PRECREATED:
+        raise RefusedError(f"{account.identifier} is not pre-created ({account.stage.value})")
+    change = PlannedChange(
+        account, state_targets(runtime, account, arrival_states(runtime.today(), None))
+    )
+    apply_change(runtime, change, command=command, dry_run=dry_run, details={"arrival": True})
+    address = personal_address(runtime, account)
+    if address is None:
+        message = "arrived; no personal address: send the link with 'umacct activate' once set"
+    elif dry_run:
+        message = f"arrives: the activation link would go to {address}"
+    else:
+        link = send_activation_link(runtime, account.identifier, account.display_name, address)
+        message = f"arrived: activation link {link.mail} to {address}"
+    return outcome(runtime, change.simulate(runtime.config), "arrive", message, changed=True)

@@ -1,0 +1,555 @@
+"""``umacct create``: new accounts, one person or a whole intake file, and returning people.
+
+One code path serves both: rows (``IntakeRow``, from the CSV parser or built by
+``new_person``) are taken in batches; for each batch one directory search finds the people
+already known (by external id, or by names, personal address and profile) and one search
+finds the identifiers already taken, so that the cost of an intake is about one add per
+person. A person already known is never created twice: an account awaiting activation or
+active is reported as existing; an account in its grace period, expired or purged is
+reinstated, awaiting a new activation.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, replace
+from datetime import date, datetime
+from pathlib import Path
+
+from umacct.config import Config, ProfileConfig
+from umacct.directory import AlreadyExistsError
+from umacct.directory.escape import dn_join, filter_eq, filter_or, filter_prefix, filter_present
+from umacct.errors import ExitCode, InvalidInputError, RefusedError, UmacctError
+from umacct.identifiers import (
+    PersonName,
+    choose_local_part,
+    institutional_address,
+    local_part,
+)
+from umacct.intake import Intake, IntakeRow, read_intake, validate_email
+from umacct.policy import ResourceState, Stage
+from umacct.services.accounts import Account, account_attributes, account_from_entry
+from umacct.services.arrivals import (
+    PRECREATED,
+    ActivationLink,
+    arrival_states,
+    send_activation_link,
+    state_targets,
+)
+from umacct.services.changes import PlannedChange, apply_change
+from umacct.services.lifecycle import (
+    SAVED_AFFILIATIONS,
+    SAVED_PRIMARY_AFFILIATION,
+    end_of_activity_value,
+)
+from umacct.services.runtime import Runtime
+from umacct.store import PurgeRecord
+
+BATCH_SIZE = 200
+"""Rows looked up together: one search per batch instead of one per row."""
+OBJECT_CLASSES = ("inetOrgPerson", "eduPerson", "supannPerson")
+PASSWORD_ATTRIBUTE = "userPassword"  # noqa: S105 (an attribute name)
+_PASSWORD_SET = "(set, unreadable)"  # noqa: S105 (a placeholder, never written)
+_EXTERNAL_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
+_ADD_ATTEMPTS = 3
+
+
+@dataclass(frozen=True)
+class CreateOutcome:
+    """What ``create`` did (or would do) for one person."""
+
+    account: str
+    uid: str
+    profile: str
+    state: str | None
+    """The account state afterwards, ``STATE:SubState`` (``I:SupannCree``...)."""
+    action: str
+    """``created``, ``precreated``, ``reinstated``, ``restored`` or ``exists``."""
+    changed: bool
+    arrival: date
+    activation_expires: datetime | None
+    mail: str | None
+    """``sent``, ``queued`` (relay down: ``umacct mail flush`` sends it) or None (no mail)."""
+    message: str
+    line: int | None = None
+    """The intake file's line, for a row of a file."""
+
+
+@dataclass(frozen=True)
+class RowFailure:
+    """A row of an intake that was refused, and why."""
+
+    line: int
+    reason: str
+
+
+# --- input ------------------------------------------------------------------------------------
+
+
+def new_person(
+    config: Config,
+    *,
+    given_name: str,
+    surname: str,
+    profile: str,
+    personal_email: str,
+    end_of_activity: date | None = None,
+    external_id: str | None = None,
+    arrival: date | None = None,
+) -> IntakeRow:
+    """Validate one person typed on the command line, as an intake row (line 0).
+
+    Raises InvalidInputError naming the option at fault.
+    """
+    name = PersonName(given_name, surname)
+    local_part(name.given_name, name.surname)
+    key = profile_key(config, profile)
+    try:
+        email = validate_email(personal_email)
+    except InvalidInputError as error:
+        raise InvalidInputError(f"--personal-email: {error.message}") from None
+    if external_id is not None:
+        external_id = check_external_id(external_id.strip())
+    if end_of_activity and arrival and end_of_activity < arrival:
+        raise InvalidInputError(
+            f"--end-of-activity {end_of_activity} is before --arrival {arrival}"
+        )
+    return IntakeRow(0, name, key, email, end_of_activity, external_id or None, arrival)
+
+
+def profile_key(config: Config, text: str) -> str:
+    """The configured profile named ``text`` (case-insensitive); InvalidInputError otherwise."""
+    folded = {key.casefold(): key for key in config.profiles}
+    found = folded.get(text.strip().casefold())
+    if found is None:
+        known = ", ".join(sorted(config.profiles))
+        raise InvalidInputError(f"unknown profile {text!r} (configured: {known})")
+    return found
+
+
+def check_external_id(text: str) -> str:
+    """An HR or student-system identifier: 1 to 64 letters, digits, dots, underscores, hyphens."""
+    if not _EXTERNAL_ID.fullmatch(text):
+        raise InvalidInputError(
+            f"external id {text!r} is not valid: 1 to 64 letters, digits, dots, "
+            "underscores or hyphens"
+        )
+    return text
+
+
+def read_intake_file(config: Config, path: Path) -> Intake:
+    """Read and validate an intake file: every row is checked before anything is created."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise InvalidInputError(f"cannot read {path}: {exc.strerror}") from None
+    try:
+        return read_intake(data, profiles=config.profiles)
+    except InvalidInputError as error:
+        raise InvalidInputError(f"{path}: {error.message}") from None
+
+
+# --- use cases --------------------------------------------------------------------------------
+
+
+def create_person(
+    runtime: Runtime, person: IntakeRow, *, send_mail: bool = True, dry_run: bool = False
+) -> CreateOutcome:
+    """``umacct create``: create one person's account, or report or reinstate the existing one.
+
+    Raises the row's error (InvalidInputError, RefusedError...) instead of reporting it.
+    """
+    creator = _Creator(runtime, send_mail=send_mail, dry_run=dry_run)
+    known = creator.look_up([person])
+    return creator.create(person, known)
+
+
+def create_people(
+    runtime: Runtime,
+    rows: Sequence[IntakeRow],
+    *,
+    send_mail: bool = True,
+    dry_run: bool = False,
+) -> Iterator[CreateOutcome | RowFailure]:
+    """``umacct create --csv``: one result per row, in order, as each row is done.
+
+    A row that fails becomes a RowFailure and the others go on; a directory or store that
+    becomes unreachable stops the run (running the same file again completes it).
+    """
+    creator = _Creator(runtime, send_mail=send_mail, dry_run=dry_run)
+    for batch in _batches(rows, BATCH_SIZE):
+        known = creator.look_up(batch)
+        for row in batch:
+            try:
+                yield creator.create(row, known)
+            except UmacctError as error:
+                if error.exit_code is ExitCode.UNAVAILABLE:
+                    raise
+                yield RowFailure(row.line, error.message)
+
+
+# --- the work ---------------------------------------------------------------------------------
+
+
+@dataclass
+class _Known:
+    """What the directory already holds for a batch of rows."""
+
+    by_external_id: dict[str, list[Account]]
+    by_personal_mail: dict[str, list[Account]]
+    taken: set[str]
+    """Lower-cased uids, login aliases and local parts of addresses starting with a base."""
+
+
+def _batches(rows: Sequence[IntakeRow], size: int) -> Iterator[Sequence[IntakeRow]]:
+    for start in range(0, len(rows), size):
+        yield rows[start : start + size]
+
+
+def _state_words(state: ResourceState | None) -> str | None:
+    return f"{state.state}:{state.substate}" if state else None
+
+
+class _Creator:
+    """One run of ``create``: remembers the identifiers it hands out, checks the audit log once."""
+
+    def __init__(self, runtime: Runtime, *, send_mail: bool, dry_run: bool) -> None:
+        self.runtime = runtime
+        self.config = runtime.config
+        self.send_mail = send_mail
+        self.dry_run = dry_run
+        self.today = runtime.today()
+        self.claimed: set[str] = set()
+        self._audit_checked = False
+        external = {p.external_id_attribute.lower(): p.external_id_attribute
+                    for p in self.config.profiles.values()}  # fmt: skip
+        self.external_id_attributes = list(external.values())
+
+    # --- look-up, one batch at a time ---------------------------------------------------------
+
+    def look_up(self, rows: Iterable[IntakeRow]) -> _Known:
+        """The people these rows may already be, and the identifiers taken (a few searches).
+
+        Taken identifiers are found in two steps so that the common case uses equality
+        indexes only: first the bases themselves; then, for the bases already taken, every
+        suffixed form (``(uid=<base>*)``...).
+        """
+        rows = list(rows)
+        personal = self.config.attributes.personal_mail
+        people: list[str] = []
+        for row in rows:
+            if row.external_id:
+                people += [filter_eq(name, row.external_id) for name in self.external_id_attributes]
+            else:
+                people.append(filter_eq(personal, row.personal_email))
+        known = _Known({}, {}, set())
+        if people:
+            for entry in self.runtime.directory.search(
+                self.config.directory.base_dn, filter_or(*people), account_attributes(self.config)
+            ):
+                self._index(known, account_from_entry(entry, self.config))
+        alias = self.config.attributes.alias_login
+        exact: dict[str, list[str]] = {}
+        for row in rows:
+            base, domain = row.name.local_part, self.config.profiles[row.profile].domain
+            exact[base] = [filter_eq("uid", base), filter_eq(alias, base),
+                           filter_eq("mail", institutional_address(base, domain))]  # fmt: skip
+        self._add_taken(known, [part for parts in exact.values() for part in parts])
+        collided = sorted(base for base in exact if base in known.taken)
+        self._add_taken(
+            known,
+            [filter_prefix(name, base) for base in collided for name in ("uid", "mail", alias)],
+        )
+        return known
+
+    def _add_taken(self, known: _Known, parts: list[str]) -> None:
+        if not parts:
+            return
+        alias = self.config.attributes.alias_login
+        for entry in self.runtime.directory.search(
+            self.config.directory.base_dn, filter_or(*parts), ["uid", "mail", alias]
+        ):
+            for value in entry.get("uid") + entry.get(alias) + entry.get("mail"):
+                known.taken.add(value.partition("@")[0].lower())
+
+    def _index(self, known: _Known, account: Account) -> None:
+        for name in self.external_id_attributes:
+            for value in account.values(name):
+                known.by_external_id.setdefault(value.casefold(), []).append(account)
+        for value in account.values(self.config.attributes.personal_mail):
+            known.by_personal_mail.setdefault(value.lower(), []).append(account)
+
+    def _matches(self, row: IntakeRow, known: _Known) -> list[Account]:
+        if row.external_id:
+            found = known.by_external_id.get(row.external_id.casefold(), [])
+        else:
+            found = [
+                account
+                for account in known.by_personal_mail.get(row.personal_email.lower(), [])
+                if account.given_name.casefold() == row.name.given_name.casefold()
+                and account.surname.casefold() == row.name.surname.casefold()
+                and account.profile_key == row.profile
+            ]
+        unique = {account.dn.lower(): account for account in found}
+        return list(unique.values())
+
+    # --- one row --------------------------------------------------------------------------------
+
+    def create(self, row: IntakeRow, known: _Known) -> CreateOutcome:
+        """Create, report or reinstate the person of one row."""
+        if row.end_of_activity is not None and row.end_of_activity < self.today:
+            raise InvalidInputError(
+                f"end of activity {row.end_of_activity} is in the past: nothing to create"
+            )
+        matches = self._matches(row, known)
+        if len(matches) > 1:
+            names = ", ".join(sorted(account.identifier for account in matches))
+            raise InvalidInputError(
+                f"{self._who(row)} matches {len(matches)} accounts ({names}); fix the directory first"
+            )
+        if matches:
+            return self._existing(row, matches[0])
+        if row.external_id:
+            record = self.runtime.store.find_purge(row.external_id)
+            if record and (record.external_id or "").casefold() == row.external_id.casefold():
+                return self._restore(row, record)
+        return self._new(row, known)
+
+    def _who(self, row: IntakeRow) -> str:
+        if row.external_id:
+            return f"external id {row.external_id!r}"
+        return f"{row.name.given_name} {row.name.surname} <{row.personal_email}> ({row.profile})"
+
+    def _existing(self, row: IntakeRow, account: Account) -> CreateOutcome:
+        stage = account.stage
+        if stage in (Stage.GRACE, Stage.EXPIRED):
+            return self._reinstate(row, account, "reinstated")
+        if stage is Stage.FOREIGN:
+            raise RefusedError(
+                f"{account.identifier} ({self._who(row)}) is in state "
+                f"{_state_words(account.account_state)} set by another tool; left alone"
+            )
+        return CreateOutcome(
+            account=account.identifier,
+            uid=account.uid,
+            profile=account.profile_key or row.profile,
+            state=_state_words(account.account_state),
+            action="exists",
+            changed=False,
+            arrival=row.arrival or self.today,
+            activation_expires=None,
+            mail=None,
+            message=f"already exists ({stage.value}): nothing created",
+            line=row.line or None,
+        )
+
+    def _new(self, row: IntakeRow, known: _Known) -> CreateOutcome:
+        config = self.config
+        profile = config.profiles[row.profile]
+        states = arrival_states(self.today, row.arrival)
+        for _ in range(_ADD_ATTEMPTS):
+            uid = choose_local_part(
+                row.name.local_part,
+                lambda candidate: self._taken(candidate, known),
+                config.policy.reserved_local_parts,
+            )
+            identifier = institutional_address(uid, profile.domain)
+            dn = dn_join("uid", uid, config.directory.people_dn)
+            attributes = self._attributes(row, profile, uid, identifier, states)
+            self.claimed.add(uid)
+            if self.dry_run:
+                break
+            self._check_audit()
+            try:
+                self.runtime.directory.add(dn, attributes)
+            except AlreadyExistsError:
+                continue  # created meanwhile by someone else: take the next suffix
+            self.runtime.audit.append(
+                "create",
+                identifier,
+                {
+                    name: {"before": [], "after": list(values)}
+                    for name, values in attributes.items()
+                },
+                "ok",
+                **self._details(row),
+            )
+            break
+        else:
+            raise InvalidInputError(
+                f"{self._who(row)}: the identifiers chosen kept being taken meanwhile; run again"
+            )
+        precreated = states[0].substate == PRECREATED
+        return self._finish(
+            row, identifier, uid, states[0], "precreated" if precreated else "created"
+        )
+
+    def _taken(self, candidate: str, known: _Known) -> bool:
+        # A purged identifier is never handed out again (security 21).
+        return (
+            candidate in known.taken
+            or candidate in self.claimed
+            or self.runtime.store.find_purge(candidate) is not None
+        )
+
+    def _attributes(
+        self,
+        row: IntakeRow,
+        profile: ProfileConfig,
+        uid: str,
+        identifier: str,
+        states: Sequence[ResourceState],
+    ) -> dict[str, list[str]]:
+        names = self.config.attributes
+        full_name = f"{row.name.given_name} {row.name.surname}"
+        attributes: dict[str, list[str]] = {
+            "objectClass": list(OBJECT_CLASSES),
+            "uid": [uid],
+            "mail": [identifier],
+            "cn": [full_name],
+            "sn": [row.name.surname],
+            "givenName": [row.name.given_name],
+            "displayName": [full_name],
+            names.principal_name: [identifier],
+            self.config.directory.profile_attribute: [row.profile],
+            names.affiliation: list(profile.affiliations),
+            names.primary_affiliation: list(profile.affiliations[:1]),
+            names.personal_mail: [row.personal_email],
+            names.state_date: [state.format() for state in states],
+            names.state: [state.short().format() for state in states],
+        }
+        if row.external_id:
+            attributes[profile.external_id_attribute] = [row.external_id]
+        if row.end_of_activity:
+            attributes[profile.end_date_attribute] = [
+                end_of_activity_value(self.runtime, row.end_of_activity)
+            ]
+        return {name: values for name, values in attributes.items() if values}
+
+    def _details(self, row: IntakeRow) -> dict[str, object]:
+        return {"line": row.line} if row.line else {}
+
+    def _check_audit(self) -> None:
+        if not self._audit_checked:
+            self.runtime.audit.ensure_writable()
+            self._audit_checked = True
+
+    # --- returning people ---------------------------------------------------------------------
+
+    def _restore(self, row: IntakeRow, record: PurgeRecord) -> CreateOutcome:
+        """A purged person comes back: their archived entry returns, then is reinstated."""
+        from umacct.services.purge import restore
+
+        if self.dry_run:
+            return CreateOutcome(
+                account=record.account,
+                uid=record.uid,
+                profile=row.profile,
+                state="I:SupannCree",
+                action="restored",
+                changed=True,
+                arrival=row.arrival or self.today,
+                activation_expires=None,
+                mail=None,
+                message=f"would be restored from {record.archive} and reinstated",
+                line=row.line or None,
+            )
+        restore(self.runtime, record.account)
+        entry = self.runtime.directory.read(record.dn, account_attributes(self.config))
+        if entry is None:
+            raise InvalidInputError(f"{record.account}: restored but not found at {record.dn}")
+        return self._reinstate(row, account_from_entry(entry, self.config), "restored")
+
+    def _reinstate(self, row: IntakeRow, account: Account, action: str) -> CreateOutcome:
+        """Back to awaiting activation: the old password goes (others may know it)."""
+        config, names = self.config, self.config.attributes
+        profile = config.profiles[row.profile]
+        account = self._with_password_presence(account)
+        states = arrival_states(self.today, row.arrival)
+        same_profile = account.profile_key == row.profile
+        saved = self.runtime.store.saved_values(account.identifier, SAVED_AFFILIATIONS)
+        saved_primary = self.runtime.store.saved_values(
+            account.identifier, SAVED_PRIMARY_AFFILIATION
+        )
+        targets = state_targets(self.runtime, account, states)
+        targets["pwdEndTime"] = []
+        targets[PASSWORD_ATTRIBUTE] = []
+        targets[names.affiliation] = saved if same_profile and saved else list(profile.affiliations)
+        targets[names.primary_affiliation] = (
+            saved_primary if same_profile and saved_primary else list(profile.affiliations[:1])
+        )
+        targets[config.directory.profile_attribute] = [row.profile]
+        targets[names.personal_mail] = [row.personal_email]
+        old_profile = config.profiles.get(account.profile_key or "")
+        if old_profile and old_profile.end_date_attribute != profile.end_date_attribute:
+            targets[old_profile.end_date_attribute] = []
+        targets[profile.end_date_attribute] = (
+            [end_of_activity_value(self.runtime, row.end_of_activity)]
+            if row.end_of_activity
+            else []
+        )
+        if row.external_id:
+            current = account.values(profile.external_id_attribute)
+            if row.external_id.casefold() not in {value.casefold() for value in current}:
+                targets[profile.external_id_attribute] = [*current, row.external_id]
+        change = PlannedChange(account, targets)
+        if not self.dry_run:
+            self._check_audit()
+        apply_change(
+            self.runtime,
+            change,
+            command="create",
+            dry_run=self.dry_run,
+            details={**self._details(row), "reinstated": True},
+        )
+        if not self.dry_run:
+            self.runtime.tokens.cancel(account.identifier)
+        after = change.simulate(config)
+        return self._finish(row, after.identifier, after.uid, states[0], action)
+
+    def _with_password_presence(self, account: Account) -> Account:
+        """The account, marked as having a password when it has one (the hash is unreadable)."""
+        present = self.runtime.directory.search(
+            account.dn, filter_present(PASSWORD_ATTRIBUTE), [], scope="base"
+        )
+        if next(iter(present), None) is None:
+            return account
+        attributes = {**account.entry.attributes, PASSWORD_ATTRIBUTE.lower(): [_PASSWORD_SET]}
+        return replace(account, entry=replace(account.entry, attributes=attributes))
+
+    # --- the end of every path ----------------------------------------------------------------
+
+    def _finish(
+        self, row: IntakeRow, identifier: str, uid: str, state: ResourceState, action: str
+    ) -> CreateOutcome:
+        """Mail the activation link unless pre-created, --no-mail or a dry run; describe it."""
+        arrival = row.arrival if row.arrival and row.arrival > self.today else self.today
+        link: ActivationLink | None = None
+        if state.substate == PRECREATED:
+            message = f"pre-created: the activation link goes to {row.personal_email} on {arrival}"
+        elif not self.send_mail:
+            message = "awaiting activation; no mail sent (send it with 'umacct activate')"
+        elif self.dry_run:
+            message = f"the activation link would go to {row.personal_email}"
+        else:
+            link = send_activation_link(
+                self.runtime,
+                identifier,
+                f"{row.name.given_name} {row.name.surname}",
+                row.personal_email,
+            )
+            message = f"activation link {link.mail} to {row.personal_email}"
+        return CreateOutcome(
+            account=identifier,
+            uid=uid,
+            profile=row.profile,
+            state=_state_words(state),
+            action=action,
+            changed=True,
+            arrival=arrival,
+            activation_expires=link.expires if link else None,
+            mail=link.mail if link else None,
+            message=message,
+            line=row.line or None,
+        )
