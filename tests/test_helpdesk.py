@@ -199,7 +199,7 @@ def test_list_table_is_capped_and_says_so(
     runtime = on(TODAY)
     for uid in ("ka.one", "kb.two", "kc.three"):
         add_person(runtime, uid)
-    monkeypatch.setattr("umacct.cli.helpdesk_cmd.TABLE_ROW_LIMIT", 2)
+    monkeypatch.setattr("umacct.cli.output.TABLE_ROW_LIMIT", 2)
     code, out, err = cli("list")
     assert code == 0
     assert "1 more rows not shown" in err and "--format csv" in err

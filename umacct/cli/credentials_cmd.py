@@ -12,12 +12,10 @@ from typing import Annotated, Any
 import typer
 
 from umacct.cli.output import dumps_json
+from umacct.cli.params import ACCOUNT_HELP, OptionalAccount
 from umacct.cli.state import AppState, get_state
 from umacct.errors import InvalidInputError
 
-ACCOUNT_HELP = "The account: institutional address, uid or login alias."
-
-OptionalAccount = Annotated[str | None, typer.Argument(help=ACCOUNT_HELP, show_default=False)]
 OptionalEmail = Annotated[
     str | None, typer.Argument(help="The new address.", show_default=False, metavar="EMAIL")
 ]

@@ -1,13 +1,8 @@
-"""Helpdesk commands: ``show``, ``explain``, ``list``, ``audit``.
-
-``stream_rows`` prints rows as they come (CSV lines, or one JSON array written element by
-element), so a listing of 100,000 accounts never sits in memory.
-"""
+"""Helpdesk commands: ``show``, ``explain``, ``list``, ``audit``."""
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -15,73 +10,17 @@ import typer
 from umacct.cli.output import (
     FormatOption,
     OutputFormat,
+    as_row,
     dumps_json,
     render_record,
-    render_rows,
-    rows_to_csv,
+    stream_rows,
 )
-from umacct.cli.state import AppState, get_state
+from umacct.cli.params import AccountArgument, AsOf
+from umacct.cli.state import get_state
 
 if TYPE_CHECKING:
     from umacct.services.explain import Explanation
     from umacct.services.helpdesk import AccountView
-
-TABLE_ROW_LIMIT = 1000
-ACCOUNT_HELP = "The account: institutional address, uid or login alias."
-AccountArgument = Annotated[str, typer.Argument(help=ACCOUNT_HELP, show_default=False)]
-
-
-def as_row(item: Any) -> dict[str, Any]:
-    """A dataclass (or a mapping) as a row of named cells."""
-    if dataclasses.is_dataclass(item) and not isinstance(item, type):
-        return {f.name: getattr(item, f.name) for f in dataclasses.fields(item)}
-    return dict(item)
-
-
-def stream_rows(
-    state: AppState,
-    rows: Iterable[Any],
-    columns: Sequence[str],
-    fmt: OutputFormat,
-    *,
-    title: str | None = None,
-) -> int:
-    """Print rows as they come; return how many there were.
-
-    JSON is one array, written element by element; CSV goes line by line; a table holds at
-    most ``TABLE_ROW_LIMIT`` rows and says on stderr how many more there were.
-    """
-    count = 0
-    if fmt is OutputFormat.TABLE:
-        shown: list[Mapping[str, Any]] = []
-        for item in rows:
-            count += 1
-            if count <= TABLE_ROW_LIMIT:
-                shown.append(as_row(item))
-        render_rows(state.out, shown, columns, fmt, title=title)
-        if count > TABLE_ROW_LIMIT:
-            state.info(
-                f"{count - TABLE_ROW_LIMIT} more rows not shown (table limited to "
-                f"{TABLE_ROW_LIMIT}): use --format csv or --format json for all of them"
-            )
-        return count
-    stream = state.out.file
-    if fmt is OutputFormat.CSV:
-        stream.write(rows_to_csv([], columns))
-        for item in rows:
-            count += 1
-            # The shared renderer formats the cells; its header line (names only) is dropped.
-            stream.write(rows_to_csv([as_row(item)], columns).split("\n", 1)[1])
-        stream.flush()
-        return count
-    stream.write("[")
-    for item in rows:
-        row = as_row(item)
-        stream.write(("," if count else "") + "\n" + dumps_json({c: row.get(c) for c in columns}))
-        count += 1
-    stream.write("\n]\n" if count else "]\n")
-    stream.flush()
-    return count
 
 
 def register(app: typer.Typer) -> None:
@@ -140,12 +79,7 @@ def _explanation_text(result: Explanation) -> list[str]:
 def explain(
     ctx: typer.Context,
     account: AccountArgument,
-    as_of: Annotated[
-        str | None,
-        typer.Option(
-            "--as-of", metavar="YYYY-MM-DD", help="Explain as on this day (default: today)."
-        ),
-    ] = None,
+    as_of: AsOf = None,
     fmt: FormatOption = None,
 ) -> None:
     """The account's timeline in plain words, and what blocks a login today.
@@ -195,7 +129,7 @@ def list_command(
         state.runtime(), profile=profile, stage=stage, expiring_within=expiring_within
     )
     columns = [field.name for field in dataclasses.fields(AccountRow)]
-    count = stream_rows(state, rows, columns, state.output_format(fmt))
+    count = stream_rows(state.out, state.info, rows, columns, state.output_format(fmt))
     state.info(f"{count} account{'s' if count != 1 else ''}")
 
 
@@ -223,4 +157,4 @@ def audit(
     chosen = state.output_format(fmt)
     detail = "changes" if chosen is OutputFormat.JSON else "changed"
     columns = ["time", "actor", "sudo_user", "command", "account", "result", detail, "details"]
-    stream_rows(state, entries, columns, chosen)
+    stream_rows(state.out, state.info, entries, columns, chosen)

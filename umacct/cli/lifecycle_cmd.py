@@ -9,25 +9,11 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from umacct.cli.output import dumps_json
+from umacct.cli.params import AccountArgument, AsOf, DryRun, OptionalAccount, Reason
 from umacct.cli.state import AppState, get_state
 
 if TYPE_CHECKING:
     from umacct.services.lifecycle import AccountOutcome
-
-ACCOUNT_HELP = "The account: institutional address, uid or login alias."
-
-AccountArgument = Annotated[str, typer.Argument(help=ACCOUNT_HELP, show_default=False)]
-OptionalAccount = Annotated[str | None, typer.Argument(help=ACCOUNT_HELP, show_default=False)]
-DryRun = Annotated[
-    bool, typer.Option("--dry-run", help="Show exactly what would change; change nothing.")
-]
-Reason = Annotated[str | None, typer.Option("--reason", help="Why (kept in the audit log).")]
-AsOf = Annotated[
-    str | None,
-    typer.Option(
-        "--as-of", metavar="YYYY-MM-DD", help="Apply the policy as on this day (default: today)."
-    ),
-]
 
 
 def _render_one(state: AppState, result: AccountOutcome, *, dry_run: bool = False) -> None:

@@ -12,7 +12,7 @@ import enum
 import io
 import json
 import sys
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -141,3 +141,60 @@ def render_record(
         for key, value in record.items():
             table.add_row(key.replace("_", " "), _cell(value))
         console.print(table)
+
+
+TABLE_ROW_LIMIT = 1000
+
+
+def as_row(item: Any) -> dict[str, Any]:
+    """A dataclass (or a mapping) as a row of named cells."""
+    if dataclasses.is_dataclass(item) and not isinstance(item, type):
+        return {f.name: getattr(item, f.name) for f in dataclasses.fields(item)}
+    return dict(item)
+
+
+def stream_rows(
+    out: Console,
+    note: Callable[[str], None],
+    rows: Iterable[Any],
+    columns: Sequence[str],
+    fmt: OutputFormat,
+    *,
+    title: str | None = None,
+) -> int:
+    """Print rows as they come, never holding them all; return how many there were.
+
+    JSON is one array, written element by element; CSV goes line by line; a table holds at
+    most ``TABLE_ROW_LIMIT`` rows and says on stderr how many more there were.
+    """
+    count = 0
+    if fmt is OutputFormat.TABLE:
+        shown: list[Mapping[str, Any]] = []
+        for item in rows:
+            count += 1
+            if count <= TABLE_ROW_LIMIT:
+                shown.append(as_row(item))
+        render_rows(out, shown, columns, fmt, title=title)
+        if count > TABLE_ROW_LIMIT:
+            note(
+                f"{count - TABLE_ROW_LIMIT} more rows not shown (table limited to "
+                f"{TABLE_ROW_LIMIT}): use --format csv or --format json for all of them"
+            )
+        return count
+    stream = out.file
+    if fmt is OutputFormat.CSV:
+        stream.write(rows_to_csv([], columns))
+        for item in rows:
+            count += 1
+            # The shared renderer formats the cells; its header line (names only) is dropped.
+            stream.write(rows_to_csv([as_row(item)], columns).split("\n", 1)[1])
+        stream.flush()
+        return count
+    stream.write("[")
+    for item in rows:
+        row = as_row(item)
+        stream.write(("," if count else "") + "\n" + dumps_json({c: row.get(c) for c in columns}))
+        count += 1
+    stream.write("\n]\n" if count else "]\n")
+    stream.flush()
+    return count

@@ -7,8 +7,7 @@ from typing import Annotated
 
 import typer
 
-from umacct.cli.helpdesk_cmd import stream_rows
-from umacct.cli.output import FormatOption
+from umacct.cli.output import FormatOption, stream_rows
 from umacct.cli.state import get_state
 
 report_app = typer.Typer(
@@ -54,7 +53,7 @@ def stale_passwords(
 
     state = get_state(ctx)
     rows = report(state.runtime(), older_than=older_than, notify=notify, dry_run=dry_run)
-    stream_rows(state, rows, _columns(StalePassword), state.output_format(fmt))
+    stream_rows(state.out, state.info, rows, _columns(StalePassword), state.output_format(fmt))
 
 
 @report_app.command("missing-recovery")
@@ -67,7 +66,7 @@ def missing_recovery(
 
     state = get_state(ctx)
     rows = report(state.runtime(), notify=notify, dry_run=dry_run)
-    stream_rows(state, rows, _columns(MissingRecovery), state.output_format(fmt))
+    stream_rows(state.out, state.info, rows, _columns(MissingRecovery), state.output_format(fmt))
 
 
 @report_app.command("pending-activation")
@@ -83,7 +82,7 @@ def pending_activation(
 
     state = get_state(ctx)
     rows = pending_activations(state.runtime(), older_than=older_than)
-    stream_rows(state, rows, _columns(PendingActivation), state.output_format(fmt))
+    stream_rows(state.out, state.info, rows, _columns(PendingActivation), state.output_format(fmt))
 
 
 @report_app.command("forwarding")
@@ -105,7 +104,9 @@ def forwarding(
     state = get_state(ctx)
     forwards = external_forwards(state.runtime())
     if detail:
-        stream_rows(state, forwards, _columns(ExternalForward), state.output_format(fmt))
+        stream_rows(
+            state.out, state.info, forwards, _columns(ExternalForward), state.output_format(fmt)
+        )
     else:
         counts = forwards_by_domain(forwards)
-        stream_rows(state, counts, _columns(DomainCount), state.output_format(fmt))
+        stream_rows(state.out, state.info, counts, _columns(DomainCount), state.output_format(fmt))

@@ -6,13 +6,9 @@ from typing import Annotated
 
 import typer
 
-from umacct.cli.helpdesk_cmd import AccountArgument, as_row
-from umacct.cli.output import FormatOption, OutputFormat, dumps_json, render_record
+from umacct.cli.output import FormatOption, OutputFormat, as_row, dumps_json, render_record
+from umacct.cli.params import AccountArgument, DryRun
 from umacct.cli.state import get_state
-
-DryRun = Annotated[
-    bool, typer.Option("--dry-run", help="Show exactly what would change; change nothing.")
-]
 
 directory_app = typer.Typer(
     help="A staff member's own directory data (only the attributes the configuration lists).",

@@ -1,0 +1,22 @@
+"""Arguments and options that several commands share, defined once."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+ACCOUNT_HELP = "The account: institutional address, uid or login alias."
+
+AccountArgument = Annotated[str, typer.Argument(help=ACCOUNT_HELP, show_default=False)]
+OptionalAccount = Annotated[str | None, typer.Argument(help=ACCOUNT_HELP, show_default=False)]
+DryRun = Annotated[
+    bool, typer.Option("--dry-run", help="Show exactly what would change; change nothing.")
+]
+Reason = Annotated[str | None, typer.Option("--reason", help="Why (kept in the audit log).")]
+AsOf = Annotated[
+    str | None,
+    typer.Option(
+        "--as-of", metavar="YYYY-MM-DD", help="As on this day (default: today, policy time zone)."
+    ),
+]
