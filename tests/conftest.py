@@ -11,7 +11,7 @@ import tomli_w
 from umacct.errors import UnavailableError
 from umacct.localdir import LocalDirectory, start
 
-pytest_plugins = ["people", "smtp_fixtures"]
+pytest_plugins = ["smtp_fixtures", "people"]
 
 
 @pytest.fixture(autouse=True)

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import re
+import tomllib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+import tomli_w
+from smtp_fixtures import SmtpTestServer
 
 from umacct.clock import FixedClock
 from umacct.config import Config, load_config
@@ -123,3 +128,52 @@ def state_date(day: date) -> str:
 def day_after(day: date) -> date:
     """The next day."""
     return day + timedelta(days=1)
+
+
+# --- mail through a real SMTP server on loopback ----------------------------------------
+
+TODAY = date(2026, 11, 26)  # the real date: slapd checks pwdEndTime with its own clock
+NEW_PASSWORD = "velvet otter climbs 7 ladders"
+OTHER_PASSWORD = "quiet harbour lamps at dawn 93"
+LINK = re.compile(r"https://ent\.example\.org/(activation|reset|confirm)\?token=([A-Za-z0-9_-]+)")
+
+
+@pytest.fixture
+def mail_relay(config_path: Path, smtp_server: SmtpTestServer) -> SmtpTestServer:
+    """The test configuration switched to the loopback SMTP server (plain: loopback only)."""
+    document = tomllib.loads(config_path.read_text(encoding="utf-8"))
+    document["mail"] = {
+        "transport": "smtp",
+        "smtp": {"host": smtp_server.host, "port": smtp_server.port, "security": "none", "timeout": 5},
+    }  # fmt: skip
+    config_path.write_bytes(tomli_w.dumps(document).encode("utf-8"))
+    return smtp_server
+
+
+def last_mail_to(server: SmtpTestServer, address: str) -> tuple[str, str]:
+    """Subject and body of the last message delivered to ``address``."""
+    for mail in reversed(server.received):
+        if address in mail.rcpt_tos:
+            body = mail.message.get_body(("plain",))
+            assert body is not None
+            return str(mail.message["Subject"]), str(body.get_content())
+    raise AssertionError(f"no mail to {address}")
+
+
+def token_in_mail(server: SmtpTestServer, address: str, purpose: str) -> str:
+    """The token of the link in the last message to ``address``."""
+    _, body = last_mail_to(server, address)
+    found = LINK.search(body)
+    assert found is not None, body
+    assert found.group(1) == purpose
+    return found.group(2)
+
+
+def snapshot(runtime: Runtime, person: Person) -> tuple[Any, ...]:
+    """Everything a refused command must leave as it was: entry, links, queue, audit."""
+    return (
+        read(runtime, person),
+        runtime.tokens.pending(person.identifier),
+        runtime.mailer.pending(),
+        len(runtime.audit.read()),
+    )

@@ -10,23 +10,23 @@ from datetime import date
 from typing import Any
 
 import pytest
-from people import add_person, compte, on, read
-from smtp_fixtures import SmtpTestServer, smtp_server
-from test_credentials import (
+from people import (
     NEW_PASSWORD,
     OTHER_PASSWORD,
     TODAY,
-    mail_relay,
+    add_person,
+    compte,
+    read,
     snapshot,
     token_in_mail,
 )
+from smtp_fixtures import SmtpTestServer
 from typer.testing import CliRunner
 
 from umacct.cli.app import app
 from umacct.services.runtime import Runtime
 
 pytestmark = pytest.mark.usefixtures("directory_clean")
-__all__ = ["mail_relay", "on", "smtp_server"]  # fixtures, imported for pytest
 
 runner = CliRunner()
 

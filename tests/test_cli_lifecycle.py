@@ -8,14 +8,13 @@ from datetime import date
 from pathlib import Path
 
 import pytest
-from people import add_person, compte, on, read
+from people import add_person, compte, read
 from typer.testing import CliRunner
 
 from umacct.cli.app import app
 from umacct.services.runtime import Runtime
 
 pytestmark = pytest.mark.usefixtures("directory_clean")
-__all__ = ["on"]
 
 runner = CliRunner()
 KEYS = {

@@ -15,8 +15,7 @@ import pytest
 import tomli_w
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from people import STATE_REGEX, add_person, compte, on, read, runtime_on
-from smtp_fixtures import smtp_server
+from people import STATE_REGEX, add_person, compte, read, runtime_on
 
 from umacct.clock import FixedClock
 from umacct.config import load_config
@@ -40,7 +39,6 @@ if TYPE_CHECKING:
     from smtp_fixtures import SmtpTestServer
 
 pytestmark = pytest.mark.usefixtures("directory_clean")
-__all__ = ["on", "smtp_server"]  # fixtures, imported for pytest
 
 TODAY = date(2026, 11, 26)  # the real date: the server checks pwdEndTime against its own clock
 TOKEN_IN_LINK = re.compile(r"https://ent\.example\.org/activation\?token=([A-Za-z0-9_-]+)")

@@ -10,7 +10,7 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
-from people import add_person, on, read
+from people import add_person, read
 from typer.testing import CliRunner
 
 from umacct.cli.app import app
@@ -22,7 +22,6 @@ from umacct.services.runtime import Runtime
 from umacct.tokens import TokenPurpose
 
 pytestmark = pytest.mark.usefixtures("directory_clean")
-__all__ = ["on"]  # the fixture, imported for pytest
 
 TODAY = date(2026, 11, 26)
 runner = CliRunner()

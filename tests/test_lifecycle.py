@@ -8,7 +8,7 @@ from collections.abc import Callable
 from datetime import date, timedelta
 
 import pytest
-from people import STATE_REGEX, add_person, compte, on, read
+from people import STATE_REGEX, add_person, compte, read
 
 from umacct.directory import Change
 from umacct.errors import InvalidInputError, NotFoundError, RefusedError
@@ -18,7 +18,6 @@ from umacct.services.runtime import Runtime
 from umacct.tokens import TokenPurpose
 
 pytestmark = pytest.mark.usefixtures("directory_clean")
-__all__ = ["on"]  # the fixture, imported for pytest
 
 TODAY = date(2026, 11, 26)  # the real date: the server checks pwdEndTime against its own clock
 

@@ -6,9 +6,8 @@ from collections.abc import Callable
 from datetime import date
 
 import pytest
-from people import add_person, on, read
-from smtp_fixtures import SmtpTestServer, smtp_server
-from test_credentials import NEW_PASSWORD, TODAY, mail_relay, token_in_mail
+from people import NEW_PASSWORD, TODAY, add_person, read, token_in_mail
+from smtp_fixtures import SmtpTestServer
 
 from umacct.errors import InvalidInputError
 from umacct.services.addresses import (
@@ -22,7 +21,6 @@ from umacct.services.links import flush_mail, queued_mail
 from umacct.services.runtime import Runtime
 
 pytestmark = pytest.mark.usefixtures("directory_clean")
-__all__ = ["mail_relay", "on", "smtp_server"]  # fixtures, imported for pytest
 
 
 def test_password_change_is_kept_when_the_notice_cannot_be_sent(

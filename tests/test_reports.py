@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 import tomli_w
-from people import add_person, on, read
-from smtp_fixtures import SmtpTestServer, smtp_server
+from people import add_person, read
+from smtp_fixtures import SmtpTestServer
 from typer.testing import CliRunner
 
 from umacct.cli.app import app
@@ -33,7 +33,6 @@ from umacct.services.runtime import Runtime
 from umacct.tokens import TokenPurpose
 
 pytestmark = pytest.mark.usefixtures("directory_clean")
-__all__ = ["on", "smtp_server"]  # the fixtures, imported for pytest
 
 TODAY = date(2026, 11, 26)
 FAR = date(2028, 1, 10)  # passwords set today are more than a year old then

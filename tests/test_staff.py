@@ -13,7 +13,7 @@ import pytest
 import tomli_w
 from hypothesis import given
 from hypothesis import strategies as st
-from people import add_person, on, read
+from people import add_person, read
 from typer.testing import CliRunner
 
 from umacct.cli.app import app
@@ -30,7 +30,6 @@ from umacct.services.staff import (
 )
 
 pytestmark = pytest.mark.usefixtures("directory_clean")
-__all__ = ["on"]  # the fixture, imported for pytest
 
 TODAY = date(2026, 11, 26)
 LEVELS = {"off": "antispam:off", "normal": "antispam:normal", "high": "antispam:high"}

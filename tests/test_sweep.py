@@ -7,14 +7,13 @@ from collections.abc import Callable
 from datetime import date, timedelta
 
 import pytest
-from people import add_person, compte, on, read
+from people import add_person, compte, read
 
 from umacct.errors import TemporaryError
 from umacct.services.runtime import Runtime
 from umacct.services.sweep import SweepSummary, sweep
 
 pytestmark = pytest.mark.usefixtures("directory_clean")
-__all__ = ["on"]
 
 END = date(2026, 6, 30)
 PROFILES = ["titulaire", "contractuel", "autre_personnel", "vacataire", "heberge_en", "etudiant"]
@@ -140,3 +139,26 @@ def test_two_sweeps_at_once_the_second_exits_75(on: Callable[[date], Runtime]) -
         pytest.raises(TemporaryError, match="another sweep is running"),
     ):
         run(on(date(2026, 8, 1)))
+
+
+def test_sweep_sends_the_activation_link_on_the_arrival_day(on: Callable[[date], Runtime]) -> None:
+    from umacct.services.create import create_person, new_person
+
+    runtime = on(date(2026, 8, 20))
+    row = new_person(
+        runtime.config,
+        given_name="Léna",
+        surname="Arrivée",
+        profile="etudiant",
+        personal_email="lena@example.net",
+        arrival=date(2026, 9, 1),
+    )
+    created = create_person(runtime, row)
+    assert created.state == "I:SupannPrecree"
+    outbox = runtime.config.outbox_dir
+    assert not list(outbox.glob("*.eml")) if outbox.exists() else True
+    assert run(on(date(2026, 8, 31))) == []
+    assert run(on(date(2026, 9, 1))) == [(created.account, "arrive")]
+    mails = [email.message_from_bytes(p.read_bytes()) for p in outbox.glob("*.eml")]
+    assert [m["To"] for m in mails] == ["lena@example.net"]
+    assert run(on(date(2026, 9, 1))) == []

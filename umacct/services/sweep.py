@@ -26,6 +26,7 @@ from umacct.directory.escape import (
 from umacct.errors import UmacctError
 from umacct.policy import ActionKind, Evaluation, Stage, to_generalized_time
 from umacct.services.accounts import Account, iter_accounts, profile_of
+from umacct.services.arrivals import arrival_day, arrivals_due, arrive
 from umacct.services.changes import apply_change
 from umacct.services.lifecycle import (
     AccountOutcome,
@@ -121,8 +122,11 @@ def reactivation_filter(runtime: Runtime, as_of: date) -> str:
 
 
 def due_accounts(runtime: Runtime, as_of: date) -> Iterator[Account]:
-    """Every account some step of the sweep may concern, each once."""
+    """Every account some step of the sweep may concern, each once (arrivals first)."""
     seen: set[str] = set()
+    for account in arrivals_due(runtime):
+        seen.add(account.dn.lower())
+        yield account
     for search_filter in (
         suspension_filter(runtime, as_of),
         reactivation_filter(runtime, as_of),
@@ -158,6 +162,9 @@ def sweep(
 def _sweep_one(
     runtime: Runtime, account: Account, dry_run: bool, *, purge: bool
 ) -> AccountOutcome | None:
+    arrival = arrival_day(account) if account.stage is Stage.PRECREATED else None
+    if arrival is not None and arrival <= runtime.today():
+        return arrive(runtime, account, dry_run=dry_run)
     if account.stage is Stage.FOREIGN:
         return outcome(
             runtime, account, "skipped", "state set by another tool: left alone", changed=False
