@@ -150,6 +150,66 @@ def test_restart_in_a_stopped_folder_builds_a_fresh_directory(tmp_path: Path) ->
     assert listing.strip() == ""
 
 
+def people_uids(directory: LocalDirectory) -> list[str]:
+    listing = directory.run_root(
+        "ldapsearch", "-LLL", "-o", "ldif-wrap=no", "-b", directory.people_dn, "-s", "one", "uid"
+    )
+    return sorted(
+        line.removeprefix("uid: ") for line in listing.splitlines() if line.startswith("uid:")
+    )
+
+
+@pytest.mark.parametrize("how", ["kill", "stop"])
+def test_restart_keeps_every_entry_the_port_and_the_password(tmp_path: Path, how: str) -> None:
+    with start(tmp_path / "dir", population=3) as directory:
+        connection = connect(directory)
+        assert connection.bind()
+        add_person(connection, directory.people_dn, "written.over.ldap")
+        connection.unbind()
+        before, old_pid, port = people_uids(directory), directory.pid, directory.port
+        getattr(directory, how)()
+        assert process_gone(old_pid)
+        directory.restart()
+        assert (directory.port, people_uids(directory)) == (port, before)
+        assert directory.pid != old_pid
+        assert can_bind(directory, f"uid=written.over.ldap,{directory.people_dn}", PASSWORD)
+        assert attach(tmp_path / "dir").pid == directory.pid
+    assert process_gone(directory.pid)
+
+
+def test_ports_are_below_the_ephemeral_range_so_no_client_takes_them_during_a_restart(
+    tmp_path: Path,
+) -> None:
+    low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    with start(tmp_path / "dir", tls=True) as directory:
+        assert directory.port < low
+        assert directory.tls_port is not None and directory.tls_port < low
+
+
+def test_restart_of_a_running_server_stops_it_first(tmp_path: Path) -> None:
+    with start(tmp_path / "dir", population=2) as directory:
+        old_pid = directory.pid
+        directory.restart()
+        assert process_gone(old_pid)
+        assert len(people_uids(directory)) == 2
+
+
+def test_a_detached_instance_killed_is_restarted_from_its_folder(tmp_path: Path) -> None:
+    folder = tmp_path / ("x" * 60) / ("y" * 60)  # socket folder outside the instance folder
+    start(folder, population=2, detach=True)
+    attached = attach(folder)
+    try:
+        attached.kill()
+        attached.kill()  # idempotent
+        assert not attached.is_running()
+        attached.restart()
+        assert attach(folder).is_running()
+        assert len(people_uids(attached)) == 2
+    finally:
+        attached.stop()
+    assert not attached.is_running()
+
+
 def test_a_long_folder_gets_a_short_socket_path(tmp_path: Path) -> None:
     folder = tmp_path / ("x" * 60) / ("y" * 60)
     with start(folder) as directory:

@@ -15,6 +15,7 @@ from pathlib import Path
 from umacct.errors import InvalidInputError
 from umacct.ldif import LdifEntry, entries_to_ldif
 from umacct.localdir.ldif import ssha_hash
+from umacct.localdir.tls import ServerCertificate
 
 MODULE_DIR = Path("/usr/lib/ldap")
 SYSTEM_SCHEMA_DIR = Path("/etc/ldap/schema")
@@ -83,6 +84,18 @@ class ServerFiles:
     gid: int
 
 
+@dataclass(frozen=True)
+class Replication:
+    """One provider of a multi-provider pair: its server ID and where its peer listens.
+
+    The peer is reached over its ldapi socket with SASL EXTERNAL, which maps to the root DN:
+    replication needs no password and bypasses the access rules and size limits.
+    """
+
+    server_id: int
+    peer_url: str
+
+
 @functools.cache
 def password_hash_scheme() -> str:
     """``{ARGON2}`` when slapd's argon2 module loads on this machine, else ``{SSHA}``."""
@@ -121,11 +134,52 @@ def _access_rules(tree: Tree) -> list[str]:
     return [f"{{{number}}}{rule}" for number, rule in enumerate(rules)]
 
 
-def config_ldif(tree: Tree, files: ServerFiles, *, durable: bool, supann_schema: bool) -> str:
-    """The LDIF of the whole ``cn=config`` tree, for ``slapadd -n0``."""
+def _tls_settings(tls: ServerCertificate | None) -> dict[str, list[str]]:
+    if tls is None:
+        return {}
+    return {
+        "olcTLSCACertificateFile": [str(tls.ca_file)],
+        "olcTLSCertificateFile": [str(tls.certificate)],
+        "olcTLSCertificateKeyFile": [str(tls.key)],
+    }
+
+
+def _syncrepl(tree: Tree, replication: Replication) -> str:
+    # retry "1 +": every second for ever, so a restarted peer is caught up within seconds.
+    return (
+        f"{{0}}rid={replication.server_id:03d} provider={replication.peer_url} "
+        f'bindmethod=sasl saslmech=EXTERNAL searchbase="{tree.base_dn}" '
+        'type=refreshAndPersist retry="1 +" timeout=5 network-timeout=3'
+    )
+
+
+def _replication_settings(tree: Tree, replication: Replication | None) -> dict[str, list[str]]:
+    if replication is None:
+        return {}
+    return {"olcSyncrepl": [_syncrepl(tree, replication)], "olcMultiProvider": ["TRUE"]}
+
+
+def config_ldif(
+    tree: Tree,
+    files: ServerFiles,
+    *,
+    durable: bool,
+    supann_schema: bool,
+    tls: ServerCertificate | None = None,
+    replication: Replication | None = None,
+) -> str:
+    """The LDIF of the whole ``cn=config`` tree, for ``slapadd -n0``.
+
+    With ``tls`` the server offers StartTLS and ldaps with those files; with ``replication``
+    it is one provider of a multi-provider pair (syncprov, and syncrepl from its peer).
+    """
     scheme = password_hash_scheme()
     modules = ["back_mdb", "ppolicy"] + (["argon2"] if scheme == "{ARGON2}" else [])
     indexes = list(_INDEXES) + (list(_SUPANN_INDEXES) if supann_schema else [])
+    if replication is not None:
+        modules.append("syncprov")
+        indexes.append("entryCSN,entryUUID eq")
+    server_id = {"olcServerID": [str(replication.server_id)]} if replication else {}
     peercred = f"gidnumber={files.gid}\\+uidnumber={files.uid},cn=peercred,cn=external,cn=auth"
     root_only = [f'{{0}}to * by dn.exact="{tree.root_dn}" manage by * none']
     head = [
@@ -136,6 +190,8 @@ def config_ldif(tree: Tree, files: ServerFiles, *, durable: bool, supann_schema:
             "olcArgsFile": [str(files.args_file)],
             "olcAuthzRegexp": [f'{{0}}"^{peercred}$" "{tree.root_dn}"'],
             "olcToolThreads": ["2"],
+            **server_id,
+            **_tls_settings(tls),
         }),
         LdifEntry("cn=module{0},cn=config", {
             "objectClass": ["olcModuleList"],
@@ -170,6 +226,7 @@ def config_ldif(tree: Tree, files: ServerFiles, *, durable: bool, supann_schema:
             "olcAccess": _access_rules(tree),
             # Paged searches over the whole population must not hit the default size limit.
             "olcLimits": [f'{{0}}dn.exact="{tree.bind_dn}" size=unlimited time=unlimited'],
+            **_replication_settings(tree, replication),
         }),
         LdifEntry("olcOverlay={0}ppolicy,olcDatabase={1}mdb,cn=config", {
             "objectClass": ["olcOverlayConfig", "olcPPolicyConfig"],
@@ -178,6 +235,13 @@ def config_ldif(tree: Tree, files: ServerFiles, *, durable: bool, supann_schema:
             "olcPPolicyHashCleartext": ["TRUE"],
         }),
     ]  # fmt: skip
+    if replication is not None:
+        syncprov = {
+            "objectClass": ["olcOverlayConfig", "olcSyncProvConfig"],
+            "olcOverlay": ["{1}syncprov"],
+            "olcSpCheckpoint": ["100 1"],
+        }
+        databases.append(LdifEntry("olcOverlay={1}syncprov,olcDatabase={1}mdb,cn=config", syncprov))
     return entries_to_ldif(head) + _schema_ldif(supann_schema) + entries_to_ldif(databases)
 
 

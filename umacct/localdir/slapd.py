@@ -23,17 +23,19 @@ from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Literal, Self
 from urllib.parse import quote
 
-from umacct.errors import NotFoundError, RefusedError, UnavailableError
+from umacct.errors import InvalidInputError, NotFoundError, RefusedError, UnavailableError
 from umacct.ldif import entries_to_ldif
-from umacct.localdir.cnconfig import ServerFiles, Tree, base_entries, config_ldif
+from umacct.localdir.cnconfig import Replication, ServerFiles, Tree, base_entries, config_ldif
 from umacct.localdir.population import generate_people
 from umacct.localdir.profiles import profiles_as_toml
+from umacct.localdir.tls import SERVER_NAME, ServerCertificate, make_test_tls
 
 SLAPD = Path("/usr/sbin/slapd")
 SLAPADD = Path("/usr/sbin/slapadd")
+SLAPCAT = Path("/usr/sbin/slapcat")
 CLIENT_TOOLS = ("ldapwhoami", "ldapsearch", "ldapadd", "ldapmodify", "ldapdelete")
 INSTALL_HINT = "install them with 'apt-get install slapd ldap-utils'"
 STATE_FILE = "state.json"
@@ -41,8 +43,13 @@ LOG_FILE = "slapd.log"
 # sun_path holds 108 bytes with the final NUL; keep a margin.
 MAX_SOCKET_PATH = 100
 PORT_ATTEMPTS = 5
+PORT_PROBES = 50
+LOWEST_PORT = 20000
+EPHEMERAL_RANGE_FILE = Path("/proc/sys/net/ipv4/ip_local_port_range")
+LINUX_EPHEMERAL_RANGE = (32768, 60999)
 POLL_SECONDS = 0.02
 LOG_LINES_IN_ERRORS = 15
+TlsChoice = Literal["none", "starttls", "ldaps"]
 
 
 @dataclass
@@ -58,6 +65,10 @@ class LocalDirectory:
     root_dn: str
     pid: int
     socket_path: Path
+    tls_port: int | None = None
+    """The ldaps port, when the instance was started with TLS (StartTLS is on ``port``)."""
+    ca_file: Path | None = None
+    """The test CA that signed the server's certificate, when started with TLS."""
     _process: subprocess.Popen[bytes] | None = field(default=None, repr=False, compare=False)
 
     @property
@@ -68,7 +79,19 @@ class LocalDirectory:
     @property
     def ldapi_url(self) -> str:
         """The URL of the Unix socket, where the current OS user is the directory manager."""
-        return "ldapi://" + quote(str(self.socket_path), safe="")
+        return ldapi_url(self.socket_path)
+
+    def urls_for(self, tls: TlsChoice) -> list[str]:
+        """The URLs a client configured with ``tls`` uses: by name, as certificates need."""
+        if tls == "none":
+            return [self.url]
+        if self.tls_port is None:
+            raise InvalidInputError(
+                f"local directory in {self.folder}: started without TLS, no {tls} there"
+            )
+        if tls == "ldaps":
+            return [f"ldaps://{SERVER_NAME}:{self.tls_port}"]
+        return [f"ldap://{SERVER_NAME}:{self.port}"]
 
     def root_args(self) -> list[str]:
         """Arguments that make ldapsearch, ldapadd, ldapmodify... act as the directory manager."""
@@ -116,16 +139,56 @@ class LocalDirectory:
             with contextlib.suppress(OSError):
                 self.socket_path.parent.rmdir()
 
-    def config_dict(self, data_dir: Path) -> dict[str, Any]:
-        """A TOML-ready umacct configuration pointing at this directory."""
+    def kill(self) -> None:
+        """Kill the server at once (SIGKILL), as a crash would; the data stays. Idempotent."""
+        atexit.unregister(self.stop)
+        if self._process is not None:
+            if self._process.poll() is None:
+                self._process.kill()
+                self._process.wait()
+        elif _is_our_slapd(self.pid, self.folder):
+            os.kill(self.pid, signal.SIGKILL)
+            _wait_until_gone(self.pid, self.folder)
+
+    def restart(self, ready_timeout: float = 10.0) -> None:
+        """Start the server again on the same folder, ports and data, stopping it first if it runs.
+
+        Every entry written before a stop or a kill is still there afterwards. An instance
+        started by this process is relaunched as its child; one found with ``attach`` is
+        relaunched detached, as the CLI leaves it.
+        """
+        detach = self._process is None
+        self.stop()
+        # stop() removes a socket folder kept outside the instance folder: slapd needs it back.
+        self.socket_path.parent.mkdir(mode=0o700, exist_ok=True)
+        _launch(self, detach)
+        try:
+            _wait_until_ready(self, ready_timeout)
+        except _PortTaken as taken:
+            raise UnavailableError(
+                f"local directory: cannot listen on port {self.port} again: {taken}"
+            ) from None
+        _write_state(self)
+        if not detach:
+            atexit.register(self.stop)
+
+    def config_dict(self, data_dir: Path, tls: TlsChoice = "none") -> dict[str, Any]:
+        """A TOML-ready umacct configuration pointing at this directory.
+
+        With ``tls`` set to ``"starttls"`` or ``"ldaps"`` (the instance must have been started
+        with TLS), the URLs name ``localhost`` and ``ca_file`` is the test CA.
+        """
+        settings: dict[str, Any] = {
+            "urls": self.urls_for(tls),
+            "tls": tls,
+            "bind_dn": self.bind_dn,
+            "base_dn": self.base_dn,
+            "people_dn": self.people_dn,
+        }
+        if tls != "none":
+            settings["ca_file"] = str(self.ca_file)
         return {
-            "directory": {
-                "urls": [self.url],
-                "tls": "none",
-                "bind_dn": self.bind_dn,
-                "base_dn": self.base_dn,
-                "people_dn": self.people_dn,
-            },
+            "directory": settings,
             "paths": {"data_dir": str(data_dir)},
             "mail": {"transport": "outbox"},
             "profiles": profiles_as_toml(),
@@ -152,6 +215,7 @@ def start(
     base_dn: str = "dc=example,dc=org",
     durable: bool = False,
     supann_schema: bool = True,
+    tls: bool = False,
     ready_timeout: float = 10.0,
     detach: bool = False,
     today: date | None = None,
@@ -159,24 +223,138 @@ def start(
     """Build a fresh directory in ``folder`` (a new temporary folder by default) and start it.
 
     The base tree and ``population`` generated people (see ``generate_people``) are loaded
-    before the server starts. Without ``port`` a free one is chosen. The server is stopped
-    when this process exits, unless ``detach`` is set (the CLI leaves it running).
+    before the server starts. Without ``port`` a free one is chosen. With ``tls`` a test CA
+    and a certificate for ``localhost`` are made in ``folder/tls``: the server offers StartTLS
+    on its port and ldaps on a second one. The server is stopped when this process exits,
+    unless ``detach`` is set (the CLI leaves it running). To start it again with its data,
+    use ``LocalDirectory.restart``.
     """
-    _require_openldap()
+    require_openldap()
+    folder = prepare_folder(folder)
+    plan = InstancePlan(
+        folder=folder, tree=Tree(base_dn), bind_password=secrets.token_urlsafe(24),
+        socket_path=socket_path_for(folder),
+        certificate=make_test_tls(folder / "tls") if tls else None,
+    )  # fmt: skip
+    build_config(plan, durable=durable, supann_schema=supann_schema)
+    people = generate_people(
+        population, seed, people_dn=plan.tree.people_dn, supann=supann_schema, today=today
+    )
+    load_entries(plan, entries_to_ldif([*base_entries(plan.tree, plan.bind_password), *people]))
+    return serve(plan, port=port, ready_timeout=ready_timeout, detach=detach)
+
+
+def attach(folder: Path) -> LocalDirectory:
+    """The instance whose ``state.json`` is in ``folder`` (started by another process)."""
+    path = Path(folder).absolute() / STATE_FILE
+    try:
+        state = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise NotFoundError(f"{path.parent}: no local directory there (no {STATE_FILE})") from None
+    ca_file = state.get("ca_file")
+    return LocalDirectory(
+        folder=path.parent, port=state["port"], base_dn=state["base_dn"],
+        people_dn=state["people_dn"], bind_dn=state["bind_dn"],
+        bind_password=state["bind_password"], root_dn=state["root_dn"], pid=state["pid"],
+        socket_path=Path(state["socket_path"]), tls_port=state.get("tls_port"),
+        ca_file=Path(ca_file) if ca_file else None,
+    )  # fmt: skip
+
+
+# --- building (also used by ``replication`` for a pair of providers) ----------------------
+
+
+@dataclass(frozen=True)
+class InstancePlan:
+    """An instance before it runs: its folder, DNs, secret, socket and TLS files."""
+
+    folder: Path
+    tree: Tree
+    bind_password: str = field(repr=False)
+    socket_path: Path
+    certificate: ServerCertificate | None
+
+    @property
+    def config_dir(self) -> Path:
+        """cn=config, as slapd keeps it."""
+        return self.folder / "slapd.d"
+
+
+class _PortTaken(Exception):
+    """slapd could not listen on its port: another process took it."""
+
+
+def require_openldap() -> None:
+    """Raise UnavailableError, saying how to install them, when OpenLDAP's programs are missing."""
+    missing = [str(path) for path in (SLAPD, SLAPADD) if not path.exists()]
+    missing += [tool for tool in CLIENT_TOOLS if shutil.which(tool) is None]
+    if missing:
+        raise UnavailableError(
+            f"OpenLDAP programs not found ({', '.join(missing)}); {INSTALL_HINT}"
+        )
+
+
+def prepare_folder(folder: Path | None) -> Path:
+    """The absolute, existing folder of a new instance; refused while an instance runs there."""
     folder = Path(folder) if folder else Path(tempfile.mkdtemp(prefix="umacct-localdir-"))
     folder = folder.absolute()
     folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-    _refuse_if_running(folder)
-    tree = Tree(base_dn)
-    bind_password = secrets.token_urlsafe(24)
-    _build(folder, tree, bind_password, population, seed, durable, supann_schema, today)
-    socket_path = _socket_path(folder)
+    if (folder / STATE_FILE).exists():
+        previous = attach(folder)
+        if previous.is_running():
+            raise RefusedError(
+                f"{folder}: a local directory is already running there (pid {previous.pid}); "
+                "stop it first"
+            )
+    return folder
+
+
+def build_config(
+    plan: InstancePlan,
+    *,
+    durable: bool = False,
+    supann_schema: bool = True,
+    replication: Replication | None = None,
+) -> None:
+    """Write a fresh cn=config for ``plan`` and empty its database folder."""
+    data_dir = plan.folder / "data"
+    for directory in (plan.config_dir, data_dir):
+        shutil.rmtree(directory, ignore_errors=True)
+        directory.mkdir(mode=0o700)
+    files = ServerFiles(
+        data_dir=data_dir, pid_file=plan.folder / "slapd.pid",
+        args_file=plan.folder / "slapd.args", uid=os.getuid(), gid=os.getgid(),
+    )  # fmt: skip
+    config = config_ldif(
+        plan.tree, files, durable=durable, supann_schema=supann_schema,
+        tls=plan.certificate, replication=replication,
+    )  # fmt: skip
+    _run([str(SLAPADD), "-n0", "-F", str(plan.config_dir)], config)
+
+
+def load_entries(plan: InstancePlan, ldif: str) -> None:
+    """Load entries into the stopped instance's database (``-w``: with its contextCSN)."""
+    _run([str(SLAPADD), "-q", "-w", "-n1", "-F", str(plan.config_dir)], ldif)
+
+
+def dump_entries(plan: InstancePlan) -> str:
+    """Every entry of the stopped instance's database, operational attributes included."""
+    return _run([str(SLAPCAT), "-n1", "-o", "ldif-wrap=no", "-F", str(plan.config_dir)], None)
+
+
+def serve(
+    plan: InstancePlan, *, port: int | None, ready_timeout: float, detach: bool
+) -> LocalDirectory:
+    """Start slapd for ``plan`` on ``port`` (or free ports) and wait until it answers."""
     for attempt in range(1, PORT_ATTEMPTS + 1):
         chosen_port = port or _free_port()
         directory = LocalDirectory(
-            folder=folder, port=chosen_port, base_dn=tree.base_dn, people_dn=tree.people_dn,
-            bind_dn=tree.bind_dn, bind_password=bind_password, root_dn=tree.root_dn,
-            pid=0, socket_path=socket_path,
+            folder=plan.folder, port=chosen_port, base_dn=plan.tree.base_dn,
+            people_dn=plan.tree.people_dn, bind_dn=plan.tree.bind_dn,
+            bind_password=plan.bind_password, root_dn=plan.tree.root_dn, pid=0,
+            socket_path=plan.socket_path,
+            tls_port=_free_port() if plan.certificate else None,
+            ca_file=plan.certificate.ca_file if plan.certificate else None,
         )  # fmt: skip
         _launch(directory, detach)
         try:
@@ -194,74 +372,6 @@ def start(
     return directory
 
 
-def attach(folder: Path) -> LocalDirectory:
-    """The instance whose ``state.json`` is in ``folder`` (started by another process)."""
-    path = Path(folder).absolute() / STATE_FILE
-    try:
-        state = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise NotFoundError(f"{path.parent}: no local directory there (no {STATE_FILE})") from None
-    return LocalDirectory(
-        folder=path.parent, port=state["port"], base_dn=state["base_dn"],
-        people_dn=state["people_dn"], bind_dn=state["bind_dn"],
-        bind_password=state["bind_password"], root_dn=state["root_dn"], pid=state["pid"],
-        socket_path=Path(state["socket_path"]),
-    )  # fmt: skip
-
-
-# --- building -----------------------------------------------------------------------------
-
-
-class _PortTaken(Exception):
-    """slapd could not listen on its port: another process took it."""
-
-
-def _require_openldap() -> None:
-    missing = [str(path) for path in (SLAPD, SLAPADD) if not path.exists()]
-    missing += [tool for tool in CLIENT_TOOLS if shutil.which(tool) is None]
-    if missing:
-        raise UnavailableError(
-            f"OpenLDAP programs not found ({', '.join(missing)}); {INSTALL_HINT}"
-        )
-
-
-def _refuse_if_running(folder: Path) -> None:
-    if (folder / STATE_FILE).exists():
-        previous = attach(folder)
-        if previous.is_running():
-            raise RefusedError(
-                f"{folder}: a local directory is already running there (pid {previous.pid}); "
-                "stop it first"
-            )
-
-
-def _build(
-    folder: Path,
-    tree: Tree,
-    bind_password: str,
-    population: int,
-    seed: int,
-    durable: bool,
-    supann_schema: bool,
-    today: date | None,
-) -> None:
-    config_dir, data_dir = folder / "slapd.d", folder / "data"
-    for directory in (config_dir, data_dir):
-        shutil.rmtree(directory, ignore_errors=True)
-        directory.mkdir(mode=0o700)
-    files = ServerFiles(
-        data_dir=data_dir, pid_file=folder / "slapd.pid", args_file=folder / "slapd.args",
-        uid=os.getuid(), gid=os.getgid(),
-    )  # fmt: skip
-    config = config_ldif(tree, files, durable=durable, supann_schema=supann_schema)
-    _run([str(SLAPADD), "-n0", "-F", str(config_dir)], config)
-    people = generate_people(
-        population, seed, people_dn=tree.people_dn, supann=supann_schema, today=today
-    )
-    data = entries_to_ldif([*base_entries(tree, bind_password), *people])
-    _run([str(SLAPADD), "-q", "-n1", "-F", str(config_dir)], data)
-
-
 def _run(argv: list[str], stdin: str | None, env: dict[str, str] | None = None) -> str:
     result = subprocess.run(argv, input=stdin, capture_output=True, text=True, check=False, env=env)
     if result.returncode != 0:
@@ -276,7 +386,13 @@ def _decode_dn(line: str) -> str:
     return line.removeprefix("dn: ")
 
 
-def _socket_path(folder: Path) -> Path:
+def ldapi_url(socket_path: Path) -> str:
+    """The ldapi URL of a socket path (percent-encoded, as OpenLDAP wants it)."""
+    return "ldapi://" + quote(str(socket_path), safe="")
+
+
+def socket_path_for(folder: Path) -> Path:
+    """Where the ldapi socket of an instance in ``folder`` goes: inside it when the path is short."""
     inside = folder / "ldapi"
     if len(str(inside).encode()) <= MAX_SOCKET_PATH:
         return inside
@@ -284,10 +400,38 @@ def _socket_path(folder: Path) -> Path:
 
 
 def _free_port() -> int:
+    """A free port below the kernel's ephemeral range, or any free one if there is no room.
+
+    Below that range no outgoing connection is ever given the port, so it stays free while
+    the server is killed and restarted (a client socket on it would make the restart fail).
+    """
+    ephemeral_low = _ephemeral_port_range()[0]
+    if ephemeral_low - LOWEST_PORT >= PORT_PROBES:
+        for _ in range(PORT_PROBES):
+            candidate = LOWEST_PORT + secrets.randbelow(ephemeral_low - LOWEST_PORT)
+            if _can_listen(candidate):
+                return candidate
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.bind(("127.0.0.1", 0))
         port: int = probe.getsockname()[1]
         return port
+
+
+def _ephemeral_port_range() -> tuple[int, int]:
+    try:
+        low, high = EPHEMERAL_RANGE_FILE.read_text(encoding="ascii").split()
+    except (OSError, ValueError):
+        return LINUX_EPHEMERAL_RANGE
+    return int(low), int(high)
+
+
+def _can_listen(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
 
 
 def _write_state(directory: LocalDirectory) -> None:
@@ -295,7 +439,8 @@ def _write_state(directory: LocalDirectory) -> None:
         "pid": directory.pid, "port": directory.port, "base_dn": directory.base_dn,
         "people_dn": directory.people_dn, "bind_dn": directory.bind_dn,
         "bind_password": directory.bind_password, "root_dn": directory.root_dn,
-        "socket_path": str(directory.socket_path),
+        "socket_path": str(directory.socket_path), "tls_port": directory.tls_port,
+        "ca_file": str(directory.ca_file) if directory.ca_file else None,
     }  # fmt: skip
     path = directory.folder / STATE_FILE
     path.unlink(missing_ok=True)
@@ -310,6 +455,8 @@ def _write_state(directory: LocalDirectory) -> None:
 
 def _slapd_argv(directory: LocalDirectory) -> list[str]:
     listeners = f"{directory.url} {directory.ldapi_url}"
+    if directory.tls_port is not None:
+        listeners += f" ldaps://127.0.0.1:{directory.tls_port}"
     # -d keeps slapd in the foreground; "none" still logs its errors on stderr (the log file).
     return [str(SLAPD), "-F", str(directory.folder / "slapd.d"), "-h", listeners, "-d", "none"]
 
@@ -405,5 +552,10 @@ def _stop_orphan(pid: int, folder: Path, timeout: float) -> None:
             return
         time.sleep(POLL_SECONDS)
     os.kill(pid, signal.SIGKILL)
+    _wait_until_gone(pid, folder)
+
+
+def _wait_until_gone(pid: int, folder: Path) -> None:
+    # SIGKILL cannot be ignored: the wait ends as soon as the kernel has reaped the process.
     while _is_our_slapd(pid, folder):
         time.sleep(POLL_SECONDS)
