@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
+import stat
 import tomllib
 import types
 import typing
@@ -252,6 +253,7 @@ def find_config(explicit: str | os.PathLike[str] | None = None) -> Path:
 def load_config(explicit: str | os.PathLike[str] | None = None) -> Config:
     """Find, read and validate the configuration."""
     path = find_config(explicit)
+    check_not_writable_by_others(path)
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
@@ -261,6 +263,31 @@ def load_config(explicit: str | os.PathLike[str] | None = None) -> Config:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
     return parse_config(raw, path)
+
+
+def check_not_writable_by_others(path: Path) -> None:
+    """Refuse a configuration file anyone may rewrite (security requirement 18).
+
+    The file holds no secret (a key that looks like one is refused), but it names the
+    directory server and its CA: whoever can write it could point the tool at a server of
+    their own and collect the bind password. A file writable by every user, or sitting in a
+    folder every user may write to without the sticky bit, is refused.
+    """
+    try:
+        mode = path.stat().st_mode
+        folder_mode = path.resolve().parent.stat().st_mode
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from exc
+    if mode & stat.S_IWOTH:
+        raise ConfigError(
+            f"{path}: writable by every user (mode {stat.S_IMODE(mode):04o}); "
+            "anyone could point the tool at another server: chmod o-w it"
+        )
+    if folder_mode & stat.S_IWOTH and not folder_mode & stat.S_ISVTX:
+        raise ConfigError(
+            f"{path}: its folder is writable by every user, who could replace the file; "
+            "move it or chmod o-w the folder"
+        )
 
 
 def parse_config(raw: dict[str, Any], source: Path | None = None) -> Config:

@@ -15,9 +15,11 @@ The local part is built from the names as typed:
 * the local part is at most 64 characters (RFC 5321); the base keeps room for a numeric suffix
   (``jean.martin2``) that tells apart people with the same names.
 
-The display forms of the names (``PersonName``) are kept as typed, NFC-normalised, trimmed,
-with inner whitespace collapsed; control characters, line breaks and invisible formatting
-characters are refused.
+The display forms of the names (``PersonName``) are kept as typed, NFKC-normalised (full-width
+letters become plain ones), trimmed, with inner whitespace collapsed. A name holds letters,
+marks, digits, spaces, hyphens, apostrophes and dots only: control characters, line breaks,
+invisible formatting characters, symbols and punctuation such as ``*()=,;+#`` and the backslash are refused, and so is a
+word that mixes Latin, Greek and Cyrillic letters (``Jean`` written with a Cyrillic ``e``).
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ _APOSTROPHES = frozenset("'\u2019\u02bc`\u00b4\u2018\u02bb")
 # Control, format (bidi overrides, zero-width characters), surrogate and private-use
 # characters, and line or paragraph separators: none belongs in a name.
 _REFUSED_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Zl", "Zp"})
+_CONFUSABLE_SCRIPTS = frozenset({"LATIN", "GREEK", "CYRILLIC"})
 
 # Applied after NFKD and case folding, so only lower-case, accent-free letters are needed.
 _LETTERS = {
@@ -88,21 +91,62 @@ class PersonName:
 
 
 def clean_name(text: str, what: str = "name") -> str:
-    """Return the display form of a name; refuse control characters, empty or long names."""
+    """Return the display form of a name (NFKC, trimmed, inner whitespace collapsed).
+
+    Refuses control and invisible characters, anything but letters, marks, digits, spaces,
+    hyphens, apostrophes and dots (so no filter, DN or spreadsheet-formula syntax reaches the
+    directory or a CSV report), a word that mixes Latin, Greek and Cyrillic letters (a
+    look-alike of another person's name), and empty or long names.
+    """
     for character in text:
         if unicodedata.category(character) in _REFUSED_CATEGORIES:
             raise InvalidInputError(
                 f"{what} {text!r}: control, line-break or invisible character "
                 f"U+{ord(character):04X} is not allowed"
             )
-    cleaned = " ".join(unicodedata.normalize("NFC", text).split())
+    # NFKC: full-width and other compatibility forms become the plain letters they show.
+    cleaned = " ".join(unicodedata.normalize("NFKC", text).split())
     if not cleaned:
         raise InvalidInputError(f"{what} is empty")
     if len(cleaned) > MAX_NAME_LENGTH:
         raise InvalidInputError(
             f"{what} is {len(cleaned)} characters long (at most {MAX_NAME_LENGTH})"
         )
+    for character in cleaned:
+        if not _is_name_character(character):
+            raise InvalidInputError(
+                f"{what} {text!r}: {character!r} is not allowed in a name "
+                "(letters, digits, spaces, hyphens, apostrophes and dots only)"
+            )
+    for word in re.split(r"[\s\-\u2010-\u2015.]+", cleaned):
+        if len(confusable_scripts(word)) > 1:
+            raise InvalidInputError(
+                f"{what} {text!r}: the word {word!r} mixes scripts "
+                f"({', '.join(sorted(confusable_scripts(word)))}); write it in one script"
+            )
     return cleaned
+
+
+def _is_name_character(character: str) -> bool:
+    # Digits stay: some registries number people who share a name.
+    category = unicodedata.category(character)
+    return (
+        category[0] in "LMN"
+        or category in ("Zs", "Pd")
+        or character in _APOSTROPHES
+        or character == "."
+    )
+
+
+def confusable_scripts(word: str) -> set[str]:
+    """The confusable scripts (Latin, Greek, Cyrillic) whose letters appear in ``word``."""
+    found = set()
+    for character in word:
+        if unicodedata.category(character)[0] == "L":
+            script = unicodedata.name(character, "").split(" ")[0]
+            if script in _CONFUSABLE_SCRIPTS:
+                found.add(script.title())
+    return found
 
 
 def fold_name(name: str) -> str:

@@ -41,7 +41,7 @@ from typing import TypeVar
 import email_validator
 
 from umacct.errors import InvalidInputError
-from umacct.identifiers import PersonName, local_part
+from umacct.identifiers import PersonName, confusable_scripts, local_part
 
 MAX_INTAKE_BYTES = 64 * 1024 * 1024
 MAX_INTAKE_ROWS = 200_000
@@ -104,8 +104,8 @@ class Intake:
 def validate_email(address: str) -> str:
     """Validate a personal address and return it normalised (domain lower-case, ASCII).
 
-    CR, LF and NUL, quoted local parts, IP-literal domains, display names and non-ASCII local
-    parts are refused (the directory attributes are IA5 strings). Nothing is looked up in
+    CR, LF and NUL, quoted local parts, IP-literal domains, display names, non-ASCII local
+    parts and labels that mix Latin, Greek and Cyrillic letters (look-alikes) are refused (the directory attributes are IA5 strings). Nothing is looked up in
     the DNS. Raises ``InvalidInputError`` with the reason.
     """
     if _LINE_BREAK_OR_NUL.search(address):
@@ -113,6 +113,12 @@ def validate_email(address: str) -> str:
     text = address.strip()
     if not text:
         raise InvalidInputError("address is empty")
+    for label in re.split(r"[@.\uff0e\u3002\uff61]", text):
+        if len(confusable_scripts(label)) > 1:
+            raise InvalidInputError(
+                f"address {text!r}: {label!r} mixes scripts "
+                f"({', '.join(sorted(confusable_scripts(label)))}), as a look-alike address does"
+            )
     try:
         valid = email_validator.validate_email(
             text,

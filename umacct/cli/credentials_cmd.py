@@ -12,7 +12,7 @@ from typing import Annotated, Any
 import typer
 
 from umacct.cli.output import dumps_json
-from umacct.cli.params import ACCOUNT_HELP, OptionalAccount
+from umacct.cli.params import ACCOUNT_HELP, OptionalAccount, checked_reason
 from umacct.cli.state import AppState, get_state
 from umacct.errors import InvalidInputError
 
@@ -36,7 +36,10 @@ NoConfirm = Annotated[
     ),
 ]
 Reason = Annotated[
-    str | None, typer.Option("--reason", help="Why (required with --no-confirm; audited).")
+    str | None,
+    typer.Option(
+        "--reason", help="Why (required with --no-confirm; audited).", callback=checked_reason
+    ),
 ]
 
 

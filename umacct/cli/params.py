@@ -13,7 +13,19 @@ OptionalAccount = Annotated[str | None, typer.Argument(help=ACCOUNT_HELP, show_d
 DryRun = Annotated[
     bool, typer.Option("--dry-run", help="Show exactly what would change; change nothing.")
 ]
-Reason = Annotated[str | None, typer.Option("--reason", help="Why (kept in the audit log).")]
+
+
+def checked_reason(reason: str | None) -> str | None:
+    """Option callback: refuse a reason with control characters or too long (exit 65)."""
+    from umacct.services.accounts import check_reason
+
+    return check_reason(reason)
+
+
+Reason = Annotated[
+    str | None,
+    typer.Option("--reason", help="Why (kept in the audit log).", callback=checked_reason),
+]
 AsOf = Annotated[
     str | None,
     typer.Option(

@@ -34,6 +34,8 @@ PASSWORD_POLICY_ATTRIBUTES = (
     "pwdAccountLockedTime",
 )
 _MAX_KEY_LENGTH = 256
+_MAX_REASON_LENGTH = 500
+_INVISIBLE_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Zl", "Zp"})
 
 
 @dataclass(frozen=True)
@@ -127,12 +129,36 @@ def account_from_entry(entry: Entry, config: Config) -> Account:
 
 
 def check_account_key(key: str) -> str:
-    """Refuse an account argument that no account could have (before any search)."""
-    cleaned = unicodedata.normalize("NFC", key.strip())
+    """Refuse an account argument that no account could have (before any search).
+
+    The key is NFKC-normalised, as the directory's own matching rules fold it (a full-width
+    ``\uff41`` finds ``a``): the tool then names the account as the directory stores it.
+    """
+    cleaned = unicodedata.normalize("NFKC", key.strip())
     if not cleaned:
         raise InvalidInputError("empty account: give an address, a uid or a login alias")
     if len(cleaned) > _MAX_KEY_LENGTH or any(unicodedata.category(ch)[0] == "C" for ch in cleaned):
         raise InvalidInputError(f"invalid account {key!r}: control characters or too long")
+    return cleaned
+
+
+def check_reason(reason: str | None) -> str | None:
+    """Refuse a ``--reason`` the audit log and its readers could be fooled by.
+
+    Control and invisible characters (a line break could forge a line of ``umacct audit``'s
+    table; a bidi override could hide text) and reasons over 500 characters are refused.
+    """
+    if reason is None:
+        return None
+    cleaned = reason.strip()
+    if any(unicodedata.category(ch) in _INVISIBLE_CATEGORIES for ch in cleaned):
+        raise InvalidInputError(
+            f"reason {reason!r}: control, line-break or invisible characters are not allowed"
+        )
+    if len(cleaned) > _MAX_REASON_LENGTH:
+        raise InvalidInputError(
+            f"reason is {len(cleaned)} characters long (at most {_MAX_REASON_LENGTH})"
+        )
     return cleaned
 
 

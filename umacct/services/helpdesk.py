@@ -24,7 +24,7 @@ from umacct.directory.escape import (
 )
 from umacct.errors import InvalidInputError
 from umacct.policy import ACCOUNT, Stage, parse_generalized_time, to_generalized_time
-from umacct.services.accounts import Account, find_account, iter_accounts
+from umacct.services.accounts import Account, check_account_key, find_account, iter_accounts
 from umacct.services.lifecycle import evaluate_account, recovery_address
 
 if TYPE_CHECKING:
@@ -299,8 +299,9 @@ def list_accounts(
     end of that many days from today. Filters are checked before the directory is contacted.
     """
     search = list_filter(runtime, profile=profile, stage=stage, expiring_within=expiring_within)
-    for account in iter_accounts(runtime.directory, runtime.config, search):
-        yield account_row(account)
+    return (
+        account_row(account) for account in iter_accounts(runtime.directory, runtime.config, search)
+    )
 
 
 # --- audit --------------------------------------------------------------------------------
@@ -311,7 +312,7 @@ def audit_account_key(runtime: Runtime, key: str) -> str:
 
     An address is taken as given (the account may be purged); a uid or an alias is looked up.
     """
-    cleaned = key.strip().lower()
+    cleaned = check_account_key(key).lower()
     if "@" in cleaned:
         return cleaned
     return find_account(runtime.directory, runtime.config, key).identifier

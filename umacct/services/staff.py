@@ -37,6 +37,7 @@ _PHONE = re.compile(r"^\+?[0-9 ().\-/]+$")
 _MIN_PHONE_DIGITS = 3
 _INTEGER = re.compile(r"^-?(0|[1-9][0-9]*)$")
 _MAX_VALUE_LENGTH = 1024
+_INVISIBLE_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Zl", "Zp"})
 
 
 @dataclass(frozen=True)
@@ -152,8 +153,11 @@ def antispam(
 
 
 def _check_text(value: str) -> str | None:
-    if any(unicodedata.category(ch) == "Cc" for ch in value):
-        return "control characters (line breaks, tabs...) are not allowed"
+    if any(unicodedata.category(ch) in _INVISIBLE_CATEGORIES for ch in value):
+        return (
+            "control characters and invisible ones (line breaks, tabs, bidi overrides, "
+            "zero-width characters...) are not allowed"
+        )
     if not value.strip():
         return "an empty or blank value is not allowed"
     return None
