@@ -12,8 +12,12 @@ from dataclasses import dataclass, replace
 
 from umacct.config import Config
 from umacct.directory.escape import filter_and, filter_eq, filter_not, filter_present
+from umacct.errors import UnavailableError
 from umacct.services.accounts import Account, account_from_entry, reread_account
 from umacct.services.runtime import Runtime
+
+UNCERTAIN = "unknown"
+"""The audit result of a write whose answer never came back (the connection broke)."""
 
 
 @dataclass(frozen=True)
@@ -69,6 +73,8 @@ def apply_change(
     The audit log is checked writable before the directory is touched, so that a change is
     never made without its record (security 22). A concurrent change of the account's state
     makes the directory refuse the write (ConflictError, exit 75): run the command again.
+    A connection lost during the write is audited as ``unknown`` (see ``audit_uncertain``)
+    and raised (UnavailableError, exit 69).
     """
     from umacct.directory import Change
 
@@ -76,22 +82,46 @@ def apply_change(
     if not differences or dry_run:
         return differences
     runtime.audit.ensure_writable()
-    runtime.directory.modify(
-        change.account.dn,
-        [
-            Change("replace", attribute, tuple(after))
-            for attribute, (_, after) in differences.items()
-        ],
-        assertion=guard_filter(runtime, change.account),
-    )
+    directory = runtime.directory  # connecting first: a failure here sent nothing
+    audited = {
+        attribute: {"before": before, "after": after}
+        for attribute, (before, after) in differences.items()
+    }
+    try:
+        directory.modify(
+            change.account.dn,
+            [
+                Change("replace", attribute, tuple(after))
+                for attribute, (_, after) in differences.items()
+            ],
+            assertion=guard_filter(runtime, change.account),
+        )
+    except UnavailableError as error:
+        audit_uncertain(runtime, command, change.account.identifier, audited, error, details)
+        raise
+    runtime.audit.append(command, change.account.identifier, audited, "ok", **dict(details or {}))
+    return differences
+
+
+def audit_uncertain(
+    runtime: Runtime,
+    command: str,
+    account: str,
+    changes: Mapping[str, Mapping[str, list[str]]],
+    error: UnavailableError,
+    details: Mapping[str, object] | None = None,
+) -> None:
+    """Record a write whose answer was lost: the server may have applied it or not.
+
+    The connection broke after the request left, so only the directory knows whether the
+    change was made; this record keeps every change in the directory matched by a line.
+    """
     runtime.audit.append(
         command,
-        change.account.identifier,
-        {
-            attribute: {"before": before, "after": after}
-            for attribute, (before, after) in differences.items()
-        },
-        "ok",
+        account,
+        changes,
+        UNCERTAIN,
         **dict(details or {}),
+        error=error.message,
+        note="the directory may or may not have applied this change; a rerun completes it",
     )
-    return differences

@@ -6,11 +6,13 @@ Never a deletion without its archive (security 20): the whole entry is written a
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
 
+from umacct.directory import Entry
 from umacct.errors import InvalidInputError, NotFoundError, RefusedError, UnavailableError
 from umacct.ldif import LdifEntry, entry_to_ldif, parse_ldif
 from umacct.policy import Stage, expired_states, replace_state_dates, replace_statuses
@@ -21,6 +23,7 @@ from umacct.services.accounts import (
     find_account,
     iter_accounts,
 )
+from umacct.services.changes import audit_uncertain
 from umacct.services.lifecycle import AccountOutcome, outcome
 from umacct.services.runtime import Runtime
 from umacct.store import PurgeRecord
@@ -66,24 +69,37 @@ def purge_account(runtime: Runtime, account: Account, *, dry_run: bool = False) 
         raise NotFoundError(f"{account.identifier} disappeared from the directory meanwhile")
     runtime.audit.ensure_writable()
     archive = write_archive(runtime, account, LdifEntry(entry.dn, entry.attributes))
-    runtime.directory.delete(account.dn)
-    now = runtime.clock.now()
+    changes = {name: {"before": values, "after": []} for name, values in entry.attributes.items()}
+    try:
+        runtime.directory.delete(account.dn)
+    except UnavailableError as error:
+        # The entry may be gone: its identifier is reserved all the same (security 21); if
+        # it is still there, the next purge archives and deletes it again.
+        _remember_purge(runtime, account, entry, archive)
+        audit_uncertain(
+            runtime, "purge", account.identifier, changes, error, {"archive": str(archive)}
+        )
+        raise
+    _remember_purge(runtime, account, entry, archive)
+    runtime.audit.append("purge", account.identifier, changes, "ok", archive=str(archive))
+    return outcome(runtime, account, "purge", f"archived to {archive} and deleted", changed=True)
+
+
+def _remember_purge(runtime: Runtime, account: Account, entry: Entry, archive: Path) -> None:
+    """Reserve the identifier, keep the way to the archive, cancel the account's links."""
     profile = runtime.config.profiles.get(account.profile_key or "")
     external_id = entry.first(profile.external_id_attribute) if profile else None
     runtime.store.record_purge(
         PurgeRecord(
-            account.identifier, account.uid, account.dn, archive, now, external_id=external_id
+            account.identifier,
+            account.uid,
+            account.dn,
+            archive,
+            runtime.clock.now(),
+            external_id=external_id,
         )
     )
     runtime.tokens.cancel(account.identifier)
-    runtime.audit.append(
-        "purge",
-        account.identifier,
-        {name: {"before": values, "after": []} for name, values in entry.attributes.items()},
-        "ok",
-        archive=str(archive),
-    )
-    return outcome(runtime, account, "purge", f"archived to {archive} and deleted", changed=True)
 
 
 def write_archive(runtime: Runtime, account: Account, entry: LdifEntry) -> Path:
@@ -108,9 +124,14 @@ def write_archive(runtime: Runtime, account: Account, entry: LdifEntry) -> Path:
         finally:
             os.close(directory_fd)
     except OSError as exc:
-        path.unlink(missing_ok=True)
+        # The cleanup can fail the same way (the folder is a file, the disk went away).
+        with contextlib.suppress(OSError):
+            path.unlink(missing_ok=True)
+        reason = (
+            f"{folder} is not a folder" if folder.exists() and not folder.is_dir() else exc.strerror
+        )
         raise UnavailableError(
-            f"cannot write the archive {path}: {exc.strerror}; nothing was deleted"
+            f"cannot write the archive {path}: {reason}; nothing was deleted"
         ) from exc
     return path
 
@@ -179,15 +200,15 @@ def restore(runtime: Runtime, key: str) -> AccountOutcome:
         elif name.lower() == names.state.lower():
             attributes[name] = replace_statuses(values, restarted)
     runtime.audit.ensure_writable()
-    runtime.directory.add(archived.dn, attributes)
+    changes = {name: {"before": [], "after": values} for name, values in attributes.items()}
+    try:
+        runtime.directory.add(archived.dn, attributes)
+    except UnavailableError as error:
+        details = {"archive": str(record.archive)}
+        audit_uncertain(runtime, "restore", record.account, changes, error, details)
+        raise
     runtime.store.mark_restored(record.account, runtime.clock.now())
-    runtime.audit.append(
-        "restore",
-        record.account,
-        {name: {"before": [], "after": values} for name, values in attributes.items()},
-        "ok",
-        archive=str(record.archive),
-    )
+    runtime.audit.append("restore", record.account, changes, "ok", archive=str(record.archive))
     entry = runtime.directory.read(archived.dn, ["*", "pwdEndTime"])
     assert entry is not None
     account = account_from_entry(entry, runtime.config)
