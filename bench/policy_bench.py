@@ -1,6 +1,7 @@
 """Time one million policy evaluations over a realistic population.
 
-Run: .venv/bin/python bench/policy_bench.py [--accounts N] [--seed S]
+Run alone: .venv/bin/python -m bench.policy_bench [--accounts N] [--seed S]; the runner
+(``python -m bench``) calls ``measure_policy``.
 
 The population mixes every profile and stage with dates spread over two years around
 "today": active accounts (some without an end of activity), accounts awaiting activation,
@@ -16,6 +17,7 @@ import time
 from collections import Counter
 from datetime import date, timedelta
 
+from bench.common import Result
 from umacct.policy import (
     AccountFacts,
     ProfileRules,
@@ -83,28 +85,48 @@ def _account(rng: random.Random) -> tuple[ProfileRules, AccountFacts]:
     return rules, AccountFacts(stage, _end_of_activity(rng, rules), stage_since=since)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--accounts", type=int, default=1_000_000)
-    parser.add_argument("--seed", type=int, default=2026)
-    options = parser.parse_args()
-
-    rng = random.Random(options.seed)
-    population = [_account(rng) for _ in range(options.accounts)]
-
+def time_evaluations(accounts: int, seed: int = 2026) -> tuple[float, float, Counter[str]]:
+    """Evaluate ``accounts`` made-up accounts once each: wall and CPU seconds, actions due."""
+    rng = random.Random(seed)
+    population = [_account(rng) for _ in range(accounts)]
     started, started_cpu = time.perf_counter(), time.process_time()
     evaluations = [
         evaluate(rules, facts, TODAY, purge_after_days=PURGE_AFTER_DAYS, warn_days=WARN_DAYS)
         for rules, facts in population
     ]
     elapsed, elapsed_cpu = time.perf_counter() - started, time.process_time() - started_cpu
+    actions = Counter(e.action_due.kind.value for e in evaluations if e.action_due is not None)
+    return elapsed, elapsed_cpu, actions
 
+
+def measure_policy(rounds: int, accounts: int = 1_000_000) -> Result:
+    """Target 5: the best of ``rounds`` runs against the 2 s budget; CPU time in the note."""
+    runs = [time_evaluations(accounts)[:2] for _ in range(rounds)]
+    wall, cpu = min(runs)
+    return Result(
+        "5 policy engine",
+        f"{accounts:,} evaluations in process",
+        wall,
+        2.0,
+        1.0,
+        "s",
+        f"reference: the 2 s budget; CPU time {cpu:.2f} s; all runs (wall) "
+        + "/".join(f"{run[0]:.2f}" for run in runs),
+    )
+
+
+def main() -> None:
+    """Print the time of one run."""
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--accounts", type=int, default=1_000_000)
+    parser.add_argument("--seed", type=int, default=2026)
+    options = parser.parse_args()
+    elapsed, elapsed_cpu, actions = time_evaluations(options.accounts, options.seed)
     per_call = elapsed / options.accounts * 1e6
     print(
         f"{options.accounts:,} evaluations in {elapsed:.3f} s ({per_call:.2f} µs each; "
         f"{elapsed_cpu:.3f} s of CPU time)"
     )
-    actions = Counter(e.action_due.kind for e in evaluations if e.action_due is not None)
     print("actions due:", ", ".join(f"{kind} {count:,}" for kind, count in sorted(actions.items())))
 
 

@@ -163,8 +163,21 @@ class AuditLog:
         **details: object,
     ) -> AuditRecord:
         """Write one record (secrets redacted), flushed to disk; return what was written."""
+        record = self.record(command, account, changes, result, **details)
+        self.write([record])
+        return record
+
+    def record(
+        self,
+        command: str,
+        account: str | None,
+        changes: Changes,
+        result: str = "ok",
+        **details: object,
+    ) -> AuditRecord:
+        """Build a record stamped now, secrets redacted, without writing it (see ``write``)."""
         actor, sudo_user = current_actor()
-        record = AuditRecord(
+        return AuditRecord(
             time=self._clock.now(),
             actor=actor,
             sudo_user=sudo_user,
@@ -174,21 +187,25 @@ class AuditLog:
             result=result,
             details=MappingProxyType(redact_details(details)),
         )
-        line = record.to_json().encode("ascii") + b"\n"
+
+    def write(self, records: Sequence[AuditRecord]) -> None:
+        """Append ``records`` in one write and one disk flush (bulk commands write by batch)."""
+        if not records:
+            return
+        data = b"".join(record.to_json().encode("ascii") + b"\n" for record in records)
         fd = self._open_for_append()
         try:
             size = os.fstat(fd).st_size
             # After a torn write (a crash mid-line) start on a new line, so the fragment
             # does not swallow this record.
             if size and os.pread(fd, 1, size - 1) != b"\n":
-                line = b"\n" + line
-            _write_all(fd, line)
+                data = b"\n" + data
+            _write_all(fd, data)
             os.fsync(fd)
         except OSError as exc:
             raise UnavailableError(f"audit log {self.path}: cannot write: {exc.strerror}") from exc
         finally:
             os.close(fd)
-        return record
 
     def read(
         self,

@@ -105,6 +105,18 @@ class StoredToken:
     payload: dict[str, str]
 
 
+@dataclass(frozen=True)
+class NewToken:
+    """A token to record: its hash only, never the token."""
+
+    account: str
+    purpose: str
+    token_hash: str
+    issued_at: datetime
+    expires_at: datetime
+    payload: dict[str, str]
+
+
 class Store(Protocol):
     """What the services need from the state store, whatever keeps it."""
 
@@ -122,6 +134,10 @@ class Store(Protocol):
 
         Both happen in one transaction. Returns the new token's id.
         """
+        ...
+
+    def issue_tokens(self, tokens: Sequence[NewToken]) -> list[int]:
+        """``issue_token`` for many tokens in one transaction (one disk sync); their ids."""
         ...
 
     def find_token(self, token_hash: str) -> StoredToken | None:
@@ -279,27 +295,38 @@ class SQLiteStore:
         payload: dict[str, str],
     ) -> int:
         """Record a new token and cancel the account's pending ones of that purpose."""
-        now = to_stored_time(issued_at)
+        [token_id] = self.issue_tokens(
+            [NewToken(account, purpose, token_hash, issued_at, expires_at, payload)]
+        )
+        return token_id
+
+    @_reported
+    def issue_tokens(self, tokens: Sequence[NewToken]) -> list[int]:
+        """``issue_token`` for many tokens in one transaction (one disk sync); their ids."""
+        ids = []
         with self._conn:
-            self._conn.execute(
-                "UPDATE tokens SET cancelled_at = ? WHERE account = ? AND purpose = ?"
-                " AND used_at IS NULL AND cancelled_at IS NULL",
-                (now, account, purpose),
-            )
-            # fetchall steps the statement to its end before the commit.
-            [row] = self._conn.execute(
-                "INSERT INTO tokens (account, purpose, token_hash, issued_at, expires_at, payload)"
-                " VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
-                (
-                    account,
-                    purpose,
-                    token_hash,
-                    now,
-                    to_stored_time(expires_at),
-                    json.dumps(payload, sort_keys=True),
-                ),
-            ).fetchall()
-        return int(row["id"])
+            for token in tokens:
+                now = to_stored_time(token.issued_at)
+                self._conn.execute(
+                    "UPDATE tokens SET cancelled_at = ? WHERE account = ? AND purpose = ?"
+                    " AND used_at IS NULL AND cancelled_at IS NULL",
+                    (now, token.account, token.purpose),
+                )
+                # fetchall steps the statement to its end before the commit.
+                [row] = self._conn.execute(
+                    "INSERT INTO tokens (account, purpose, token_hash, issued_at, expires_at,"
+                    " payload) VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+                    (
+                        token.account,
+                        token.purpose,
+                        token.token_hash,
+                        now,
+                        to_stored_time(token.expires_at),
+                        json.dumps(token.payload, sort_keys=True),
+                    ),
+                ).fetchall()
+                ids.append(int(row["id"]))
+        return ids
 
     @_reported
     def find_token(self, token_hash: str) -> StoredToken | None:

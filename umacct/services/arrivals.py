@@ -43,19 +43,40 @@ class ActivationLink:
 
 def send_activation_link(runtime: Runtime, account: str, name: str, to: str) -> ActivationLink:
     """Issue an activation token (older ones stop working) and mail its link to ``to``."""
+    [link] = send_activation_links(runtime, [Recipient(account, name, to)])
+    return link
+
+
+@dataclass(frozen=True)
+class Recipient:
+    """Who an activation link is for: the account, the person's name, the address it goes to."""
+
+    account: str
+    name: str
+    to: str
+
+
+def send_activation_links(
+    runtime: Runtime, recipients: Sequence[Recipient]
+) -> list[ActivationLink]:
+    """``send_activation_link`` for many: the tokens recorded at once, then one mail each."""
     config = runtime.config
     ttl = timedelta(seconds=parse_duration(config.tokens.activation_ttl))
-    issued = runtime.tokens.issue(account, TokenPurpose.ACTIVATION, ttl)
-    link = config.links.activation.format(token=issued.token)
-    result = runtime.mailer.send(
-        account,
-        "activation",
-        to,
-        {"name": name, "account": account},
-        link=link,
-        link_purpose=TokenPurpose.ACTIVATION.value,
+    issued = runtime.tokens.issue_many(
+        [recipient.account for recipient in recipients], TokenPurpose.ACTIVATION, ttl
     )
-    return ActivationLink(issued.expires_at, "sent" if result.sent else "queued")
+    links = []
+    for recipient, token in zip(recipients, issued, strict=True):
+        result = runtime.mailer.send(
+            recipient.account,
+            "activation",
+            recipient.to,
+            {"name": recipient.name, "account": recipient.account},
+            link=config.links.activation.format(token=token.token),
+            link_purpose=TokenPurpose.ACTIVATION.value,
+        )
+        links.append(ActivationLink(token.expires_at, "sent" if result.sent else "queued"))
+    return links
 
 
 def arrival_states(created: date, arrival: date | None) -> tuple[ResourceState, ...]:

@@ -17,6 +17,7 @@ from dataclasses import dataclass, replace
 from datetime import date, datetime
 from pathlib import Path
 
+from umacct.audit import AuditRecord
 from umacct.config import Config, ProfileConfig
 from umacct.directory import AlreadyExistsError
 from umacct.directory.escape import dn_join, filter_eq, filter_or, filter_prefix, filter_present
@@ -33,8 +34,10 @@ from umacct.services.accounts import Account, account_attributes, account_from_e
 from umacct.services.arrivals import (
     PRECREATED,
     ActivationLink,
+    Recipient,
     arrival_states,
     send_activation_link,
+    send_activation_links,
     state_targets,
 )
 from umacct.services.changes import PlannedChange, apply_change
@@ -179,17 +182,30 @@ def create_people(
     """
     creator = _Creator(runtime, send_mail=send_mail, dry_run=dry_run)
     for batch in _batches(rows, BATCH_SIZE):
-        known = creator.look_up(batch)
-        for row in batch:
-            try:
-                yield creator.create(row, known)
-            except UmacctError as error:
-                if error.exit_code is ExitCode.UNAVAILABLE:
-                    raise
-                yield RowFailure(row.line, error.message)
+        yield from creator.create_batch(batch, creator.look_up(batch))
 
 
 # --- the work ---------------------------------------------------------------------------------
+
+
+@dataclass
+class _NewAccount:
+    """A new account planned for one row: what will be added, and what became of the add."""
+
+    row: IntakeRow
+    uid: str
+    identifier: str
+    dn: str
+    attributes: dict[str, list[str]]
+    states: Sequence[ResourceState]
+    outcome: CreateOutcome | RowFailure | None = None
+
+
+def _row_failure(row: IntakeRow, error: UmacctError) -> RowFailure:
+    """The row's failure; a directory or store that is gone stops the run instead."""
+    if error.exit_code is ExitCode.UNAVAILABLE:
+        raise error
+    return RowFailure(row.line, error.message)
 
 
 @dataclass
@@ -298,6 +314,80 @@ class _Creator:
 
     def create(self, row: IntakeRow, known: _Known) -> CreateOutcome:
         """Create, report or reinstate the person of one row."""
+        planned = self._plan(row, known)
+        return self._new(planned, known) if isinstance(planned, _NewAccount) else planned
+
+    def create_batch(
+        self, rows: Sequence[IntakeRow], known: _Known
+    ) -> Iterator[CreateOutcome | RowFailure]:
+        """Every row of a batch, new accounts added together (pipelined), in row order.
+
+        Audit order, so that a crash never loses the record of an entry added: one record
+        naming every account about to be added is written and flushed before the adds are
+        sent; then, once the server has answered, one record per account added, flushed
+        once for the batch (before any result of the batch is reported).
+        """
+        planned: list[CreateOutcome | RowFailure | _NewAccount] = []
+        for row in rows:
+            try:
+                planned.append(self._plan(row, known))
+            except UmacctError as error:
+                planned.append(_row_failure(row, error))
+        new = [item for item in planned if isinstance(item, _NewAccount)]
+        if new and not self.dry_run:
+            self._add_all(new, known)
+        self._finish_all(new)
+        for item in planned:
+            if isinstance(item, _NewAccount):
+                assert item.outcome is not None
+                yield item.outcome
+            else:
+                yield item
+
+    def _add_all(self, new: list[_NewAccount], known: _Known) -> None:
+        """Add the planned accounts, pipelined; a taken identifier is retried alone."""
+        self._check_audit()
+        audit = self.runtime.audit
+        audit.write([audit.record(
+            "create", None, {}, "pending", accounts=[item.identifier for item in new],
+            lines=[item.row.line for item in new if item.row.line],
+        )])  # fmt: skip
+        records = []
+        retries = []
+        try:
+            results = self.runtime.directory.add_many((item.dn, item.attributes) for item in new)
+            for item, result in zip(new, results, strict=True):
+                if result.error is None:
+                    records.append(self._create_record(item))
+                elif isinstance(result.error, AlreadyExistsError):
+                    retries.append(item)  # created meanwhile by someone else
+                else:
+                    item.outcome = _row_failure(item.row, result.error)
+        finally:
+            audit.write(records)
+        for item in retries:
+            try:
+                self._add_one(item, known, _ADD_ATTEMPTS - 1)
+            except UmacctError as error:
+                item.outcome = _row_failure(item.row, error)
+
+    def _finish_all(self, new: list[_NewAccount]) -> None:
+        """Mail the links of the accounts just added (tokens recorded together); describe each."""
+        done = [item for item in new if item.outcome is None]
+        mailed = [item for item in done if self._mails_link(item.states[0]) and not self.dry_run]
+        links = send_activation_links(self.runtime, [
+            Recipient(item.identifier, _full_name(item.row), item.row.personal_email)
+            for item in mailed
+        ]) if mailed else []  # fmt: skip
+        by_item = {id(item): link for item, link in zip(mailed, links, strict=True)}
+        for item in done:
+            item.outcome = self._outcome(
+                item.row, item.identifier, item.uid, item.states[0],
+                _new_action(item.states), by_item.get(id(item)),
+            )  # fmt: skip
+
+    def _plan(self, row: IntakeRow, known: _Known) -> CreateOutcome | _NewAccount:
+        """Report or reinstate the person of one row; or plan their new account."""
         if row.end_of_activity is not None and row.end_of_activity < self.today:
             raise InvalidInputError(
                 f"end of activity {row.end_of_activity} is in the past: nothing to create"
@@ -314,7 +404,7 @@ class _Creator:
             record = self.runtime.store.find_purge(row.external_id)
             if record and (record.external_id or "").casefold() == row.external_id.casefold():
                 return self._restore(row, record)
-        return self._new(row, known)
+        return self._prepare(row, known)
 
     def _who(self, row: IntakeRow) -> str:
         if row.external_id:
@@ -344,46 +434,54 @@ class _Creator:
             line=row.line or None,
         )
 
-    def _new(self, row: IntakeRow, known: _Known) -> CreateOutcome:
-        config = self.config
-        profile = config.profiles[row.profile]
+    def _prepare(self, row: IntakeRow, known: _Known) -> _NewAccount:
+        """Choose the identifier of a new account (claimed for this run) and its entry."""
+        profile = self.config.profiles[row.profile]
         states = arrival_states(self.today, row.arrival)
-        for _ in range(_ADD_ATTEMPTS):
-            uid = choose_local_part(
-                row.name.local_part,
-                lambda candidate: self._taken(candidate, known),
-                config.policy.reserved_local_parts,
-            )
-            identifier = institutional_address(uid, profile.domain)
-            dn = dn_join("uid", uid, config.directory.people_dn)
-            attributes = self._attributes(row, profile, uid, identifier, states)
-            self.claimed.add(uid)
-            if self.dry_run:
-                break
-            self._check_audit()
-            try:
-                self.runtime.directory.add(dn, attributes)
-            except AlreadyExistsError:
-                continue  # created meanwhile by someone else: take the next suffix
-            self.runtime.audit.append(
-                "create",
-                identifier,
-                {
-                    name: {"before": [], "after": list(values)}
-                    for name, values in attributes.items()
-                },
-                "ok",
-                **self._details(row),
-            )
-            break
-        else:
-            raise InvalidInputError(
-                f"{self._who(row)}: the identifiers chosen kept being taken meanwhile; run again"
-            )
-        precreated = states[0].substate == PRECREATED
-        return self._finish(
-            row, identifier, uid, states[0], "precreated" if precreated else "created"
+        uid = choose_local_part(
+            row.name.local_part,
+            lambda candidate: self._taken(candidate, known),
+            self.config.policy.reserved_local_parts,
         )
+        identifier = institutional_address(uid, profile.domain)
+        dn = dn_join("uid", uid, self.config.directory.people_dn)
+        attributes = self._attributes(row, profile, uid, identifier, states)
+        self.claimed.add(uid)
+        return _NewAccount(row, uid, identifier, dn, attributes, states)
+
+    def _new(self, planned: _NewAccount, known: _Known) -> CreateOutcome:
+        """Add one planned account (not in a dry run) and mail its link."""
+        if not self.dry_run:
+            self._check_audit()
+            planned = self._add_one(planned, known, _ADD_ATTEMPTS)
+        self._finish_all([planned])
+        assert isinstance(planned.outcome, CreateOutcome)
+        return planned.outcome
+
+    def _add_one(self, planned: _NewAccount, known: _Known, attempts: int) -> _NewAccount:
+        """Add the account; when its identifier was taken meanwhile, the next one."""
+        for _ in range(attempts):
+            try:
+                self.runtime.directory.add(planned.dn, planned.attributes)
+            except AlreadyExistsError:
+                planned = self._prepare(planned.row, known)
+                continue
+            self.runtime.audit.write([self._create_record(planned)])
+            return planned
+        raise InvalidInputError(
+            f"{self._who(planned.row)}: the identifiers chosen kept being taken meanwhile; "
+            "run again"
+        )
+
+    def _create_record(self, planned: _NewAccount) -> AuditRecord:
+        return self.runtime.audit.record(
+            "create",
+            planned.identifier,
+            {name: {"before": [], "after": list(values)}
+             for name, values in planned.attributes.items()},
+            "ok",
+            **self._details(planned.row),
+        )  # fmt: skip
 
     def _taken(self, candidate: str, known: _Known) -> bool:
         # A purged identifier is never handed out again (security 21).
@@ -520,25 +618,37 @@ class _Creator:
 
     # --- the end of every path ----------------------------------------------------------------
 
+    def _mails_link(self, state: ResourceState) -> bool:
+        return state.substate != PRECREATED and self.send_mail
+
     def _finish(
         self, row: IntakeRow, identifier: str, uid: str, state: ResourceState, action: str
     ) -> CreateOutcome:
         """Mail the activation link unless pre-created, --no-mail or a dry run; describe it."""
+        link = None
+        if self._mails_link(state) and not self.dry_run:
+            link = send_activation_link(
+                self.runtime, identifier, _full_name(row), row.personal_email
+            )
+        return self._outcome(row, identifier, uid, state, action, link)
+
+    def _outcome(
+        self,
+        row: IntakeRow,
+        identifier: str,
+        uid: str,
+        state: ResourceState,
+        action: str,
+        link: ActivationLink | None,
+    ) -> CreateOutcome:
         arrival = row.arrival if row.arrival and row.arrival > self.today else self.today
-        link: ActivationLink | None = None
         if state.substate == PRECREATED:
             message = f"pre-created: the activation link goes to {row.personal_email} on {arrival}"
         elif not self.send_mail:
             message = "awaiting activation; no mail sent (send it with 'umacct activate')"
-        elif self.dry_run:
+        elif link is None:
             message = f"the activation link would go to {row.personal_email}"
         else:
-            link = send_activation_link(
-                self.runtime,
-                identifier,
-                f"{row.name.given_name} {row.name.surname}",
-                row.personal_email,
-            )
             message = f"activation link {link.mail} to {row.personal_email}"
         return CreateOutcome(
             account=identifier,
@@ -553,3 +663,11 @@ class _Creator:
             message=message,
             line=row.line or None,
         )
+
+
+def _full_name(row: IntakeRow) -> str:
+    return f"{row.name.given_name} {row.name.surname}"
+
+
+def _new_action(states: Sequence[ResourceState]) -> str:
+    return "precreated" if states[0].substate == PRECREATED else "created"

@@ -1,0 +1,191 @@
+"""What every benchmark shares: timed child processes, the local directory, the results table."""
+
+from __future__ import annotations
+
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import tomli_w
+
+from umacct.localdir import LocalDirectory, start
+
+OUT = Path(__file__).resolve().parent / "out"
+UMACCT = str(Path(sys.executable).with_name("umacct"))
+# A child forked from this (large) process starts with this process's resident size, and
+# ru_maxrss keeps that mark across exec. A small launcher forks the measured command instead
+# and writes the command's own peak RSS (KiB) to the file named first.
+_LAUNCHER = (
+    "import os, sys; pid = os.fork()\n"
+    "if pid == 0: os.execvp(sys.argv[2], sys.argv[2:])\n"
+    "_, status, usage = os.wait4(pid, 0)\n"
+    "open(sys.argv[1], 'w').write(str(usage.ru_maxrss))\n"
+    "sys.exit(os.waitstatus_to_exitcode(status))"
+)
+
+
+@dataclass(frozen=True)
+class Result:
+    """One line of the table: a figure of the tool against its reference."""
+
+    target: str
+    figure: str
+    measured: float
+    reference: float
+    limit: float
+    unit: str
+    note: str = ""
+
+    @property
+    def ratio(self) -> float:
+        """Measured over reference (the reference is 1 for absolute targets)."""
+        return self.measured / self.reference if self.reference else float("inf")
+
+    @property
+    def passed(self) -> bool:
+        """Whether the ratio is within the limit."""
+        return self.ratio <= self.limit
+
+
+@dataclass(frozen=True)
+class Run:
+    """A finished child process: its wall time, peak resident memory and exit status."""
+
+    seconds: float
+    peak_rss_mib: float
+    returncode: int
+
+
+def run_timed(
+    argv: Sequence[str],
+    *,
+    env: dict[str, str] | None = None,
+    stdin: Path | None = None,
+    memory: bool = False,
+) -> Run:
+    """Run ``argv`` to its end: its wall time and, with ``memory``, its own peak RSS.
+
+    Output is discarded. With ``memory`` the launcher's start-up (a bare Python, ~15 ms)
+    counts in the time; the peak RSS is 0 without it.
+
+    A non-zero exit raises, with the end of its standard error.
+    """
+    log = OUT / "last-child-stderr.txt"
+    peak = OUT / "last-child-peak-rss.txt"
+    with (
+        open(stdin or os.devnull, "rb") as source,
+        open(log, "wb") as errors,
+    ):
+        started = time.perf_counter()
+        peak.unlink(missing_ok=True)
+        launcher = [sys.executable, "-c", _LAUNCHER, str(peak)] if memory else []
+        returncode = subprocess.call(
+            [*launcher, *argv],
+            stdin=source, stdout=subprocess.DEVNULL, stderr=errors, env=env,
+        )  # fmt: skip
+        elapsed = time.perf_counter() - started
+    if returncode != 0:
+        tail = log.read_text(errors="replace").strip().splitlines()[-5:]
+        raise RuntimeError(f"{' '.join(argv[:3])}... exited {returncode}: {tail}")
+    # ru_maxrss is in KiB on Linux.
+    return Run(elapsed, int(peak.read_text()) / 1024 if memory else 0.0, returncode)
+
+
+def best_of(rounds: int, measure: Callable[[], float]) -> float:
+    """The smallest of ``rounds`` measurements: the least disturbed by other load."""
+    return min(measure() for _ in range(rounds))
+
+
+def median_of(rounds: int, measure: Callable[[], float]) -> float:
+    """The median of ``rounds`` measurements."""
+    return statistics.median(measure() for _ in range(rounds))
+
+
+@contextmanager
+def local_directory(name: str, **options: Any) -> Iterator[LocalDirectory]:
+    """A fresh local directory in ``bench/out/<name>``, stopped on exit."""
+    folder = OUT / name
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    directory = start(folder, **options)
+    try:
+        yield directory
+    finally:
+        directory.stop()
+
+
+def write_config(
+    directory: LocalDirectory, folder: Path, *, smtp_port: int | None = None
+) -> dict[str, str]:
+    """A fresh data folder and configuration for ``directory``; the environment to use them.
+
+    With ``smtp_port`` mail goes through SMTP to that loopback port, else to the outbox.
+    """
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    settings = directory.config_dict(folder / "data")
+    if smtp_port is not None:
+        settings["mail"] = {
+            "transport": "smtp",
+            "smtp": {"host": "127.0.0.1", "port": smtp_port, "security": "none"},
+        }
+    path = folder / "config.toml"
+    path.write_bytes(tomli_w.dumps(settings).encode("utf-8"))
+    return {
+        **os.environ,
+        "UMACCT_CONFIG": str(path),
+        "UMACCT_BIND_PASSWORD": directory.bind_password,
+        "LDAPNOINIT": "1",
+    }
+
+
+def service_args(directory: LocalDirectory, folder: Path) -> list[str]:
+    """ldap* tool arguments binding as the tool's service account over ldap:// (like the tool)."""
+    secret = folder / "bind-password"
+    secret.write_text(directory.bind_password)
+    secret.chmod(0o600)
+    return ["-x", "-H", directory.url, "-D", directory.bind_dn, "-y", str(secret)]
+
+
+def machine_notes() -> list[str]:
+    """What a reader needs to compare runs: CPU, load, Python, OpenLDAP."""
+    cpu = "unknown CPU"
+    with open("/proc/cpuinfo", encoding="utf-8") as info:
+        for line in info:
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    slapd = subprocess.run(
+        ["/usr/sbin/slapd", "-VV"], capture_output=True, text=True, check=False
+    ).stderr.splitlines()
+    load = ", ".join(f"{value:.2f}" for value in os.getloadavg())
+    return [
+        f"{os.cpu_count()} x {cpu}; load average {load}",
+        f"Python {platform.python_version()} on {platform.platform()}",
+        (slapd[0].strip() if slapd else "slapd version unknown"),
+    ]
+
+
+def render_table(results: Sequence[Result]) -> str:
+    """The results as a Markdown table (readable on a terminal too)."""
+    lines = [
+        "| target | figure | umacct | reference | ratio | limit | result |",
+        "|---|---|---:|---:|---:|---:|---|",
+    ]
+    for result in results:
+        lines.append(
+            f"| {result.target} | {result.figure} | {result.measured:.3f} {result.unit} "
+            f"| {result.reference:.3f} {result.unit} | {result.ratio:.2f}x "
+            f"| {result.limit:.2f}x | {'PASS' if result.passed else 'FAIL'} |"
+        )
+    notes = [f"- {r.target} {r.figure}: {r.note}" for r in results if r.note]
+    return "\n".join(lines + (["", *notes] if notes else []))

@@ -1,0 +1,116 @@
+"""Target 1: ``umacct create --csv`` of N people, activation mail included, against ``ldapadd``.
+
+Both bind as the tool's service account over ``ldap://127.0.0.1`` (ACLs evaluated the same
+way). The reference LDIF is the very set of entries the tool created, read back with
+``ldapsearch``, so both sides write the same bytes to the same server. Mail goes to an SMTP
+sink on loopback (aiosmtpd, in the runner's process) that accepts and drops every message.
+"""
+
+from __future__ import annotations
+
+import csv
+import socket
+import threading
+from pathlib import Path
+from typing import Any
+
+from aiosmtpd.controller import Controller
+
+from bench.common import (
+    OUT,
+    UMACCT,
+    Result,
+    local_directory,
+    run_timed,
+    service_args,
+    write_config,
+)
+from umacct.localdir import LocalDirectory
+from umacct.localdir.population import generate_people
+
+
+class _CountingSink:
+    """Accepts every message and only counts them."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self._lock = threading.Lock()
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        with self._lock:
+            self.count += 1
+        return "250 OK"
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now, on loopback."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def write_intake(path: Path, count: int) -> None:
+    """An intake file of ``count`` new people, names as varied as a real intake."""
+    people = generate_people(count, seed=606, people_dn="ou=intake")
+    with path.open("w", newline="", encoding="utf-8") as stream:
+        writer = csv.writer(stream)
+        writer.writerow(["given_name", "surname", "profile", "personal_email", "external_id"])
+        for number, person in enumerate(people, 1):
+            values = person.attributes
+            writer.writerow([
+                values["givenName"][0], values["sn"][0], values["supannCodePopulation"][0],
+                values["supannMailPerso"][0], f"B{number:07d}",
+            ])  # fmt: skip
+
+
+def _dump_people(directory: LocalDirectory, path: Path) -> int:
+    listing = directory.run_root(
+        "ldapsearch", "-LLL", "-o", "ldif-wrap=no", "-s", "one", "-b", directory.people_dn, "*"
+    )
+    path.write_text(listing, encoding="utf-8")
+    return listing.count("\ndn:") + listing.startswith("dn:")
+
+
+def measure_intake(count: int, rounds: int, *, durable: bool) -> Result:
+    """The best of ``rounds`` of each side, on a fresh directory with or without sync."""
+    kind = "durable" if durable else "nosync"
+    folder = OUT / f"intake-{kind}"
+    sink = _CountingSink()
+    controller = Controller(sink, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    try:
+        intake = OUT / f"intake-{count}.csv"
+        write_intake(intake, count)
+        ldif = OUT / f"intake-{kind}.ldif"
+        tool_times: list[float] = []
+        reference_times: list[float] = []
+        # Each side starts on a fresh directory: deleting 10,000 entries costs as much as adding.
+        for round_number in range(rounds):
+            with local_directory(f"intake-{kind}-slapd", durable=durable) as directory:
+                env = write_config(directory, folder, smtp_port=controller.port)
+                before = sink.count
+                run = run_timed([UMACCT, "--json", "create", "--csv", str(intake)], env=env)
+                tool_times.append(run.seconds)
+                if sink.count - before != count:
+                    raise RuntimeError(f"{sink.count - before} activation mails for {count} people")
+                if round_number == 0 and _dump_people(directory, ldif) != count:
+                    raise RuntimeError(f"the directory does not hold the {count} people created")
+            with local_directory(f"intake-{kind}-slapd", durable=durable) as directory:
+                argv = ["ldapadd", *service_args(directory, folder), "-f", str(ldif)]
+                reference_times.append(run_timed(argv, env=env).seconds)
+    finally:
+        controller.stop()
+    return Result(
+        "1 bulk intake",
+        f"create --csv {count:,} + SMTP, {kind}",
+        min(tool_times),
+        min(reference_times),
+        1.0 if durable else 2.0,
+        "s",
+        f"ldapadd -f of the same entries; all runs: tool {_list(tool_times)}, "
+        f"ldapadd {_list(reference_times)}",
+    )
+
+
+def _list(times: list[float]) -> str:
+    return "/".join(f"{value:.2f}" for value in times)

@@ -1,0 +1,180 @@
+"""Bulk paths: pipelined adds (hand-built BER), batched audit records and token inserts."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date, timedelta
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from ldap3.protocol.rfc4511 import LDAPMessage
+from pyasn1.codec.ber import decoder
+
+from umacct.directory import AlreadyExistsError
+from umacct.directory.adapter import AddResult, decode_ldap_result, encode_add_request
+from umacct.errors import InvalidInputError
+from umacct.intake import read_intake
+from umacct.services.create import CreateOutcome, create_people
+from umacct.services.runtime import Runtime
+from umacct.tokens import TokenPurpose
+
+pytestmark = pytest.mark.usefixtures("directory_clean")
+TODAY = date(2026, 11, 26)
+HEADER = "given_name;surname;profile;personal_email;end_of_activity;external_id;arrival\n"
+FIRST_NAMES = ["Élise", "Jean", "Anaïs", "Loïc", "Zoé", "Hervé", "Maëlys", "Côme"]
+SURNAMES = ["Martin", "Dubois", "Lefèvre", "Noël", "Hébert", "Le Goff", "Da Silva", "Brun"]
+
+
+def person(runtime: Runtime, uid: str, **extra: list[str]) -> tuple[str, dict[str, list[str]]]:
+    dn = f"uid={uid},{runtime.config.directory.people_dn}"
+    return dn, {"objectClass": ["inetOrgPerson"], "uid": [uid], "cn": [uid], "sn": ["Bulk"]} | extra
+
+
+def test_add_many_adds_everything_in_order_with_a_window_smaller_than_the_batch(
+    on: Callable[[date], Runtime],
+) -> None:
+    runtime = on(TODAY)
+    items = [person(runtime, f"bulk{n}", description=[f"n° {n} é"]) for n in range(450)]
+    results = list(runtime.directory.add_many(items, window=64))
+    assert [result.dn for result in results] == [dn for dn, _ in items]
+    assert all(result.error is None for result in results)
+    entry = runtime.directory.read(items[449][0], ["description"])
+    assert entry is not None and entry.get("description") == ["n° 449 é"]
+
+
+def test_add_many_reports_each_failure_and_goes_on(on: Callable[[date], Runtime]) -> None:
+    runtime = on(TODAY)
+    runtime.directory.add(*person(runtime, "taken"))
+    results = list(runtime.directory.add_many([
+        person(runtime, "first"),
+        person(runtime, "taken"),
+        person(runtime, "empty", sn=[]),
+        person(runtime, "badclass", objectClass=["noSuchClass"]),
+        person(runtime, "last"),
+    ]))  # fmt: skip
+    errors = [result.error for result in results]
+    assert errors[0] is None and errors[4] is None
+    assert isinstance(errors[1], AlreadyExistsError)
+    assert isinstance(errors[2], InvalidInputError) and "no value for sn" in errors[2].message
+    assert errors[3] is not None and "uid=badclass" in errors[3].message
+    assert runtime.directory.read(person(runtime, "empty")[0], []) is None
+
+
+def test_add_many_stopped_early_leaves_the_connection_usable(
+    on: Callable[[date], Runtime],
+) -> None:
+    runtime = on(TODAY)
+    results = runtime.directory.add_many(person(runtime, f"early{n}") for n in range(300))
+    assert next(results) == AddResult(person(runtime, "early0")[0])
+    results.close()
+    # Answers of the adds in flight were read: the next operation gets its own answer.
+    assert runtime.directory.read(person(runtime, "early0")[0], ["uid"]) is not None
+    assert runtime.directory.whoami().startswith("dn:")
+
+
+@pytest.mark.parametrize("window", [0, 1000])
+def test_add_many_refuses_a_window_slapd_would_punish(
+    on: Callable[[date], Runtime], window: int
+) -> None:
+    runtime = on(TODAY)
+    with pytest.raises(InvalidInputError, match="window"):
+        list(runtime.directory.add_many([person(runtime, "w")], window=window))
+
+
+values = st.text(st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=300)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    message_id=st.integers(1, 2**31 - 1),
+    dn=values,
+    attributes=st.dictionaries(
+        st.from_regex(r"[a-zA-Z][a-zA-Z0-9-]{0,20}", fullmatch=True),
+        st.lists(values, min_size=1, max_size=5),
+        max_size=12,
+    ),
+)
+def test_hand_built_add_request_is_what_ldap3_reads(
+    message_id: int, dn: str, attributes: dict[str, list[str]]
+) -> None:
+    encoded = encode_add_request(message_id, dn, attributes)
+    message, rest = decoder.decode(encoded, asn1Spec=LDAPMessage())
+    assert rest == b""
+    assert int(message["messageID"]) == message_id
+    request = message["protocolOp"].getComponent()
+    assert bytes(request["entry"]).decode("utf-8") == dn
+    decoded = {
+        bytes(attribute["type"]).decode(): [bytes(v).decode("utf-8") for v in attribute["vals"]]
+        for attribute in request["attributes"]
+    }
+    assert decoded == attributes
+
+
+def test_add_response_decoding_reads_code_and_diagnostic() -> None:
+    # LDAPMessage { 300, addResponse { entryAlreadyExists, "", "Already exists" } }
+    message = bytes.fromhex("30190202012c6913") + bytes.fromhex("0a0144") + b"\x04\x00"
+    message += b"\x04\x0eAlready exists"
+    assert decode_ldap_result(message) == (300, 0x69, 68, "Already exists")
+
+
+def intake(count: int) -> str:
+    lines = [HEADER]
+    for n in range(count):
+        given = FIRST_NAMES[n % len(FIRST_NAMES)]
+        surname = SURNAMES[(n // len(FIRST_NAMES)) % len(SURNAMES)]
+        lines.append(f"{given};{surname};etudiant;bulk{n}@example.net;;B{n:05d};\n")
+    return "".join(lines)
+
+
+def test_sec22_bulk_intake_writes_one_record_per_account_after_a_flushed_intent(
+    on: Callable[[date], Runtime],
+) -> None:
+    runtime = on(TODAY)
+    rows = read_intake(intake(450).encode(), profiles=runtime.config.profiles).rows
+    results = list(create_people(runtime, rows, send_mail=False))
+    created = [r for r in results if isinstance(r, CreateOutcome) and r.action == "created"]
+    assert len(created) == 450
+    assert len({r.account for r in created}) == 450  # homonyms got distinct identifiers
+    records = runtime.audit.read()
+    intents = [r for r in records if r.result == "pending"]
+    assert len(intents) == 3  # one per batch of 200
+    announced = [account for r in intents for account in r.details["accounts"]]  # type: ignore[attr-defined]
+    assert sorted(announced) == sorted(r.account for r in created)
+    done = [r for r in records if r.command == "create" and r.result == "ok"]
+    assert sorted(r.account or "" for r in done) == sorted(r.account for r in created)
+    # Each intent precedes the records of its batch.
+    positions = {id(r): n for n, r in enumerate(records)}
+    first_done = min(positions[id(r)] for r in done)
+    assert positions[id(intents[0])] < first_done
+    again = list(create_people(runtime, rows, send_mail=False))
+    assert {r.action for r in again if isinstance(r, CreateOutcome)} == {"exists"}
+    assert len(runtime.audit.read()) == len(records)  # nothing added, nothing announced
+
+
+def test_sec3_issue_many_records_every_token_and_cancels_older_ones(
+    on: Callable[[date], Runtime],
+) -> None:
+    runtime = on(TODAY)
+    older = runtime.tokens.issue("a@x.fr", TokenPurpose.ACTIVATION, timedelta(hours=24))
+    issued = runtime.tokens.issue_many(
+        ["a@x.fr", "b@x.fr", "c@x.fr"], TokenPurpose.ACTIVATION, timedelta(hours=24)
+    )
+    assert [token.account for token in issued] == ["a@x.fr", "b@x.fr", "c@x.fr"]
+    assert len({token.token for token in issued}) == 3
+    for token in issued:
+        assert runtime.tokens.check(token.token, TokenPurpose.ACTIVATION).account == token.account
+    with pytest.raises(InvalidInputError):
+        runtime.tokens.check(older.token, TokenPurpose.ACTIVATION)
+    with pytest.raises(InvalidInputError, match="24 h"):
+        runtime.tokens.issue_many(["d@x.fr"], TokenPurpose.ACTIVATION, timedelta(hours=25))
+
+
+def test_bulk_intake_with_mail_sends_one_link_per_created_account(
+    on: Callable[[date], Runtime],
+) -> None:
+    runtime = on(TODAY)
+    rows = read_intake(intake(30).encode(), profiles=runtime.config.profiles).rows
+    results = [r for r in create_people(runtime, rows) if isinstance(r, CreateOutcome)]
+    assert [r.mail for r in results] == ["sent"] * 30
+    assert all(len(runtime.tokens.pending(r.account)) == 1 for r in results)
