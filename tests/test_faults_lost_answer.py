@@ -122,11 +122,6 @@ def test_sec21_a_lost_delete_answer_still_reserves_the_identifier(
         assert all(store.find_purge(uid) is not None for uid in uids)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="services/create.py: an account whose add was cut off (answer lost, or its batch "
-    "stopped) never gets its activation link: the rerun reports it as existing, sends nothing",
-)
 def test_a_lost_add_answer_is_audited_and_the_rerun_sends_the_activation_link(
     site: Site, proxy_factory: list[LosingProxy], tmp_path: Path
 ) -> None:

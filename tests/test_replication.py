@@ -231,11 +231,6 @@ def test_first_killed_during_a_bulk_intake_the_rerun_fails_over_and_nothing_is_d
     assert external_ids == Counter(f"R{n}" for n in range(INTAKE_ROWS))  # each once, none lost
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="create.py: accounts added by a batch whose run then lost its server get no "
-    "activation mail, and the rerun reports them 'exists' without sending one",
-)
 def test_after_an_interrupted_intake_everyone_gets_one_activation_mail(
     pair: Pair, tool_env: dict[str, str], tmp_path: Path
 ) -> None:

@@ -48,6 +48,7 @@ from umacct.services.lifecycle import (
 )
 from umacct.services.runtime import Runtime
 from umacct.store import PurgeRecord
+from umacct.tokens import TokenPurpose
 
 BATCH_SIZE = 200
 """Rows looked up together: one search per batch instead of one per row."""
@@ -420,18 +421,41 @@ class _Creator:
                 f"{account.identifier} ({self._who(row)}) is in state "
                 f"{_state_words(account.account_state)} set by another tool; left alone"
             )
+        link = None
+        message = f"already exists ({stage.value}): nothing created"
+        if stage is Stage.CREATED and self.send_mail and not self._link_on_its_way(account):
+            # Created by a run that stopped before mailing (server lost mid-batch): the
+            # person would otherwise never get a link.
+            message = "already exists, awaiting activation with no link on its way"
+            if not self.dry_run:
+                link = send_activation_link(
+                    self.runtime, account.identifier, account.display_name, row.personal_email
+                )
+                message += f": activation link {link.mail} to {row.personal_email}"
         return CreateOutcome(
             account=account.identifier,
             uid=account.uid,
             profile=account.profile_key or row.profile,
             state=_state_words(account.account_state),
             action="exists",
-            changed=False,
+            changed=link is not None,
             arrival=row.arrival or self.today,
-            activation_expires=None,
-            mail=None,
-            message=f"already exists ({stage.value}): nothing created",
+            activation_expires=link.expires if link else None,
+            mail=link.mail if link else None,
+            message=message,
             line=row.line or None,
+        )
+
+    def _link_on_its_way(self, account: Account) -> bool:
+        """Whether a usable activation link exists or waits in the mail queue."""
+        purpose = TokenPurpose.ACTIVATION
+        if any(
+            token.purpose is purpose for token in self.runtime.tokens.pending(account.identifier)
+        ):
+            return True
+        return any(
+            mail.link_purpose == purpose.value
+            for mail in self.runtime.mailer.pending(account.identifier)
         )
 
     def _prepare(self, row: IntakeRow, known: _Known) -> _NewAccount:
