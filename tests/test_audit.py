@@ -211,3 +211,12 @@ def test_any_text_stays_on_one_line_and_round_trips(
     [record] = log.read()
     assert (record.command, record.account, record.details["note"]) == (command, account, note)
     assert record.changes["cn"]["before"] == [note]
+
+
+def test_read_by_account_finds_accounts_written_with_escapes(tmp_path: Path) -> None:
+    """The fast pre-filter on the raw line agrees with the JSON encoding of the account."""
+    log = log_at(tmp_path / "audit.jsonl")
+    for account in ("zoé@example.org", 'quote"d@example.org', ALICE):
+        log.append("create", account, {})
+    for account in ("zoé@example.org", 'quote"d@example.org', ALICE):
+        assert [record.account for record in log.read(account=account)] == [account]

@@ -149,7 +149,7 @@ def _with_progress(state: AppState, items: Iterator[_Item], total: int) -> Itera
         return
     from rich.progress import Progress
 
-    with Progress(console=state.err, transient=True) as progress:
+    with Progress(console=state.err.console, transient=True) as progress:
         task = progress.add_task("creating", total=total)
         for item in items:
             yield item

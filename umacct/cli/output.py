@@ -15,7 +15,7 @@ import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import date, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, TextIO
 
 import typer
 
@@ -42,12 +42,45 @@ FormatOption = Annotated[
 ]
 
 
-def make_console(*, stderr: bool, color: bool) -> Console:
-    """The one factory of rich consoles (stdout for data, stderr for diagnostics)."""
-    from rich.console import Console
+class Output:
+    """One output stream: text is written as it is; rich is loaded only to draw tables.
 
-    stream = sys.stderr if stderr else sys.stdout
-    return Console(file=stream, no_color=not color, highlight=False, soft_wrap=True)
+    ``show`` and every JSON or CSV output never import rich, which keeps one-liners quick.
+    """
+
+    def __init__(self, stream: TextIO, *, color: bool) -> None:
+        self.file = stream
+        self._color = color
+        self._console: Console | None = None
+
+    @property
+    def console(self) -> Console:
+        """A rich console on the same stream, for tables and progress bars."""
+        if self._console is None:
+            from rich.console import Console
+
+            self._console = Console(
+                file=self.file, no_color=not self._color, highlight=False, soft_wrap=True
+            )
+        return self._console
+
+    @property
+    def is_terminal(self) -> bool:
+        """Whether a person is watching this stream."""
+        return self.file.isatty()
+
+    def out(self, text: str = "", end: str = "\n") -> None:
+        """Write text as it is (no markup, no wrapping)."""
+        self.file.write(text + end)
+
+    def print(self, renderable: object) -> None:
+        """Draw a rich renderable (a table)."""
+        self.console.print(renderable)
+
+
+def make_output(*, stderr: bool, color: bool) -> Output:
+    """The one factory of outputs: stdout for data, stderr for diagnostics."""
+    return Output(sys.stderr if stderr else sys.stdout, color=color)
 
 
 def to_jsonable(value: Any) -> Any:
@@ -101,7 +134,7 @@ def rows_to_csv(rows: Iterable[Mapping[str, Any]], columns: Sequence[str]) -> st
 
 
 def render_rows(
-    console: Console,
+    console: Output,
     rows: Sequence[Mapping[str, Any]],
     columns: Sequence[str],
     fmt: OutputFormat,
@@ -125,22 +158,23 @@ def render_rows(
 
 
 def render_record(
-    console: Console, record: Mapping[str, Any], fmt: OutputFormat, *, title: str | None = None
+    console: Output, record: Mapping[str, Any], fmt: OutputFormat, *, title: str | None = None
 ) -> None:
-    """Print one record: a two-column table for people, one JSON object for scripts."""
+    """Print one record: aligned "name  value" lines for people, one JSON object for scripts."""
     if fmt is OutputFormat.JSON:
         console.out(dumps_json(record))
     elif fmt is OutputFormat.CSV:
         console.out(rows_to_csv([record], list(record)), end="")
     else:
-        from rich.table import Table
-
-        table = Table(title=title, show_header=False, box=None, pad_edge=False)
-        table.add_column(style="bold")
-        table.add_column()
-        for key, value in record.items():
-            table.add_row(key.replace("_", " "), _cell(value))
-        console.print(table)
+        names = [key.replace("_", " ") for key in record]
+        width = max(map(len, names), default=0)
+        if title:
+            console.out(title)
+        for name, value in zip(names, record.values(), strict=True):
+            lines = _cell(value).splitlines() or [""]
+            console.out(f"{name:<{width}}  {lines[0]}".rstrip())
+            for line in lines[1:]:
+                console.out(f"{'':<{width}}  {line}")
 
 
 TABLE_ROW_LIMIT = 1000
@@ -154,7 +188,7 @@ def as_row(item: Any) -> dict[str, Any]:
 
 
 def stream_rows(
-    out: Console,
+    out: Output,
     note: Callable[[str], None],
     rows: Iterable[Any],
     columns: Sequence[str],

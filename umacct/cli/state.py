@@ -10,11 +10,9 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from umacct.cli.output import OutputFormat, make_console
+from umacct.cli.output import Output, OutputFormat, make_output
 
 if TYPE_CHECKING:
-    from rich.console import Console
-
     from umacct.config import Config
     from umacct.services.runtime import Runtime
 
@@ -30,8 +28,8 @@ class AppState:
     color: bool = True
     debug: bool = False
     _config: Config | None = field(default=None, repr=False)
-    _out: Console | None = field(default=None, repr=False)
-    _err: Console | None = field(default=None, repr=False)
+    _out: Output | None = field(default=None, repr=False)
+    _err: Output | None = field(default=None, repr=False)
     _runtime: Runtime | None = field(default=None, repr=False)
 
     @property
@@ -44,17 +42,17 @@ class AppState:
         return self._config
 
     @property
-    def out(self) -> Console:
-        """Console for data (stdout)."""
+    def out(self) -> Output:
+        """Output for data (stdout)."""
         if self._out is None:
-            self._out = make_console(stderr=False, color=self.color)
+            self._out = make_output(stderr=False, color=self.color)
         return self._out
 
     @property
-    def err(self) -> Console:
-        """Console for diagnostics (stderr)."""
+    def err(self) -> Output:
+        """Output for diagnostics (stderr)."""
         if self._err is None:
-            self._err = make_console(stderr=True, color=self.color)
+            self._err = make_output(stderr=True, color=self.color)
         return self._err
 
     def runtime(self, *, as_of: date | None = None) -> Runtime:
@@ -80,7 +78,7 @@ class AppState:
     def info(self, message: str) -> None:
         """A diagnostic line on stderr, unless --quiet."""
         if not self.quiet:
-            self.err.print(message, markup=False)
+            self.err.out(message)
 
     def prompt_password(self, label: str) -> str:
         """Ask for a secret on the terminal, hidden; refuse when there is no terminal."""
