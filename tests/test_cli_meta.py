@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
+import tomli_w
 from typer.main import get_command
 from typer.testing import CliRunner
 
@@ -89,3 +91,25 @@ def test_only_the_directory_adapter_imports_ldap3() -> None:
         )
     ]
     assert offenders == []
+
+
+def test_a_reader_that_goes_away_is_not_an_internal_error(tmp_path: Path) -> None:
+    """``umacct config show | head -1``: no "unexpected BrokenPipeError" on stderr."""
+    import subprocess
+    import sys
+
+    from helpers import minimal_config
+
+    config = tmp_path / "config.toml"
+    config.write_text(tomli_w.dumps(minimal_config()), encoding="utf-8")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "umacct", "--config", str(config), "config", "show"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert process.stdout is not None and process.stderr is not None
+    process.stdout.close()  # the reader leaves before the tool writes
+    with process.stderr:
+        error = process.stderr.read().decode()
+    process.wait(timeout=30)
+    assert "unexpected" not in error

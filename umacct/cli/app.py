@@ -45,8 +45,8 @@ class UmacctGroup(TyperGroup):
                 raise
             report_error(state, error)
             raise typer.Exit(int(error.exit_code)) from None
-        except (typer.Exit, typer.Abort, typer.TyperException):
-            raise
+        except (typer.Exit, typer.Abort, typer.TyperException, BrokenPipeError):
+            raise  # typer reports its own; a reader that went away (| head) is not an error
         except Exception as error:
             state = get_state(ctx)
             if state.debug:
