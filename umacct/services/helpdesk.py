@@ -172,7 +172,7 @@ def show_account(runtime: Runtime, key: str) -> AccountView:
     ]
     queued = [
         QueuedMessage(mail.kind, mail.recipient, mail.created_at, mail.attempts, mail.last_error)
-        for mail in runtime.mailer.pending(account.identifier)
+        for mail in runtime.mail_queue.pending(account=account.identifier)
     ]
     recent = runtime.audit.read(account=account.identifier, limit_last=RECENT_AUDIT_ENTRIES)
     return AccountView(

@@ -91,15 +91,23 @@ class Runtime:
     def mailer(self) -> Mailer:
         """Outgoing mail, queued when the transport fails."""
         if self._mailer is None:
-            from umacct.mail import Mailer, MailQueue, queue_path, transport_from_config
+            from umacct.mail import Mailer, transport_from_config
 
             smtp_password = None
             if self.config.mail.transport == "smtp" and self.config.mail.smtp.username:
                 smtp_password = find_secret(SecretKind.SMTP, self.config, self.prompt).value
             self._transport = transport_from_config(self.config, smtp_password)
-            self._queue = MailQueue(queue_path(self.config))
-            self._mailer = Mailer(self.config, self._transport, self._queue, self.clock)
+            self._mailer = Mailer(self.config, self._transport, self.mail_queue, self.clock)
         return self._mailer
+
+    @property
+    def mail_queue(self) -> MailQueue:
+        """The queue of mail not sent yet (reading it needs no mail server nor its password)."""
+        if self._queue is None:
+            from umacct.mail.queue import MailQueue, queue_path
+
+            self._queue = MailQueue(queue_path(self.config))
+        return self._queue
 
     def close(self) -> None:
         """Close whatever was opened."""
