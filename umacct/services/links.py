@@ -119,4 +119,4 @@ def flush_mail(runtime: Runtime, *, limit: int | None = None) -> FlushReport:
 
 def queued_mail(runtime: Runtime, account: str | None = None) -> list[QueuedMail]:
     """The messages waiting in the queue, oldest first (``mail list``)."""
-    return runtime.mailer.pending(account)
+    return runtime.mail_queue.pending(account=account)
