@@ -22,15 +22,18 @@ SYSTEM_SCHEMA_DIR = Path("/etc/ldap/schema")
 SYSTEM_SCHEMAS = ("core", "cosine", "nis", "inetorgperson")
 DB_MAX_SIZE = 4 * 1024**3
 
+# The indexes the README recommends to sites: equality for look-ups, substrings for the
+# prefix searches (a taken identifier's suffixes, state prefixes).
 _SUPANN_INDEXES = (
-    "supannAliasLogin,supannEmpId,supannEtuId,supannCodePopulation eq",
+    "supannAliasLogin eq,sub",
+    "supannMailPerso,supannEmpId,supannEtuId,supannCodePopulation eq",
     "supannEmpDateFin,supannEtuDateFin,supannExtDateFin eq",
     "supannRessourceEtatDate,supannRessourceEtat eq,sub",
 )
 # Ordering filters on GeneralizedTime use the equality index in back-mdb.
 _INDEXES = (
     "objectClass eq",
-    "uid,mail,eduPersonPrincipalName eq",
+    "uid,mail,eduPersonPrincipalName eq,sub",
     "pwdEndTime eq",
     "cn,sn,givenName eq,sub",
 )
