@@ -220,3 +220,22 @@ def test_read_by_account_finds_accounts_written_with_escapes(tmp_path: Path) -> 
         log.append("create", account, {})
     for account in ("zoé@example.org", 'quote"d@example.org', ALICE):
         assert [record.account for record in log.read(account=account)] == [account]
+
+
+def test_group_commit_flushes_once_per_group_and_at_the_end(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    flushes: list[int] = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: (flushes.append(fd), real_fsync(fd))[1])
+    log = log_at(tmp_path / "audit.jsonl")
+    log.append("create", ALICE, {})
+    assert len(flushes) == 1  # alone: every record is flushed
+    with log.group_commit(every=100):
+        for _ in range(250):
+            log.append("sweep", ALICE, {})
+        assert len(log.read()) == 251  # every record is in the file before the block ends
+        assert len(flushes) == 3
+    assert len(flushes) == 4  # the last 50 at the end of the block
+    log.append("create", ALICE, {})
+    assert len(flushes) == 5

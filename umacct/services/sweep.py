@@ -146,6 +146,7 @@ def sweep(
     with contextlib.ExitStack() as stack:
         if not summary.dry_run:
             stack.enter_context(runtime.store.job_lock("sweep"))
+            stack.enter_context(runtime.audit.group_commit())
         for account in due_accounts(runtime, summary.as_of):
             try:
                 result = _sweep_one(runtime, account, summary.dry_run, purge=purge)
