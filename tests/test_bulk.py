@@ -1,9 +1,11 @@
-"""Bulk paths: pipelined adds (hand-built BER), batched audit records and token inserts."""
+"""Bulk paths: pipelined adds (hand-built BER), batched audit records and token inserts, mail
+sent in the background while the next batch is added."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import date, timedelta
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -13,9 +15,9 @@ from pyasn1.codec.ber import decoder
 
 from umacct.directory import AlreadyExistsError
 from umacct.directory.adapter import AddResult, decode_ldap_result, encode_add_request
-from umacct.errors import InvalidInputError
+from umacct.errors import InvalidInputError, UnavailableError
 from umacct.intake import read_intake
-from umacct.services.create import CreateOutcome, create_people
+from umacct.services.create import CreateOutcome, RowFailure, create_people
 from umacct.services.runtime import Runtime
 from umacct.tokens import TokenPurpose
 
@@ -178,3 +180,37 @@ def test_bulk_intake_with_mail_sends_one_link_per_created_account(
     results = [r for r in create_people(runtime, rows) if isinstance(r, CreateOutcome)]
     assert [r.mail for r in results] == ["sent"] * 30
     assert all(len(runtime.tokens.pending(r.account)) == 1 for r in results)
+
+
+def test_a_run_stopped_by_the_directory_still_sends_the_links_already_handed_over(
+    on: Callable[[date], Runtime], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    runtime = on(TODAY)
+    rows = read_intake(intake(450).encode(), profiles=runtime.config.profiles).rows
+    directory = runtime.directory
+    add_many = directory.add_many
+    calls = []
+
+    def fails_on_the_second_batch(*args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        if len(calls) == 2:
+            raise UnavailableError("directory gone")
+        return add_many(*args, **kwargs)
+
+    monkeypatch.setattr(directory, "add_many", fails_on_the_second_batch)
+    outcomes: list[CreateOutcome | RowFailure] = []
+    with pytest.raises(UnavailableError, match="directory gone"):
+        outcomes.extend(create_people(runtime, rows))
+    # The first batch's mails were on their way when the second batch failed: all went out,
+    # and the first batch is reported before the error.
+    assert [r.mail for r in outcomes if isinstance(r, CreateOutcome)] == ["sent"] * 200
+    mails = sorted(runtime.config.outbox_dir.glob("*.eml"))
+    assert len(mails) == 200
+    assert runtime.mailer.pending() == []
+    monkeypatch.undo()
+    # The run again: the 200 are reported as existing, with their links on their way; the
+    # other 250 are created and mailed.
+    again = [r for r in create_people(runtime, rows) if isinstance(r, CreateOutcome)]
+    assert sorted(r.action for r in again).count("exists") == 200
+    assert all(r.mail is None for r in again if r.action == "exists")
+    assert [r.mail for r in again if r.action == "created"] == ["sent"] * 250

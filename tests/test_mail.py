@@ -92,7 +92,7 @@ def parse(raw: bytes) -> EmailMessage:
 
 def test_security_15_every_required_header_is_present() -> None:
     message = parse(
-        compose("activation", "zoe@Example.NET", ALL_PARAMS, config=MAIL, clock=CLOCK).as_bytes()
+        compose("activation", "zoe@Example.NET", ALL_PARAMS, config=MAIL, clock=CLOCK).data
     )
 
     assert message["Date"] == "Mon, 02 Nov 2026 08:30:00 +0000"
@@ -107,16 +107,18 @@ def test_security_15_every_required_header_is_present() -> None:
 
 def test_message_ids_are_unique() -> None:
     ids = {
-        compose("reset", "a@example.net", ALL_PARAMS, config=MAIL, clock=CLOCK)["Message-ID"]
+        compose("reset", "a@example.net", ALL_PARAMS, config=MAIL, clock=CLOCK).message_id
         for _ in range(20)
     }
     assert len(ids) == 20
 
 
 def test_activation_body_is_french_then_english_and_explains_the_link() -> None:
-    body = compose(
-        "activation", "zoe@example.net", ALL_PARAMS, config=MAIL, clock=CLOCK
-    ).get_content()
+    body = (
+        compose("activation", "zoe@example.net", ALL_PARAMS, config=MAIL, clock=CLOCK)
+        .parsed()
+        .get_content()
+    )
 
     french, english = body.index("Bonjour Zoé Lefèvre"), body.index("Hello Zoé Lefèvre")
     assert french < english
@@ -127,9 +129,7 @@ def test_activation_body_is_french_then_english_and_explains_the_link() -> None:
 
 
 def test_non_ascii_subject_is_rfc2047_encoded() -> None:
-    raw = compose(
-        "password_changed", "zoe@example.net", PERSON, config=MAIL, clock=CLOCK
-    ).as_bytes()
+    raw = compose("password_changed", "zoe@example.net", PERSON, config=MAIL, clock=CLOCK).data
 
     subject_line = next(line for line in raw.split(b"\n") if line.startswith(b"Subject:"))
     assert b"=?utf-8?" in subject_line
@@ -195,7 +195,7 @@ def test_security_13_no_parameter_value_can_add_a_header(
             (unicodedata.category(c) == "Cc" and c != "\t") or c in "\u2028\u2029" for c in name
         )
         return
-    parsed = parse(message.as_bytes())
+    parsed = parse(message.data)
     expected = ["Date", "From", "To", "Subject", "Message-ID", "Auto-Submitted", "Content-Type", "Content-Transfer-Encoding", "MIME-Version"]  # fmt: skip
     assert sorted(parsed.keys()) == sorted(expected)
     # Folding may move whitespace around (a long word can go to its own line), nothing more.
@@ -216,7 +216,7 @@ def test_unknown_or_unsafe_kind_is_refused(kind: str) -> None:
 
 @pytest.mark.parametrize("kind", available_kinds())
 def test_every_builtin_template_renders_in_both_languages(kind: str) -> None:
-    message = compose(kind, "zoe@example.net", ALL_PARAMS, config=MAIL, clock=CLOCK)
+    message = compose(kind, "zoe@example.net", ALL_PARAMS, config=MAIL, clock=CLOCK).parsed()
     body = message.get_content()
     assert "$" not in body
     assert "(English version below)" in body
@@ -236,9 +236,11 @@ def test_expiry_warning_gives_dates_and_extension_only_when_allowed(
     extendable: str, shown: bool
 ) -> None:
     params = {**PERSON, "expiry_date": "2026-11-26", "extendable": extendable}
-    body = compose(
-        "expiry_warning", "zoe@example.net", params, config=MAIL, clock=CLOCK
-    ).get_content()
+    body = (
+        compose("expiry_warning", "zoe@example.net", params, config=MAIL, clock=CLOCK)
+        .parsed()
+        .get_content()
+    )
 
     assert "Le 26 novembre 2026, vous ne pourrez plus" in body
     assert "On 26 November 2026 you will no longer" in body
@@ -288,17 +290,23 @@ def test_site_template_overrides_the_builtin_one_and_adds_kinds(tmp_path: Path) 
     )
     site = dataclasses.replace(MAIL, templates_dir=str(tmp_path))
 
-    activation = compose("activation", "zoe@example.net", ALL_PARAMS, config=site, clock=CLOCK)
+    activation = compose(
+        "activation", "zoe@example.net", ALL_PARAMS, config=site, clock=CLOCK
+    ).parsed()
     assert activation["Subject"] == "Bienvenue à l'UM / Welcome"
     assert activation.get_content() == f"Coucou Zoé Lefèvre : {LINK_PARAMS['link']}\n"
     assert (
         "Votre badge est prêt"
-        in compose("badge", "zoe@example.net", PERSON, config=site, clock=CLOCK).get_content()
+        in compose("badge", "zoe@example.net", PERSON, config=site, clock=CLOCK)
+        .parsed()
+        .get_content()
     )
     # kinds the site does not override still come from the tool
     assert (
         "Bonjour"
-        in compose("suspended", "zoe@example.net", PERSON, config=site, clock=CLOCK).get_content()
+        in compose("suspended", "zoe@example.net", PERSON, config=site, clock=CLOCK)
+        .parsed()
+        .get_content()
     )
     assert "badge" in available_kinds(str(tmp_path))
 
@@ -362,7 +370,7 @@ def test_smtp_delivers_to_the_loopback_server(smtp_server: SmtpTestServer) -> No
     [received] = smtp_server.received
     assert received.rcpt_tos == ["zoe@example.net"]
     assert received.mail_from == "comptes@umontpellier.fr"
-    assert received.message["Message-ID"] == message["Message-ID"]
+    assert received.message["Message-ID"] == message.message_id
     assert "Bonjour Zoé Lefèvre" in received.message.get_content()
 
 

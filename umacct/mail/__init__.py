@@ -1,12 +1,21 @@
 """Outgoing mail: bilingual templates, composition, transports and the queue."""
 
-from umacct.mail.compose import available_kinds, compose, load_template, normalise_recipient
+from umacct.mail.compose import (
+    Composer,
+    OutgoingMessage,
+    available_kinds,
+    compose,
+    load_template,
+    normalise_recipient,
+)
 from umacct.mail.mailer import (
     LINK_PURPOSES,
     FlushFailure,
     FlushReport,
     LinkIssuer,
+    MailBatch,
     Mailer,
+    MailRequest,
     SendResult,
 )
 from umacct.mail.queue import MailQueue, QueuedMail, queue_path
@@ -19,12 +28,16 @@ from umacct.mail.transport import (
 
 __all__ = [
     "LINK_PURPOSES",
+    "Composer",
     "FlushFailure",
     "FlushReport",
     "LinkIssuer",
+    "MailBatch",
     "MailQueue",
+    "MailRequest",
     "Mailer",
     "OutboxTransport",
+    "OutgoingMessage",
     "QueuedMail",
     "SendResult",
     "SmtpTransport",

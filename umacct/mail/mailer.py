@@ -1,10 +1,16 @@
-"""Sending with a safety net: what cannot go out now is queued and sent by a later flush."""
+"""Sending with a safety net: what cannot go out now is queued and sent by a later flush.
+
+A batch of messages (``Mailer.start``) is composed and sent by a worker thread while the
+caller goes on (a bulk intake adds the next accounts meanwhile); its ``results()`` waits
+for it, then queues, in the caller's thread, what the relay did not take. The transport is
+used by one thread at a time: every other use of the Mailer waits for the batch first.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import threading
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from email.message import EmailMessage
 
 from umacct.clock import Clock
 from umacct.config import Config, parse_duration
@@ -15,7 +21,7 @@ from umacct.errors import (
     UmacctError,
     UnavailableError,
 )
-from umacct.mail.compose import compose, normalise_recipient
+from umacct.mail.compose import Composer, OutgoingMessage, normalise_recipient
 from umacct.mail.dates import english_duration, french_duration
 from umacct.mail.queue import MailQueue, QueuedMail
 from umacct.mail.transport import Transport
@@ -61,6 +67,69 @@ class FlushReport:
     """Why the flush stopped before the end (the relay failed), or None."""
 
 
+@dataclass(frozen=True)
+class MailRequest:
+    """One message to send: what ``Mailer.send`` takes, for a batch."""
+
+    account: str
+    kind: str
+    to: str
+    params: Mapping[str, str]
+    link: str | None = None
+    link_purpose: str | None = None
+
+
+@dataclass
+class _Delivery:
+    """What the worker made of one request: sent, or failed (and why)."""
+
+    request: MailRequest
+    recipient: str | None = None
+    message_id: str | None = None
+    relay_failure: str | None = None
+    """Set when the relay could not take it: the message is to be queued."""
+    error: UmacctError | None = None
+    """Set for a problem of the message itself (bad input, refused by the relay)."""
+
+
+class MailBatch:
+    """Messages being sent in the background; ``results()`` waits and queues what failed."""
+
+    def __init__(self, mailer: Mailer, requests: Sequence[MailRequest]) -> None:
+        self._mailer = mailer
+        self._deliveries = [_Delivery(request) for request in requests]
+        self._results: list[SendResult] | None = None
+        self._crash: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="umacct-mail", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            self._mailer.deliver(self._deliveries)
+        except BaseException as exc:  # re-raised by results(), in the caller's thread
+            self._crash = exc
+
+    def wait(self) -> None:
+        """Wait until every message was tried (nothing is queued yet)."""
+        self._thread.join()
+
+    def results(self) -> list[SendResult]:
+        """One result per request, in order, once all were tried; failures are queued.
+
+        Raises the first error of a message itself (InvalidInputError, RefusedError) after
+        the other messages were sent or queued.
+        """
+        if self._results is None:
+            self.wait()
+            if self._crash is not None:
+                raise self._crash
+            self._results = [self._mailer.result_of(delivery) for delivery in self._deliveries]
+        errors = [delivery.error for delivery in self._deliveries if delivery.error]
+        if errors:
+            raise errors[0]
+        return self._results
+
+
 class Mailer:
     """Composes, sends, and queues on failure.
 
@@ -76,7 +145,9 @@ class Mailer:
         self._transport = transport
         self._queue = queue
         self._clock = clock
+        self._composer = Composer(config.mail, clock)
         self._relay_failure: str | None = None
+        self._in_flight: MailBatch | None = None
 
     @property
     def relay_failure(self) -> str | None:
@@ -99,26 +170,72 @@ class Mailer:
         fresh one. Invalid input (address, parameters) raises InvalidInputError and
         queues nothing; a relay that refuses the message raises RefusedError.
         """
-        _check_link_arguments(params, link, link_purpose)
-        recipient = normalise_recipient(to)
-        extra = self._link_parameters(link, link_purpose) if link and link_purpose else {}
-        message = self._compose(kind, recipient, {**params, **extra})
-        if self._relay_failure is None:
+        request = MailRequest(account, kind, to, params, link, link_purpose)
+        self._wait_in_flight()
+        [delivery] = self.deliver([_Delivery(request)])
+        if delivery.error is not None:
+            raise delivery.error
+        return self.result_of(delivery)
+
+    def start(self, requests: Sequence[MailRequest]) -> MailBatch:
+        """Send ``requests`` in the background, in order; collect with ``results()``."""
+        self._wait_in_flight()
+        self._in_flight = MailBatch(self, requests)
+        return self._in_flight
+
+    def _wait_in_flight(self) -> None:
+        if self._in_flight is not None:
+            self._in_flight.wait()
+            self._in_flight = None
+
+    def deliver(self, deliveries: list[_Delivery]) -> list[_Delivery]:
+        """Compose and send each message (in the worker thread for a batch); no queue use."""
+        for delivery in deliveries:
+            request = delivery.request
             try:
-                self._transport.send(message)
-            except _RELAY_FAILURES as exc:
-                self._relay_failure = exc.message
-            else:
-                return SendResult(sent=True, message_id=str(message["Message-ID"]))
+                _check_link_arguments(request.params, request.link, request.link_purpose)
+                delivery.recipient = normalise_recipient(request.to)
+                extra = (
+                    self._link_parameters(request.link, request.link_purpose)
+                    if request.link and request.link_purpose
+                    else {}
+                )
+                message = self._compose(
+                    request.kind, delivery.recipient, {**request.params, **extra}
+                )
+            except UmacctError as exc:
+                delivery.error = exc
+                continue
+            if self._relay_failure is None:
+                try:
+                    self._transport.send(message)
+                except _RELAY_FAILURES as exc:
+                    self._relay_failure = exc.message
+                except UmacctError as exc:
+                    delivery.error = exc
+                    continue
+                else:
+                    delivery.message_id = message.message_id
+                    continue
+            delivery.relay_failure = self._relay_failure
+        return deliveries
+
+    def result_of(self, delivery: _Delivery) -> SendResult:
+        """The outcome of a delivery; what the relay could not take is queued here."""
+        if delivery.message_id is not None:
+            return SendResult(sent=True, message_id=delivery.message_id)
+        if delivery.relay_failure is None or delivery.recipient is None:
+            return SendResult(sent=False, error=str(delivery.error))
+        request = delivery.request
         queued_id = self._queue.add(
-            account=account,
-            recipient=recipient,
-            kind=kind,
-            params=params,
-            link_purpose=link_purpose,
+            account=request.account,
+            recipient=delivery.recipient,
+            kind=request.kind,
+            params=request.params,
+            link_purpose=request.link_purpose,
             now=self._clock.now(),
         )
-        return SendResult(sent=False, queued_id=queued_id, error=self._relay_failure)
+        return SendResult(sent=False, queued_id=queued_id, error=delivery.relay_failure)
 
     def flush(self, link_issuer: LinkIssuer, *, limit: int | None = None) -> FlushReport:
         """Send queued messages, oldest first, and mark each sent as soon as it went out.
@@ -130,6 +247,7 @@ class Mailer:
         """
         sent = 0
         failures: list[FlushFailure] = []
+        self._wait_in_flight()
         with self._queue.flush_lock():
             for mail in self._queue.pending(limit=limit):
                 if self._relay_failure is not None:
@@ -152,18 +270,19 @@ class Mailer:
         )
 
     def pending(self, account: str | None = None) -> list[QueuedMail]:
-        """Queued messages not sent yet, oldest first."""
+        """Queued messages not sent yet, oldest first (a batch in flight is waited for)."""
+        self._wait_in_flight()
         return self._queue.pending(account=account)
 
-    def _compose_queued(self, mail: QueuedMail, link_issuer: LinkIssuer) -> EmailMessage:
+    def _compose_queued(self, mail: QueuedMail, link_issuer: LinkIssuer) -> OutgoingMessage:
         params = dict(mail.params)
         if mail.link_purpose is not None:
             link = link_issuer(mail.account, mail.link_purpose, mail.params)
             params.update(self._link_parameters(link, mail.link_purpose))
         return self._compose(mail.kind, mail.recipient, params)
 
-    def _compose(self, kind: str, recipient: str, params: Mapping[str, str]) -> EmailMessage:
-        return compose(kind, recipient, params, config=self._config.mail, clock=self._clock)
+    def _compose(self, kind: str, recipient: str, params: Mapping[str, str]) -> OutgoingMessage:
+        return self._composer.compose(kind, recipient, params)
 
     def _link_parameters(self, link: str, purpose: str) -> dict[str, str]:
         lifetime = parse_duration(getattr(self._config.tokens, f"{purpose}_ttl"))

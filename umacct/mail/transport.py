@@ -5,11 +5,11 @@ from __future__ import annotations
 import ipaddress
 import itertools
 import os
+import re
 import secrets
 import smtplib
 import ssl
 import tempfile
-from email.message import EmailMessage
 from pathlib import Path
 from types import TracebackType
 from typing import Protocol, Self
@@ -17,16 +17,22 @@ from typing import Protocol, Self
 from umacct.clock import Clock, SystemClock
 from umacct.config import Config, SmtpConfig
 from umacct.errors import ConfigError, RefusedError, UnavailableError
+from umacct.mail.compose import OutgoingMessage
 
 SMTP_SECURITY_MODES = ("starttls", "tls", "none")
 # 421 is "service not available, closing channel": the relay dropped an idle session.
 _SERVICE_CLOSING = 421
+_OK = 250
+_RCPT_OK = (250, 251)
+_START_MAIL_INPUT = 354
+# Dot-stuffing (RFC 5321 4.5.2): a line starting with "." gets one more.
+_LEADING_DOT = re.compile(rb"^\.", re.MULTILINE)
 
 
 class Transport(Protocol):
     """Delivers messages; used as a context manager so that connections get closed."""
 
-    def send(self, message: EmailMessage) -> None:
+    def send(self, message: OutgoingMessage) -> None:
         """Deliver one message or raise an UmacctError subclass."""
         ...
 
@@ -74,7 +80,7 @@ class OutboxTransport(_ClosedOnExit):
         self._clock = clock or SystemClock()
         self._sequence = itertools.count(1)
 
-    def send(self, message: EmailMessage) -> None:
+    def send(self, message: OutgoingMessage) -> None:
         """Write the message atomically (temporary file, then rename)."""
         self._ensure_folder()
         stamp = self._clock.now().strftime("%Y%m%dT%H%M%S%fZ")
@@ -84,7 +90,7 @@ class OutboxTransport(_ClosedOnExit):
             handle, temporary = tempfile.mkstemp(dir=self.folder, prefix=".", suffix=".tmp")
             try:
                 with os.fdopen(handle, "wb") as stream:
-                    stream.write(message.as_bytes())
+                    stream.write(message.data)
                     stream.flush()
                     os.fsync(stream.fileno())
                 os.replace(temporary, self.folder / name)
@@ -121,7 +127,9 @@ class SmtpTransport(_ClosedOnExit):
 
     ``starttls`` and ``tls`` check the relay's certificate (``ssl.create_default_context``);
     ``none`` sends in clear and is accepted only towards a loopback relay (security.md 15).
-    A dropped connection is reopened once per message.
+    A dropped connection is reopened once per message. When the relay offers ESMTP
+    PIPELINING (RFC 2920), ``MAIL``, ``RCPT`` and ``DATA`` go in one write: two round trips
+    a message instead of four.
     """
 
     def __init__(
@@ -157,7 +165,7 @@ class SmtpTransport(_ClosedOnExit):
         """``host:port`` of the relay, for messages."""
         return f"{self.config.host}:{self.config.port}"
 
-    def send(self, message: EmailMessage) -> None:
+    def send(self, message: OutgoingMessage) -> None:
         """Send one message, reconnecting once if the relay had dropped the connection."""
         try:
             self._send_once(message)
@@ -174,10 +182,21 @@ class SmtpTransport(_ClosedOnExit):
             self.close()
             raise self._failure(exc) from exc
 
-    def _send_once(self, message: EmailMessage) -> None:
+    def _send_once(self, message: OutgoingMessage) -> None:
         if self._connection is None:
             self._connection = self._connect()
-        self._connection.send_message(message)
+        connection = self._connection
+        content = _wire_content(message.data)
+        if not connection.has_extn("pipelining"):
+            # smtplib says MAIL, RCPT and DATA one at a time (and adds SIZE itself).
+            connection.sendmail(message.sender, [message.recipient], content)
+            return
+        options = [f"SIZE={len(content)}"] if connection.has_extn("size") else []
+        try:
+            _send_pipelined(connection, message.sender, message.recipient, content, options)
+        except (smtplib.SMTPResponseException, smtplib.SMTPRecipientsRefused):
+            _reset(connection)
+            raise
 
     def _connect(self) -> smtplib.SMTP:
         host, port, timeout = self.config.host, self.config.port, self.config.timeout
@@ -237,6 +256,51 @@ class SmtpTransport(_ClosedOnExit):
             connection.quit()
         except (smtplib.SMTPException, OSError):
             connection.close()
+
+
+def _wire_content(data: bytes) -> bytes:
+    """CRLF line ends, as SMTP wants them (composed messages end their lines with LF)."""
+    return data.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+
+
+def _send_pipelined(
+    connection: smtplib.SMTP, sender: str, recipient: str, content: bytes, options: list[str]
+) -> None:
+    """One message over a relay that offers PIPELINING: the envelope in one write.
+
+    Raises the exceptions ``smtplib.SMTP.sendmail`` raises in the same cases, so that the
+    failures are read the same way.
+    """
+    mail_from = " ".join([f"MAIL FROM:<{sender}>", *options])
+    connection.send(f"{mail_from}\r\nRCPT TO:<{recipient}>\r\nDATA\r\n".encode("ascii"))
+    mail_reply = connection.getreply()
+    rcpt_reply = connection.getreply()
+    data_code, data_text = connection.getreply()
+    if data_code == _START_MAIL_INPUT and (mail_reply[0] != _OK or rcpt_reply[0] not in _RCPT_OK):
+        # The relay took DATA though the envelope failed: end the empty message and drop it.
+        connection.send(b".\r\n")
+        connection.getreply()
+    if mail_reply[0] != _OK:
+        raise smtplib.SMTPSenderRefused(*mail_reply, sender)
+    if rcpt_reply[0] not in _RCPT_OK:
+        raise smtplib.SMTPRecipientsRefused({recipient: rcpt_reply})
+    if data_code != _START_MAIL_INPUT:
+        raise smtplib.SMTPDataError(data_code, data_text)
+    stuffed = _LEADING_DOT.sub(b"..", content)
+    if not stuffed.endswith(b"\r\n"):
+        stuffed += b"\r\n"
+    connection.send(stuffed + b".\r\n")
+    code, text = connection.getreply()
+    if code != _OK:
+        raise smtplib.SMTPDataError(code, text)
+
+
+def _reset(connection: smtplib.SMTP) -> None:
+    """RSET after a failed message, as smtplib does; a connection already gone is left be."""
+    try:
+        connection.rset()
+    except (smtplib.SMTPException, OSError):
+        connection.close()
 
 
 def transport_from_config(config: Config, smtp_password: str | None) -> Transport:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import TYPE_CHECKING
 
 from umacct.config import parse_duration
 from umacct.directory.escape import filter_prefix
@@ -28,6 +29,9 @@ from umacct.services.changes import PlannedChange, apply_change
 from umacct.services.lifecycle import AccountOutcome, outcome
 from umacct.services.runtime import Runtime
 from umacct.tokens import TokenPurpose
+
+if TYPE_CHECKING:
+    from umacct.mail import MailBatch
 
 PRECREATED_PREFIX = "{COMPTE}I:SupannPrecree:"
 PRECREATED = "SupannPrecree"
@@ -60,14 +64,40 @@ def send_activation_links(
     runtime: Runtime, recipients: Sequence[Recipient]
 ) -> list[ActivationLink]:
     """``send_activation_link`` for many: the tokens recorded at once, then one mail each."""
+    return start_activation_links(runtime, recipients).links()
+
+
+class PendingLinks:
+    """Activation links whose tokens are recorded and whose mails are on their way."""
+
+    def __init__(self, expires: Sequence[datetime], batch: MailBatch) -> None:
+        self._expires = expires
+        self._batch = batch
+
+    def links(self) -> list[ActivationLink]:
+        """Wait for the mails: one link each, sent or queued (see ``MailBatch.results``)."""
+        results = self._batch.results()
+        return [
+            ActivationLink(expires, "sent" if result.sent else "queued")
+            for expires, result in zip(self._expires, results, strict=True)
+        ]
+
+
+def start_activation_links(runtime: Runtime, recipients: Sequence[Recipient]) -> PendingLinks:
+    """Record an activation token for each recipient now; mail the links in the background.
+
+    The caller must collect ``links()`` before it returns: only then are the mails the
+    relay did not take queued.
+    """
+    from umacct.mail import MailRequest  # the mail package is imported only when mailing
+
     config = runtime.config
     ttl = timedelta(seconds=parse_duration(config.tokens.activation_ttl))
     issued = runtime.tokens.issue_many(
         [recipient.account for recipient in recipients], TokenPurpose.ACTIVATION, ttl
     )
-    links = []
-    for recipient, token in zip(recipients, issued, strict=True):
-        result = runtime.mailer.send(
+    batch = runtime.mailer.start([
+        MailRequest(
             recipient.account,
             "activation",
             recipient.to,
@@ -75,8 +105,9 @@ def send_activation_links(
             link=config.links.activation.format(token=token.token),
             link_purpose=TokenPurpose.ACTIVATION.value,
         )
-        links.append(ActivationLink(token.expires_at, "sent" if result.sent else "queued"))
-    return links
+        for recipient, token in zip(recipients, issued, strict=True)
+    ])  # fmt: skip
+    return PendingLinks([token.expires_at for token in issued], batch)
 
 
 def arrival_states(created: date, arrival: date | None) -> tuple[ResourceState, ...]:

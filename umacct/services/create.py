@@ -34,10 +34,11 @@ from umacct.services.accounts import Account, account_attributes, account_from_e
 from umacct.services.arrivals import (
     PRECREATED,
     ActivationLink,
+    PendingLinks,
     Recipient,
     arrival_states,
     send_activation_link,
-    send_activation_links,
+    start_activation_links,
     state_targets,
 )
 from umacct.services.changes import PlannedChange, apply_change
@@ -180,10 +181,30 @@ def create_people(
 
     A row that fails becomes a RowFailure and the others go on; a directory or store that
     becomes unreachable stops the run (running the same file again completes it).
+
+    The activation mails of a batch go out in the background while the next batch is
+    looked up and added; a batch's results come once its mails were sent or queued. A run
+    that stops early still waits for the mails already handed over, and queues those the
+    relay did not take, before the error goes up.
     """
     creator = _Creator(runtime, send_mail=send_mail, dry_run=dry_run)
-    for batch in _batches(rows, BATCH_SIZE):
-        yield from creator.create_batch(batch, creator.look_up(batch))
+    in_flight: list[_BatchInFlight] = []
+    try:
+        for batch in _batches(rows, BATCH_SIZE):
+            try:
+                in_flight.append(creator.start_batch(batch, creator.look_up(batch)))
+            except UmacctError:
+                # The batch before was added: report it before the error that stops the run.
+                if in_flight and (done := in_flight.pop(0).settle()) is not None:
+                    yield from done
+                raise
+            if len(in_flight) > 1:
+                yield from in_flight.pop(0).results()
+        while in_flight:
+            yield from in_flight.pop(0).results()
+    finally:
+        for left in in_flight:
+            left.settle()
 
 
 # --- the work ---------------------------------------------------------------------------------
@@ -217,6 +238,48 @@ class _Known:
     by_personal_mail: dict[str, list[Account]]
     taken: set[str]
     """Lower-cased uids, login aliases and local parts of addresses starting with a base."""
+
+
+@dataclass(frozen=True)
+class _Mailing:
+    """The accounts of a batch added without error, those mailed a link, and their links."""
+
+    done: list[_NewAccount]
+    mailed: list[_NewAccount]
+    links: PendingLinks | None
+
+
+@dataclass
+class _BatchInFlight:
+    """A batch whose accounts are added and whose activation mails are on their way."""
+
+    creator: _Creator
+    planned: list[CreateOutcome | RowFailure | _NewAccount]
+    new: list[_NewAccount]
+    mailing: _Mailing
+
+    def results(self) -> list[CreateOutcome | RowFailure]:
+        """One result per row, in row order, once the batch's mails were sent or queued."""
+        self.creator.describe(self.mailing)
+        results: list[CreateOutcome | RowFailure] = []
+        for item in self.planned:
+            if isinstance(item, _NewAccount):
+                assert item.outcome is not None
+                results.append(item.outcome)
+            else:
+                results.append(item)
+        return results
+
+    def settle(self) -> list[CreateOutcome | RowFailure] | None:
+        """For a run that stops early: wait for the mails, queue what failed; the results.
+
+        None when a message failed on its own (a recipient refused): the error that
+        stopped the run is the one to report, that one would only hide it.
+        """
+        try:
+            return self.results()
+        except UmacctError:
+            return None
 
 
 def _batches(rows: Sequence[IntakeRow], size: int) -> Iterator[Sequence[IntakeRow]]:
@@ -318,10 +381,8 @@ class _Creator:
         planned = self._plan(row, known)
         return self._new(planned, known) if isinstance(planned, _NewAccount) else planned
 
-    def create_batch(
-        self, rows: Sequence[IntakeRow], known: _Known
-    ) -> Iterator[CreateOutcome | RowFailure]:
-        """Every row of a batch, new accounts added together (pipelined), in row order.
+    def start_batch(self, rows: Sequence[IntakeRow], known: _Known) -> _BatchInFlight:
+        """Every row of a batch planned, new accounts added together (pipelined), mail started.
 
         Audit order, so that a crash never loses the record of an entry added: one record
         naming every account about to be added is written and flushed before the adds are
@@ -337,13 +398,7 @@ class _Creator:
         new = [item for item in planned if isinstance(item, _NewAccount)]
         if new and not self.dry_run:
             self._add_all(new, known)
-        self._finish_all(new)
-        for item in planned:
-            if isinstance(item, _NewAccount):
-                assert item.outcome is not None
-                yield item.outcome
-            else:
-                yield item
+        return _BatchInFlight(self, planned, new, self._start_links(new))
 
     def _add_all(self, new: list[_NewAccount], known: _Known) -> None:
         """Add the planned accounts, pipelined; a taken identifier is retried alone."""
@@ -372,16 +427,21 @@ class _Creator:
             except UmacctError as error:
                 item.outcome = _row_failure(item.row, error)
 
-    def _finish_all(self, new: list[_NewAccount]) -> None:
-        """Mail the links of the accounts just added (tokens recorded together); describe each."""
+    def _start_links(self, new: list[_NewAccount]) -> _Mailing:
+        """Record the tokens of the accounts just added and start mailing their links."""
         done = [item for item in new if item.outcome is None]
         mailed = [item for item in done if self._mails_link(item.states[0]) and not self.dry_run]
-        links = send_activation_links(self.runtime, [
+        links = start_activation_links(self.runtime, [
             Recipient(item.identifier, _full_name(item.row), item.row.personal_email)
             for item in mailed
-        ]) if mailed else []  # fmt: skip
-        by_item = {id(item): link for item, link in zip(mailed, links, strict=True)}
-        for item in done:
+        ]) if mailed else None  # fmt: skip
+        return _Mailing(done, mailed, links)
+
+    def describe(self, mailing: _Mailing) -> None:
+        """Wait for the links of a batch, then describe each account added."""
+        links = mailing.links.links() if mailing.links else []
+        by_item = {id(item): link for item, link in zip(mailing.mailed, links, strict=True)}
+        for item in mailing.done:
             item.outcome = self._outcome(
                 item.row, item.identifier, item.uid, item.states[0],
                 _new_action(item.states), by_item.get(id(item)),
@@ -478,7 +538,7 @@ class _Creator:
         if not self.dry_run:
             self._check_audit()
             planned = self._add_one(planned, known, _ADD_ATTEMPTS)
-        self._finish_all([planned])
+        self.describe(self._start_links([planned]))
         assert isinstance(planned.outcome, CreateOutcome)
         return planned.outcome
 

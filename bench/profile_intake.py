@@ -1,0 +1,61 @@
+"""Profile one bulk intake: ``python -m bench.profile_intake --count 2000 [--durable] [--profile]``.
+
+Starts a fresh local directory and the loopback SMTP sink of target 1, runs ``umacct create
+--csv`` once (under pyinstrument with ``--profile``) and prints its wall time next to
+``ldapadd -f`` of the same entries. The profile goes to ``bench/out/profile-intake.txt``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from aiosmtpd.controller import Controller
+
+from bench.common import OUT, UMACCT, local_directory, run_timed, service_args, write_config
+from bench.intake import CountingSink, dump_people, free_port, write_intake
+
+
+def main() -> int:
+    """Run one intake (profiled or not) and its reference; print both times."""
+    parser = argparse.ArgumentParser(prog="python -m bench.profile_intake", description=__doc__)
+    parser.add_argument("--count", type=int, default=2000, help="people in the intake file")
+    parser.add_argument("--durable", action="store_true", help="a slapd that syncs its writes")
+    parser.add_argument("--profile", action="store_true", help="run the tool under pyinstrument")
+    options = parser.parse_args()
+    OUT.mkdir(parents=True, exist_ok=True)
+    folder = OUT / "profile-intake"
+    intake = OUT / f"intake-{options.count}.csv"
+    write_intake(intake, options.count)
+    sink = CountingSink()
+    controller = Controller(sink, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    try:
+        with local_directory("profile-intake-slapd", durable=options.durable) as directory:
+            env = write_config(directory, folder, smtp_port=controller.port)
+            report = OUT / "profile-intake.txt"
+            profiler = (
+                [str(Path(UMACCT).with_name("pyinstrument")), "-o", str(report), "--"]
+                if options.profile
+                else []
+            )
+            run = run_timed([*profiler, UMACCT, "--json", "create", "--csv", str(intake)], env=env)
+            ldif = OUT / "profile-intake.ldif"
+            created = dump_people(directory, ldif)
+        with local_directory("profile-intake-slapd", durable=options.durable) as directory:
+            argv = ["ldapadd", *service_args(directory, folder), "-f", str(ldif)]
+            reference = run_timed(argv, env=env).seconds
+    finally:
+        controller.stop()
+    print(
+        f"umacct {run.seconds:.2f} s ({created} entries, {sink.count} mails), "
+        f"ldapadd {reference:.2f} s: {run.seconds / reference:.2f}x"
+    )
+    if options.profile:
+        print(f"profile: {OUT / 'profile-intake.txt'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
