@@ -140,12 +140,26 @@ def write_config(
         }
     path = folder / "config.toml"
     path.write_bytes(tomli_w.dumps(settings).encode("utf-8"))
-    return {
+    env = {
         **os.environ,
         "UMACCT_CONFIG": str(path),
+        # The references read the password from here.
         "UMACCT_BIND_PASSWORD": directory.bind_password,
         "LDAPNOINIT": "1",
+        # As the README recommends for a server: the keyring backend named, the bind
+        # password in it (the tool finds it there first).
+        "PYTHON_KEYRING_BACKEND": "keyrings.alt.file.PlaintextKeyring",
+        "XDG_DATA_HOME": str(folder / "keyring"),
     }
+    subprocess.run(
+        [UMACCT, "secret", "set", "directory", "--stdin"],
+        input=directory.bind_password + "\n",
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return env
 
 
 def service_args(directory: LocalDirectory, folder: Path) -> list[str]:

@@ -28,18 +28,11 @@ from umacct.config import (
     SmtpConfig,
 )
 from umacct.errors import ConfigError, InvalidInputError, TemporaryError, UnavailableError
-from umacct.mail import (
-    LinkIssuer,
-    Mailer,
-    MailQueue,
-    OutboxTransport,
-    SmtpTransport,
-    available_kinds,
-    compose,
-    queue_path,
-    transport_from_config,
-)
+from umacct.mail.compose import available_kinds, compose
 from umacct.mail.dates import english_date, english_duration, french_date, french_duration
+from umacct.mail.mailer import LinkIssuer, Mailer
+from umacct.mail.queue import MailQueue, queue_path
+from umacct.mail.transport import OutboxTransport, SmtpTransport, transport_from_config
 
 if TYPE_CHECKING:
     from smtp_fixtures import SmtpTestServer, TlsFiles
@@ -713,3 +706,14 @@ def test_discard_removes_only_unsent_mail(tmp_path: Path) -> None:
         assert queue.discard(first)
         assert not queue.discard(second)
         assert queue.count_pending() == 0
+
+
+def test_reading_the_queue_loads_neither_composition_nor_smtp() -> None:
+    import subprocess
+    import sys
+
+    loaded = subprocess.run(
+        [sys.executable, "-c", "import sys, umacct.mail.queue; print(sorted(set(sys.modules) & {'smtplib', 'email_validator', 'umacct.mail.compose'}))"],
+        capture_output=True, text=True, check=True,
+    ).stdout.strip()  # fmt: skip
+    assert loaded == "[]"

@@ -28,8 +28,10 @@ from umacct.config import (
     SmtpConfig,
 )
 from umacct.errors import InvalidInputError, RefusedError
-from umacct.mail import Mailer, MailQueue, MailRequest, SmtpTransport, compose
-from umacct.mail.compose import load_template, normalise_recipient, render, sender_address
+from umacct.mail.compose import compose, load_template, normalise_recipient, render, sender_address
+from umacct.mail.mailer import Mailer, MailRequest
+from umacct.mail.queue import MailQueue
+from umacct.mail.transport import SmtpTransport
 
 __all__ = ["smtp_server"]
 

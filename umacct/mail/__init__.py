@@ -1,51 +1,5 @@
-"""Outgoing mail: bilingual templates, composition, transports and the queue."""
+"""Outgoing mail: bilingual templates (``compose``), transports, the queue and the mailer.
 
-from umacct.mail.compose import (
-    Composer,
-    OutgoingMessage,
-    available_kinds,
-    compose,
-    load_template,
-    normalise_recipient,
-)
-from umacct.mail.mailer import (
-    LINK_PURPOSES,
-    FlushFailure,
-    FlushReport,
-    LinkIssuer,
-    MailBatch,
-    Mailer,
-    MailRequest,
-    SendResult,
-)
-from umacct.mail.queue import MailQueue, QueuedMail, queue_path
-from umacct.mail.transport import (
-    OutboxTransport,
-    SmtpTransport,
-    Transport,
-    transport_from_config,
-)
-
-__all__ = [
-    "LINK_PURPOSES",
-    "Composer",
-    "FlushFailure",
-    "FlushReport",
-    "LinkIssuer",
-    "MailBatch",
-    "MailQueue",
-    "MailRequest",
-    "Mailer",
-    "OutboxTransport",
-    "OutgoingMessage",
-    "QueuedMail",
-    "SendResult",
-    "SmtpTransport",
-    "Transport",
-    "available_kinds",
-    "compose",
-    "load_template",
-    "normalise_recipient",
-    "queue_path",
-    "transport_from_config",
-]
+Import from the modules themselves: reading the queue (``show``, ``mail list``) then loads
+neither the composition nor the SMTP machinery.
+"""

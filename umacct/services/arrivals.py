@@ -31,7 +31,7 @@ from umacct.services.runtime import Runtime
 from umacct.tokens import TokenPurpose
 
 if TYPE_CHECKING:
-    from umacct.mail import MailBatch
+    from umacct.mail.mailer import MailBatch
 
 PRECREATED_PREFIX = "{COMPTE}I:SupannPrecree:"
 PRECREATED = "SupannPrecree"
@@ -89,7 +89,7 @@ def start_activation_links(runtime: Runtime, recipients: Sequence[Recipient]) ->
     The caller must collect ``links()`` before it returns: only then are the mails the
     relay did not take queued.
     """
-    from umacct.mail import MailRequest  # the mail package is imported only when mailing
+    from umacct.mail.mailer import MailRequest  # the mail package is imported only when mailing
 
     config = runtime.config
     ttl = timedelta(seconds=parse_duration(config.tokens.activation_ttl))

@@ -195,7 +195,7 @@ def _writable_dir(name: str, path: Path, detail: str | None = None) -> Check:
 
 
 def _smtp_check(config: Config) -> Check:
-    from umacct.mail import transport_from_config
+    from umacct.mail.transport import transport_from_config
 
     smtp = config.mail.smtp
     password = None

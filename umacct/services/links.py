@@ -18,7 +18,8 @@ from umacct.errors import InvalidInputError
 from umacct.tokens import TokenPurpose
 
 if TYPE_CHECKING:
-    from umacct.mail import FlushReport, QueuedMail
+    from umacct.mail.mailer import FlushReport
+    from umacct.mail.queue import QueuedMail
     from umacct.services.runtime import Runtime
 
 CONFIRM_CHANGE = "change"

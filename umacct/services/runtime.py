@@ -19,7 +19,9 @@ from umacct.secrets import Prompt, SecretKind, find_secret
 if TYPE_CHECKING:
     from umacct.audit import AuditLog
     from umacct.directory import Directory
-    from umacct.mail import Mailer, MailQueue, Transport
+    from umacct.mail.mailer import Mailer
+    from umacct.mail.queue import MailQueue
+    from umacct.mail.transport import Transport
     from umacct.store import SQLiteStore
     from umacct.tokens import Tokens
 
@@ -91,7 +93,8 @@ class Runtime:
     def mailer(self) -> Mailer:
         """Outgoing mail, queued when the transport fails."""
         if self._mailer is None:
-            from umacct.mail import Mailer, transport_from_config
+            from umacct.mail.mailer import Mailer
+            from umacct.mail.transport import transport_from_config
 
             smtp_password = None
             if self.config.mail.transport == "smtp" and self.config.mail.smtp.username:
