@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import ParamSpec, Protocol, TypeVar
 
+from umacct.closing import Closing
 from umacct.errors import InvalidInputError, TemporaryError, UnavailableError
 
 STATE_FILE = "state.db"
@@ -256,7 +257,7 @@ def _reported(method: Callable[_P, _R]) -> Callable[_P, _R]:
     return wrapper
 
 
-class SQLiteStore:
+class SQLiteStore(Closing):
     """The ``Store`` in ``<data_dir>/state.db``: WAL mode, one connection per instance.
 
     Several processes may open the same file; writes are short ``BEGIN IMMEDIATE``
@@ -270,12 +271,6 @@ class SQLiteStore:
         self._create_private_file()
         self._conn = self._connect(busy_timeout_ms)
         self._migrate()
-
-    def __enter__(self) -> SQLiteStore:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
 
     def close(self) -> None:
         """Close the connection."""

@@ -12,7 +12,6 @@ from collections import deque
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
-from types import TracebackType
 from typing import Any, Literal
 
 import ldap3
@@ -22,6 +21,7 @@ from ldap3.extend.standard.whoAmI import WhoAmI
 from ldap3.operation.search import compile_filter, parse_filter
 from ldap3.protocol.controls import build_control
 
+from umacct.closing import Closing
 from umacct.config import DirectoryConfig
 from umacct.directory.connection import (
     InvalidCredentials,
@@ -214,7 +214,7 @@ def _add_error(dn: str, answer: _Answer) -> UmacctError | None:
     )
 
 
-class Directory:
+class Directory(Closing):
     """A bound connection to the directory; use ``connect()`` to get one, one per thread."""
 
     def __init__(self, connection: Any, address: ServerAddress, settings: DirectoryConfig) -> None:
@@ -525,17 +525,6 @@ class Directory:
         """Unbind and close; safe to call twice."""
         with suppress(LDAPException):
             self._connection.unbind()
-
-    def __enter__(self) -> Directory:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.close()
 
 
 def connect(settings: DirectoryConfig, password: str) -> Directory:

@@ -17,9 +17,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
+from umacct.closing import Closing
 from umacct.config import Config
 from umacct.errors import TemporaryError, UnavailableError
 
@@ -71,7 +71,7 @@ def queue_path(config: Config) -> Path:
     return Path(config.paths.data_dir) / QUEUE_FILE_NAME
 
 
-class MailQueue:
+class MailQueue(Closing):
     """The SQLite queue file, created with mode 0600 in a folder of mode 0700."""
 
     def __init__(self, path: Path) -> None:
@@ -179,17 +179,6 @@ class MailQueue:
     def close(self) -> None:
         """Close the database."""
         self._db.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.close()
 
 
 def _create_private(path: Path) -> None:

@@ -15,6 +15,7 @@ from types import TracebackType
 from typing import Protocol, Self
 
 from umacct.clock import Clock, SystemClock
+from umacct.closing import Closing
 from umacct.config import Config, SmtpConfig
 from umacct.errors import ConfigError, RefusedError, UnavailableError
 from umacct.mail.compose import OutgoingMessage
@@ -50,25 +51,7 @@ class Transport(Protocol):
     ) -> None: ...
 
 
-class _ClosedOnExit:
-    """``with transport:`` closes it on the way out."""
-
-    def close(self) -> None:
-        """Nothing to release by default."""
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.close()
-
-
-class OutboxTransport(_ClosedOnExit):
+class OutboxTransport(Closing):
     """Writes each message to its own ``.eml`` file (mode 0600) in a private folder (0700).
 
     File names start with the UTC time and a per-transport sequence number, so that a
@@ -122,7 +105,7 @@ def is_loopback_host(host: str) -> bool:
         return False
 
 
-class SmtpTransport(_ClosedOnExit):
+class SmtpTransport(Closing):
     """Sends through an SMTP relay, over one connection kept open for the whole run.
 
     ``starttls`` and ``tls`` check the relay's certificate (``ssl.create_default_context``);
