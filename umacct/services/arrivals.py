@@ -25,6 +25,7 @@ from umacct.policy import (
     replace_statuses,
 )
 from umacct.services.accounts import Account, iter_accounts
+from umacct.services.addresses import personal_address
 from umacct.services.changes import PlannedChange, apply_change
 from umacct.services.lifecycle import AccountOutcome, outcome
 from umacct.services.runtime import Runtime
@@ -159,12 +160,6 @@ def arrivals_due(runtime: Runtime) -> Iterator[Account]:
             yield account
 
 
-def personal_address(runtime: Runtime, account: Account) -> str | None:
-    """The personal address the activation link goes to, or None."""
-    values = account.values(runtime.config.attributes.personal_mail)
-    return values[0] if values else None
-
-
 def arrive(
     runtime: Runtime, account: Account, *, dry_run: bool = False, command: str = "sweep"
 ) -> AccountOutcome:
@@ -178,7 +173,7 @@ def arrive(
         account, state_targets(runtime, account, arrival_states(runtime.today(), None))
     )
     apply_change(runtime, change, command=command, dry_run=dry_run, details={"arrival": True})
-    address = personal_address(runtime, account)
+    address = personal_address(runtime.config, account)
     if address is None:
         message = "arrived; no personal address: send the link with 'umacct activate' once set"
     elif dry_run:
