@@ -348,7 +348,7 @@ class _RowValidator:
         email = _parse_field(raw, "personal_email", validate_email, reasons, required=True)
         end = _parse_field(raw, "end_of_activity", parse_date, reasons)
         arrival = _parse_field(raw, "arrival", parse_date, reasons)
-        external_id = _parse_field(raw, "external_id", _external_id, reasons)
+        external_id = _parse_field(raw, "external_id", check_external_id, reasons)
         if end and arrival and end < arrival:
             reasons.append(f"end_of_activity {end} is before arrival {arrival}")
         if reasons or name is None or profile is None or email is None:
@@ -386,7 +386,8 @@ def _parse_field(
         return None
 
 
-def _external_id(value: str) -> str:
+def check_external_id(value: str) -> str:
+    """An HR or student-system identifier: 1 to 64 letters, digits, dots, underscores, hyphens."""
     if not _EXTERNAL_ID.fullmatch(value):
         raise InvalidInputError(
             f"{value!r} is not valid: 1 to 64 letters, digits, dots, underscores or hyphens"

@@ -11,7 +11,6 @@ reinstated, awaiting a new activation.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime
@@ -28,7 +27,7 @@ from umacct.identifiers import (
     institutional_address,
     local_part,
 )
-from umacct.intake import Intake, IntakeRow, read_intake, validate_email
+from umacct.intake import Intake, IntakeRow, check_external_id, read_intake, validate_email
 from umacct.policy import ResourceState, Stage
 from umacct.services.accounts import Account, account_attributes, account_from_entry
 from umacct.services.arrivals import (
@@ -56,7 +55,6 @@ BATCH_SIZE = 200
 OBJECT_CLASSES = ("inetOrgPerson", "eduPerson", "supannPerson")
 PASSWORD_ATTRIBUTE = "userPassword"  # noqa: S105 (an attribute name)
 _PASSWORD_SET = "(set, unreadable)"  # noqa: S105 (a placeholder, never written)
-_EXTERNAL_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 _ADD_ATTEMPTS = 3
 
 
@@ -115,7 +113,10 @@ def new_person(
     except InvalidInputError as error:
         raise InvalidInputError(f"--personal-email: {error.message}") from None
     if external_id is not None:
-        external_id = check_external_id(external_id.strip())
+        try:
+            external_id = check_external_id(external_id.strip())
+        except InvalidInputError as error:
+            raise InvalidInputError(f"external id {error.message}") from None
     if end_of_activity and arrival and end_of_activity < arrival:
         raise InvalidInputError(
             f"--end-of-activity {end_of_activity} is before --arrival {arrival}"
@@ -131,16 +132,6 @@ def profile_key(config: Config, text: str) -> str:
         known = ", ".join(sorted(config.profiles))
         raise InvalidInputError(f"unknown profile {text!r} (configured: {known})")
     return found
-
-
-def check_external_id(text: str) -> str:
-    """An HR or student-system identifier: 1 to 64 letters, digits, dots, underscores, hyphens."""
-    if not _EXTERNAL_ID.fullmatch(text):
-        raise InvalidInputError(
-            f"external id {text!r} is not valid: 1 to 64 letters, digits, dots, "
-            "underscores or hyphens"
-        )
-    return text
 
 
 def read_intake_file(config: Config, path: Path) -> Intake:
