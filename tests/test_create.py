@@ -23,13 +23,8 @@ from umacct.errors import InvalidInputError, RefusedError
 from umacct.intake import IntakeRow, read_intake
 from umacct.localdir import LocalDirectory
 from umacct.services.arrivals import arrivals_due, arrive, send_activation_link
-from umacct.services.create import (
-    CreateOutcome,
-    RowFailure,
-    create_people,
-    create_person,
-    new_person,
-)
+from umacct.services.create import CreateOutcome, RowFailure, create_people, create_person
+from umacct.services.create_input import new_person
 from umacct.services.lifecycle import suspend
 from umacct.services.purge import purge
 from umacct.services.runtime import Runtime

@@ -142,7 +142,8 @@ def test_two_sweeps_at_once_the_second_exits_75(on: Callable[[date], Runtime]) -
 
 
 def test_sweep_sends_the_activation_link_on_the_arrival_day(on: Callable[[date], Runtime]) -> None:
-    from umacct.services.create import create_person, new_person
+    from umacct.services.create import create_person
+    from umacct.services.create_input import new_person
 
     runtime = on(date(2026, 8, 20))
     row = new_person(

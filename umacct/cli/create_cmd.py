@@ -92,7 +92,8 @@ def create(
     if missing:
         raise typer.BadParameter(f"missing {', '.join(missing)} (or give --csv FILE)")
     from umacct.cli.dates import parse_day
-    from umacct.services.create import create_person, new_person
+    from umacct.services.create import create_person
+    from umacct.services.create_input import new_person
 
     runtime = state.runtime()
     person = new_person(
@@ -116,7 +117,8 @@ def create(
 
 
 def _create_from_file(state: AppState, path: Path, *, send_mail: bool, dry_run: bool) -> None:
-    from umacct.services.create import CreateOutcome, RowFailure, create_people, read_intake_file
+    from umacct.services.create import CreateOutcome, RowFailure, create_people
+    from umacct.services.create_input import read_intake_file
 
     runtime = state.runtime()
     intake = read_intake_file(runtime.config, path)

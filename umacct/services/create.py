@@ -12,22 +12,19 @@ reinstated, awaiting a new activation.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import date, datetime
-from pathlib import Path
 
 from umacct.audit import AuditRecord
-from umacct.config import Config, ProfileConfig
+from umacct.config import ProfileConfig
 from umacct.directory import AlreadyExistsError
-from umacct.directory.escape import dn_join, filter_eq, filter_or, filter_prefix, filter_present
+from umacct.directory.escape import dn_join, filter_eq, filter_or, filter_prefix
 from umacct.errors import ExitCode, InvalidInputError, RefusedError, UmacctError
 from umacct.identifiers import (
-    PersonName,
     choose_local_part,
     institutional_address,
-    local_part,
 )
-from umacct.intake import Intake, IntakeRow, check_external_id, read_intake, validate_email
+from umacct.intake import IntakeRow
 from umacct.policy import ResourceState, Stage
 from umacct.services.accounts import Account, account_attributes, account_from_entry
 from umacct.services.arrivals import (
@@ -38,14 +35,12 @@ from umacct.services.arrivals import (
     arrival_states,
     send_activation_link,
     start_activation_links,
-    state_targets,
 )
-from umacct.services.changes import PlannedChange, apply_change
+from umacct.services.changes import apply_change
 from umacct.services.lifecycle import (
-    SAVED_AFFILIATIONS,
-    SAVED_PRIMARY_AFFILIATION,
     end_of_activity_value,
 )
+from umacct.services.returning import reinstatement
 from umacct.services.runtime import Runtime
 from umacct.store import PurgeRecord
 from umacct.tokens import TokenPurpose
@@ -53,8 +48,6 @@ from umacct.tokens import TokenPurpose
 BATCH_SIZE = 200
 """Rows looked up together: one search per batch instead of one per row."""
 OBJECT_CLASSES = ("inetOrgPerson", "eduPerson", "supannPerson")
-PASSWORD_ATTRIBUTE = "userPassword"  # noqa: S105 (an attribute name)
-_PASSWORD_SET = "(set, unreadable)"  # noqa: S105 (a placeholder, never written)
 _ADD_ATTEMPTS = 3
 
 
@@ -85,65 +78,6 @@ class RowFailure:
 
     line: int
     reason: str
-
-
-# --- input ------------------------------------------------------------------------------------
-
-
-def new_person(
-    config: Config,
-    *,
-    given_name: str,
-    surname: str,
-    profile: str,
-    personal_email: str,
-    end_of_activity: date | None = None,
-    external_id: str | None = None,
-    arrival: date | None = None,
-) -> IntakeRow:
-    """Validate one person typed on the command line, as an intake row (line 0).
-
-    Raises InvalidInputError naming the option at fault.
-    """
-    name = PersonName(given_name, surname)
-    local_part(name.given_name, name.surname)
-    key = profile_key(config, profile)
-    try:
-        email = validate_email(personal_email)
-    except InvalidInputError as error:
-        raise InvalidInputError(f"--personal-email: {error.message}") from None
-    if external_id is not None:
-        try:
-            external_id = check_external_id(external_id.strip())
-        except InvalidInputError as error:
-            raise InvalidInputError(f"external id {error.message}") from None
-    if end_of_activity and arrival and end_of_activity < arrival:
-        raise InvalidInputError(
-            f"--end-of-activity {end_of_activity} is before --arrival {arrival}"
-        )
-    return IntakeRow(0, name, key, email, end_of_activity, external_id or None, arrival)
-
-
-def profile_key(config: Config, text: str) -> str:
-    """The configured profile named ``text`` (case-insensitive); InvalidInputError otherwise."""
-    folded = {key.casefold(): key for key in config.profiles}
-    found = folded.get(text.strip().casefold())
-    if found is None:
-        known = ", ".join(sorted(config.profiles))
-        raise InvalidInputError(f"unknown profile {text!r} (configured: {known})")
-    return found
-
-
-def read_intake_file(config: Config, path: Path) -> Intake:
-    """Read and validate an intake file: every row is checked before anything is created."""
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise InvalidInputError(f"cannot read {path}: {exc.strerror}") from None
-    try:
-        return read_intake(data, profiles=config.profiles)
-    except InvalidInputError as error:
-        raise InvalidInputError(f"{path}: {error.message}") from None
 
 
 # --- use cases --------------------------------------------------------------------------------
@@ -636,37 +570,7 @@ class _Creator:
 
     def _reinstate(self, row: IntakeRow, account: Account, action: str) -> CreateOutcome:
         """Back to awaiting activation: the old password goes (others may know it)."""
-        config, names = self.config, self.config.attributes
-        profile = config.profiles[row.profile]
-        account = self._with_password_presence(account)
-        states = arrival_states(self.today, row.arrival)
-        same_profile = account.profile_key == row.profile
-        saved = self.runtime.store.saved_values(account.identifier, SAVED_AFFILIATIONS)
-        saved_primary = self.runtime.store.saved_values(
-            account.identifier, SAVED_PRIMARY_AFFILIATION
-        )
-        targets = state_targets(self.runtime, account, states)
-        targets["pwdEndTime"] = []
-        targets[PASSWORD_ATTRIBUTE] = []
-        targets[names.affiliation] = saved if same_profile and saved else list(profile.affiliations)
-        targets[names.primary_affiliation] = (
-            saved_primary if same_profile and saved_primary else list(profile.affiliations[:1])
-        )
-        targets[config.directory.profile_attribute] = [row.profile]
-        targets[names.personal_mail] = [row.personal_email]
-        old_profile = config.profiles.get(account.profile_key or "")
-        if old_profile and old_profile.end_date_attribute != profile.end_date_attribute:
-            targets[old_profile.end_date_attribute] = []
-        targets[profile.end_date_attribute] = (
-            [end_of_activity_value(self.runtime, row.end_of_activity)]
-            if row.end_of_activity
-            else []
-        )
-        if row.external_id:
-            current = account.values(profile.external_id_attribute)
-            if row.external_id.casefold() not in {value.casefold() for value in current}:
-                targets[profile.external_id_attribute] = [*current, row.external_id]
-        change = PlannedChange(account, targets)
+        change, states = reinstatement(self.runtime, account, row, self.today)
         if not self.dry_run:
             self._check_audit()
         apply_change(
@@ -678,18 +582,8 @@ class _Creator:
         )
         if not self.dry_run:
             self.runtime.tokens.cancel(account.identifier)
-        after = change.simulate(config)
+        after = change.simulate(self.config)
         return self._finish(row, after.identifier, after.uid, states[0], action)
-
-    def _with_password_presence(self, account: Account) -> Account:
-        """The account, marked as having a password when it has one (the hash is unreadable)."""
-        present = self.runtime.directory.search(
-            account.dn, filter_present(PASSWORD_ATTRIBUTE), [], scope="base"
-        )
-        if next(iter(present), None) is None:
-            return account
-        attributes = {**account.entry.attributes, PASSWORD_ATTRIBUTE.lower(): [_PASSWORD_SET]}
-        return replace(account, entry=replace(account.entry, attributes=attributes))
 
     # --- the end of every path ----------------------------------------------------------------
 

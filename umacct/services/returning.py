@@ -1,0 +1,70 @@
+"""A person who comes back: their old account, back to awaiting activation for the new row."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import date
+
+from umacct.directory.escape import filter_present
+from umacct.intake import IntakeRow
+from umacct.policy import ResourceState
+from umacct.services.accounts import Account
+from umacct.services.arrivals import arrival_states, state_targets
+from umacct.services.changes import PlannedChange
+from umacct.services.lifecycle import (
+    SAVED_AFFILIATIONS,
+    SAVED_PRIMARY_AFFILIATION,
+    end_of_activity_value,
+)
+from umacct.services.runtime import Runtime
+
+PASSWORD_ATTRIBUTE = "userPassword"  # noqa: S105 (an attribute name)
+_PASSWORD_SET = "(set, unreadable)"  # noqa: S105 (a placeholder, never written)
+
+
+def reinstatement(
+    runtime: Runtime, account: Account, row: IntakeRow, today: date
+) -> tuple[PlannedChange, tuple[ResourceState, ...]]:
+    """The change that reinstates ``account`` for ``row`` (profile, dates, affiliations), and its states.
+
+    The old password is removed (others may know it); the affiliations kept at departure come
+    back when the profile is the same, else the new profile's.
+    """
+    config, names = runtime.config, runtime.config.attributes
+    profile = config.profiles[row.profile]
+    account = with_password_presence(runtime, account)
+    states = arrival_states(today, row.arrival)
+    same_profile = account.profile_key == row.profile
+    saved = runtime.store.saved_values(account.identifier, SAVED_AFFILIATIONS)
+    saved_primary = runtime.store.saved_values(account.identifier, SAVED_PRIMARY_AFFILIATION)
+    targets = state_targets(runtime, account, states)
+    targets["pwdEndTime"] = []
+    targets[PASSWORD_ATTRIBUTE] = []
+    targets[names.affiliation] = saved if same_profile and saved else list(profile.affiliations)
+    targets[names.primary_affiliation] = (
+        saved_primary if same_profile and saved_primary else list(profile.affiliations[:1])
+    )
+    targets[config.directory.profile_attribute] = [row.profile]
+    targets[names.personal_mail] = [row.personal_email]
+    old_profile = config.profiles.get(account.profile_key or "")
+    if old_profile and old_profile.end_date_attribute != profile.end_date_attribute:
+        targets[old_profile.end_date_attribute] = []
+    targets[profile.end_date_attribute] = (
+        [end_of_activity_value(runtime, row.end_of_activity)] if row.end_of_activity else []
+    )
+    if row.external_id:
+        current = account.values(profile.external_id_attribute)
+        if row.external_id.casefold() not in {value.casefold() for value in current}:
+            targets[profile.external_id_attribute] = [*current, row.external_id]
+    return PlannedChange(account, targets), states
+
+
+def with_password_presence(runtime: Runtime, account: Account) -> Account:
+    """The account, marked as having a password when it has one (the hash is unreadable)."""
+    present = runtime.directory.search(
+        account.dn, filter_present(PASSWORD_ATTRIBUTE), [], scope="base"
+    )
+    if next(iter(present), None) is None:
+        return account
+    attributes = {**account.entry.attributes, PASSWORD_ATTRIBUTE.lower(): [_PASSWORD_SET]}
+    return replace(account, entry=replace(account.entry, attributes=attributes))
