@@ -127,3 +127,13 @@ def test_purge_and_restore_through_the_cli(
     code, out, err = umacct("--json", "restore", person.identifier)
     assert code == 0, err
     assert json.loads(out)["substate"] == "SupannExpire"
+
+
+def test_verbose_names_the_directory_server_used(
+    on: Callable[[date], Runtime], config_path: Path
+) -> None:
+    person = add_person(on(date(2026, 11, 26)), "cli.six", end_of_activity=date(2026, 10, 31))
+    code, _out, err = umacct("-v", "suspend", person.identifier, "--dry-run")
+    assert code == 0
+    assert "directory: ldap://127.0.0.1:" in err
+    assert "directory:" not in umacct("suspend", person.identifier, "--dry-run")[2]

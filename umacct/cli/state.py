@@ -66,6 +66,8 @@ class AppState:
     def close(self) -> None:
         """Close the runtime's connections, if any were opened."""
         if self._runtime is not None:
+            if self.verbose and self._runtime.directory_url:
+                self.info(f"directory: {self._runtime.directory_url}")
             self._runtime.close()
             self._runtime = None
 

@@ -63,6 +63,11 @@ class Runtime:
         return self._directory
 
     @property
+    def directory_url(self) -> str | None:
+        """The server this run reached, if it connected at all."""
+        return self._directory.url if self._directory is not None else None
+
+    @property
     def store(self) -> SQLiteStore:
         """The state store (tokens, notices, locks, purged identifiers)."""
         if self._store is None:
