@@ -21,13 +21,11 @@ from umacct.policy import (
     MAILBOX,
     ResourceState,
     Stage,
-    replace_state_dates,
-    replace_statuses,
 )
 from umacct.services.accounts import Account, iter_accounts
 from umacct.services.addresses import personal_address
 from umacct.services.changes import PlannedChange, apply_change
-from umacct.services.lifecycle import AccountOutcome, outcome
+from umacct.services.lifecycle import AccountOutcome, outcome, state_targets
 from umacct.services.runtime import Runtime
 from umacct.tokens import TokenPurpose
 
@@ -125,17 +123,6 @@ def arrival_states(created: date, arrival: date | None) -> tuple[ResourceState, 
     return tuple(
         ResourceState(resource, "I", "SupannCree", created) for resource in (ACCOUNT, MAILBOX)
     )
-
-
-def state_targets(
-    runtime: Runtime, account: Account, states: Sequence[ResourceState]
-) -> dict[str, list[str]]:
-    """The state attributes of ``account`` with ``states`` in place of their resources' values."""
-    names = runtime.config.attributes
-    return {
-        names.state_date: replace_state_dates(account.values(names.state_date), states),
-        names.state: replace_statuses(account.values(names.state), states),
-    }
 
 
 def arrival_day(account: Account) -> date | None:

@@ -22,11 +22,11 @@ from umacct.errors import (
     UnavailableError,
 )
 from umacct.passwords import PasswordContext, check_password
-from umacct.policy import Stage, active_states, replace_state_dates, replace_statuses
+from umacct.policy import Stage, active_states
 from umacct.services.accounts import Account, find_account
 from umacct.services.addresses import personal_address, recovery_targets
 from umacct.services.changes import PlannedChange, apply_change
-from umacct.services.lifecycle import recovery_address
+from umacct.services.lifecycle import recovery_address, state_targets
 from umacct.services.links import LinkSent, send_link
 from umacct.tokens import TokenPurpose, TokenRecord
 
@@ -201,10 +201,7 @@ def activate(runtime: Runtime, token: str, password: str) -> PasswordSet:
     runtime.tokens.redeem(token, TokenPurpose.ACTIVATION)
     names = runtime.config.attributes
     states = active_states(runtime.today())
-    targets = {
-        names.state_date: replace_state_dates(account.values(names.state_date), states),
-        names.state: replace_statuses(account.values(names.state), states),
-    }
+    targets = state_targets(runtime, account, states)
     recovery_set = None
     personal = personal_address(runtime.config, account)
     if recovery_address(runtime, account) is None and personal is not None:

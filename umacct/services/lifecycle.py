@@ -6,6 +6,7 @@ commands and by the daily sweep alike.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import TYPE_CHECKING
@@ -94,9 +95,10 @@ def evaluate_account(runtime: Runtime, account: Account, profile: ProfileConfig)
 # --- transitions ----------------------------------------------------------------------------
 
 
-def _state_targets(
-    runtime: Runtime, account: Account, states: tuple[ResourceState, ...]
+def state_targets(
+    runtime: Runtime, account: Account, states: Sequence[ResourceState]
 ) -> dict[str, list[str]]:
+    """The state attributes of ``account`` with ``states`` in place of their resources' values."""
     names = runtime.config.attributes
     return {
         names.state_date: replace_state_dates(account.values(names.state_date), states),
@@ -120,7 +122,7 @@ def grace_change(
     """Grace period: limited access until ``grace_end``, the directory refusing binds after it."""
     names = runtime.config.attributes
     in_grace = list(profile.affiliations_in_grace)
-    targets = _state_targets(runtime, account, grace_states(end_of_activity, grace_end))
+    targets = state_targets(runtime, account, grace_states(end_of_activity, grace_end))
     targets["pwdEndTime"] = _end_time(runtime, grace_end)
     targets[names.affiliation] = in_grace
     targets[names.primary_affiliation] = in_grace[:1]
@@ -138,7 +140,7 @@ def end_of_activity_value(runtime: Runtime, end_of_activity: date) -> str:
 
 def expired_change(runtime: Runtime, account: Account, grace_end: date) -> PlannedChange:
     """Expired: no login, no mail, no forwarding (kept aside for a reinstatement)."""
-    targets = _state_targets(runtime, account, expired_states(grace_end))
+    targets = state_targets(runtime, account, expired_states(grace_end))
     targets["pwdEndTime"] = _end_time(runtime, grace_end)
     targets[runtime.config.attributes.forwarding] = []
     return PlannedChange(account, targets)
@@ -151,7 +153,7 @@ def active_change(
     names = runtime.config.attributes
     saved = runtime.store.saved_values(account.identifier, SAVED_AFFILIATIONS)
     saved_primary = runtime.store.saved_values(account.identifier, SAVED_PRIMARY_AFFILIATION)
-    targets = _state_targets(runtime, account, active_states(since))
+    targets = state_targets(runtime, account, active_states(since))
     targets["pwdEndTime"] = []
     targets[names.affiliation] = saved if saved is not None else list(profile.affiliations)
     targets[names.primary_affiliation] = (

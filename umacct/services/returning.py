@@ -9,12 +9,13 @@ from umacct.directory.escape import filter_present
 from umacct.intake import IntakeRow
 from umacct.policy import ResourceState
 from umacct.services.accounts import Account
-from umacct.services.arrivals import arrival_states, state_targets
+from umacct.services.arrivals import arrival_states
 from umacct.services.changes import PlannedChange
 from umacct.services.lifecycle import (
     SAVED_AFFILIATIONS,
     SAVED_PRIMARY_AFFILIATION,
     end_of_activity_value,
+    state_targets,
 )
 from umacct.services.runtime import Runtime
 
