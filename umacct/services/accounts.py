@@ -193,14 +193,6 @@ def find_account(directory: Directory, config: Config, key: str) -> Account:
     return account_from_entry(found[0], config)
 
 
-def reread_account(directory: Directory, config: Config, account: Account) -> Account:
-    """The account as the directory holds it now."""
-    entry = directory.read(account.dn, account_attributes(config))
-    if entry is None:
-        raise NotFoundError(f"{account.identifier} disappeared from the directory meanwhile")
-    return account_from_entry(entry, config)
-
-
 def iter_accounts(directory: Directory, config: Config, search_filter: str) -> Iterator[Account]:
     """Stream the accounts matching a filter (built with ``umacct.directory.escape``)."""
     for entry in directory.search(

@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from umacct.config import Config
 from umacct.directory.escape import filter_and, filter_eq, filter_not, filter_present
 from umacct.errors import UnavailableError
-from umacct.services.accounts import Account, account_from_entry, reread_account
+from umacct.services.accounts import Account, account_from_entry
 from umacct.services.runtime import Runtime
 
 UNCERTAIN = "unknown"
@@ -37,18 +37,15 @@ class PlannedChange:
         return changed
 
     def simulate(self, config: Config) -> Account:
-        """The account as it would read after the change (for dry runs)."""
+        """The account as it reads after the change (or would, for a dry run).
+
+        A change is applied whole or refused (assertion control), so this is what the
+        directory holds: no need to read the entry back.
+        """
         attributes = dict(self.account.entry.attributes)
         for attribute, values in self.targets.items():
             attributes[attribute.lower()] = list(values)
         return account_from_entry(replace(self.account.entry, attributes=attributes), config)
-
-
-def after_change(runtime: Runtime, change: PlannedChange, *, dry_run: bool) -> Account:
-    """The account once the change is made: read back, or simulated for a dry run."""
-    if dry_run:
-        return change.simulate(runtime.config)
-    return reread_account(runtime.directory, runtime.config, change.account)
 
 
 def guard_filter(runtime: Runtime, account: Account) -> str:

@@ -30,7 +30,7 @@ from umacct.policy import (
     extend as policy_extend,
 )
 from umacct.services.accounts import Account, find_account, profile_of, rules_for
-from umacct.services.changes import PlannedChange, after_change, apply_change
+from umacct.services.changes import PlannedChange, apply_change
 
 if TYPE_CHECKING:
     from umacct.policy import Evaluation, ResourceState
@@ -218,7 +218,7 @@ def enter_grace(
         and evaluation.action_due.kind is ActionKind.SUSPEND_AND_EXPIRE
     )
     if expire_too:
-        refreshed = after_change(runtime, change, dry_run=dry_run)
+        refreshed = change.simulate(runtime.config)
         return expire(
             runtime, refreshed, grace_end, command=command, dry_run=dry_run, details=details
         )
@@ -234,7 +234,7 @@ def enter_grace(
                 "extendable": _extendable(profile),
             },
         )
-    after = after_change(runtime, change, dry_run=dry_run)
+    after = change.simulate(runtime.config)
     return outcome(
         runtime, after, "suspend", f"grace period until {grace_end.isoformat()}", changed=True
     )
@@ -275,7 +275,7 @@ def expire(
                     "purge_date": purge_on.isoformat(),
                 },
             )
-    after = after_change(runtime, change, dry_run=dry_run)
+    after = change.simulate(runtime.config)
     return outcome(runtime, after, "expire", f"expired on {expired_on.isoformat()}", changed=True)
 
 
@@ -350,7 +350,7 @@ def _schedule(
     )
     differences = apply_change(runtime, change, command="suspend", dry_run=dry_run, details=details)
     start = (end_of_activity + timedelta(days=1)).isoformat()
-    after = after_change(runtime, change, dry_run=dry_run)
+    after = change.simulate(runtime.config)
     return outcome(
         runtime,
         after,
@@ -400,7 +400,7 @@ def extend(
     if force:
         details["forced"] = True
     apply_change(runtime, change, command="extend", dry_run=dry_run, details=details)
-    after = after_change(runtime, change, dry_run=dry_run)
+    after = change.simulate(runtime.config)
     return outcome(
         runtime,
         after,
