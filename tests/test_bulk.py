@@ -14,7 +14,8 @@ from ldap3.protocol.rfc4511 import LDAPMessage
 from pyasn1.codec.ber import decoder
 
 from umacct.directory import AlreadyExistsError
-from umacct.directory.adapter import AddResult, decode_ldap_result, encode_add_request
+from umacct.directory.adapter import AddResult
+from umacct.directory.ber import add_request, decode_message, decode_result, message
 from umacct.errors import InvalidInputError, UnavailableError
 from umacct.intake import read_intake
 from umacct.services.create import CreateOutcome, RowFailure, create_people
@@ -100,11 +101,11 @@ values = st.text(st.characters(blacklist_categories=("Cs",)), min_size=1, max_si
 def test_hand_built_add_request_is_what_ldap3_reads(
     message_id: int, dn: str, attributes: dict[str, list[str]]
 ) -> None:
-    encoded = encode_add_request(message_id, dn, attributes)
-    message, rest = decoder.decode(encoded, asn1Spec=LDAPMessage())
+    encoded = message(message_id, add_request(dn, attributes))
+    ldap_message, rest = decoder.decode(encoded, asn1Spec=LDAPMessage())
     assert rest == b""
-    assert int(message["messageID"]) == message_id
-    request = message["protocolOp"].getComponent()
+    assert int(ldap_message["messageID"]) == message_id
+    request = ldap_message["protocolOp"].getComponent()
     assert bytes(request["entry"]).decode("utf-8") == dn
     decoded = {
         bytes(attribute["type"]).decode(): [bytes(v).decode("utf-8") for v in attribute["vals"]]
@@ -115,9 +116,12 @@ def test_hand_built_add_request_is_what_ldap3_reads(
 
 def test_add_response_decoding_reads_code_and_diagnostic() -> None:
     # LDAPMessage { 300, addResponse { entryAlreadyExists, "", "Already exists" } }
-    message = bytes.fromhex("30190202012c6913") + bytes.fromhex("0a0144") + b"\x04\x00"
+    message = bytes.fromhex("301b0202012c6915") + bytes.fromhex("0a0144") + b"\x04\x00"
     message += b"\x04\x0eAlready exists"
-    assert decode_ldap_result(message) == (300, 0x69, 68, "Already exists")
+    decoded = decode_message(message)
+    assert (decoded.message_id, decoded.tag) == (300, 0x69)
+    result = decode_result(decoded)
+    assert (result.code, result.matched, result.diagnostic) == (68, "", "Already exists")
 
 
 def intake(count: int) -> str:

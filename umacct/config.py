@@ -53,6 +53,8 @@ class DirectoryConfig:
     connect_timeout: int = 5
     receive_timeout: int = 30
     page_size: int = 500
+    transactions: str = "auto"
+    """``auto``: bulk adds are committed together when the server allows it; ``off``: never."""
 
 
 @dataclass(frozen=True)
@@ -411,6 +413,10 @@ def _check_values(config: Config) -> None:
     for name in ("connect_timeout", "receive_timeout", "page_size"):
         if getattr(d, name) <= 0:
             raise _KeyProblem("directory", name, "expected a positive integer")
+    if d.transactions not in ("auto", "off"):
+        raise _KeyProblem(
+            "directory", "transactions", f"expected 'auto' or 'off', got {d.transactions!r}"
+        )
     if not config.profiles:
         raise _KeyProblem("", "profiles", "expected at least one [profiles.<key>] table")
     for key, profile in config.profiles.items():

@@ -8,7 +8,6 @@ end silently short).
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
@@ -18,11 +17,11 @@ import ldap3
 from ldap3.core.exceptions import LDAPCommunicationError, LDAPException, LDAPResponseTimeoutError
 from ldap3.extend.standard.modifyPassword import ModifyPassword
 from ldap3.extend.standard.whoAmI import WhoAmI
-from ldap3.operation.search import compile_filter, parse_filter
 from ldap3.protocol.controls import build_control
 
 from umacct.closing import Closing
 from umacct.config import DirectoryConfig
+from umacct.directory import ber
 from umacct.directory.connection import (
     InvalidCredentials,
     ServerAddress,
@@ -38,24 +37,34 @@ from umacct.directory.results import (
     result_error,
 )
 from umacct.directory.schema import Subschema, parse_subschema
-from umacct.errors import InvalidInputError, UmacctError, UnavailableError
+from umacct.directory.wire import (
+    TRANSACTION_END,
+    TRANSACTION_START,
+    AddResult,
+    Item,
+    RawEntry,
+    Wire,
+    add_pipelined,
+    commit_together,
+    transaction_fits,
+)
+from umacct.errors import InvalidInputError, UnavailableError
 
 ASSERTION_CONTROL = "1.3.6.1.1.12"
 PAGED_RESULTS_CONTROL = "1.2.840.113556.1.4.319"
+CONTENT_SYNC_CONTROL = "1.3.6.1.4.1.4203.1.9.1.1"
 NO_ATTRIBUTES = "1.1"
-_SCOPES = {"base": ldap3.BASE, "one": ldap3.LEVEL, "sub": ldap3.SUBTREE}
 _MODIFY_OPS = {
     "add": ldap3.MODIFY_ADD,
     "delete": ldap3.MODIFY_DELETE,
     "replace": ldap3.MODIFY_REPLACE,
 }
 _ROOT_DSE_ATTRIBUTES = ("*", "+")
+_ANY_ENTRY = ber.encode_filter("(objectClass=*)")
 ADD_WINDOW = 200
-"""Adds in flight at once: well under slapd's olcConnMaxPendingAuth (1000), which closes the
-session when exceeded, and enough to keep the server busy while the client encodes."""
-_ADD_REQUEST, _ADD_RESPONSE, _EXTENDED_RESPONSE = 0x68, 0x69, 0x78
-_SEQUENCE, _SET, _INTEGER, _OCTET_STRING, _ENUMERATED = 0x30, 0x31, 0x02, 0x04, 0x0A
-_RECEIVE_BYTES = 65536
+"""Adds in flight at once, and in one transaction: well under slapd's olcConnMaxPendingAuth
+(1000), which closes the session when exceeded, and enough to keep the server busy while the
+client encodes."""
 
 
 @dataclass(frozen=True)
@@ -87,131 +96,49 @@ class Change:
     values: tuple[str, ...] = ()
 
 
-def _entry_from_response(item: Mapping[str, Any]) -> Entry:
+def _entry(dn: str, raw_attributes: Mapping[str, list[bytes]]) -> Entry:
     texts: dict[str, list[str]] = {}
     binary: dict[str, list[bytes]] = {}
-    for name, values in item["raw_attributes"].items():
+    for name, values in raw_attributes.items():
         for value in values:
             try:
                 texts.setdefault(name.lower(), []).append(value.decode("utf-8"))
             except UnicodeDecodeError:
-                binary.setdefault(name.lower(), []).append(bytes(value))
-    return Entry(dn=str(item["dn"]), attributes=texts, binary=binary)
+                binary.setdefault(name.lower(), []).append(value)
+    return Entry(dn=dn, attributes=texts, binary=binary)
 
 
-def _assertion_control(assertion: str) -> Any:
-    """The RFC 4528 assertion control carrying ``assertion``, a filter built with ``escape``."""
+def _encoded_filter(operation: str, target: str, text: str) -> bytes:
     try:
-        node = parse_filter(assertion, None, False, True, None, False).elements[0]
-    except LDAPException as exc:
-        raise InvalidInputError(f"invalid assertion filter {assertion!r}: {exc}") from None
-    return build_control(ASSERTION_CONTROL, True, compile_filter(node))
+        return ber.encode_filter(text)
+    except ValueError as exc:
+        raise InvalidInputError(f"{operation} {target}: {exc}") from None
 
 
-def _paged_cookie(result: Mapping[str, Any]) -> bytes | None:
-    control = (result.get("controls") or {}).get(PAGED_RESULTS_CONTROL) or {}
-    cookie = (control.get("value") or {}).get("cookie")
-    return bytes(cookie) if cookie else None
+def _assertion_control(target: str, assertion: str) -> Any:
+    """The RFC 4528 assertion control carrying ``assertion``, a filter built with ``escape``."""
+    value = _encoded_filter("assertion on", target, assertion)
+    return build_control(ASSERTION_CONTROL, True, value, encode_control_value=False)
 
 
-@dataclass(frozen=True)
-class AddResult:
-    """What became of one entry of ``Directory.add_many``: ``error`` is None when it was added."""
-
-    dn: str
-    error: UmacctError | None = None
-
-
-# --- the pipelined add: BER by hand ----------------------------------------------------------
-# Profiles of bulk intakes put most of ldap3's time in pyasn1 building each AddRequest. An
-# AddRequest and an AddResponse are simple enough (RFC 4511, sections 4.1.1, 4.1.9 and 4.7)
-# to encode and decode here, which makes the client cheaper than the server.
+def _paged_cookie(controls: Mapping[str, bytes]) -> bytes | None:
+    value = controls.get(PAGED_RESULTS_CONTROL)
+    if not value:
+        return None
+    return ber.decode_paged_cookie(value) or None
 
 
-def _ber_length(length: int) -> bytes:
-    if length < 0x80:
-        return bytes((length,))
-    octets = length.to_bytes((length.bit_length() + 7) // 8, "big")
-    return bytes((0x80 | len(octets),)) + octets
+def transactions_offered(root_dse: Mapping[str, Sequence[str]]) -> bool:
+    """Whether a server with this root DSE can take a batch of adds as one LDAP transaction.
 
-
-def _tlv(tag: int, content: bytes) -> bytes:
-    return bytes((tag,)) + _ber_length(len(content)) + content
-
-
-def _ber_integer(tag: int, value: int) -> bytes:
-    # Non-negative, two's complement, minimal: a leading zero octet when the top bit is set.
-    return _tlv(tag, value.to_bytes(value.bit_length() // 8 + 1, "big"))
-
-
-def encode_add_request(message_id: int, dn: str, attributes: Mapping[str, Sequence[str]]) -> bytes:
-    """The LDAPMessage of an AddRequest (message id, DN, attributes and their values)."""
-    encoded = b"".join(
-        _tlv(_SEQUENCE, _tlv(_OCTET_STRING, name.encode("utf-8")) + _tlv(
-            _SET, b"".join(_tlv(_OCTET_STRING, value.encode("utf-8")) for value in values)
-        ))
-        for name, values in attributes.items()
-    )  # fmt: skip
-    request = _tlv(_ADD_REQUEST, _tlv(_OCTET_STRING, dn.encode("utf-8")) + _tlv(_SEQUENCE, encoded))
-    return _tlv(_SEQUENCE, _ber_integer(_INTEGER, message_id) + request)
-
-
-def _read_tlv(data: bytes | bytearray, at: int) -> tuple[int, int, int]:
-    """The tag, start and end of the content of the TLV at ``at``; IndexError if incomplete."""
-    tag, first = data[at], data[at + 1]
-    start = at + 2
-    if first & 0x80:
-        size = first & 0x7F
-        if not 0 < size <= 4:
-            raise ValueError(f"unsupported BER length of {size} octets")
-        length = int.from_bytes(data[start : start + size], "big")
-        start += size
-    else:
-        length = first
-    if start + length > len(data):
-        raise IndexError("incomplete message")
-    return tag, start, start + length
-
-
-def decode_ldap_result(message: bytes | bytearray) -> tuple[int, int, int, str]:
-    """Message id, protocol tag, result code and diagnostic message of an LDAPResult message."""
-    _, start, _ = _read_tlv(message, 0)
-    _, id_start, id_end = _read_tlv(message, start)
-    message_id = int.from_bytes(message[id_start:id_end], "big")
-    operation, op_start, _ = _read_tlv(message, id_end)
-    _, code_start, code_end = _read_tlv(message, op_start)
-    _, _, matched_end = _read_tlv(message, code_end)
-    _, diag_start, diag_end = _read_tlv(message, matched_end)
-    code = int.from_bytes(message[code_start:code_end], "big")
-    diagnostic = bytes(message[diag_start:diag_end]).decode("utf-8", errors="replace")
-    return message_id, operation, code, diagnostic
-
-
-def _split_messages(buffer: bytearray) -> Iterator[bytes]:
-    """Take every complete LDAPMessage off the front of ``buffer``."""
-    while len(buffer) >= 2:
-        try:
-            _, _, end = _read_tlv(buffer, 0)
-        except IndexError:
-            return
-        message = bytes(buffer[:end])
-        del buffer[:end]
-        yield message
-
-
-_Answer = tuple[int, str] | UmacctError
-"""An add's result code and diagnostic message, or the error that kept it from being sent."""
-
-
-def _add_error(dn: str, answer: _Answer) -> UmacctError | None:
-    if isinstance(answer, UmacctError):
-        return answer
-    code, diagnostic = answer
-    return (
-        None
-        if code == SUCCESS
-        else result_error("add", dn, {"result": code, "message": diagnostic})
-    )
+    It must advertise Start and End Transaction (RFC 5805), and must not be a replication
+    provider (the content synchronisation control): slapd's overlays do not know about
+    transactions, and syncprov sends each update of a transaction to the consumers before
+    the commit, even those of a transaction that is then undone.
+    """
+    lowered = {name.lower(): set(values) for name, values in root_dse.items()}
+    offered = {TRANSACTION_START, TRANSACTION_END} <= lowered.get("supportedextension", set())
+    return offered and CONTENT_SYNC_CONTROL not in lowered.get("supportedcontrol", set())
 
 
 class Directory(Closing):
@@ -222,6 +149,12 @@ class Directory(Closing):
         self._address = address
         self._settings = settings
         self._subschema: Subschema | None = None
+        self._root_dse: dict[str, list[str]] | None = None
+        self._wire = Wire(connection, address.url)
+        self._transactions: bool | None = None
+        """Whether batches of adds go in transactions; decided at the first batch that could."""
+        self._stored_attributes: set[str] = set()
+        """Lower-cased names of the attributes of the entries this connection added."""
 
     @property
     def url(self) -> str:
@@ -272,63 +205,59 @@ class Directory(Closing):
         """
         wanted = list(attributes) or [NO_ATTRIBUTES]
         page = page_size if page_size is not None else self._settings.page_size
+        request = ber.search_request(
+            base, scope, _encoded_filter("search", base, filter), wanted, size_limit
+        )
         cookie: bytes | None = None
         received = 0
         while True:
-            with self._guard("search", base):
-                _, result, response, _ = self._connection.search(
-                    base,
-                    filter,
-                    search_scope=_SCOPES[scope],
-                    dereference_aliases=ldap3.DEREF_NEVER,
-                    attributes=wanted,
-                    size_limit=size_limit,
-                    paged_size=page or None,
-                    paged_cookie=cookie,
-                )
-            for item in response or ():
-                if item.get("type") == "searchResEntry":
-                    received += 1
-                    yield _entry_from_response(item)
-            if result["result"] != SUCCESS:
-                error = result_error("search", base, result)
+            paging = ber.paged_results_value(page, cookie) if page else None
+            controls = [ber.control(PAGED_RESULTS_CONTROL, False, paging)] if paging else []
+            entries, done = self._wire.search(base, request, controls)
+            for dn, raw_attributes in entries:
+                received += 1
+                yield _entry(dn, raw_attributes)
+            result = self._wire.decoded("search", base, ber.decode_result, done)
+            if result.code != SUCCESS:
+                error = result_error("search", base, result.as_mapping())
                 if received:
                     raise type(error)(f"{error.message} (stopped after {received} entries)")
                 raise error
-            cookie = _paged_cookie(result)
+            cookie = _paged_cookie(self._wire.decoded("search", base, ber.decode_controls, done))
             if not cookie:
                 return
 
     def read(self, dn: str, attributes: Sequence[str]) -> Entry | None:
         """The entry ``dn`` with the given attributes, or None when it does not exist."""
         wanted = list(attributes) or [NO_ATTRIBUTES]
-        with self._guard("read", dn):
-            _, result, response, _ = self._connection.search(
-                dn,
-                "(objectClass=*)",
-                search_scope=ldap3.BASE,
-                dereference_aliases=ldap3.DEREF_NEVER,
-                attributes=wanted,
-            )
-        if result["result"] == NO_SUCH_OBJECT:
+        entries, done = self._base_search(dn, wanted)
+        result = self._wire.decoded("read", dn, ber.decode_result, done)
+        if result.code == NO_SUCH_OBJECT:
             return None
-        check_result("read", dn, result)
-        entries = [item for item in response or () if item.get("type") == "searchResEntry"]
-        return _entry_from_response(entries[0]) if entries else None
+        check_result("read", dn, result.as_mapping())
+        return _entry(*entries[0]) if entries else None
+
+    def _base_search(
+        self, dn: str, attributes: Sequence[str]
+    ) -> tuple[list[RawEntry], ber.Message]:
+        request = ber.search_request(dn, "base", _ANY_ENTRY, attributes)
+        return self._wire.search(dn, request, [])
 
     def root_dse(self) -> dict[str, list[str]]:
-        """The root DSE: supportedControl, supportedExtension, namingContexts, ... as sent."""
-        with self._guard("read", ""):
-            _, result, response, _ = self._connection.search(
-                "", "(objectClass=*)", search_scope=ldap3.BASE, attributes=_ROOT_DSE_ATTRIBUTES
-            )
-        check_result("read", "", result)
-        dse: dict[str, list[str]] = {}
-        for item in response or ():
-            if item.get("type") == "searchResEntry":
-                for name, values in item["raw_attributes"].items():
-                    dse[name] = [value.decode("utf-8", errors="replace") for value in values]
-        return dse
+        """The root DSE: supportedControl, supportedExtension, namingContexts, ... as sent.
+
+        Read once, then kept: it describes the server, which does not change during a run.
+        """
+        if self._root_dse is None:
+            entries, done = self._base_search("", _ROOT_DSE_ATTRIBUTES)
+            result = self._wire.decoded("read", "", ber.decode_result, done)
+            check_result("read", "", result.as_mapping())
+            self._root_dse = {
+                name: [value.decode("utf-8", errors="replace") for value in values]
+                for _, raw_attributes in entries
+                for name, values in raw_attributes.items()
+            }
+        return {name: list(values) for name, values in self._root_dse.items()}
 
     def subschema(self) -> Subschema:
         """The server's attribute types, object classes and syntaxes (read once, then kept)."""
@@ -360,99 +289,62 @@ class Directory(Closing):
             _, result, _, _ = self._connection.add(dn, attributes=payload)
         check_result("add", dn, result)
 
-    def add_many(
-        self,
-        items: Iterable[tuple[str, Mapping[str, Sequence[str]]]],
-        *,
-        window: int = ADD_WINDOW,
-    ) -> Iterator[AddResult]:
-        """Create many entries, ``window`` requests in flight; one result per item, in order.
+    def add_many(self, items: Iterable[Item], *, window: int = ADD_WINDOW) -> Iterator[AddResult]:
+        """Create many entries; one result per item, in order.
 
-        Errors of one entry (AlreadyExistsError, InvalidInputError...) are reported in its
-        result, mapped as ``add`` maps them, and the others go on. A lost connection raises
-        UnavailableError: the entries whose results were not yielded may or may not exist.
-        Stopping the iteration early waits for the answers already due, so the connection
-        stays usable.
+        When the server offers LDAP transactions (and ``[directory] transactions`` allows
+        them), every ``window`` entries are committed together: one write to the server's
+        disk instead of one per entry. A transaction refused as a whole (one of its entries
+        is) is redone with pipelined adds, ``window`` requests in flight, so that each entry
+        gets its own result: errors (AlreadyExistsError, InvalidInputError...) are mapped as
+        ``add`` maps them, and the others go on. A lost connection raises UnavailableError:
+        the entries whose results were not yielded may or may not exist. Stopping the
+        iteration early waits for the answers already due, so the connection stays usable.
         """
         if not 0 < window < 1000:
             raise InvalidInputError(f"add window {window}: expected 1 to 999")
-        pending = iter(items)
-        sent: deque[tuple[int, str]] = deque()
-        answers: dict[int, _Answer] = {}
-        buffer = bytearray()
-        self._send_adds(pending, sent, answers, window)
+        batch = list(items)
+        if not self._may_commit_together(batch):
+            yield from self._add_pipelined(batch, window)
+            return
+        for start in range(0, len(batch), window):
+            chunk = batch[start : start + window]
+            if self._may_commit_together(chunk) and commit_together(self._wire, chunk):
+                yield from (AddResult(dn) for dn, _ in chunk)
+                continue
+            results = list(self._add_pipelined(chunk, window))
+            if all(result.error is None for result in results):
+                # Refused together, accepted one by one: not something this server does here.
+                self._transactions = False
+            yield from results
+
+    def _may_commit_together(self, items: Sequence[Item]) -> bool:
+        """Whether ``items`` can be committed in one transaction on this connection.
+
+        slapd 2.5's back-mdb does not undo, when it undoes a transaction, the numbering of
+        the attribute types the transaction stored for the first time, and entries stored
+        later with those types can no longer be read. So a transaction holds only
+        attributes of entries this connection already added: the first entries go pipelined.
+        """
+        if self._settings.transactions == "off" or not transaction_fits(items):
+            return False
+        names = {name.lower() for _, attributes in items for name in attributes}
+        if not names <= self._stored_attributes:
+            return False
+        if self._transactions is None:
+            self._transactions = transactions_offered(self.root_dse())
+        return self._transactions
+
+    def _add_pipelined(self, items: Sequence[Item], window: int) -> Iterator[AddResult]:
+        """Pipelined adds; the attributes of each entry added are remembered as stored."""
+        results = add_pipelined(self._wire, items, window)
         try:
-            while sent:
-                message_id, dn = sent[0]
-                while message_id not in answers:
-                    self._receive_answers(buffer, answers, dn)
-                sent.popleft()
-                if len(sent) < window // 2:
-                    self._send_adds(pending, sent, answers, window - len(sent))
-                yield AddResult(dn, _add_error(dn, answers.pop(message_id)))
-        except GeneratorExit:
-            for message_id, dn in sent:
-                while message_id not in answers:
-                    self._receive_answers(buffer, answers, dn)
-            raise
-
-    def _send_adds(
-        self,
-        pending: Iterator[tuple[str, Mapping[str, Sequence[str]]]],
-        sent: deque[tuple[int, str]],
-        answers: dict[int, _Answer],
-        count: int,
-    ) -> None:
-        """Encode up to ``count`` adds and send them in one write (a bad one is answered here)."""
-        requests = []
-        for dn, attributes in pending:
-            message_id = self._connection.server.next_message_id()
-            sent.append((message_id, dn))
-            empty = [name for name, values in attributes.items() if not values]
-            if empty:
-                answers[message_id] = InvalidInputError(
-                    f"add {dn}: no value for {', '.join(empty)}"
-                )
-            else:
-                requests.append(encode_add_request(message_id, dn, attributes))
-            if len(sent) == count:
-                break
-        if requests:
-            self._socket_io("add", sent[-1][1], lambda: self._connection.socket.sendall(
-                b"".join(requests)
-            ))  # fmt: skip
-
-    def _receive_answers(self, buffer: bytearray, answers: dict[int, _Answer], target: str) -> None:
-        """Read what the server sent and file each add result under its message id."""
-        data = self._socket_io("add", target, lambda: self._connection.socket.recv(_RECEIVE_BYTES))
-        if not data:
-            discard(self._connection)
-            raise UnavailableError(f"add {target}: connection to {self.url} closed by the server")
-        buffer += data
-        for message in _split_messages(buffer):
-            try:
-                message_id, operation, code, diagnostic = decode_ldap_result(message)
-            except (IndexError, ValueError) as exc:
-                discard(self._connection)
-                raise UnavailableError(
-                    f"add {target}: unreadable answer from {self.url}: {exc}"
-                ) from None
-            if operation != _ADD_RESPONSE:
-                # A notice of disconnection (message id 0), or an answer to nothing we sent.
-                discard(self._connection)
-                raise UnavailableError(
-                    f"add {target}: {self.url} ended the session: {diagnostic or code}"
-                )
-            answers[message_id] = (code, diagnostic)
-
-    def _socket_io(self, operation: str, target: str, call: Any) -> Any:
-        try:
-            return call()
-        except OSError as exc:
-            discard(self._connection)
-            raise UnavailableError(
-                f"{operation} {target}: connection to {self.url} lost: {exc}"
-            ) from None
+            for (_, attributes), result in zip(items, results, strict=True):
+                if result.error is None:
+                    self._stored_attributes.update(name.lower() for name in attributes)
+                yield result
+        finally:
+            results.close()  # waits for the answers still due when stopped early
 
     def modify(self, dn: str, changes: Sequence[Change], *, assertion: str | None = None) -> None:
         """Apply ``changes`` to ``dn`` atomically.
@@ -468,14 +360,14 @@ class Directory(Closing):
             grouped.setdefault(change.attribute, []).append(
                 (_MODIFY_OPS[change.op], list(change.values))
             )
-        controls = [_assertion_control(assertion)] if assertion else None
+        controls = [_assertion_control(dn, assertion)] if assertion else None
         with self._guard("modify", dn):
             _, result, _, _ = self._connection.modify(dn, grouped, controls=controls)
         check_result("modify", dn, result)
 
     def delete(self, dn: str, *, assertion: str | None = None) -> None:
         """Delete the leaf entry ``dn``; with ``assertion``, only if it still matches it."""
-        controls = [_assertion_control(assertion)] if assertion else None
+        controls = [_assertion_control(dn, assertion)] if assertion else None
         with self._guard("delete", dn):
             _, result, _, _ = self._connection.delete(dn, controls=controls)
         check_result("delete", dn, result)

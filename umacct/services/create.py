@@ -19,7 +19,7 @@ from umacct.audit import AuditRecord
 from umacct.config import ProfileConfig
 from umacct.directory import AlreadyExistsError
 from umacct.directory.escape import dn_join, filter_eq, filter_or, filter_prefix
-from umacct.errors import ExitCode, InvalidInputError, RefusedError, UmacctError
+from umacct.errors import ExitCode, InvalidInputError, RefusedError, UmacctError, UnavailableError
 from umacct.identifiers import (
     choose_local_part,
     institutional_address,
@@ -36,7 +36,7 @@ from umacct.services.arrivals import (
     send_activation_link,
     start_activation_links,
 )
-from umacct.services.changes import apply_change
+from umacct.services.changes import apply_change, audit_uncertain
 from umacct.services.lifecycle import (
     end_of_activity_value,
 )
@@ -326,7 +326,11 @@ class _Creator:
         return _BatchInFlight(self, planned, new, self._start_links(new))
 
     def _add_all(self, new: list[_NewAccount], known: _Known) -> None:
-        """Add the planned accounts, pipelined; a taken identifier is retried alone."""
+        """Add the planned accounts together; a taken identifier is retried alone.
+
+        Accounts whose answers a lost connection kept are audited as uncertain: a rerun
+        completes them.
+        """
         self._check_audit()
         audit = self.runtime.audit
         audit.write([audit.record(
@@ -335,15 +339,24 @@ class _Creator:
         )])  # fmt: skip
         records = []
         retries = []
+        answered = 0
         try:
             results = self.runtime.directory.add_many((item.dn, item.attributes) for item in new)
             for item, result in zip(new, results, strict=True):
+                answered += 1
                 if result.error is None:
                     records.append(self._create_record(item))
                 elif isinstance(result.error, AlreadyExistsError):
                     retries.append(item)  # created meanwhile by someone else
                 else:
                     item.outcome = _row_failure(item.row, result.error)
+        except UnavailableError as error:
+            for item in new[answered:]:
+                details = self._details(item.row)
+                audit_uncertain(
+                    self.runtime, "create", item.identifier, _changes(item), error, details
+                )
+            raise
         finally:
             audit.write(records)
         for item in retries:
@@ -484,13 +497,8 @@ class _Creator:
 
     def _create_record(self, planned: _NewAccount) -> AuditRecord:
         return self.runtime.audit.record(
-            "create",
-            planned.identifier,
-            {name: {"before": [], "after": list(values)}
-             for name, values in planned.attributes.items()},
-            "ok",
-            **self._details(planned.row),
-        )  # fmt: skip
+            "create", planned.identifier, _changes(planned), "ok", **self._details(planned.row)
+        )
 
     def _taken(self, candidate: str, known: _Known) -> bool:
         # A purged identifier is never handed out again (security 21).
@@ -632,6 +640,13 @@ class _Creator:
             message=message,
             line=row.line or None,
         )
+
+
+def _changes(planned: _NewAccount) -> dict[str, dict[str, list[str]]]:
+    """The audited changes of a new account: every attribute, from nothing to its values."""
+    return {
+        name: {"before": [], "after": list(values)} for name, values in planned.attributes.items()
+    }
 
 
 def _full_name(row: IntakeRow) -> str:

@@ -1,0 +1,362 @@
+"""LDAP messages encoded and decoded by hand (BER, RFC 4511) for the operations that are hot.
+
+Profiles of bulk intakes put most of ldap3's time in pyasn1: building each AddRequest, and
+compiling the long OR filters of the intake's look-ups. The messages the adapter sends on
+its own (adds, searches, the extended operations of LDAP transactions) and their answers
+are simple enough to encode and decode here, which makes the client cheaper than the server.
+Nothing here does I/O.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+BOOLEAN, INTEGER, OCTET_STRING, ENUMERATED, SEQUENCE, SET = 0x01, 0x02, 0x04, 0x0A, 0x30, 0x31
+SEARCH_REQUEST, SEARCH_ENTRY, SEARCH_DONE, SEARCH_REFERENCE = 0x63, 0x64, 0x65, 0x73
+ADD_REQUEST, ADD_RESPONSE = 0x68, 0x69
+EXTENDED_REQUEST, EXTENDED_RESPONSE = 0x77, 0x78
+_CONTROLS, _REFERRAL, _RESPONSE_VALUE = 0xA0, 0xA3, 0x8B
+_REQUEST_NAME, _REQUEST_VALUE = 0x80, 0x81
+# Filter CHOICE tags (RFC 4511, section 4.5.1).
+_AND, _OR, _NOT, _EQUALITY, _SUBSTRINGS = 0xA0, 0xA1, 0xA2, 0xA3, 0xA4
+_GREATER_OR_EQUAL, _LESS_OR_EQUAL, _PRESENT, _APPROX = 0xA5, 0xA6, 0x87, 0xA8
+_INITIAL, _ANY, _FINAL = 0x80, 0x81, 0x82
+_COMPARISONS = {"=": _EQUALITY, ">=": _GREATER_OR_EQUAL, "<=": _LESS_OR_EQUAL, "~=": _APPROX}
+_SCOPES = {"base": 0, "one": 1, "sub": 2}
+# An attribute, a comparison and a value up to the closing parenthesis (RFC 4515 wants
+# parentheses in values escaped); extensible matches (``attr:rule:=``) are left out.
+_ITEM = re.compile(r"([^=<>~:()*\\]+)(>=|<=|~=|=)([^()]*)")
+_ESCAPED_BYTE = re.compile(r"\\([0-9A-Fa-f]{2})")
+_NEVER_DEREFERENCE = 0
+_TRUE = b"\x01\x01\xff"
+
+
+# --- encoding -----------------------------------------------------------------------------------
+
+
+def _length(length: int) -> bytes:
+    if length < 0x80:
+        return bytes((length,))
+    octets = length.to_bytes((length.bit_length() + 7) // 8, "big")
+    return bytes((0x80 | len(octets),)) + octets
+
+
+def tlv(tag: int, content: bytes) -> bytes:
+    """One BER element: tag, definite length, content."""
+    return bytes((tag,)) + _length(len(content)) + content
+
+
+def _integer(tag: int, value: int) -> bytes:
+    # Non-negative, two's complement, minimal: a leading zero octet when the top bit is set.
+    return tlv(tag, value.to_bytes(value.bit_length() // 8 + 1, "big"))
+
+
+def _text(value: str) -> bytes:
+    return tlv(OCTET_STRING, value.encode("utf-8"))
+
+
+def control(oid: str, critical: bool, value: bytes | None = None) -> bytes:
+    """One Control (RFC 4511, section 4.1.11): type, criticality, optional value."""
+    content = _text(oid) + (_TRUE if critical else b"")
+    if value is not None:
+        content += tlv(OCTET_STRING, value)
+    return tlv(SEQUENCE, content)
+
+
+def message(message_id: int, operation: bytes, controls: Sequence[bytes] = ()) -> bytes:
+    """The LDAPMessage carrying ``operation`` (an encoded protocolOp) and ``controls``."""
+    content = _integer(INTEGER, message_id) + operation
+    if controls:
+        content += tlv(_CONTROLS, b"".join(controls))
+    return tlv(SEQUENCE, content)
+
+
+def add_request(dn: str, attributes: Mapping[str, Sequence[str]]) -> bytes:
+    """The protocolOp of an AddRequest: the DN, then each attribute with its values."""
+    encoded = b"".join(
+        tlv(SEQUENCE, _text(name) + tlv(SET, b"".join(_text(value) for value in values)))
+        for name, values in attributes.items()
+    )
+    return tlv(ADD_REQUEST, _text(dn) + tlv(SEQUENCE, encoded))
+
+
+def search_request(
+    base: str,
+    scope: Literal["base", "one", "sub"],
+    encoded_filter: bytes,
+    attributes: Sequence[str],
+    size_limit: int = 0,
+) -> bytes:
+    """The protocolOp of a SearchRequest; never dereferencing aliases, with no time limit.
+
+    ``encoded_filter`` comes from ``encode_filter``.
+    """
+    content = (
+        _text(base)
+        + _integer(ENUMERATED, _SCOPES[scope])
+        + _integer(ENUMERATED, _NEVER_DEREFERENCE)
+        + _integer(INTEGER, size_limit)
+        + _integer(INTEGER, 0)
+        + tlv(BOOLEAN, b"\x00")
+        + encoded_filter
+        + tlv(SEQUENCE, b"".join(_text(name) for name in attributes))
+    )
+    return tlv(SEARCH_REQUEST, content)
+
+
+def extended_request(oid: str, value: bytes | None = None) -> bytes:
+    """The protocolOp of an ExtendedRequest: its name and, if any, its value."""
+    content = tlv(_REQUEST_NAME, oid.encode("ascii"))
+    if value is not None:
+        content += tlv(_REQUEST_VALUE, value)
+    return tlv(EXTENDED_REQUEST, content)
+
+
+def end_transaction_value(commit: bool, transaction_id: bytes) -> bytes:
+    """The value of an End Transaction request (RFC 5805, section 2.3); commit is the default."""
+    return tlv(SEQUENCE, (b"" if commit else b"\x01\x01\x00") + tlv(OCTET_STRING, transaction_id))
+
+
+def paged_results_value(size: int, cookie: bytes | None) -> bytes:
+    """The value of the simple paged results control (RFC 2696): page size and cookie."""
+    return tlv(SEQUENCE, _integer(INTEGER, size) + tlv(OCTET_STRING, cookie or b""))
+
+
+# --- filters (RFC 4515 strings to RFC 4511 BER) -------------------------------------------------
+
+
+def encode_filter(text: str) -> bytes:
+    """The BER of the filter ``text``; ValueError when it is not a well-formed filter.
+
+    Extensible matches (``attr:rule:=value``) are not supported: the tool builds none.
+    """
+    parser = _FilterParser(text)
+    encoded = parser.filter()
+    if parser.at != len(text):
+        raise parser.fail("text after the end of the filter")
+    return encoded
+
+
+@dataclass
+class _FilterParser:
+    text: str
+    at: int = 0
+
+    def fail(self, why: str) -> ValueError:
+        return ValueError(f"invalid filter {self.text!r} at {self.at}: {why}")
+
+    def expect(self, char: str) -> None:
+        if not self.text.startswith(char, self.at):
+            raise self.fail(f"expected {char!r}")
+        self.at += 1
+
+    def filter(self) -> bytes:
+        self.expect("(")
+        kind = self.text[self.at : self.at + 1]
+        if kind in ("&", "|"):
+            self.at += 1
+            parts = [self.filter()]
+            while self.text.startswith("(", self.at):
+                parts.append(self.filter())
+            encoded = tlv(_AND if kind == "&" else _OR, b"".join(parts))
+        elif kind == "!":
+            self.at += 1
+            encoded = tlv(_NOT, self.filter())
+        else:
+            encoded = self.item()
+        self.expect(")")
+        return encoded
+
+    def item(self) -> bytes:
+        match = _ITEM.match(self.text, self.at)
+        if match is None:
+            raise self.fail("expected an attribute, then =, >=, <= or ~= and a value")
+        self.at = match.end()
+        name, operator, value = match.groups()
+        attribute = name.encode("utf-8")
+        pieces = [self.unescaped(piece) for piece in value.split("*")]
+        if operator != "=" or len(pieces) == 1:
+            if len(pieces) > 1:
+                raise self.fail(f"'*' is not allowed after {operator}")
+            return tlv(_COMPARISONS[operator], _octets(attribute) + _octets(pieces[0]))
+        if pieces == [b"", b""]:
+            return tlv(_PRESENT, attribute)
+        if not all(pieces[1:-1]):
+            raise self.fail("empty substring between two '*'")
+        substrings = [
+            tlv(_INITIAL if index == 0 else _FINAL if index == len(pieces) - 1 else _ANY, piece)
+            for index, piece in enumerate(pieces)
+            if piece
+        ]
+        return tlv(_SUBSTRINGS, _octets(attribute) + tlv(SEQUENCE, b"".join(substrings)))
+
+    def unescaped(self, text: str) -> bytes:
+        """The bytes of a piece of a value: its characters in UTF-8, escaped bytes decoded."""
+        if "\\" not in text:
+            return text.encode("utf-8")
+        value = bytearray()
+        for index, part in enumerate(_ESCAPED_BYTE.split(text)):
+            if index % 2:
+                value.append(int(part, 16))
+            elif "\\" in part:
+                raise self.fail("a backslash must be followed by two hex digits")
+            else:
+                value += part.encode("utf-8")
+        return bytes(value)
+
+
+def _octets(value: bytes) -> bytes:
+    return tlv(OCTET_STRING, value)
+
+
+# --- decoding -----------------------------------------------------------------------------------
+
+
+def read_tlv(data: bytes | bytearray, at: int) -> tuple[int, int, int]:
+    """The tag, start and end of the content of the TLV at ``at``; IndexError if incomplete."""
+    tag, first = data[at], data[at + 1]
+    start = at + 2
+    if first & 0x80:
+        size = first & 0x7F
+        if not 0 < size <= 4:
+            raise ValueError(f"unsupported BER length of {size} octets")
+        length = int.from_bytes(data[start : start + size], "big")
+        start += size
+    else:
+        length = first
+    if start + length > len(data):
+        raise IndexError("incomplete message")
+    return tag, start, start + length
+
+
+def split_messages(buffer: bytearray) -> list[bytes]:
+    """Take every complete LDAPMessage off the front of ``buffer``."""
+    messages = []
+    while len(buffer) >= 2:
+        try:
+            _, _, end = read_tlv(buffer, 0)
+        except IndexError:
+            break
+        messages.append(bytes(buffer[:end]))
+        del buffer[:end]
+    return messages
+
+
+@dataclass(frozen=True)
+class Message:
+    """One LDAPMessage received: its id, the tag of its protocolOp, where each part lies."""
+
+    raw: bytes
+    message_id: int
+    tag: int
+    start: int
+    """Where the protocolOp's content starts in ``raw``."""
+    end: int
+    """Where it ends; the controls, if any, follow."""
+
+
+def decode_message(raw: bytes) -> Message:
+    """Split an LDAPMessage into its id and protocolOp; ValueError or IndexError if malformed."""
+    _, start, end = read_tlv(raw, 0)
+    if end != len(raw):
+        raise ValueError("trailing bytes after the message")
+    _, id_start, id_end = read_tlv(raw, start)
+    tag, op_start, op_end = read_tlv(raw, id_end)
+    return Message(raw, int.from_bytes(raw[id_start:id_end], "big"), tag, op_start, op_end)
+
+
+@dataclass(frozen=True)
+class Result:
+    """An LDAPResult (RFC 4511, section 4.1.9), with an extended response's value if any."""
+
+    code: int
+    matched: str
+    diagnostic: str
+    referrals: tuple[str, ...] = ()
+    value: bytes | None = None
+
+    def as_mapping(self) -> dict[str, object]:
+        """The result as ``results.result_error`` reads it (ldap3's keys)."""
+        return {"result": self.code, "message": self.diagnostic, "referrals": list(self.referrals)}
+
+
+def _decode_text(data: bytes, start: int, end: int) -> str:
+    return data[start:end].decode("utf-8", errors="replace")
+
+
+def decode_result(msg: Message) -> Result:
+    """The LDAPResult of a response message (add, search done, extended...)."""
+    raw = msg.raw
+    _, code_start, code_end = read_tlv(raw, msg.start)
+    _, matched_start, matched_end = read_tlv(raw, code_end)
+    _, diag_start, at = read_tlv(raw, matched_end)
+    referrals: list[str] = []
+    value = None
+    diagnostic = _decode_text(raw, diag_start, at)
+    while at < msg.end:
+        tag, start, end = read_tlv(raw, at)
+        if tag == _REFERRAL:
+            referrals += [_decode_text(raw, s, e) for _, s, e in _elements(raw, start, end)]
+        elif tag == _RESPONSE_VALUE:
+            value = raw[start:end]
+        at = end
+    return Result(
+        int.from_bytes(raw[code_start:code_end], "big"),
+        _decode_text(raw, matched_start, matched_end),
+        diagnostic,
+        tuple(referrals),
+        value,
+    )
+
+
+def _elements(data: bytes, start: int, end: int) -> list[tuple[int, int, int]]:
+    """The tag and content span of each element between ``start`` and ``end``."""
+    elements = []
+    while start < end:
+        element = read_tlv(data, start)
+        elements.append(element)
+        start = element[2]
+    return elements
+
+
+def decode_entry(msg: Message) -> tuple[str, dict[str, list[bytes]]]:
+    """The DN and the attributes (name as sent -> raw values) of a SearchResultEntry."""
+    raw = msg.raw
+    _, dn_start, dn_end = read_tlv(raw, msg.start)
+    _, list_start, list_end = read_tlv(raw, dn_end)
+    attributes: dict[str, list[bytes]] = {}
+    for _, start, _ in _elements(raw, list_start, list_end):
+        _, name_start, name_end = read_tlv(raw, start)
+        _, values_start, values_end = read_tlv(raw, name_end)
+        name = _decode_text(raw, name_start, name_end)
+        values = attributes.setdefault(name, [])
+        values += [raw[s:e] for _, s, e in _elements(raw, values_start, values_end)]
+    return raw[dn_start:dn_end].decode("utf-8", errors="replace"), attributes
+
+
+def decode_controls(msg: Message) -> dict[str, bytes]:
+    """The controls of a response message: OID -> value (empty when it has none)."""
+    raw = msg.raw
+    if msg.end >= len(raw):
+        return {}
+    tag, start, end = read_tlv(raw, msg.end)
+    if tag != _CONTROLS:
+        return {}
+    controls = {}
+    for _, control_start, control_end in _elements(raw, start, end):
+        # controlType, then an optional BOOLEAN criticality, then an optional value.
+        (_, oid_start, oid_end), *rest = _elements(raw, control_start, control_end)
+        values = [raw[s:e] for tag, s, e in rest if tag == OCTET_STRING]
+        controls[_decode_text(raw, oid_start, oid_end)] = values[0] if values else b""
+    return controls
+
+
+def decode_paged_cookie(value: bytes) -> bytes:
+    """The cookie of a paged results control value (empty on the last page)."""
+    _, start, _ = read_tlv(value, 0)
+    _, _, size_end = read_tlv(value, start)
+    _, cookie_start, cookie_end = read_tlv(value, size_end)
+    return value[cookie_start:cookie_end]
