@@ -169,6 +169,22 @@ def test_read_filters(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert [r.command for r in log.read(account=ALICE, limit_last=1)] == ["suspend"]
 
 
+def test_last_records_are_read_back_from_the_end(tmp_path: Path) -> None:
+    """``limit_last`` (``show``'s last five) reads the log backwards, across block boundaries."""
+    path = tmp_path / "audit.jsonl"
+    log = log_at(path)
+    for number in range(300):
+        account = ALICE if number % 2 else "bob@univ.example"
+        log.append("sweep" if number % 3 else "create", account, {}, note="x" * 500, n=number)
+    with path.open("a") as handle:
+        handle.write('\n\n{"time": "2027-06-30T09:00:00+00:00", "actor": "ro')
+    everything, alice = log.read(), log.read(account=ALICE)
+    assert path.stat().st_size > 3 * 65536 and len(everything) == 300
+    for limit in (0, 1, 5, 299, 400):
+        assert log.read(limit_last=limit) == everything[max(0, 300 - limit) :]
+        assert log.read(account=ALICE, limit_last=limit) == alice[max(0, 150 - limit) :]
+
+
 def test_diff_changes_lists_only_differences() -> None:
     before = {"mail": ["a@univ.example"], "cn": ["Alice"], "Description": ["x", "y"]}
     after = {"mail": ["b@univ.example"], "cn": ["Alice"], "description": ["y", "x"], "sn": ["M"]}

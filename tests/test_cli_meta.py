@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import importlib
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import tomli_w
+import typer
 from typer.main import get_command
 from typer.testing import CliRunner
 
-from umacct.cli.app import app
+from umacct.cli.app import COMMANDS, app
 
 runner = CliRunner()
 
@@ -48,6 +52,54 @@ def test_every_command_has_help(path: tuple[str, ...]) -> None:
 def test_read_commands_take_format(path: tuple[str, ...]) -> None:
     result = runner.invoke(app, [*path, "--help"])
     assert "--format" in result.stdout
+
+
+def test_the_command_table_matches_the_commands() -> None:
+    """``--help`` lists COMMANDS without importing the modules: names and helps must not drift."""
+    group = get_command(app)
+    for name, (_, summary) in COMMANDS.items():
+        assert group.commands[name].get_short_help_str(10_000) == summary, name
+    for module in {module for module, _ in COMMANDS.values()}:
+        registered = typer.Typer()
+        importlib.import_module(module).register(registered)
+        names = {
+            info.name for info in [*registered.registered_commands, *registered.registered_groups]
+        }
+        assert names == {name for name, (owner, _) in COMMANDS.items() if owner == module}
+
+
+@pytest.mark.parametrize(
+    ("args", "loaded"), [(["--help"], []), (["show", "--help"], ["umacct.cli.helpdesk_cmd"])]
+)
+def test_a_command_imports_only_its_own_module(args: list[str], loaded: list[str]) -> None:
+    script = (
+        "import runpy, sys\n"
+        "try:\n    runpy.run_module('umacct', run_name='__main__')\n"
+        "except SystemExit:\n    pass\n"
+        "print(sorted(m for m in sys.modules if m.endswith('_cmd')))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script, *args], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.splitlines()[-1] == repr(loaded)
+
+
+def test_the_collector_is_back_when_the_command_runs() -> None:
+    """``main`` holds the cyclic collector during the start-up only: a long command needs it."""
+    script = (
+        "import gc, sys, umacct.config\n"
+        "def probe(*args):\n"
+        "    print('collector', gc.isenabled(), gc.get_freeze_count() > 0)\n"
+        "    sys.exit(0)\n"
+        "umacct.config.load_config = probe\n"
+        "sys.argv = ['umacct', 'config', 'show']\n"
+        "from umacct.cli.app import main\n"
+        "main()\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], check=False, capture_output=True, text=True
+    )
+    assert (result.returncode, result.stdout) == (0, "collector True True\n"), result.stderr
 
 
 def test_top_help_lists_exit_codes() -> None:

@@ -67,6 +67,17 @@ def test_show_gives_everything_on_one_account(on: Callable[[date], Runtime]) -> 
     assert code == 0 and "SupannSursis" in out
 
 
+def test_show_creates_no_state_store_nor_mail_queue(on: Callable[[date], Runtime]) -> None:
+    """A read makes no files: ``show`` used to create an empty state store and mail queue."""
+    runtime = on(TODAY)
+    add_person(runtime, "ida.roux")
+    data = Path(runtime.config.paths.data_dir)
+    code, out, _ = cli("--json", "show", "ida.roux")
+    assert code == 0
+    assert (json.loads(out)["pending_links"], json.loads(out)["queued_mail"]) == ([], [])
+    assert not (data / "state.db").exists() and not (data / "mailqueue.db").exists()
+
+
 def test_ambiguous_alias_lists_candidates_and_changes_nothing(
     on: Callable[[date], Runtime],
 ) -> None:

@@ -597,6 +597,18 @@ def test_queue_file_is_private(tmp_path: Path) -> None:
     assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
 
 
+def test_opening_an_existing_queue_writes_nothing(tmp_path: Path) -> None:
+    """``show`` reads the queue: each opening used to rewrite its version (a synced write)."""
+    path = tmp_path / "mailqueue.db"
+    with MailQueue(path) as queue:
+        queue.add(account="a@um.fr", recipient="a@example.net", kind="suspended", params={},
+                  link_purpose=None, now=NOW)  # fmt: skip
+    written = path.read_bytes()[24:28]  # SQLite's file change counter
+    with MailQueue(path) as queue:
+        assert len(queue.pending(account="a@um.fr")) == 1
+    assert path.read_bytes()[24:28] == written
+
+
 def test_link_must_come_with_its_purpose_and_never_as_a_parameter(tmp_path: Path) -> None:
     with MailQueue(tmp_path / "q.db") as queue:
         mailer = Mailer(make_config(tmp_path), OutboxTransport(tmp_path / "out"), queue, CLOCK)

@@ -232,5 +232,6 @@ def test_saved_values_round_trip(tmp_path: Path) -> None:
     with SQLiteStore(tmp_path) as store:
         now = datetime(2027, 3, 1, tzinfo=UTC)
         assert store.saved_values("a@x.org", "affiliations") is None
-        store.save_values("a@x.org", "affiliations", ["member", "staff"], now)
+        store.save_values("a@x.org", {"affiliations": ["member", "staff"], "primary": []}, now)
         assert store.saved_values("a@x.org", "affiliations") == ["member", "staff"]
+        assert store.saved_values("a@x.org", "primary") == []

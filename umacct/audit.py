@@ -10,19 +10,20 @@ from __future__ import annotations
 
 import contextlib
 import getpass
+import itertools
 import json
 import os
-from collections import deque
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from types import MappingProxyType
+from typing import BinaryIO
 
 from umacct.clock import Clock
 from umacct.config import SECRET_WORDS
+from umacct.datadir import ensure_private_dir
 from umacct.errors import UnavailableError
-from umacct.store import ensure_private_dir
 
 REDACTED = "<redacted>"
 
@@ -250,32 +251,38 @@ class AuditLog:
     ) -> list[AuditRecord]:
         """Return the records that match every filter given, oldest first.
 
-        ``actor`` matches the OS user or the sudo user; ``limit_last`` keeps the last N.
-        Lines that are not records (a write torn by a crash) are skipped. A missing log
-        has no records.
+        ``actor`` matches the OS user or the sudo user; ``limit_last`` keeps the last N, read
+        from the end of the log (``show`` stays quick on a log of years). Lines that are not
+        records (a write torn by a crash) are skipped. A missing log has no records.
         """
-        kept: deque[AuditRecord] = deque(maxlen=limit_last)
-        for record in self._records(account):
-            if account is not None and record.account != account:
-                continue
-            if since is not None and record.time < since:
-                continue
-            if actor is not None and actor not in (record.actor, record.sudo_user):
-                continue
-            kept.append(record)
-        return list(kept)
 
-    def _records(self, mentioning: str | None = None) -> Iterator[AuditRecord]:
+        def wanted(record: AuditRecord) -> bool:
+            return (
+                (account is None or record.account == account)
+                and (since is None or record.time >= since)
+                and (actor is None or actor in (record.actor, record.sudo_user))
+            )
+
+        if limit_last is None:
+            return [record for record in self._records(account) if wanted(record)]
+        matching = (
+            record for record in self._records(account, newest_first=True) if wanted(record)
+        )
+        return list(itertools.islice(matching, limit_last))[::-1]
+
+    def _records(
+        self, mentioning: str | None, *, newest_first: bool = False
+    ) -> Iterator[AuditRecord]:
         # A line that does not even contain the account cannot be about it: skipping it
         # before parsing keeps ``show`` fast on a log of millions of lines.
-        needle = json.dumps(mentioning)[1:-1] if mentioning is not None else ""
+        needle = json.dumps(mentioning)[1:-1].encode("ascii") if mentioning is not None else b""
         try:
-            with self.path.open(encoding="utf-8", errors="replace") as log:
-                for line in log:
+            with self.path.open("rb") as log:
+                for line in _lines_from_end(log) if newest_first else log:
                     if not line.strip() or needle not in line:
                         continue
                     try:
-                        yield AuditRecord.from_json(line)
+                        yield AuditRecord.from_json(line.decode("utf-8", errors="replace"))
                     except ValueError:
                         continue
         except FileNotFoundError:
@@ -295,6 +302,20 @@ class AuditLog:
                 f"audit log {self.path}: cannot open for append ({exc.strerror}); "
                 "fix the path or its permissions"
             ) from exc
+
+
+def _lines_from_end(log: BinaryIO, block_size: int = 1 << 16) -> Iterator[bytes]:
+    """The lines of ``log``, the last first, read backwards one block at a time."""
+    position = log.seek(0, os.SEEK_END)
+    partial = b""
+    while position > 0:
+        size = min(block_size, position)
+        position -= size
+        log.seek(position)
+        lines = (log.read(size) + partial).split(b"\n")
+        partial = lines[0]  # it may begin in the block before
+        yield from reversed(lines[1:])
+    yield partial
 
 
 def _write_all(fd: int, data: bytes) -> None:

@@ -16,16 +16,16 @@ import os
 import re
 import sqlite3
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import ParamSpec, Protocol, TypeVar
 
 from umacct.closing import Closing
+from umacct.datadir import STATE_FILE, ensure_private_dir
 from umacct.errors import InvalidInputError, TemporaryError, UnavailableError
 
-STATE_FILE = "state.db"
 _LOCK_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
 _LOCK_POLL_SECONDS = 0.1
 
@@ -191,8 +191,8 @@ class Store(Protocol):
         """Note that a purged account was put back."""
         ...
 
-    def save_values(self, account: str, name: str, values: Sequence[str], now: datetime) -> None:
-        """Keep a list of values for later (e.g. affiliations before the grace period)."""
+    def save_values(self, account: str, values: Mapping[str, Sequence[str]], now: datetime) -> None:
+        """Keep lists of values for later, by name (e.g. affiliations before the grace period)."""
         ...
 
     def saved_values(self, account: str, name: str) -> list[str] | None:
@@ -206,23 +206,6 @@ class Store(Protocol):
     def close(self) -> None:
         """Release the store's resources."""
         ...
-
-
-def ensure_private_dir(path: Path) -> None:
-    """Create ``path`` (and its parents) if missing; a directory created here is mode 0700."""
-    if path.is_dir():
-        return
-    try:
-        path.mkdir(mode=0o700, parents=True)
-        # mkdir's mode is filtered by the umask; make sure the result is exactly 0700.
-        path.chmod(0o700)
-    except FileExistsError:
-        if not path.is_dir():
-            raise UnavailableError(
-                f"{path}: cannot create the directory: a file of that name exists"
-            ) from None
-    except OSError as exc:
-        raise UnavailableError(f"{path}: cannot create the directory: {exc.strerror}") from exc
 
 
 def to_stored_time(instant: datetime) -> str:
@@ -458,13 +441,17 @@ class SQLiteStore(Closing):
             )
 
     @_reported
-    def save_values(self, account: str, name: str, values: Sequence[str], now: datetime) -> None:
-        """Keep a list of values for later (e.g. affiliations before the grace period)."""
+    def save_values(self, account: str, values: Mapping[str, Sequence[str]], now: datetime) -> None:
+        """Keep lists of values for later, by name, in one transaction (one disk sync)."""
+        saved_at = to_stored_time(now)
         with self._conn:
-            self._conn.execute(
+            self._conn.executemany(
                 "INSERT OR REPLACE INTO saved_values (account, name, value_list, saved_at)"
                 " VALUES (?, ?, ?, ?)",
-                (account, name, json.dumps(list(values)), to_stored_time(now)),
+                [
+                    (account, name, json.dumps(list(kept)), saved_at)
+                    for name, kept in values.items()
+                ],
             )
 
     @_reported

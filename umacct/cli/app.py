@@ -2,17 +2,50 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import sys
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from typer.core import TyperGroup
 
 from umacct import __version__
+from umacct.cli.lazy import LazyCommands
 from umacct.cli.state import AppState, get_state
 from umacct.errors import EXIT_CODE_MEANINGS, ExitCode, UmacctError
+
+if TYPE_CHECKING:
+    from typer._click import Command, Context, HelpFormatter
+
+COMMANDS: dict[str, tuple[str, str]] = {
+    "create": ("umacct.cli.create_cmd", "Create accounts: one person, or everyone in a CSV intake file (--csv FILE)."),
+    "activate": ("umacct.cli.credentials_cmd", "Send a new activation link (ACCOUNT), or choose the first password (--token)."),
+    "reset": ("umacct.cli.credentials_cmd", "Send a reset link to the recovery address (ACCOUNT), or set a new password (--token)."),
+    "passwd": ("umacct.cli.credentials_cmd", "The person changes their own password, proving the current one."),
+    "set-recovery": ("umacct.cli.credentials_cmd", "Change the recovery address: a confirmation link goes to it (ACCOUNT EMAIL)."),
+    "redirect": ("umacct.cli.credentials_cmd", "Forward the account's mail to EMAIL (after a confirmation link sent there), or --off."),
+    "suspend": ("umacct.cli.lifecycle_cmd", "Start the grace period of an account whose activity ended (repeating it changes nothing)."),
+    "extend": ("umacct.cli.lifecycle_cmd", "Extend the grace period by the profile's extension_months (titulaire and contractuel staff)."),
+    "sweep": ("umacct.cli.lifecycle_cmd", "The daily job (cron): suspend what is due, send warnings, expire, list or purge."),
+    "purge": ("umacct.cli.lifecycle_cmd", "Archive (LDIF, mode 0600) then delete expired accounts; their identifiers stay reserved."),
+    "restore": ("umacct.cli.lifecycle_cmd", "Put a purged account back from its archive: expired, with no usable password until a reset."),
+    "show": ("umacct.cli.helpdesk_cmd", "Everything about one account on one screen."),
+    "explain": ("umacct.cli.helpdesk_cmd", "The account's timeline in plain words, and what blocks a login today."),
+    "list": ("umacct.cli.helpdesk_cmd", "List accounts, filtered by the directory itself; streamed (csv or json for large lists)."),
+    "audit": ("umacct.cli.helpdesk_cmd", "Read the audit log: who changed what, when, before and after (oldest first)."),
+    "antispam": ("umacct.cli.staff_cmd", "Show or set the antispam level of a staff mailbox (exit 77 for another profile)."),
+    "doctor": ("umacct.cli.doctor_cmd", "Check the configuration, secrets, connection, TLS, bind, write access, schema, ppolicy and mail."),
+    "directory": ("umacct.cli.staff_cmd", "A staff member's own directory data (only the attributes the configuration lists)."),
+    "report": ("umacct.cli.report_cmd", "Reports on the good practices: stale passwords, missing recovery addresses, activations never done, external forwards."),
+    "mail": ("umacct.cli.mail_cmd", "The queue of mail the relay did not take yet."),
+    "config": ("umacct.cli.config_cmd", "Write, show and check the configuration file."),
+    "secret": ("umacct.cli.secret_cmd", "Store passwords in the system keyring (never on the command line)."),
+    "localdir": ("umacct.cli.localdir_cmd", "Start, describe and stop a throwaway local OpenLDAP directory (demo, tests, benchmarks)."),
+}  # fmt: skip
+"""Every command: the module that registers it, and the first paragraph of its help (what
+``--help`` lists without importing the module; a test checks it against the command's own)."""
 
 EXIT_CODES_HELP = "Exit codes:\n\n\b\n" + "\n".join(
     f"{int(code):>3}  {meaning}" for code, meaning in EXIT_CODE_MEANINGS.items()
@@ -33,7 +66,30 @@ def report_error(state: AppState, error: UmacctError) -> None:
 
 
 class UmacctGroup(TyperGroup):
-    """Turns the tool's errors into one line and a documented exit code."""
+    """The commands of ``COMMANDS``, imported when run; errors as one line and an exit code."""
+
+    def __init__(self, **attrs: Any) -> None:
+        super().__init__(**attrs)
+        self._lazy = LazyCommands(COMMANDS, self.rich_markup_mode)
+        self.commands = self._lazy
+
+    def resolve_command(
+        self, ctx: Context, args: list[str]
+    ) -> tuple[str | None, Command | None, list[str]]:
+        """Find the command to run, importing its module: the start-up ends there (``main``)."""
+        found = super().resolve_command(ctx, args)
+        if not gc.isenabled():
+            gc.freeze()  # what the start-up made lives to the end: no collection need scan it
+            gc.enable()
+        return found
+
+    def list_commands(self, ctx: Context) -> list[str]:
+        """The command names, in the order of ``COMMANDS`` (none is imported)."""
+        return list(self.commands)
+
+    def format_commands(self, ctx: Context, formatter: HelpFormatter) -> None:
+        """List every command with its one-line help, importing none of them."""
+        TyperGroup(commands=self._lazy.summaries()).format_commands(ctx, formatter)
 
     def invoke(self, ctx: typer.Context) -> Any:  # type: ignore[override]
         """Run the command; map UmacctError (and the unexpected) to exit codes."""
@@ -120,40 +176,14 @@ def root(
     )
 
 
-def _register() -> None:
-    from umacct.cli import (
-        config_cmd,
-        create_cmd,
-        credentials_cmd,
-        doctor_cmd,
-        helpdesk_cmd,
-        lifecycle_cmd,
-        localdir_cmd,
-        mail_cmd,
-        report_cmd,
-        secret_cmd,
-        staff_cmd,
-    )
-
-    for group in (
-        create_cmd,
-        credentials_cmd,
-        lifecycle_cmd,
-        helpdesk_cmd,
-        staff_cmd,
-        report_cmd,
-        mail_cmd,
-    ):
-        group.register(app)
-    app.add_typer(config_cmd.app, name="config")
-    app.add_typer(secret_cmd.app, name="secret")
-    app.add_typer(localdir_cmd.app, name="localdir")
-    doctor_cmd.register(app)
-
-
-_register()
-
-
 def main() -> None:
     """Console-script entry point."""
-    app()
+    # The start-up (parsing, importing the command) makes long-lived objects and little
+    # garbage: the cyclic collector waits until the command is found (resolve_command).
+    gc.disable()
+    try:
+        app()
+    finally:
+        # Nor need it scan every object once more at exit: what is left goes with the
+        # process (connections and files were closed when the command ended).
+        gc.freeze()

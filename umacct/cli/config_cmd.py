@@ -13,6 +13,11 @@ from umacct.cli.state import get_state
 app = typer.Typer(help="Write, show and check the configuration file.", no_args_is_help=True)
 
 
+def register(parent: typer.Typer) -> None:
+    """Add the ``config`` group to the application."""
+    parent.add_typer(app, name="config")
+
+
 @app.command("init")
 def init(
     ctx: typer.Context,

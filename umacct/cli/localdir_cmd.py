@@ -15,6 +15,12 @@ app = typer.Typer(
     no_args_is_help=True,
 )
 
+
+def register(parent: typer.Typer) -> None:
+    """Add the ``localdir`` group to the application."""
+    parent.add_typer(app, name="localdir")
+
+
 FolderOption = Annotated[
     Path,
     typer.Option("--dir", "-d", help="Folder that holds the directory's files.", file_okay=False),

@@ -16,6 +16,11 @@ app = typer.Typer(
 )
 
 
+def register(parent: typer.Typer) -> None:
+    """Add the ``secret`` group to the application."""
+    parent.add_typer(app, name="secret")
+
+
 @app.command("set")
 def set_secret(
     ctx: typer.Context,

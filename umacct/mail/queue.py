@@ -21,9 +21,9 @@ from typing import Any
 
 from umacct.closing import Closing
 from umacct.config import Config
+from umacct.datadir import QUEUE_FILE
 from umacct.errors import TemporaryError, UnavailableError
 
-QUEUE_FILE_NAME = "mailqueue.db"
 _SCHEMA_VERSION = 1
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS queued_mail (
@@ -68,7 +68,7 @@ class QueuedMail:
 
 def queue_path(config: Config) -> Path:
     """Where the queue lives: ``mailqueue.db`` in the data dir."""
-    return Path(config.paths.data_dir) / QUEUE_FILE_NAME
+    return Path(config.paths.data_dir) / QUEUE_FILE
 
 
 class MailQueue(Closing):
@@ -79,8 +79,10 @@ class MailQueue(Closing):
         try:
             _create_private(path)
             self._db = sqlite3.connect(path, timeout=30, isolation_level=None)
-            self._db.executescript(_SCHEMA)
-            self._db.execute(f"PRAGMA user_version = {_SCHEMA_VERSION}")
+            # Setting the version is a write (with its disk syncs): only a new file needs it.
+            if self._db.execute("PRAGMA user_version").fetchone()[0] != _SCHEMA_VERSION:
+                self._db.executescript(_SCHEMA)
+                self._db.execute(f"PRAGMA user_version = {_SCHEMA_VERSION}")
         except (OSError, sqlite3.Error) as exc:
             raise UnavailableError(f"mail queue {path}: cannot open: {exc}") from exc
 

@@ -20,12 +20,15 @@ from umacct.policy import (
     ProfileRules,
     ResourceState,
     Stage,
+    evaluate,
     find_state,
     parse_generalized_time,
 )
 
 if TYPE_CHECKING:
     from umacct.directory import Directory, Entry
+    from umacct.policy import Evaluation
+    from umacct.services.runtime import Runtime
 
 PASSWORD_POLICY_ATTRIBUTES = (
     "pwdEndTime",
@@ -239,3 +242,28 @@ def rules_for(key: str, profile: ProfileConfig) -> ProfileRules:
         )
         _RULES_CACHE[cache_key] = rules
     return rules
+
+
+def evaluate_account(runtime: Runtime, account: Account, profile: ProfileConfig) -> Evaluation:
+    """The policy's view of the account today."""
+    policy = runtime.config.policy
+    return evaluate(
+        rules_for(account.profile_key or "", profile),
+        account.facts(),
+        runtime.today(),
+        purge_after_days=policy.purge_after_days,
+        warn_days=tuple(policy.warn_days_before_expiry),
+    )
+
+
+def recovery_address(runtime: Runtime, account: Account) -> str | None:
+    """The recovery address (``{SECOURS}`` value when the attribute is supannMailPrive)."""
+    names = runtime.config.attributes
+    for value in account.values(names.recovery_mail):
+        if value.startswith("{"):
+            label, _, address = value[1:].partition("}")
+            if label.upper() == "SECOURS" and address:
+                return address
+        elif value:
+            return value
+    return None

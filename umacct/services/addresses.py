@@ -16,9 +16,8 @@ from umacct.config import Config
 from umacct.errors import InvalidInputError, RefusedError
 from umacct.intake import validate_email
 from umacct.policy import Stage
-from umacct.services.accounts import Account, find_account
+from umacct.services.accounts import Account, find_account, recovery_address
 from umacct.services.changes import PlannedChange, apply_change
-from umacct.services.lifecycle import recovery_address
 from umacct.services.links import CONFIRM_ADDRESS, CONFIRM_CHANGE, LinkSent, send_link
 from umacct.tokens import TokenPurpose
 

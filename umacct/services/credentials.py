@@ -23,10 +23,10 @@ from umacct.errors import (
 )
 from umacct.passwords import PasswordContext, check_password
 from umacct.policy import Stage, active_states
-from umacct.services.accounts import Account, find_account
+from umacct.services.accounts import Account, find_account, recovery_address
 from umacct.services.addresses import personal_address, recovery_targets
 from umacct.services.changes import PlannedChange, apply_change
-from umacct.services.lifecycle import recovery_address, state_targets
+from umacct.services.lifecycle import state_targets
 from umacct.services.links import LinkSent, send_link
 from umacct.tokens import TokenPurpose, TokenRecord
 

@@ -12,9 +12,8 @@ from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from umacct.policy import Action, ActionKind, Stage
-from umacct.services.accounts import Account, find_account
+from umacct.services.accounts import Account, evaluate_account, find_account
 from umacct.services.helpdesk import instant_of
-from umacct.services.lifecycle import evaluate_account
 from umacct.tokens import TokenPurpose
 
 if TYPE_CHECKING:

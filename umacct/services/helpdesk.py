@@ -24,8 +24,14 @@ from umacct.directory.escape import (
 )
 from umacct.errors import InvalidInputError
 from umacct.policy import ACCOUNT, Stage, parse_generalized_time, to_generalized_time
-from umacct.services.accounts import Account, check_account_key, find_account, iter_accounts
-from umacct.services.lifecycle import evaluate_account, recovery_address
+from umacct.services.accounts import (
+    Account,
+    check_account_key,
+    evaluate_account,
+    find_account,
+    iter_accounts,
+    recovery_address,
+)
 
 if TYPE_CHECKING:
     from umacct.audit import AuditRecord
@@ -168,11 +174,11 @@ def show_account(runtime: Runtime, key: str) -> AccountView:
     state = account.account_state
     links = [
         PendingLink(record.purpose.value, record.issued_at, record.expires_at)
-        for record in runtime.tokens.pending(account.identifier)
+        for record in runtime.pending_links(account.identifier)
     ]
     queued = [
         QueuedMessage(mail.kind, mail.recipient, mail.created_at, mail.attempts, mail.last_error)
-        for mail in runtime.mail_queue.pending(account=account.identifier)
+        for mail in runtime.queued_mail(account.identifier)
     ]
     recent = runtime.audit.read(account=account.identifier, limit_last=RECENT_AUDIT_ENTRIES)
     return AccountView(

@@ -29,11 +29,18 @@ from umacct.policy import (
 from umacct.policy import (
     extend as policy_extend,
 )
-from umacct.services.accounts import Account, find_account, profile_of, rules_for
+from umacct.services.accounts import (
+    Account,
+    evaluate_account,
+    find_account,
+    profile_of,
+    recovery_address,
+    rules_for,
+)
 from umacct.services.changes import PlannedChange, apply_change
 
 if TYPE_CHECKING:
-    from umacct.policy import Evaluation, ResourceState
+    from umacct.policy import ResourceState
     from umacct.services.runtime import Runtime
 
 SAVED_AFFILIATIONS = "affiliations"
@@ -77,18 +84,6 @@ def outcome(
         changed=changed,
         action=action,
         message=message,
-    )
-
-
-def evaluate_account(runtime: Runtime, account: Account, profile: ProfileConfig) -> Evaluation:
-    """The policy's view of the account today."""
-    policy = runtime.config.policy
-    return evaluate(
-        rules_for(account.profile_key or "", profile),
-        account.facts(),
-        runtime.today(),
-        purge_after_days=policy.purge_after_days,
-        warn_days=tuple(policy.warn_days_before_expiry),
     )
 
 
@@ -167,12 +162,11 @@ def save_for_reinstatement(runtime: Runtime, account: Account) -> None:
     names = runtime.config.attributes
     now = runtime.clock.now()
     runtime.store.save_values(
-        account.identifier, SAVED_AFFILIATIONS, account.values(names.affiliation), now
-    )
-    runtime.store.save_values(
         account.identifier,
-        SAVED_PRIMARY_AFFILIATION,
-        account.values(names.primary_affiliation),
+        {
+            SAVED_AFFILIATIONS: account.values(names.affiliation),
+            SAVED_PRIMARY_AFFILIATION: account.values(names.primary_affiliation),
+        },
         now,
     )
 
@@ -254,7 +248,7 @@ def expire(
     forwarding = account.values(names.forwarding)
     if forwarding and not dry_run:
         runtime.store.save_values(
-            account.identifier, SAVED_FORWARDING, forwarding, runtime.clock.now()
+            account.identifier, {SAVED_FORWARDING: forwarding}, runtime.clock.now()
         )
     change = expired_change(runtime, account, grace_end)
     apply_change(runtime, change, command=command, dry_run=dry_run, details=details)
@@ -277,19 +271,6 @@ def expire(
             )
     after = change.simulate(runtime.config)
     return outcome(runtime, after, "expire", f"expired on {expired_on.isoformat()}", changed=True)
-
-
-def recovery_address(runtime: Runtime, account: Account) -> str | None:
-    """The recovery address (``{SECOURS}`` value when the attribute is supannMailPrive)."""
-    names = runtime.config.attributes
-    for value in account.values(names.recovery_mail):
-        if value.startswith("{"):
-            label, _, address = value[1:].partition("}")
-            if label.upper() == "SECOURS" and address:
-                return address
-        elif value:
-            return value
-    return None
 
 
 # --- commands -------------------------------------------------------------------------------

@@ -37,9 +37,8 @@ from umacct.directory.escape import (
 )
 from umacct.errors import InvalidInputError, UmacctError
 from umacct.policy import Stage, to_generalized_time
-from umacct.services.accounts import Account, iter_accounts
+from umacct.services.accounts import Account, iter_accounts, recovery_address
 from umacct.services.helpdesk import instant_of, stage_filter
-from umacct.services.lifecycle import recovery_address
 from umacct.tokens import TokenPurpose
 
 if TYPE_CHECKING:

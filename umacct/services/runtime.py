@@ -14,16 +14,17 @@ from typing import TYPE_CHECKING
 
 from umacct.clock import Clock, SystemClock, local_today
 from umacct.config import Config
+from umacct.datadir import QUEUE_FILE, STATE_FILE
 from umacct.secrets import Prompt, SecretKind, find_secret
 
 if TYPE_CHECKING:
     from umacct.audit import AuditLog
     from umacct.directory import Directory
     from umacct.mail.mailer import Mailer
-    from umacct.mail.queue import MailQueue
+    from umacct.mail.queue import MailQueue, QueuedMail
     from umacct.mail.transport import Transport
     from umacct.store import SQLiteStore
-    from umacct.tokens import Tokens
+    from umacct.tokens import TokenRecord, Tokens
 
 
 @dataclass
@@ -116,6 +117,18 @@ class Runtime:
 
             self._queue = MailQueue(queue_path(self.config))
         return self._queue
+
+    def pending_links(self, account: str) -> list[TokenRecord]:
+        """The account's usable links; with no state store yet there are none (none is made)."""
+        if self._tokens is None and not (self.data_dir / STATE_FILE).exists():
+            return []
+        return self.tokens.pending(account)
+
+    def queued_mail(self, account: str) -> list[QueuedMail]:
+        """The account's unsent messages; with no mail queue yet there are none (none is made)."""
+        if self._queue is None and not (self.data_dir / QUEUE_FILE).exists():
+            return []
+        return self.mail_queue.pending(account=account)
 
     def close(self) -> None:
         """Close whatever was opened."""

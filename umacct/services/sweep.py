@@ -25,14 +25,13 @@ from umacct.directory.escape import (
 )
 from umacct.errors import UmacctError
 from umacct.policy import ActionKind, Evaluation, Stage, to_generalized_time
-from umacct.services.accounts import Account, iter_accounts, profile_of
+from umacct.services.accounts import Account, evaluate_account, iter_accounts, profile_of
 from umacct.services.arrivals import arrival_day, arrivals_due, arrive
 from umacct.services.changes import apply_change
 from umacct.services.lifecycle import (
     AccountOutcome,
     active_change,
     enter_grace,
-    evaluate_account,
     expire,
     outcome,
 )
