@@ -1,0 +1,38 @@
+"""Profile one nightly sweep: ``python -m bench.profile_sweep --accounts 100000 --due 1000``.
+
+Builds the durable directory of target 2 (only ``due`` people past their end of activity),
+runs ``umacct sweep`` once under pyinstrument and prints its wall time and peak RSS. The
+profile goes to ``bench/out/profile-sweep.txt``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from bench.common import OUT, UMACCT, run_timed, write_config
+from bench.sweep import sweep_directory
+
+
+def main() -> int:
+    """Run one profiled sweep and print where its profile went."""
+    parser = argparse.ArgumentParser(prog="python -m bench.profile_sweep", description=__doc__)
+    parser.add_argument("--accounts", type=int, default=100_000, help="people in the directory")
+    parser.add_argument("--due", type=int, default=1000, help="people past their end of activity")
+    options = parser.parse_args()
+    OUT.mkdir(parents=True, exist_ok=True)
+    report = OUT / "profile-sweep.txt"
+    profiler = [str(Path(UMACCT).with_name("pyinstrument")), "-o", str(report), "--"]
+    with sweep_directory("profile-sweep-slapd", options.accounts, options.due) as directory:
+        env = write_config(directory, OUT / "profile-sweep")
+        run = run_timed([*profiler, UMACCT, "sweep"], env=env, memory=True)
+    print(
+        f"umacct sweep {run.seconds:.2f} s under the profiler, peak RSS {run.peak_rss_mib:.0f} MiB"
+    )
+    print(f"profile: {report}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
