@@ -109,6 +109,34 @@ def test_search_request_is_what_ldap3_reads() -> None:
     assert not control["criticality"]
 
 
+def test_modify_and_delete_requests_are_what_ldap3_reads() -> None:
+    changes = [("replace", "supannRessourceEtatDate", ["{COMPTE}G:x", "{MAIL}G:é"]),
+               ("delete", "pwdEndTime", []), ("add", "mail", ["a@um.fr"])]  # fmt: skip
+    assertion = ber.control("1.3.6.1.1.12", True, ber.encode_filter("(uid=a)"))
+    message, rest = decoder.decode(
+        ber.message(5, ber.modify_request("uid=a,dc=org", changes), [assertion]),
+        asn1Spec=LDAPMessage(),
+    )
+    assert rest == b""
+    modify = message["protocolOp"].getComponent()
+    assert bytes(modify["object"]) == b"uid=a,dc=org"
+    read = [
+        (int(change["operation"]), bytes(change["modification"]["type"]),
+         [bytes(value).decode() for value in change["modification"]["vals"]])
+        for change in modify["changes"]
+    ]  # fmt: skip
+    assert read == [(2, b"supannRessourceEtatDate", ["{COMPTE}G:x", "{MAIL}G:é"]),
+                    (1, b"pwdEndTime", []), (0, b"mail", ["a@um.fr"])]  # fmt: skip
+    [control] = message["controls"]
+    assert str(control["controlType"]) == "1.3.6.1.1.12" and control["criticality"]
+    assert bytes(control["controlValue"]) == ldap3_ber("(uid=a)")
+    deleted, rest = decoder.decode(
+        ber.message(6, ber.delete_request("uid=é,dc=org")), asn1Spec=LDAPMessage()
+    )
+    assert rest == b""
+    assert bytes(deleted["protocolOp"].getComponent()) == "uid=é,dc=org".encode()
+
+
 def test_search_answers_are_decoded() -> None:
     # SearchResultEntry: dn "uid=a,dc=ex", uid: a, jpegPhoto: ff d8 (two attribute lists)
     attribute = ber.tlv(ber.SEQUENCE, ber.tlv(ber.OCTET_STRING, b"uid") + ber.tlv(ber.SET, (

@@ -13,11 +13,9 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-import ldap3
 from ldap3.core.exceptions import LDAPCommunicationError, LDAPException, LDAPResponseTimeoutError
 from ldap3.extend.standard.modifyPassword import ModifyPassword
 from ldap3.extend.standard.whoAmI import WhoAmI
-from ldap3.protocol.controls import build_control
 
 from umacct.closing import Closing
 from umacct.config import DirectoryConfig
@@ -54,11 +52,6 @@ ASSERTION_CONTROL = "1.3.6.1.1.12"
 PAGED_RESULTS_CONTROL = "1.2.840.113556.1.4.319"
 CONTENT_SYNC_CONTROL = "1.3.6.1.4.1.4203.1.9.1.1"
 NO_ATTRIBUTES = "1.1"
-_MODIFY_OPS = {
-    "add": ldap3.MODIFY_ADD,
-    "delete": ldap3.MODIFY_DELETE,
-    "replace": ldap3.MODIFY_REPLACE,
-}
 _ROOT_DSE_ATTRIBUTES = ("*", "+")
 _ANY_ENTRY = ber.encode_filter("(objectClass=*)")
 ADD_WINDOW = 200
@@ -115,10 +108,13 @@ def _encoded_filter(operation: str, target: str, text: str) -> bytes:
         raise InvalidInputError(f"{operation} {target}: {exc}") from None
 
 
-def _assertion_control(target: str, assertion: str) -> Any:
-    """The RFC 4528 assertion control carrying ``assertion``, a filter built with ``escape``."""
-    value = _encoded_filter("assertion on", target, assertion)
-    return build_control(ASSERTION_CONTROL, True, value, encode_control_value=False)
+def _assertion_controls(target: str, assertion: str | None) -> list[bytes]:
+    """The RFC 4528 assertion control for ``assertion`` (built with ``escape``), if any."""
+    if assertion is None:
+        return []
+    return [
+        ber.control(ASSERTION_CONTROL, True, _encoded_filter("assertion on", target, assertion))
+    ]
 
 
 def _paged_cookie(controls: Mapping[str, bytes]) -> bytes | None:
@@ -284,10 +280,8 @@ class Directory(Closing):
         empty = [name for name, values in attributes.items() if not values]
         if empty:
             raise InvalidInputError(f"add {dn}: no value for {', '.join(empty)}")
-        payload = {name: list(values) for name, values in attributes.items()}
-        with self._guard("add", dn):
-            _, result, _, _ = self._connection.add(dn, attributes=payload)
-        check_result("add", dn, result)
+        result = self._wire.exchange("add", dn, ber.add_request(dn, attributes), ber.ADD_RESPONSE)
+        check_result("add", dn, result.as_mapping())
 
     def add_many(self, items: Iterable[Item], *, window: int = ADD_WINDOW) -> Iterator[AddResult]:
         """Create many entries; one result per item, in order.
@@ -355,22 +349,24 @@ class Directory(Closing):
         """
         if not changes:
             raise InvalidInputError(f"modify {dn}: no change given")
-        grouped: dict[str, list[tuple[str, list[str]]]] = {}
-        for change in changes:
-            grouped.setdefault(change.attribute, []).append(
-                (_MODIFY_OPS[change.op], list(change.values))
-            )
-        controls = [_assertion_control(dn, assertion)] if assertion else None
-        with self._guard("modify", dn):
-            _, result, _, _ = self._connection.modify(dn, grouped, controls=controls)
-        check_result("modify", dn, result)
+        request = ber.modify_request(
+            dn, [(change.op, change.attribute, change.values) for change in changes]
+        )
+        result = self._wire.exchange(
+            "modify", dn, request, ber.MODIFY_RESPONSE, _assertion_controls(dn, assertion)
+        )
+        check_result("modify", dn, result.as_mapping())
 
     def delete(self, dn: str, *, assertion: str | None = None) -> None:
         """Delete the leaf entry ``dn``; with ``assertion``, only if it still matches it."""
-        controls = [_assertion_control(dn, assertion)] if assertion else None
-        with self._guard("delete", dn):
-            _, result, _, _ = self._connection.delete(dn, controls=controls)
-        check_result("delete", dn, result)
+        result = self._wire.exchange(
+            "delete",
+            dn,
+            ber.delete_request(dn),
+            ber.DELETE_RESPONSE,
+            _assertion_controls(dn, assertion),
+        )
+        check_result("delete", dn, result.as_mapping())
 
     # --- passwords ------------------------------------------------------------------------
 

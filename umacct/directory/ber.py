@@ -16,7 +16,9 @@ from typing import Literal
 
 BOOLEAN, INTEGER, OCTET_STRING, ENUMERATED, SEQUENCE, SET = 0x01, 0x02, 0x04, 0x0A, 0x30, 0x31
 SEARCH_REQUEST, SEARCH_ENTRY, SEARCH_DONE, SEARCH_REFERENCE = 0x63, 0x64, 0x65, 0x73
+MODIFY_REQUEST, MODIFY_RESPONSE = 0x66, 0x67
 ADD_REQUEST, ADD_RESPONSE = 0x68, 0x69
+DELETE_REQUEST, DELETE_RESPONSE = 0x4A, 0x6B
 EXTENDED_REQUEST, EXTENDED_RESPONSE = 0x77, 0x78
 _CONTROLS, _REFERRAL, _RESPONSE_VALUE = 0xA0, 0xA3, 0x8B
 _REQUEST_NAME, _REQUEST_VALUE = 0x80, 0x81
@@ -76,11 +78,34 @@ def message(message_id: int, operation: bytes, controls: Sequence[bytes] = ()) -
 
 def add_request(dn: str, attributes: Mapping[str, Sequence[str]]) -> bytes:
     """The protocolOp of an AddRequest: the DN, then each attribute with its values."""
-    encoded = b"".join(
-        tlv(SEQUENCE, _text(name) + tlv(SET, b"".join(_text(value) for value in values)))
-        for name, values in attributes.items()
-    )
+    encoded = b"".join(_partial_attribute(name, values) for name, values in attributes.items())
     return tlv(ADD_REQUEST, _text(dn) + tlv(SEQUENCE, encoded))
+
+
+def _partial_attribute(name: str, values: Sequence[str]) -> bytes:
+    return tlv(SEQUENCE, _text(name) + tlv(SET, b"".join(_text(value) for value in values)))
+
+
+MODIFY_OPERATIONS = {"add": 0, "delete": 1, "replace": 2}
+
+
+def modify_request(dn: str, changes: Sequence[tuple[str, str, Sequence[str]]]) -> bytes:
+    """The protocolOp of a ModifyRequest: the DN, then each (operation, attribute, values).
+
+    The operation is ``add``, ``delete`` or ``replace`` (RFC 4511, section 4.6); ``delete``
+    and ``replace`` with no values clear the attribute.
+    """
+    encoded = b"".join(
+        tlv(SEQUENCE, _integer(ENUMERATED, MODIFY_OPERATIONS[operation])
+            + _partial_attribute(name, values))
+        for operation, name, values in changes
+    )  # fmt: skip
+    return tlv(MODIFY_REQUEST, _text(dn) + tlv(SEQUENCE, encoded))
+
+
+def delete_request(dn: str) -> bytes:
+    """The protocolOp of a DelRequest: the DN itself, as the primitive element's content."""
+    return tlv(DELETE_REQUEST, dn.encode("utf-8"))
 
 
 def search_request(

@@ -116,10 +116,12 @@ class Wire:
                 )
         return early.pop(message_id)
 
-    def exchange(self, operation: str, target: str, request: bytes, tag: int) -> ber.Result:
+    def exchange(
+        self, operation: str, target: str, request: bytes, tag: int, controls: Sequence[bytes] = ()
+    ) -> ber.Result:
         """Send one request (a protocolOp) and wait for its result, an answer of type ``tag``."""
         message_id = self.next_id()
-        self.send(operation, target, ber.message(message_id, request))
+        self.send(operation, target, ber.message(message_id, request, controls))
         return self.answer(operation, target, message_id, tag, {})
 
     def search(
