@@ -11,14 +11,14 @@ reinstated, awaiting a new activation.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 
 from umacct.audit import AuditRecord
 from umacct.config import ProfileConfig
 from umacct.directory import AlreadyExistsError
-from umacct.directory.escape import dn_join, filter_eq, filter_or, filter_prefix
+from umacct.directory.escape import dn_join
 from umacct.errors import ExitCode, InvalidInputError, RefusedError, UmacctError, UnavailableError
 from umacct.identifiers import (
     choose_local_part,
@@ -37,6 +37,7 @@ from umacct.services.arrivals import (
     start_activation_links,
 )
 from umacct.services.changes import apply_change, audit_uncertain
+from umacct.services.create_lookup import Known, existing_accounts, look_up
 from umacct.services.lifecycle import (
     end_of_activity_value,
 )
@@ -91,7 +92,7 @@ def create_person(
     Raises the row's error (InvalidInputError, RefusedError...) instead of reporting it.
     """
     creator = _Creator(runtime, send_mail=send_mail, dry_run=dry_run)
-    known = creator.look_up([person])
+    known = look_up(runtime, [person])
     return creator.create(person, known)
 
 
@@ -117,7 +118,7 @@ def create_people(
     try:
         for batch in _batches(rows, BATCH_SIZE):
             try:
-                in_flight.append(creator.start_batch(batch, creator.look_up(batch)))
+                in_flight.append(creator.start_batch(batch, look_up(runtime, batch)))
             except UmacctError:
                 # The batch before was added: report it before the error that stops the run.
                 if in_flight and (done := in_flight.pop(0).settle()) is not None:
@@ -153,16 +154,6 @@ def _row_failure(row: IntakeRow, error: UmacctError) -> RowFailure:
     if error.exit_code is ExitCode.UNAVAILABLE:
         raise error
     return RowFailure(row.line, error.message)
-
-
-@dataclass
-class _Known:
-    """What the directory already holds for a batch of rows."""
-
-    by_external_id: dict[str, list[Account]]
-    by_personal_mail: dict[str, list[Account]]
-    taken: set[str]
-    """Lower-cased uids, login aliases and local parts of addresses starting with a base."""
 
 
 @dataclass(frozen=True)
@@ -227,86 +218,15 @@ class _Creator:
         self.today = runtime.today()
         self.claimed: set[str] = set()
         self._audit_checked = False
-        external = {p.external_id_attribute.lower(): p.external_id_attribute
-                    for p in self.config.profiles.values()}  # fmt: skip
-        self.external_id_attributes = list(external.values())
-
-    # --- look-up, one batch at a time ---------------------------------------------------------
-
-    def look_up(self, rows: Iterable[IntakeRow]) -> _Known:
-        """The people these rows may already be, and the identifiers taken (a few searches).
-
-        Taken identifiers are found in two steps so that the common case uses equality
-        indexes only: first the bases themselves; then, for the bases already taken, every
-        suffixed form (``(uid=<base>*)``...).
-        """
-        rows = list(rows)
-        personal = self.config.attributes.personal_mail
-        people: list[str] = []
-        for row in rows:
-            if row.external_id:
-                people += [filter_eq(name, row.external_id) for name in self.external_id_attributes]
-            else:
-                people.append(filter_eq(personal, row.personal_email))
-        known = _Known({}, {}, set())
-        if people:
-            for entry in self.runtime.directory.search(
-                self.config.directory.base_dn, filter_or(*people), account_attributes(self.config)
-            ):
-                self._index(known, account_from_entry(entry, self.config))
-        alias = self.config.attributes.alias_login
-        exact: dict[str, list[str]] = {}
-        for row in rows:
-            base, domain = row.name.local_part, self.config.profiles[row.profile].domain
-            exact[base] = [filter_eq("uid", base), filter_eq(alias, base),
-                           filter_eq("mail", institutional_address(base, domain))]  # fmt: skip
-        self._add_taken(known, [part for parts in exact.values() for part in parts])
-        collided = sorted(base for base in exact if base in known.taken)
-        self._add_taken(
-            known,
-            [filter_prefix(name, base) for base in collided for name in ("uid", "mail", alias)],
-        )
-        return known
-
-    def _add_taken(self, known: _Known, parts: list[str]) -> None:
-        if not parts:
-            return
-        alias = self.config.attributes.alias_login
-        for entry in self.runtime.directory.search(
-            self.config.directory.base_dn, filter_or(*parts), ["uid", "mail", alias]
-        ):
-            for value in entry.get("uid") + entry.get(alias) + entry.get("mail"):
-                known.taken.add(value.partition("@")[0].lower())
-
-    def _index(self, known: _Known, account: Account) -> None:
-        for name in self.external_id_attributes:
-            for value in account.values(name):
-                known.by_external_id.setdefault(value.casefold(), []).append(account)
-        for value in account.values(self.config.attributes.personal_mail):
-            known.by_personal_mail.setdefault(value.lower(), []).append(account)
-
-    def _matches(self, row: IntakeRow, known: _Known) -> list[Account]:
-        if row.external_id:
-            found = known.by_external_id.get(row.external_id.casefold(), [])
-        else:
-            found = [
-                account
-                for account in known.by_personal_mail.get(row.personal_email.lower(), [])
-                if account.given_name.casefold() == row.name.given_name.casefold()
-                and account.surname.casefold() == row.name.surname.casefold()
-                and account.profile_key == row.profile
-            ]
-        unique = {account.dn.lower(): account for account in found}
-        return list(unique.values())
 
     # --- one row --------------------------------------------------------------------------------
 
-    def create(self, row: IntakeRow, known: _Known) -> CreateOutcome:
+    def create(self, row: IntakeRow, known: Known) -> CreateOutcome:
         """Create, report or reinstate the person of one row."""
         planned = self._plan(row, known)
         return self._new(planned, known) if isinstance(planned, _NewAccount) else planned
 
-    def start_batch(self, rows: Sequence[IntakeRow], known: _Known) -> _BatchInFlight:
+    def start_batch(self, rows: Sequence[IntakeRow], known: Known) -> _BatchInFlight:
         """Every row of a batch planned, new accounts added together (pipelined), mail started.
 
         Audit order, so that a crash never loses the record of an entry added: one record
@@ -325,7 +245,7 @@ class _Creator:
             self._add_all(new, known)
         return _BatchInFlight(self, planned, new, self._start_links(new))
 
-    def _add_all(self, new: list[_NewAccount], known: _Known) -> None:
+    def _add_all(self, new: list[_NewAccount], known: Known) -> None:
         """Add the planned accounts together; a taken identifier is retried alone.
 
         Accounts whose answers a lost connection kept are audited as uncertain: a rerun
@@ -385,13 +305,13 @@ class _Creator:
                 _new_action(item.states), by_item.get(id(item)),
             )  # fmt: skip
 
-    def _plan(self, row: IntakeRow, known: _Known) -> CreateOutcome | _NewAccount:
+    def _plan(self, row: IntakeRow, known: Known) -> CreateOutcome | _NewAccount:
         """Report or reinstate the person of one row; or plan their new account."""
         if row.end_of_activity is not None and row.end_of_activity < self.today:
             raise InvalidInputError(
                 f"end of activity {row.end_of_activity} is in the past: nothing to create"
             )
-        matches = self._matches(row, known)
+        matches = existing_accounts(row, known)
         if len(matches) > 1:
             names = ", ".join(sorted(account.identifier for account in matches))
             raise InvalidInputError(
@@ -456,7 +376,7 @@ class _Creator:
             for mail in self.runtime.mailer.pending(account.identifier)
         )
 
-    def _prepare(self, row: IntakeRow, known: _Known) -> _NewAccount:
+    def _prepare(self, row: IntakeRow, known: Known) -> _NewAccount:
         """Choose the identifier of a new account (claimed for this run) and its entry."""
         profile = self.config.profiles[row.profile]
         states = arrival_states(self.today, row.arrival)
@@ -471,7 +391,7 @@ class _Creator:
         self.claimed.add(uid)
         return _NewAccount(row, uid, identifier, dn, attributes, states)
 
-    def _new(self, planned: _NewAccount, known: _Known) -> CreateOutcome:
+    def _new(self, planned: _NewAccount, known: Known) -> CreateOutcome:
         """Add one planned account (not in a dry run) and mail its link."""
         if not self.dry_run:
             self._check_audit()
@@ -480,7 +400,7 @@ class _Creator:
         assert isinstance(planned.outcome, CreateOutcome)
         return planned.outcome
 
-    def _add_one(self, planned: _NewAccount, known: _Known, attempts: int) -> _NewAccount:
+    def _add_one(self, planned: _NewAccount, known: Known, attempts: int) -> _NewAccount:
         """Add the account; when its identifier was taken meanwhile, the next one."""
         for _ in range(attempts):
             try:
@@ -500,7 +420,7 @@ class _Creator:
             "create", planned.identifier, _changes(planned), "ok", **self._details(planned.row)
         )
 
-    def _taken(self, candidate: str, known: _Known) -> bool:
+    def _taken(self, candidate: str, known: Known) -> bool:
         # A purged identifier is never handed out again (security 21).
         return (
             candidate in known.taken

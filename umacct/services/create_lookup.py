@@ -1,0 +1,111 @@
+"""What the directory already holds for a batch of intake rows: a few searches per batch.
+
+``create`` looks up each batch before planning its rows: the people the rows may already be
+(by external id, or by personal address) and the identifiers already taken by the names the
+rows would get.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from umacct.config import Config
+from umacct.directory.escape import filter_eq, filter_or, filter_prefix
+from umacct.identifiers import institutional_address
+from umacct.intake import IntakeRow
+from umacct.services.accounts import Account, account_attributes, account_from_entry
+from umacct.services.runtime import Runtime
+
+
+@dataclass
+class Known:
+    """What the directory already holds for a batch of rows."""
+
+    by_external_id: dict[str, list[Account]]
+    by_personal_mail: dict[str, list[Account]]
+    taken: set[str]
+    """Lower-cased uids, login aliases and local parts of addresses starting with a base."""
+
+
+def external_id_attributes(config: Config) -> list[str]:
+    """The external id attributes of every profile, each once (case-insensitively)."""
+    names = {p.external_id_attribute.lower(): p.external_id_attribute
+             for p in config.profiles.values()}  # fmt: skip
+    return list(names.values())
+
+
+def look_up(runtime: Runtime, rows: Iterable[IntakeRow]) -> Known:
+    """The people these rows may already be, and the identifiers taken (a few searches).
+
+    Taken identifiers are found in two steps so that the common case uses equality indexes
+    only: first the bases themselves; then, for the bases already taken, every suffixed form
+    (``(uid=<base>*)``...).
+    """
+    config = runtime.config
+    rows = list(rows)
+    external_ids = external_id_attributes(config)
+    people: list[str] = []
+    for row in rows:
+        if row.external_id:
+            people += [filter_eq(name, row.external_id) for name in external_ids]
+        else:
+            people.append(filter_eq(config.attributes.personal_mail, row.personal_email))
+    known = Known({}, {}, set())
+    if people:
+        for entry in runtime.directory.search(
+            config.directory.base_dn, filter_or(*people), account_attributes(config)
+        ):
+            _index(known, account_from_entry(entry, config), config, external_ids)
+    alias = config.attributes.alias_login
+    exact: dict[str, list[str]] = {}
+    for row in rows:
+        base, domain = row.name.local_part, config.profiles[row.profile].domain
+        exact[base] = [filter_eq("uid", base), filter_eq(alias, base),
+                       filter_eq("mail", institutional_address(base, domain))]  # fmt: skip
+    _add_taken(runtime, known, [part for parts in exact.values() for part in parts])
+    collided = sorted(base for base in exact if base in known.taken)
+    _add_taken(
+        runtime,
+        known,
+        [filter_prefix(name, base) for base in collided for name in ("uid", "mail", alias)],
+    )
+    return known
+
+
+def existing_accounts(row: IntakeRow, known: Known) -> list[Account]:
+    """The accounts the row's person already has: same external id, or same names and more.
+
+    Without an external id, the personal address, both names and the profile must match.
+    """
+    if row.external_id:
+        found = known.by_external_id.get(row.external_id.casefold(), [])
+    else:
+        found = [
+            account
+            for account in known.by_personal_mail.get(row.personal_email.lower(), [])
+            if account.given_name.casefold() == row.name.given_name.casefold()
+            and account.surname.casefold() == row.name.surname.casefold()
+            and account.profile_key == row.profile
+        ]
+    unique = {account.dn.lower(): account for account in found}
+    return list(unique.values())
+
+
+def _add_taken(runtime: Runtime, known: Known, parts: list[str]) -> None:
+    if not parts:
+        return
+    alias = runtime.config.attributes.alias_login
+    for entry in runtime.directory.search(
+        runtime.config.directory.base_dn, filter_or(*parts), ["uid", "mail", alias]
+    ):
+        for value in entry.get("uid") + entry.get(alias) + entry.get("mail"):
+            known.taken.add(value.partition("@")[0].lower())
+
+
+def _index(known: Known, account: Account, config: Config, external_ids: list[str]) -> None:
+    for name in external_ids:
+        for value in account.values(name):
+            known.by_external_id.setdefault(value.casefold(), []).append(account)
+    for value in account.values(config.attributes.personal_mail):
+        known.by_personal_mail.setdefault(value.lower(), []).append(account)
