@@ -1,7 +1,7 @@
 """``python -m bench`` (``make bench``): the five performance targets against their references.
 
 Prints the table and writes ``bench/RESULTS.md``. ``--quick`` runs smaller populations and one
-round (a few minutes); ``--only 1,4`` picks targets. Every directory is a throwaway local
+round (a few minutes: a smoke run, which judges no target); ``--only 1,4`` picks targets. Every directory is a throwaway local
 slapd under ``bench/out/`` (git-ignored), stopped at the end.
 """
 
@@ -33,6 +33,12 @@ class Sizes:
 
 FULL = Sizes(10_000, 100_000, 20_000, 1_000, 2, 15)
 QUICK = Sizes(2_000, 20_000, 4_000, 200, 1, 7)
+QUICK_NOTE = (
+    "quick run: populations five times smaller than the targets' and one round, so each"
+    " process's fixed costs (start-up, connection, local disk syncs) weigh more and single"
+    " rounds are noisy; the targets are judged by the full run (`python -m bench`), and a"
+    " quick run exits 0 whatever its ratios"
+)
 
 
 def _measure(target: int, sizes: Sizes) -> list[Result]:
@@ -76,6 +82,8 @@ def main() -> int:
     table = render_table(results)
     command = " ".join(["python -m bench", *map(shlex.quote, sys.argv[1:])])
     notes = machine_notes()
+    if options.quick:
+        notes.insert(0, QUICK_NOTE)
     print(table)
     print("\n".join(f"- {note}" for note in notes))
     RESULTS.write_text(
@@ -86,7 +94,7 @@ def main() -> int:
         + "\n",
         encoding="utf-8",
     )
-    return 0 if all(result.passed for result in results) else 1
+    return 0 if options.quick or all(result.passed for result in results) else 1
 
 
 if __name__ == "__main__":
