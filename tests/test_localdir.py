@@ -6,6 +6,7 @@ import os
 import re
 import stat
 import subprocess
+import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -28,6 +29,7 @@ from umacct.localdir import (
     sample_password,
     start,
 )
+from umacct.localdir.slapd import _wait_until_gone
 
 STATE_PATTERN = re.compile(r"^\{([^}]+)\}([^:]+):([^:]*):([^:]*):([^:]*)$")
 UID_PATTERN = re.compile(r"^[a-z0-9-]+\.[a-z0-9-]+?[0-9]*$")
@@ -208,6 +210,23 @@ def test_a_detached_instance_killed_is_restarted_from_its_folder(tmp_path: Path)
     finally:
         attached.stop()
     assert not attached.is_running()
+
+
+def test_a_killed_process_is_waited_for_until_it_has_exited() -> None:
+    """The wait follows the pid: an exiting slapd loses its command line before its port, and
+    a restart that only looked at the command line found the port still taken."""
+    process = subprocess.Popen(["sleep", "30"])
+    killer = threading.Timer(0.3, process.kill)
+    killer.start()
+    try:
+        started = time.monotonic()
+        _wait_until_gone(process.pid)
+        assert time.monotonic() - started >= 0.25
+        assert process.wait(5) is not None
+    finally:
+        killer.cancel()
+        process.kill()
+        process.wait()
 
 
 def test_a_long_folder_gets_a_short_socket_path(tmp_path: Path) -> None:

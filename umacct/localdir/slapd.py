@@ -148,7 +148,7 @@ class LocalDirectory:
                 self._process.wait()
         elif _is_our_slapd(self.pid, self.folder):
             os.kill(self.pid, signal.SIGKILL)
-            _wait_until_gone(self.pid, self.folder)
+            _wait_until_gone(self.pid)
 
     def restart(self, ready_timeout: float = 10.0) -> None:
         """Start the server again on the same folder, ports and data, stopping it first if it runs.
@@ -548,14 +548,18 @@ def _stop_orphan(pid: int, folder: Path, timeout: float) -> None:
     os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if not _is_our_slapd(pid, folder):
+        if not _is_alive(pid):
             return
         time.sleep(POLL_SECONDS)
     os.kill(pid, signal.SIGKILL)
-    _wait_until_gone(pid, folder)
+    _wait_until_gone(pid)
 
 
-def _wait_until_gone(pid: int, folder: Path) -> None:
-    # SIGKILL cannot be ignored: the wait ends as soon as the kernel has reaped the process.
-    while _is_our_slapd(pid, folder):
+def _wait_until_gone(pid: int) -> None:
+    """Wait until the process ``pid`` (checked to be ours before it was signalled) has exited.
+
+    It is watched by pid, not by its command line: an exiting process loses its command line
+    before it closes its files, so it may still hold its listening port by then.
+    """
+    while _is_alive(pid):
         time.sleep(POLL_SECONDS)
