@@ -67,13 +67,8 @@ def check_no_line_break(value: str, what: str) -> None:
         raise InvalidInputError(f"{what}: line breaks and control characters are not allowed")
 
 
-@functools.lru_cache(maxsize=256)
 def normalise_recipient(address: str) -> str:
-    """Validate a recipient address and return its normalised, ASCII-domain form.
-
-    Remembered: the mailer checks each address before composing, and composing checks it
-    again (an invalid address raises, and is not remembered).
-    """
+    """Validate a recipient address and return its normalised, ASCII-domain form."""
     check_no_line_break(address, "recipient address")
     try:
         valid = validate_email(address, check_deliverability=False, allow_smtputf8=False)

@@ -21,7 +21,7 @@ from umacct.errors import (
     UmacctError,
     UnavailableError,
 )
-from umacct.mail.compose import Composer, OutgoingMessage, normalise_recipient
+from umacct.mail.compose import Composer, OutgoingMessage
 from umacct.mail.dates import english_duration, french_duration
 from umacct.mail.queue import MailQueue, QueuedMail
 from umacct.mail.transport import Transport
@@ -194,18 +194,16 @@ class Mailer:
             request = delivery.request
             try:
                 _check_link_arguments(request.params, request.link, request.link_purpose)
-                delivery.recipient = normalise_recipient(request.to)
                 extra = (
                     self._link_parameters(request.link, request.link_purpose)
                     if request.link and request.link_purpose
                     else {}
                 )
-                message = self._compose(
-                    request.kind, delivery.recipient, {**request.params, **extra}
-                )
+                message = self._compose(request.kind, request.to, {**request.params, **extra})
             except UmacctError as exc:
                 delivery.error = exc
                 continue
+            delivery.recipient = message.recipient  # validated and normalised by the composer
             if self._relay_failure is None:
                 try:
                     self._transport.send(message)
