@@ -121,24 +121,11 @@ class NewToken:
 class Store(Protocol):
     """What the services need from the state store, whatever keeps it."""
 
-    def issue_token(
-        self,
-        account: str,
-        purpose: str,
-        *,
-        token_hash: str,
-        issued_at: datetime,
-        expires_at: datetime,
-        payload: dict[str, str],
-    ) -> int:
-        """Record a new token and cancel the account's pending ones of that purpose.
-
-        Both happen in one transaction. Returns the new token's id.
-        """
-        ...
-
     def issue_tokens(self, tokens: Sequence[NewToken]) -> list[int]:
-        """``issue_token`` for many tokens in one transaction (one disk sync); their ids."""
+        """Record each token and cancel its account's pending ones of that purpose; their ids.
+
+        All in one transaction (one disk sync).
+        """
         ...
 
     def find_token(self, token_hash: str) -> StoredToken | None:
@@ -262,25 +249,11 @@ class SQLiteStore(Closing):
     # --- tokens ---------------------------------------------------------------------------
 
     @_reported
-    def issue_token(
-        self,
-        account: str,
-        purpose: str,
-        *,
-        token_hash: str,
-        issued_at: datetime,
-        expires_at: datetime,
-        payload: dict[str, str],
-    ) -> int:
-        """Record a new token and cancel the account's pending ones of that purpose."""
-        [token_id] = self.issue_tokens(
-            [NewToken(account, purpose, token_hash, issued_at, expires_at, payload)]
-        )
-        return token_id
-
-    @_reported
     def issue_tokens(self, tokens: Sequence[NewToken]) -> list[int]:
-        """``issue_token`` for many tokens in one transaction (one disk sync); their ids."""
+        """Record each token and cancel its account's pending ones of that purpose; their ids.
+
+        All in one transaction (one disk sync).
+        """
         ids = []
         with self._conn:
             for token in tokens:

@@ -24,7 +24,6 @@ from umacct.directory.connection import (
     InvalidCredentials,
     ServerAddress,
     ServerFailure,
-    discard,
     open_bound,
     open_with_failover,
 )
@@ -44,6 +43,7 @@ from umacct.directory.wire import (
     Wire,
     add_pipelined,
     commit_together,
+    missing_values,
     transaction_fits,
 )
 from umacct.errors import InvalidInputError, UnavailableError
@@ -165,10 +165,7 @@ class Directory(Closing):
         try:
             yield
         except (LDAPCommunicationError, LDAPResponseTimeoutError) as exc:
-            discard(self._connection)
-            raise UnavailableError(
-                f"{operation} {target}: connection to {self.url} lost: {exc}"
-            ) from None
+            raise self._wire.lost(operation, target, exc) from None
         except LDAPException as exc:
             raise InvalidInputError(f"{operation} {target}: {exc}") from None
 
@@ -277,9 +274,9 @@ class Directory(Closing):
 
     def add(self, dn: str, attributes: Mapping[str, Sequence[str]]) -> None:
         """Create the entry ``dn``; AlreadyExistsError if it exists."""
-        empty = [name for name, values in attributes.items() if not values]
-        if empty:
-            raise InvalidInputError(f"add {dn}: no value for {', '.join(empty)}")
+        missing = missing_values(dn, attributes)
+        if missing is not None:
+            raise missing
         result = self._wire.exchange("add", dn, ber.add_request(dn, attributes), ber.ADD_RESPONSE)
         check_result("add", dn, result.as_mapping())
 
@@ -303,7 +300,8 @@ class Directory(Closing):
             return
         for start in range(0, len(batch), window):
             chunk = batch[start : start + window]
-            if self._may_commit_together(chunk) and commit_together(self._wire, chunk):
+            # The whole batch may: each chunk may too, while the server still takes them.
+            if len(chunk) > 1 and self._transactions and commit_together(self._wire, chunk):
                 yield from (AddResult(dn) for dn, _ in chunk)
                 continue
             results = list(self._add_pipelined(chunk, window))

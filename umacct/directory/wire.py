@@ -153,7 +153,8 @@ def _add_error(dn: str, result: ber.Result) -> UmacctError | None:
     return None if result.code == SUCCESS else result_error("add", dn, result.as_mapping())
 
 
-def _missing_values(dn: str, attributes: Mapping[str, Sequence[str]]) -> UmacctError | None:
+def missing_values(dn: str, attributes: Mapping[str, Sequence[str]]) -> UmacctError | None:
+    """The error of an add whose attributes include one without values, or None."""
     empty = [name for name, values in attributes.items() if not values]
     return InvalidInputError(f"add {dn}: no value for {', '.join(empty)}") if empty else None
 
@@ -200,7 +201,7 @@ def _send_adds(
     for dn, attributes in pending:
         message_id = wire.next_id()
         sent.append((message_id, dn))
-        error = _missing_values(dn, attributes)
+        error = missing_values(dn, attributes)
         if error is not None:
             refused[message_id] = error
         else:
@@ -213,7 +214,7 @@ def _send_adds(
 
 def transaction_fits(items: Sequence[Item]) -> bool:
     """Whether ``items`` may go in one transaction: several entries, each with all its values."""
-    return len(items) > 1 and all(_missing_values(dn, attrs) is None for dn, attrs in items)
+    return len(items) > 1 and all(missing_values(dn, attrs) is None for dn, attrs in items)
 
 
 def commit_together(wire: Wire, items: Sequence[Item]) -> bool:

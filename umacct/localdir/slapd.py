@@ -46,7 +46,7 @@ PORT_ATTEMPTS = 5
 PORT_PROBES = 50
 LOWEST_PORT = 20000
 EPHEMERAL_RANGE_FILE = Path("/proc/sys/net/ipv4/ip_local_port_range")
-LINUX_EPHEMERAL_RANGE = (32768, 60999)
+LINUX_EPHEMERAL_LOW = 32768
 POLL_SECONDS = 0.02
 LOG_LINES_IN_ERRORS = 15
 TlsChoice = Literal["none", "starttls", "ldaps"]
@@ -133,7 +133,7 @@ class LocalDirectory:
         if self._process is not None:
             _stop_child(self._process, timeout)
         elif _is_our_slapd(self.pid, self.folder):
-            _stop_orphan(self.pid, self.folder, timeout)
+            _stop_orphan(self.pid, timeout)
         if self.socket_path.parent != self.folder:
             # Already gone, or not empty: either way it is not ours to clean.
             with contextlib.suppress(OSError):
@@ -405,7 +405,7 @@ def _free_port() -> int:
     Below that range no outgoing connection is ever given the port, so it stays free while
     the server is killed and restarted (a client socket on it would make the restart fail).
     """
-    ephemeral_low = _ephemeral_port_range()[0]
+    ephemeral_low = _ephemeral_port_low()
     if ephemeral_low - LOWEST_PORT >= PORT_PROBES:
         for _ in range(PORT_PROBES):
             candidate = LOWEST_PORT + secrets.randbelow(ephemeral_low - LOWEST_PORT)
@@ -417,12 +417,12 @@ def _free_port() -> int:
         return port
 
 
-def _ephemeral_port_range() -> tuple[int, int]:
+def _ephemeral_port_low() -> int:
     try:
-        low, high = EPHEMERAL_RANGE_FILE.read_text(encoding="ascii").split()
+        low, _ = EPHEMERAL_RANGE_FILE.read_text(encoding="ascii").split()
+        return int(low)
     except (OSError, ValueError):
-        return LINUX_EPHEMERAL_RANGE
-    return int(low), int(high)
+        return LINUX_EPHEMERAL_LOW
 
 
 def _can_listen(port: int) -> bool:
@@ -544,7 +544,7 @@ def _stop_child(process: subprocess.Popen[bytes], timeout: float) -> None:
             process.wait()
 
 
-def _stop_orphan(pid: int, folder: Path, timeout: float) -> None:
+def _stop_orphan(pid: int, timeout: float) -> None:
     os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

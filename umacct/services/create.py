@@ -437,7 +437,7 @@ class _Creator:
         states: Sequence[ResourceState],
     ) -> dict[str, list[str]]:
         names = self.config.attributes
-        full_name = f"{row.name.given_name} {row.name.surname}"
+        full_name = _full_name(row)
         attributes: dict[str, list[str]] = {
             "objectClass": list(OBJECT_CLASSES),
             "uid": [uid],
