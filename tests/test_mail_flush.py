@@ -17,7 +17,7 @@ from umacct.services.addresses import (
     request_recovery,
 )
 from umacct.services.credentials import activate, change_password, send_activation
-from umacct.services.links import flush_mail, queued_mail
+from umacct.services.links import flush_mail
 from umacct.services.runtime import Runtime
 
 pytestmark = pytest.mark.usefixtures("directory_clean")
@@ -31,7 +31,7 @@ def test_password_change_is_kept_when_the_notice_cannot_be_sent(
     mail_relay.stop()
     change_password(runtime, person.identifier, person.password, NEW_PASSWORD)
     assert runtime.directory.check_password(person.dn, NEW_PASSWORD)
-    [waiting] = queued_mail(runtime, person.identifier)
+    [waiting] = runtime.queued_mail(person.identifier)
     assert (waiting.kind, waiting.recipient, waiting.link_purpose) == (
         "password_changed", "nina.leroy@example.net", None,
     )  # fmt: skip
@@ -40,7 +40,7 @@ def test_password_change_is_kept_when_the_notice_cannot_be_sent(
     report = flush_mail(on(TODAY))
     assert (report.sent, report.remaining, report.stopped) == (1, 0, None)
     assert mail_relay.received[0].rcpt_tos == ["nina.leroy@example.net"]
-    assert not queued_mail(runtime)
+    assert not runtime.queued_mail()
 
 
 def test_sec03_a_flushed_activation_link_replaces_the_queued_one(

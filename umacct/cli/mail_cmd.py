@@ -61,11 +61,9 @@ def list_queue(
     fmt: FormatOption = None,
 ) -> None:
     """Show the messages waiting to be sent (never a link: it is issued when sent)."""
-    from umacct.services.links import queued_mail
-
     state = get_state(ctx)
     rows = [
         {column: getattr(mail, column) for column in QUEUE_COLUMNS}
-        for mail in queued_mail(state.runtime(), account)
+        for mail in state.runtime().queued_mail(account)
     ]
     render_rows(state.out, rows, QUEUE_COLUMNS, state.output_format(fmt), title="Mail queue")

@@ -221,7 +221,7 @@ def login_blockers(runtime: Runtime, account: Account) -> list[str]:
 def _activation_words(runtime: Runtime, account: Account) -> str:
     links = [
         link
-        for link in runtime.tokens.pending(account.identifier)
+        for link in runtime.pending_links(account.identifier)
         if link.purpose is TokenPurpose.ACTIVATION
     ]
     if links:

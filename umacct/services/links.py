@@ -19,7 +19,6 @@ from umacct.tokens import TokenPurpose
 
 if TYPE_CHECKING:
     from umacct.mail.mailer import FlushReport
-    from umacct.mail.queue import QueuedMail
     from umacct.services.runtime import Runtime
 
 CONFIRM_CHANGE = "change"
@@ -116,8 +115,3 @@ def flush_mail(runtime: Runtime, *, limit: int | None = None) -> FlushReport:
         return link
 
     return runtime.mailer.flush(fresh_link, limit=limit)
-
-
-def queued_mail(runtime: Runtime, account: str | None = None) -> list[QueuedMail]:
-    """The messages waiting in the queue, oldest first (``mail list``)."""
-    return runtime.mail_queue.pending(account=account)

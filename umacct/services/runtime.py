@@ -113,9 +113,9 @@ class Runtime:
     def mail_queue(self) -> MailQueue:
         """The queue of mail not sent yet (reading it needs no mail server nor its password)."""
         if self._queue is None:
-            from umacct.mail.queue import MailQueue, queue_path
+            from umacct.mail.queue import MailQueue
 
-            self._queue = MailQueue(queue_path(self.config))
+            self._queue = MailQueue(self.data_dir / QUEUE_FILE)
         return self._queue
 
     def pending_links(self, account: str) -> list[TokenRecord]:
@@ -124,8 +124,11 @@ class Runtime:
             return []
         return self.tokens.pending(account)
 
-    def queued_mail(self, account: str) -> list[QueuedMail]:
-        """The account's unsent messages; with no mail queue yet there are none (none is made)."""
+    def queued_mail(self, account: str | None = None) -> list[QueuedMail]:
+        """The unsent messages (of one account), oldest first; none without a queue file.
+
+        Reading creates nothing: with no mail queue yet there is nothing to list.
+        """
         if self._queue is None and not (self.data_dir / QUEUE_FILE).exists():
             return []
         return self.mail_queue.pending(account=account)
