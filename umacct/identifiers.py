@@ -27,7 +27,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Callable, Collection, Set
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import chain
 
 from umacct.errors import InvalidInputError
@@ -73,21 +73,22 @@ _GREEK_DIGRAPH = re.compile("|".join(_GREEK_DIGRAPHS))
 class PersonName:
     """A person's given name and surname in their display forms.
 
-    Building one cleans both names (NFC, trimmed, inner whitespace collapsed) and raises
-    ``InvalidInputError`` when either is empty, too long or holds a control character.
+    Building one cleans both names (NFC, trimmed, inner whitespace collapsed), folds them
+    into the identifier's base once, and raises ``InvalidInputError`` when either is empty,
+    too long, holds a control character or folds to nothing.
     """
 
     given_name: str
     surname: str
+    local_part: str = field(init=False, repr=False, compare=False)
+    """The identifier's base local part, ``given.surname`` folded (before any suffix)."""
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "given_name", clean_name(self.given_name, "given name"))
-        object.__setattr__(self, "surname", clean_name(self.surname, "surname"))
-
-    @property
-    def local_part(self) -> str:
-        """The identifier's base local part, ``given.surname`` folded (before any suffix)."""
-        return local_part(self.given_name, self.surname)
+        given_name = clean_name(self.given_name, "given name")
+        surname = clean_name(self.surname, "surname")
+        object.__setattr__(self, "given_name", given_name)
+        object.__setattr__(self, "surname", surname)
+        object.__setattr__(self, "local_part", local_part(given_name, surname))
 
 
 def clean_name(text: str, what: str = "name") -> str:
@@ -140,6 +141,8 @@ def _is_name_character(character: str) -> bool:
 
 def confusable_scripts(word: str) -> set[str]:
     """The confusable scripts (Latin, Greek, Cyrillic) whose letters appear in ``word``."""
+    if word.isascii():  # the common case: ASCII letters are all Latin
+        return {"Latin"} if any(character.isalpha() for character in word) else set()
     found = set()
     for character in word:
         if unicodedata.category(character)[0] == "L":

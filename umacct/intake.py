@@ -41,7 +41,7 @@ from typing import TypeVar
 import email_validator
 
 from umacct.errors import InvalidInputError
-from umacct.identifiers import PersonName, confusable_scripts, local_part
+from umacct.identifiers import PersonName, confusable_scripts
 
 MAX_INTAKE_BYTES = 64 * 1024 * 1024
 MAX_INTAKE_ROWS = 200_000
@@ -341,7 +341,6 @@ class _RowValidator:
         name = None
         try:
             name = PersonName(raw["given_name"], raw["surname"])
-            local_part(name.given_name, name.surname)
         except InvalidInputError as exc:
             reasons.append(exc.message)
         profile = _parse_field(raw, "profile", self._profile, reasons, required=True)

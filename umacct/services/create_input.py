@@ -7,7 +7,7 @@ from pathlib import Path
 
 from umacct.config import Config
 from umacct.errors import InvalidInputError
-from umacct.identifiers import PersonName, local_part
+from umacct.identifiers import PersonName
 from umacct.intake import Intake, IntakeRow, check_external_id, read_intake, validate_email
 
 
@@ -27,7 +27,6 @@ def new_person(
     Raises InvalidInputError naming the option at fault.
     """
     name = PersonName(given_name, surname)
-    local_part(name.given_name, name.surname)
     key = profile_key(config, profile)
     try:
         email = validate_email(personal_email)
