@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from umacct.config import parse_duration
 from umacct.directory.escape import filter_prefix
 from umacct.errors import RefusedError
 from umacct.policy import (
@@ -26,6 +25,7 @@ from umacct.services.accounts import Account, iter_accounts
 from umacct.services.addresses import personal_address
 from umacct.services.changes import PlannedChange, apply_change
 from umacct.services.lifecycle import AccountOutcome, outcome, state_targets
+from umacct.services.links import build_link, link_lifetime
 from umacct.services.runtime import Runtime
 from umacct.tokens import TokenPurpose
 
@@ -46,7 +46,7 @@ class ActivationLink:
 
 def send_activation_link(runtime: Runtime, account: str, name: str, to: str) -> ActivationLink:
     """Issue an activation token (older ones stop working) and mail its link to ``to``."""
-    [link] = send_activation_links(runtime, [Recipient(account, name, to)])
+    [link] = start_activation_links(runtime, [Recipient(account, name, to)]).links()
     return link
 
 
@@ -57,13 +57,6 @@ class Recipient:
     account: str
     name: str
     to: str
-
-
-def send_activation_links(
-    runtime: Runtime, recipients: Sequence[Recipient]
-) -> list[ActivationLink]:
-    """``send_activation_link`` for many: the tokens recorded at once, then one mail each."""
-    return start_activation_links(runtime, recipients).links()
 
 
 class PendingLinks:
@@ -91,9 +84,10 @@ def start_activation_links(runtime: Runtime, recipients: Sequence[Recipient]) ->
     from umacct.mail.mailer import MailRequest  # the mail package is imported only when mailing
 
     config = runtime.config
-    ttl = timedelta(seconds=parse_duration(config.tokens.activation_ttl))
     issued = runtime.tokens.issue_many(
-        [recipient.account for recipient in recipients], TokenPurpose.ACTIVATION, ttl
+        [recipient.account for recipient in recipients],
+        TokenPurpose.ACTIVATION,
+        link_lifetime(config, TokenPurpose.ACTIVATION),
     )
     batch = runtime.mailer.start([
         MailRequest(
@@ -101,7 +95,7 @@ def start_activation_links(runtime: Runtime, recipients: Sequence[Recipient]) ->
             "activation",
             recipient.to,
             {"name": recipient.name, "account": recipient.account},
-            link=config.links.activation.format(token=token.token),
+            link=build_link(config, TokenPurpose.ACTIVATION, token.token),
             link_purpose=TokenPurpose.ACTIVATION.value,
         )
         for recipient, token in zip(recipients, issued, strict=True)
