@@ -19,6 +19,7 @@ _ATTRIBUTE_DESCRIPTION = re.compile(rf"(?:{_KEYSTRING}|{_NUMERIC_OID})(?:;[A-Za-
 _FILTER_SPECIALS = frozenset("\\*()\x00")
 _DN_SPECIALS = frozenset('\\,+"<>;=#')
 _DN_HEXPAIR_OR_SPECIAL = re.compile(r'[0-9A-Fa-f]{2}|[ "#+,;<=>\\]')
+_PARENTHESIS = re.compile(r"[()]")
 # Characters that may not appear unescaped in a DN value (RFC 4514, stringchar).
 _DN_FORBIDDEN_UNESCAPED = frozenset('\x00"+,;<>\\')
 _SURROGATE_ESCAPES = range(0xDC80, 0xDD00)
@@ -131,9 +132,9 @@ def filter_present(attribute: str) -> str:
 def _check_filter(part: str) -> str:
     """Refuse a part that is not one parenthesised, balanced filter."""
     depth = 0
-    for index, char in enumerate(part):
-        depth += {"(": 1, ")": -1}.get(char, 0)
-        if depth < 0 or (depth == 0 and index != len(part) - 1):
+    for parenthesis in _PARENTHESIS.finditer(part):  # the other characters cannot matter
+        depth += 1 if parenthesis.group() == "(" else -1
+        if depth < 0 or (depth == 0 and parenthesis.end() != len(part)):
             break
     else:
         if part.startswith("(") and depth == 0:
