@@ -168,9 +168,7 @@ class LocalDirectory:
             raise UnavailableError(
                 f"local directory: cannot listen on port {self.port} again: {taken}"
             ) from None
-        _write_state(self)
-        if not detach:
-            atexit.register(self.stop)
+        _adopt(self, detach)
 
     def config_dict(self, data_dir: Path, tls: TlsChoice = "none") -> dict[str, Any]:
         """A TOML-ready umacct configuration pointing at this directory.
@@ -366,10 +364,15 @@ def serve(
                 ) from None
             continue
         break
+    _adopt(directory, detach)
+    return directory
+
+
+def _adopt(directory: LocalDirectory, detach: bool) -> None:
+    """Record a server that answers in its folder; stop it at exit unless it is detached."""
     _write_state(directory)
     if not detach:
         atexit.register(directory.stop)
-    return directory
 
 
 def _run(argv: list[str], stdin: str | None, env: dict[str, str] | None = None) -> str:
