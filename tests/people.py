@@ -9,28 +9,25 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import pytest
 import tomli_w
+from days import PARIS, clock_on
 from smtp_fixtures import SmtpTestServer
 
-from umacct.clock import FixedClock
 from umacct.config import Config, load_config
 from umacct.directory import Entry
 from umacct.directory.escape import dn_join
 from umacct.policy import active_states, created_states, format_state_date
 from umacct.services.runtime import Runtime
 
-PARIS = ZoneInfo("Europe/Paris")
 STATE_REGEX = r"^\{([^}]+)\}([^:]+):([^:]*):([^:]*):([^:]*)$"
 
 
 def runtime_on(config: Config | Path, day: date, hour: int = 9) -> Runtime:
-    """A runtime whose clock says ``day`` at ``hour`` (Paris time) and whose policy day is ``day``."""
+    """A runtime whose clock says ``day`` at ``hour`` (Paris time)."""
     loaded = config if isinstance(config, Config) else load_config(config)
-    instant = datetime.combine(day, time(hour), tzinfo=PARIS).astimezone(UTC)
-    return Runtime(loaded, clock=FixedClock(instant), as_of=day)
+    return Runtime(loaded, clock=clock_on(day, hour))
 
 
 @pytest.fixture
@@ -132,7 +129,6 @@ def day_after(day: date) -> date:
 
 # --- mail through a real SMTP server on loopback ----------------------------------------
 
-TODAY = date(2026, 11, 26)  # the real date: slapd checks pwdEndTime with its own clock
 NEW_PASSWORD = "velvet otter climbs 7 ladders"
 OTHER_PASSWORD = "quiet harbour lamps at dawn 93"
 LINK = re.compile(r"https://ent\.example\.org/(activation|reset|confirm)\?token=([A-Za-z0-9_-]+)")

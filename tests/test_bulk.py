@@ -8,6 +8,7 @@ from datetime import date, timedelta
 from typing import Any
 
 import pytest
+from days import TODAY
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from ldap3.protocol.rfc4511 import LDAPMessage
@@ -23,7 +24,6 @@ from umacct.services.runtime import Runtime
 from umacct.tokens import TokenPurpose
 
 pytestmark = pytest.mark.usefixtures("directory_clean")
-TODAY = date(2026, 11, 26)
 HEADER = "given_name;surname;profile;personal_email;end_of_activity;external_id;arrival\n"
 FIRST_NAMES = ["Élise", "Jean", "Anaïs", "Loïc", "Zoé", "Hervé", "Maëlys", "Côme"]
 SURNAMES = ["Martin", "Dubois", "Lefèvre", "Noël", "Hébert", "Le Goff", "Da Silva", "Brun"]

@@ -10,10 +10,11 @@ from datetime import date
 from typing import Any
 
 import pytest
+from command_line import umacct as run_cli
+from days import TODAY, ymd
 from people import (
     NEW_PASSWORD,
     OTHER_PASSWORD,
-    TODAY,
     add_person,
     compte,
     read,
@@ -42,10 +43,10 @@ class Run:
 
 
 def umacct(*args: str, stdin: str | None = None) -> Run:
-    """Run the tool with --json."""
-    result = runner.invoke(app, ["--json", *args], input=stdin)
-    document = json.loads(result.stdout) if result.stdout.strip() else None
-    return Run(result.exit_code, result.stdout, result.stderr, document)
+    """Run the tool with --json, on the test's clock."""
+    code, out, err = run_cli("--json", *args, stdin=stdin)
+    document = json.loads(out) if out.strip() else None
+    return Run(code, out, err, document)
 
 
 def error_of(result: Run) -> dict[str, Any]:
@@ -72,7 +73,7 @@ def test_cli_activate_passwd_reset_end_to_end(today: Runtime, mail_relay: SmtpTe
     done = umacct("activate", "--token", token, "--password-stdin", stdin=NEW_PASSWORD + "\n")
     assert done.exit_code == 0, done.stderr
     assert done.document["action"] == "activate"
-    assert compte(read(today, person)) == "{COMPTE}A:SupannActif:20261126:"
+    assert compte(read(today, person)) == f"{{COMPTE}}A:SupannActif:{ymd(TODAY)}:"
     assert today.directory.check_password(person.dn, NEW_PASSWORD)
 
     changed = umacct(

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 import tomli_w
+from days import TODAY
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from people import STATE_REGEX, add_person, compte, read, runtime_on
@@ -35,7 +36,6 @@ if TYPE_CHECKING:
 
 pytestmark = pytest.mark.usefixtures("directory_clean")
 
-TODAY = date(2026, 11, 26)  # the real date: the server checks pwdEndTime against its own clock
 TOKEN_IN_LINK = re.compile(r"https://ent\.example\.org/activation\?token=([A-Za-z0-9_-]+)")
 
 

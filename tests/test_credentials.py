@@ -11,10 +11,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from days import TODAY
 from people import (
     NEW_PASSWORD,
     OTHER_PASSWORD,
-    TODAY,
     add_person,
     compte,
     last_mail_to,

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from days import TODAY
 from people import add_person, read
 from test_faults_support import (
     STATE_DATE,
@@ -34,7 +35,6 @@ from umacct.services.runtime import Runtime
 __all__ = ["site"]
 
 SWEEP_PEOPLE = 500
-TODAY = date(2026, 11, 26)
 
 
 def test_a_second_sweep_while_one_runs_exits_75_and_nothing_is_applied_twice(site: Site) -> None:

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from days import TODAY
 from people import Person, add_person
 from smtp_fixtures import SmtpTestServer
 from test_faults_slapd import write_intake
@@ -24,7 +25,6 @@ from umacct.services.runtime import Runtime
 from umacct.store import SQLiteStore
 
 INTAKE_ROWS = 300
-TODAY = date(2026, 11, 26)
 FILLER_BLOCKS = 64
 
 

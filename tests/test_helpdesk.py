@@ -10,6 +10,7 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
+from days import TODAY
 from people import add_person, read
 from typer.testing import CliRunner
 
@@ -23,7 +24,6 @@ from umacct.tokens import TokenPurpose
 
 pytestmark = pytest.mark.usefixtures("directory_clean")
 
-TODAY = date(2026, 11, 26)
 runner = CliRunner()
 
 

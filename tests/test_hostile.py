@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 import tomli_w
+from days import TODAY
 from hostile_cases import CASES, Case
 from people import add_person
 from smtp_fixtures import free_port
@@ -35,7 +36,6 @@ from umacct.store import SQLiteStore
 
 pytestmark = pytest.mark.usefixtures("directory_clean")
 
-TODAY = date(2026, 11, 26)
 ERROR_PREFIX = "umacct: error: "
 EXPIRED_STATES = ["{COMPTE}I:SupannExpire:20261001:", "{MAIL}I:SupannExpire:20261001:"]
 SERVICE_BIND_TRACES = ("pwdLastSuccess:", "entryCSN:", "modifyTimestamp:")

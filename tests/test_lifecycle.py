@@ -8,6 +8,7 @@ from collections.abc import Callable
 from datetime import date, timedelta
 
 import pytest
+from days import TODAY
 from people import STATE_REGEX, add_person, compte, read
 
 from umacct.directory import Change
@@ -18,8 +19,6 @@ from umacct.services.runtime import Runtime
 from umacct.tokens import TokenPurpose
 
 pytestmark = pytest.mark.usefixtures("directory_clean")
-
-TODAY = date(2026, 11, 26)  # the real date: the server checks pwdEndTime against its own clock
 
 
 def test_suspend_writes_grace_state_to_the_day(on: Callable[[date], Runtime]) -> None:

@@ -34,7 +34,7 @@ from umacct.localdir.slapd import _wait_until_gone
 STATE_PATTERN = re.compile(r"^\{([^}]+)\}([^:]+):([^:]*):([^:]*):([^:]*)$")
 UID_PATTERN = re.compile(r"^[a-z0-9-]+\.[a-z0-9-]+?[0-9]*$")
 PASSWORD = "Correct-horse-battery-9"
-TODAY = date(2026, 3, 15)
+REFERENCE_DAY = date(2026, 3, 15)  # the population is drawn around this day (a seed, not today)
 
 
 def process_gone(pid: int) -> bool:
@@ -296,10 +296,10 @@ def test_start_with_20000_people_is_fast_and_complete(tmp_path: Path) -> None:
 
 
 def test_range_filter_on_end_dates_matches_the_generated_population(tmp_path: Path) -> None:
-    people = generate_people(2000, seed=3, today=TODAY)
+    people = generate_people(2000, seed=3, today=REFERENCE_DAY)
     limit = "20260101000000Z"
     expected = {p.first("uid") for p in people if (p.first("supannEmpDateFin") or "9") <= limit}
-    with start(tmp_path / "dir", population=2000, seed=3, today=TODAY) as directory:
+    with start(tmp_path / "dir", population=2000, seed=3, today=REFERENCE_DAY) as directory:
         connection = connect(directory)
         assert connection.bind()
         began = time.monotonic()
@@ -501,7 +501,7 @@ def test_generated_people_bind_with_their_sample_password(tmp_path: Path) -> Non
 
 
 def test_population_size_and_spread() -> None:
-    people = generate_people(5000, seed=11, today=TODAY)
+    people = generate_people(5000, seed=11, today=REFERENCE_DAY)
     assert len(people) == 5000
     profiles = Counter(p.first("supannCodePopulation") for p in people)
     assert set(profiles) == set(PROFILES)
@@ -518,7 +518,7 @@ def test_population_size_and_spread() -> None:
 
 
 def test_population_names_are_varied() -> None:
-    people = generate_people(3000, seed=2, today=TODAY)
+    people = generate_people(3000, seed=2, today=REFERENCE_DAY)
     names = [f"{p.first('givenName')} {p.first('sn')}" for p in people]
     assert any("'" in name for name in names)
     assert any("-" in (p.first("givenName") or "") for p in people)
@@ -533,7 +533,7 @@ def test_population_names_are_varied() -> None:
 
 
 def test_population_values_follow_the_formats() -> None:
-    for person in generate_people(500, seed=4, today=TODAY):
+    for person in generate_people(500, seed=4, today=REFERENCE_DAY):
         attributes = person.attributes
         profile = PROFILES[person.first("supannCodePopulation") or ""]
         uid = person.first("uid") or ""
@@ -556,8 +556,10 @@ def test_population_without_supann_is_plain_inetorgperson() -> None:
 @settings(max_examples=30, deadline=None)
 @given(count=st.integers(0, 300), seed=st.integers(0, 2**32))
 def test_population_is_deterministic_with_valid_identifiers(count: int, seed: int) -> None:
-    first = generate_people(count, seed, today=TODAY)
-    assert entries_to_ldif(first) == entries_to_ldif(generate_people(count, seed, today=TODAY))
+    first = generate_people(count, seed, today=REFERENCE_DAY)
+    assert entries_to_ldif(first) == entries_to_ldif(
+        generate_people(count, seed, today=REFERENCE_DAY)
+    )
     uids = [p.first("uid") or "" for p in first]
     assert len(set(uids)) == count
     assert all(UID_PATTERN.match(uid) for uid in uids)

@@ -6,7 +6,8 @@ from collections.abc import Callable
 from datetime import date
 
 import pytest
-from people import NEW_PASSWORD, TODAY, add_person, read, token_in_mail
+from days import TODAY
+from people import NEW_PASSWORD, add_person, read, token_in_mail
 from smtp_fixtures import SmtpTestServer
 
 from umacct.errors import InvalidInputError

@@ -21,6 +21,7 @@ from datetime import date
 from pathlib import Path
 
 import pytest
+from days import TODAY
 from people import add_person, mail_relay, token_in_mail
 from smtp_fixtures import SmtpTestServer
 from typer.testing import CliRunner
@@ -34,7 +35,6 @@ __all__ = ["mail_relay"]
 
 pytestmark = pytest.mark.usefixtures("directory_clean")
 
-TODAY = date(2026, 11, 26)
 PERSONAL = "lea.secret@example.net"
 PASSWORDS = (
     "velvet otter climbs 7 ladders",

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 import tomli_w
+from days import TODAY
 from people import add_person, read
 from smtp_fixtures import SmtpTestServer
 from typer.testing import CliRunner
@@ -34,7 +35,6 @@ from umacct.tokens import TokenPurpose
 
 pytestmark = pytest.mark.usefixtures("directory_clean")
 
-TODAY = date(2026, 11, 26)
 FAR = date(2028, 1, 10)  # passwords set today are more than a year old then
 runner = CliRunner()
 

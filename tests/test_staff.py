@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import tomli_w
+from days import TODAY
 from hypothesis import given
 from hypothesis import strategies as st
 from people import add_person, read
@@ -31,7 +32,6 @@ from umacct.services.staff import (
 
 pytestmark = pytest.mark.usefixtures("directory_clean")
 
-TODAY = date(2026, 11, 26)
 LEVELS = {"off": "antispam:off", "normal": "antispam:normal", "high": "antispam:high"}
 runner = CliRunner()
 

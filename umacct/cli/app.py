@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import gc
 import json
-import os
-import sys
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -14,6 +12,7 @@ from typer.core import TyperGroup
 from umacct import __version__
 from umacct.cli.lazy import LazyCommands
 from umacct.cli.state import AppState, get_state
+from umacct.environment import Environment
 from umacct.errors import EXIT_CODE_MEANINGS, ExitCode, UmacctError
 
 if TYPE_CHECKING:
@@ -54,15 +53,16 @@ EXIT_CODES_HELP = "Exit codes:\n\n\b\n" + "\n".join(
 
 def report_error(state: AppState, error: UmacctError) -> None:
     """Print one error line on stderr (a JSON object with --json)."""
+    stderr = state.env.stderr
     if state.json:
         document = {
             "error": error.kind,
             "message": error.message,
             "exit_code": int(error.exit_code),
         }
-        sys.stderr.write(json.dumps(document, ensure_ascii=False) + "\n")
+        stderr.write(json.dumps(document, ensure_ascii=False) + "\n")
     else:
-        sys.stderr.write(f"umacct: error: {error.message}\n")
+        stderr.write(f"umacct: error: {error.message}\n")
 
 
 class UmacctGroup(TyperGroup):
@@ -166,12 +166,14 @@ def root(
     ] = False,
 ) -> None:
     """Global options, valid before any command."""
+    env = ctx.obj if isinstance(ctx.obj, Environment) else Environment.from_system()
     ctx.obj = AppState(
+        env=env,
         config_path=config,
         json=json_output,
         verbose=verbose,
         quiet=quiet,
-        color=not (no_color or os.environ.get("NO_COLOR")),
+        color=not (no_color or env.environ.get("NO_COLOR")),
         debug=debug,
     )
 
@@ -182,7 +184,7 @@ def main() -> None:
     # garbage: the cyclic collector waits until the command is found (resolve_command).
     gc.disable()
     try:
-        app()
+        app(obj=Environment.from_system())
     finally:
         # Nor need it scan every object once more at exit: what is left goes with the
         # process (connections and files were closed when the command ended).

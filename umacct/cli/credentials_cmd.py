@@ -6,7 +6,6 @@ Passwords never come from the command line (security 10): a hidden prompt, or st
 
 from __future__ import annotations
 
-import sys
 from typing import Annotated, Any
 
 import typer
@@ -43,15 +42,15 @@ Reason = Annotated[
 ]
 
 
-def read_passwords(labels: list[str], *, from_stdin: bool) -> list[str]:
+def read_passwords(state: AppState, labels: list[str], *, from_stdin: bool) -> list[str]:
     """One password per label: lines of stdin, or hidden prompts (the last one asked twice)."""
     if from_stdin:
-        lines = [line.removesuffix("\r") for line in sys.stdin.read().split("\n")]
+        lines = [line.removesuffix("\r") for line in state.env.stdin.read().split("\n")]
         if len(lines) < len(labels) or any(not line for line in lines[: len(labels)]):
             wanted = ", then ".join(labels)
             raise InvalidInputError(f"expected on stdin, one per line: {wanted}")
         return lines[: len(labels)]
-    if not sys.stdin.isatty():
+    if not state.env.stdin_is_terminal:
         raise InvalidInputError("no terminal to ask for the password: use --password-stdin")
     return [
         str(typer.prompt(label, hide_input=True, confirmation_prompt=index == len(labels) - 1))
@@ -99,7 +98,7 @@ def activate(
         render(state, send_activation(state.runtime(), account))
         return
     assert token is not None
-    [password] = read_passwords(["New password"], from_stdin=password_stdin)
+    [password] = read_passwords(state, ["New password"], from_stdin=password_stdin)
     render(state, activate_account(state.runtime(), token, password))
 
 
@@ -130,7 +129,7 @@ def reset(
     if token is not None:
         if self_service:
             raise typer.BadParameter("--self-service goes with ACCOUNT, not --token")
-        [password] = read_passwords(["New password"], from_stdin=password_stdin)
+        [password] = read_passwords(state, ["New password"], from_stdin=password_stdin)
         render(state, reset_with_token(state.runtime(), token, password))
         return
     assert account is not None
@@ -158,7 +157,9 @@ def passwd(
     from umacct.services.credentials import change_password
 
     state = get_state(ctx)
-    old, new = read_passwords(["Current password", "New password"], from_stdin=password_stdin)
+    old, new = read_passwords(
+        state, ["Current password", "New password"], from_stdin=password_stdin
+    )
     render(state, change_password(state.runtime(), account, old, new))
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Annotated
 
@@ -172,7 +171,7 @@ def purge(
         _render_one(state, purge_one(runtime, account, dry_run=dry_run), dry_run=dry_run)
         return
     if not dry_run and not yes:
-        if not sys.stdin.isatty():
+        if not state.env.stdin_is_terminal:
             raise RefusedError(
                 "purge --expired deletes accounts: confirm with --yes (no terminal to ask)"
             )

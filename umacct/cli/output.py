@@ -11,7 +11,6 @@ import dataclasses
 import enum
 import io
 import json
-import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import date, datetime
 from pathlib import Path
@@ -76,11 +75,6 @@ class Output:
     def print(self, renderable: object) -> None:
         """Draw a rich renderable (a table)."""
         self.console.print(renderable)
-
-
-def make_output(*, stderr: bool, color: bool) -> Output:
-    """The one factory of outputs: stdout for data, stderr for diagnostics."""
-    return Output(sys.stderr if stderr else sys.stdout, color=color)
 
 
 def to_jsonable(value: Any) -> Any:

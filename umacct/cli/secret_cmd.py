@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from typing import Annotated
 
 import typer
@@ -38,8 +37,8 @@ def set_secret(
 
     state = get_state(ctx)
     config = state.config
-    if stdin or not sys.stdin.isatty():
-        value = sys.stdin.readline().rstrip("\r\n")
+    if stdin or not state.env.stdin_is_terminal:
+        value = state.env.stdin.readline().rstrip("\r\n")
     else:
         value = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
     if not value:

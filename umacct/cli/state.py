@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import os
-import sys
 from dataclasses import dataclass, field
 from datetime import date
 from typing import TYPE_CHECKING
 
 import typer
 
-from umacct.cli.output import Output, OutputFormat, make_output
+from umacct.cli.output import Output, OutputFormat
+from umacct.environment import Environment
 
 if TYPE_CHECKING:
     from umacct.config import Config
@@ -19,8 +18,9 @@ if TYPE_CHECKING:
 
 @dataclass
 class AppState:
-    """The global options of this run, the lazily loaded configuration, and the consoles."""
+    """The global options of this run, its environment, the configuration, and the consoles."""
 
+    env: Environment = field(default_factory=Environment.from_system)
     config_path: str | None = None
     json: bool = False
     verbose: int = 0
@@ -45,22 +45,30 @@ class AppState:
     def out(self) -> Output:
         """Output for data (stdout)."""
         if self._out is None:
-            self._out = make_output(stderr=False, color=self.color)
+            self._out = Output(self.env.stdout, color=self.color)
         return self._out
 
     @property
     def err(self) -> Output:
         """Output for diagnostics (stderr)."""
         if self._err is None:
-            self._err = make_output(stderr=True, color=self.color)
+            self._err = Output(self.env.stderr, color=self.color)
         return self._err
 
     def runtime(self, *, as_of: date | None = None) -> Runtime:
-        """The services' runtime for this command (closed when the command ends)."""
+        """The services' runtime for this command (closed when the command ends).
+
+        Its clock is the environment's; ``as_of`` moves it to that day, so that every instant
+        the run stamps (links, notices, audit, state dates) agrees with the policy day.
+        """
+        from umacct.clock import clock_on_day
         from umacct.services.runtime import Runtime
 
         if self._runtime is None:
-            self._runtime = Runtime(self.config, prompt=self.prompt_password, as_of=as_of)
+            clock = self.env.clock
+            if as_of is not None:
+                clock = clock_on_day(clock, as_of, self.config.policy.timezone)
+            self._runtime = Runtime(self.config, clock=clock, prompt=self.prompt_password)
         return self._runtime
 
     def close(self) -> None:
@@ -84,15 +92,17 @@ class AppState:
 
     def prompt_password(self, label: str) -> str:
         """Ask for a secret on the terminal, hidden; refuse when there is no terminal."""
-        if not sys.stdin.isatty():
+        if not self.env.stdin_is_terminal:
             return ""
         return str(typer.prompt(label, hide_input=True, default="", show_default=False))
 
 
 def get_state(ctx: typer.Context) -> AppState:
     """The AppState of the running command (made by the top-level callback)."""
-    state = ctx.find_root().obj
+    root = ctx.find_root()
+    state = root.obj
     if not isinstance(state, AppState):
-        state = AppState(color=not os.environ.get("NO_COLOR"))
-        ctx.find_root().obj = state
+        env = state if isinstance(state, Environment) else Environment.from_system()
+        state = AppState(env=env, color=not env.environ.get("NO_COLOR"))
+        root.obj = state
     return state

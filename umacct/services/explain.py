@@ -7,7 +7,7 @@ reads is what the tool will do.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, timedelta
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
@@ -179,14 +179,6 @@ def _upcoming(runtime: Runtime, evaluation: Evaluation | None) -> list[TimelineE
     return sorted(unique.values(), key=lambda event: event.day or date.min)
 
 
-def _moment(runtime: Runtime) -> datetime:
-    """The instant logins are judged at: now, or noon of the ``--as-of`` day."""
-    if runtime.as_of is None:
-        return runtime.clock.now()
-    zone = ZoneInfo(runtime.config.policy.timezone)
-    return datetime.combine(runtime.as_of, time(12), tzinfo=zone).astimezone(UTC)
-
-
 def login_blockers(runtime: Runtime, account: Account) -> list[str]:
     """What stops the person from logging in, in words (empty: nothing the tool can see)."""
     blockers: list[str] = []
@@ -205,7 +197,7 @@ def login_blockers(runtime: Runtime, account: Account) -> list[str]:
             blockers.append("the account has no state: it was never set up by this tool")
         case _:
             pass
-    moment = _moment(runtime)
+    moment = runtime.clock.now()
     locked = instant_of(account, "pwdAccountLockedTime")
     if locked is not None and locked <= moment:
         blockers.append("locked by the password policy (pwdAccountLockedTime is set)")

@@ -34,8 +34,6 @@ class Runtime:
     config: Config
     clock: Clock = field(default_factory=SystemClock)
     prompt: Prompt | None = None
-    as_of: date | None = None
-    """The day the policy is applied for (``--as-of``); the clock's today otherwise."""
     _directory: Directory | None = field(default=None, repr=False)
     _store: SQLiteStore | None = field(default=None, repr=False)
     _audit: AuditLog | None = field(default=None, repr=False)
@@ -50,8 +48,8 @@ class Runtime:
         return Path(self.config.paths.data_dir)
 
     def today(self) -> date:
-        """Today in the policy's time zone, or the ``--as-of`` day."""
-        return self.as_of or local_today(self.clock, self.config.policy.timezone)
+        """Today in the policy's time zone, as the run's clock says (``--as-of`` moves it)."""
+        return local_today(self.clock, self.config.policy.timezone)
 
     @property
     def directory(self) -> Directory:
