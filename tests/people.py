@@ -46,7 +46,11 @@ def on(config_path: Path) -> Iterator[Callable[[date], Runtime]]:
 
 
 def generalized(day: date) -> str:
-    """An end of activity as the tool writes it (local midnight, in UTC)."""
+    """An end of activity as the tool writes it (local midnight, in UTC).
+
+    Tests that compare a date attribute the tool wrote use this, never a literal, so that
+    the one convention is changed in one place.
+    """
     return (datetime.combine(day, time(), tzinfo=PARIS)).astimezone(UTC).strftime("%Y%m%d%H%M%SZ")
 
 
