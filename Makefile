@@ -6,7 +6,7 @@ PYTHON ?= python3
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.umacct-installed
 
-.PHONY: setup system venv demo test lint bench clean
+.PHONY: setup system venv demo test test-later-dates lint bench clean
 
 setup: system venv
 
@@ -26,6 +26,13 @@ demo: setup
 
 test: setup
 	$(PY) -m pytest -q
+
+# The suite again on later calendars (faketime shifts the tests and their slapd together):
+# 400 and 800 days ahead, and from a 29 February (the "@" form keeps the clock running).
+test-later-dates: setup
+	faketime -f +400d $(PY) -m pytest -q
+	faketime -f +800d $(PY) -m pytest -q
+	faketime -f '@2028-02-29 00:00:00' $(PY) -m pytest -q
 
 lint: venv
 	$(VENV)/bin/ruff check umacct tests bench
