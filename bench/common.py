@@ -124,15 +124,21 @@ def local_directory(name: str, **options: Any) -> Iterator[LocalDirectory]:
 
 
 def write_config(
-    directory: LocalDirectory, folder: Path, *, smtp_port: int | None = None
+    directory: LocalDirectory,
+    folder: Path,
+    *,
+    smtp_port: int | None = None,
+    transactions: str = "off",
 ) -> dict[str, str]:
     """A fresh data folder and configuration for ``directory``; the environment to use them.
 
-    With ``smtp_port`` mail goes through SMTP to that loopback port, else to the outbox.
+    With ``smtp_port`` mail goes through SMTP to that loopback port, else to the outbox;
+    ``transactions`` is the ``[directory]`` switch ("off", the default, or "auto").
     """
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
     settings = directory.config_dict(folder / "data")
+    settings["directory"]["transactions"] = transactions
     if smtp_port is not None:
         settings["mail"] = {
             "transport": "smtp",

@@ -52,7 +52,7 @@ def main() -> int:
     try:
         for run in range(options.runs):
             with local_directory("stress-slapd") as directory:
-                env = write_config(directory, OUT / "stress")
+                env = write_config(directory, OUT / "stress", transactions="auto")
                 done = subprocess.run(
                     [UMACCT, "create", "--csv", str(intake), "--no-mail"],
                     env=env,

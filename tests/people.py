@@ -18,7 +18,7 @@ from smtp_fixtures import SmtpTestServer
 from umacct.config import Config, load_config
 from umacct.directory import Entry
 from umacct.directory.escape import dn_join
-from umacct.policy import active_states, created_states, format_state_date
+from umacct.policy import active_states, created_states, format_state_date, to_supann_date
 from umacct.services.runtime import Runtime
 
 STATE_REGEX = r"^\{([^}]+)\}([^:]+):([^:]*):([^:]*):([^:]*)$"
@@ -46,11 +46,16 @@ def on(config_path: Path) -> Iterator[Callable[[date], Runtime]]:
 
 
 def generalized(day: date) -> str:
-    """An end of activity as the tool writes it (local midnight, in UTC).
+    """An end of activity as the tool writes it (SUPANN: the date at ``000000Z``).
 
     Tests that compare a date attribute the tool wrote use this, never a literal, so that
     the one convention is changed in one place.
     """
+    return to_supann_date(day)
+
+
+def legacy_generalized(day: date) -> str:
+    """An end of activity as older tools wrote it: local midnight, in UTC."""
     return (datetime.combine(day, time(), tzinfo=PARIS)).astimezone(UTC).strftime("%Y%m%d%H%M%SZ")
 
 

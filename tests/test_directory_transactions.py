@@ -23,7 +23,9 @@ SYNC = "1.3.6.1.4.1.4203.1.9.1.1"
 
 @pytest.fixture(scope="module")
 def settings(slapd: LocalDirectory, tmp_path_factory: pytest.TempPathFactory) -> DirectoryConfig:
-    return parse_config(slapd.config_dict(tmp_path_factory.mktemp("data"))).directory
+    """The local directory's settings, with transactions chosen (the default is off)."""
+    found = parse_config(slapd.config_dict(tmp_path_factory.mktemp("data"))).directory
+    return replace(found, transactions="auto")
 
 
 @pytest.fixture
@@ -77,8 +79,12 @@ def test_transactions_are_used_only_where_they_are_safe(
     assert transactions_offered(dse) is offered
 
 
-def test_the_site_switch_takes_auto_or_off(slapd: LocalDirectory, tmp_path: Path) -> None:
+def test_the_site_switch_takes_auto_or_off_and_defaults_to_off(
+    slapd: LocalDirectory, tmp_path: Path
+) -> None:
     document = slapd.config_dict(tmp_path)
+    assert parse_config(document).directory.transactions == "off"
+    document["directory"]["transactions"] = "auto"
     assert parse_config(document).directory.transactions == "auto"
     document["directory"]["transactions"] = "on"
     with pytest.raises(ConfigError, match=r"\[directory\] transactions: expected 'auto' or 'off'"):

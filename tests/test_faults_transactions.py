@@ -7,11 +7,13 @@ its accounts, and the rerun must mail each person once and create nobody twice.
 
 from __future__ import annotations
 
+import tomllib
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import tomli_w
 from test_faults_slapd import write_intake
 from test_faults_support import (
     LosingProxy,
@@ -33,6 +35,9 @@ ROWS = 450
 @pytest.fixture
 def proxy(site: Site) -> Iterator[LosingProxy]:
     """The second extended answer is lost: the first Start Transaction's is the first."""
+    document = tomllib.loads(site.config_path.read_text(encoding="utf-8"))
+    document["directory"]["transactions"] = "auto"  # chosen: the default is off
+    site.config_path.write_bytes(tomli_w.dumps(document).encode("utf-8"))
     losing = LosingProxy(site.directory.port, EXTENDED_RESPONSE, 2)
     through_proxy(site, losing)
     yield losing

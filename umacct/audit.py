@@ -148,9 +148,13 @@ def current_actor() -> tuple[str, str | None]:
 class AuditLog:
     """The audit log file at ``path``, stamped with the injected clock."""
 
-    def __init__(self, path: Path, clock: Clock) -> None:
+    def __init__(
+        self, path: Path, clock: Clock, run_details: Mapping[str, object] | None = None
+    ) -> None:
         self.path = Path(path)
         self._clock = clock
+        self._run_details = dict(run_details or {})
+        """Details every record of this run carries (a replay's ``forced_date``)."""
         self._group_every = 0
         self._unsynced = 0
 
@@ -216,7 +220,7 @@ class AuditLog:
             account=account,
             changes=MappingProxyType(redact_changes(changes)),
             result=result,
-            details=MappingProxyType(redact_details(details)),
+            details=MappingProxyType(redact_details({**self._run_details, **details})),
         )
 
     def write(self, records: Sequence[AuditRecord]) -> None:

@@ -53,7 +53,7 @@ class DirectoryConfig:
     connect_timeout: int = 5
     receive_timeout: int = 30
     page_size: int = 500
-    transactions: str = "auto"
+    transactions: str = "off"
     """``auto``: bulk adds are committed together when the server allows it; ``off``: never."""
 
 
@@ -133,6 +133,8 @@ class PolicyConfig:
     timezone: str = "Europe/Paris"
     purge_after_days: int = 30
     warn_days_before_expiry: list[int] = field(default_factory=lambda: [30, 7])
+    minimum_notice_days: int = 30
+    max_changes_per_run: int = 500
     password_min_length: int = 12
     reserved_local_parts: list[str] = field(
         default_factory=lambda: [
@@ -396,6 +398,27 @@ def _build(cls: type[Any], raw: dict[str, Any], table: str) -> Any:
     return cls(**values)
 
 
+def _check_policy(policy: PolicyConfig) -> None:
+    try:
+        ZoneInfo(policy.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise _KeyProblem(
+            "policy",
+            "timezone",
+            f"expected an IANA time zone such as 'Europe/Paris', got {policy.timezone!r}",
+        ) from None
+    if policy.purge_after_days < 0:
+        raise _KeyProblem("policy", "purge_after_days", "expected 0 or more days")
+    if any(days <= 0 for days in policy.warn_days_before_expiry):
+        raise _KeyProblem("policy", "warn_days_before_expiry", "expected positive numbers of days")
+    if not 0 <= policy.minimum_notice_days <= 3660:
+        raise _KeyProblem("policy", "minimum_notice_days", "expected 0 to 3660 days")
+    if policy.max_changes_per_run < 1:
+        raise _KeyProblem("policy", "max_changes_per_run", "expected 1 or more accounts")
+    if not 8 <= policy.password_min_length <= 256:
+        raise _KeyProblem("policy", "password_min_length", "expected a length from 8 to 256")
+
+
 def _check_values(config: Config) -> None:
     d = config.directory
     if not d.urls:
@@ -433,20 +456,7 @@ def _check_values(config: Config) -> None:
             )
         if profile.max_extensions is not None and profile.max_extensions < 0:
             raise _KeyProblem(table, "max_extensions", "expected 0 or more")
-    try:
-        ZoneInfo(config.policy.timezone)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise _KeyProblem(
-            "policy",
-            "timezone",
-            f"expected an IANA time zone such as 'Europe/Paris', got {config.policy.timezone!r}",
-        ) from None
-    if config.policy.purge_after_days < 0:
-        raise _KeyProblem("policy", "purge_after_days", "expected 0 or more days")
-    if any(days <= 0 for days in config.policy.warn_days_before_expiry):
-        raise _KeyProblem("policy", "warn_days_before_expiry", "expected positive numbers of days")
-    if not 8 <= config.policy.password_min_length <= 256:
-        raise _KeyProblem("policy", "password_min_length", "expected a length from 8 to 256")
+    _check_policy(config.policy)
     if config.mail.transport not in ("outbox", "smtp"):
         raise _KeyProblem(
             "mail", "transport", f"expected 'outbox' or 'smtp', got {config.mail.transport!r}"

@@ -48,6 +48,13 @@ class UmacctError(Exception):
         self.message = message
 
 
+class UsageError(UmacctError):
+    """The command line itself is wrong: a missing option, options that do not go together."""
+
+    exit_code = ExitCode.USAGE
+    kind = "usage"
+
+
 class InvalidInputError(UmacctError):
     """The data given (an argument, a CSV row, a date) is not acceptable."""
 

@@ -156,6 +156,10 @@ class Store(Protocol):
         """Whether this (account, kind, key) notice was already recorded."""
         ...
 
+    def notice_sent_at(self, account: str, kind: str, key: str) -> datetime | None:
+        """When this (account, kind, key) notice was recorded, if it was."""
+        ...
+
     def last_notice(self, account: str, kind: str) -> datetime | None:
         """When the account last got a notice of this kind, if ever."""
         ...
@@ -356,6 +360,14 @@ class SQLiteStore(Closing):
         return row is not None
 
     @_reported
+    def notice_sent_at(self, account: str, kind: str, key: str) -> datetime | None:
+        """When this (account, kind, key) notice was recorded, if it was."""
+        row = self._conn.execute(
+            "SELECT sent_at FROM notices WHERE account = ? AND kind = ? AND key = ?",
+            (account, kind, key),
+        ).fetchone()
+        return None if row is None else _from_stored_time(row[0])
+
     def last_notice(self, account: str, kind: str) -> datetime | None:
         """When the account last got a notice of this kind, if ever."""
         row = self._conn.execute(

@@ -26,6 +26,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "set-recovery": ("umacct.cli.credentials_cmd", "Change the recovery address: a confirmation link goes to it (ACCOUNT EMAIL)."),
     "redirect": ("umacct.cli.credentials_cmd", "Forward the account's mail to EMAIL (after a confirmation link sent there), or --off."),
     "suspend": ("umacct.cli.lifecycle_cmd", "Start the grace period of an account whose activity ended (repeating it changes nothing)."),
+    "unsuspend": ("umacct.cli.lifecycle_cmd", "Undo a suspension: the account is active as before, with its affiliations back."),
     "extend": ("umacct.cli.lifecycle_cmd", "Extend the grace period by the profile's extension_months (titulaire and contractuel staff)."),
     "sweep": ("umacct.cli.lifecycle_cmd", "The daily job (cron): suspend what is due, send warnings, expire, list or purge."),
     "purge": ("umacct.cli.lifecycle_cmd", "Archive (LDIF, mode 0600) then delete expired accounts; their identifiers stay reserved."),

@@ -8,7 +8,16 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from umacct.cli.output import dumps_json
-from umacct.cli.params import AccountArgument, AsOf, DryRun, OptionalAccount, Reason
+from umacct.cli.params import (
+    AccountArgument,
+    AsOf,
+    DryRun,
+    ForceDate,
+    MaxChanges,
+    OptionalAccount,
+    Reason,
+    RequiredReason,
+)
 from umacct.cli.state import AppState, get_state
 
 if TYPE_CHECKING:
@@ -38,6 +47,7 @@ def _render_stream(state: AppState, results: Iterable[AccountOutcome], *, dry_ru
 def register(app: typer.Typer) -> None:
     """Add the departure commands to the application."""
     app.command("suspend")(suspend)
+    app.command("unsuspend")(unsuspend)
     app.command("extend")(extend)
     app.command("sweep")(sweep)
     app.command("purge")(purge)
@@ -59,27 +69,44 @@ def suspend(
         bool, typer.Option("--due", help="Suspend every account whose end of activity has passed.")
     ] = False,
     as_of: AsOf = None,
+    force_date: ForceDate = False,
     reason: Reason = None,
     force: Annotated[
         bool, typer.Option("--force", help="Also an account another tool put in a state.")
     ] = False,
+    no_notice: Annotated[
+        bool,
+        typer.Option(
+            "--no-notice",
+            help="Cut at the profile's date, without the minimum notice (needs --reason; audited).",
+        ),
+    ] = False,
+    max_changes: MaxChanges = None,
     dry_run: DryRun = False,
 ) -> None:
     """Start the grace period of an account whose activity ended (repeating it changes nothing).
 
     The account keeps limited access (institutional mail, account management) for its
-    profile's grace period; then the directory itself refuses its logins.
+    profile's grace period, and at least [policy] minimum_notice_days from the day the person
+    is told (today); then the directory itself refuses its logins. ACCOUNT needs --reason.
     """
     from umacct.cli.dates import parse_day
+    from umacct.errors import UsageError
     from umacct.services.lifecycle import suspend as suspend_account
     from umacct.services.sweep import suspend_due
 
     state = get_state(ctx)
     if due == (account is not None):
         raise typer.BadParameter("give either ACCOUNT or --due")
-    runtime = state.runtime(as_of=parse_day(as_of, "--as-of"))
+    if account is not None and not reason:
+        raise UsageError("suspend ACCOUNT needs --reason TEXT (kept in the audit log)")
+    if due and no_notice:
+        raise UsageError("--no-notice goes with one ACCOUNT, not --due")
+    day = parse_day(as_of, "--as-of")
+    runtime = state.runtime(as_of=day, writes=not dry_run, force_date=force_date)
     if due:
-        _render_stream(state, suspend_due(runtime, dry_run=dry_run), dry_run=dry_run)
+        results = suspend_due(runtime, dry_run=dry_run, max_changes=max_changes)
+        _render_stream(state, results, dry_run=dry_run)
         return
     assert account is not None
     result = suspend_account(
@@ -89,24 +116,47 @@ def suspend(
         reason=reason,
         force=force,
         dry_run=dry_run,
+        notice=not no_notice,
     )
+    _render_one(state, result, dry_run=dry_run)
+
+
+def unsuspend(
+    ctx: typer.Context,
+    account: AccountArgument,
+    reason: RequiredReason,
+    dry_run: DryRun = False,
+) -> None:
+    """Undo a suspension: the account is active as before, with its affiliations back.
+
+    Removes pwdEndTime and cancels pending links and unsent departure mail. Refused (exit 77)
+    once the account expired or was purged; the message names the command that applies.
+    """
+    from umacct.services.lifecycle import unsuspend as unsuspend_account
+
+    state = get_state(ctx)
+    result = unsuspend_account(state.runtime(), account, reason=reason, dry_run=dry_run)
     _render_one(state, result, dry_run=dry_run)
 
 
 def extend(
     ctx: typer.Context,
     account: AccountArgument,
-    reason: Reason = None,
+    reason: RequiredReason,
     force: Annotated[
         bool,
-        typer.Option("--force", help="Administrator: extend an expired account too (audited)."),
+        typer.Option(
+            "--force", help="Administrator: extend an expired account, or early (audited)."
+        ),
     ] = False,
     dry_run: DryRun = False,
 ) -> None:
     """Extend the grace period by the profile's extension_months (titulaire and contractuel staff).
 
-    Refused (exit 77, with the reason) when the profile is not extendable, the account is not
-    in its grace period, or the profile's max_extensions is reached.
+    An extension renews, it does not stack: it is allowed once the grace end is less than
+    extension_months away, and adds extension_months to it. Refused (exit 77, with the
+    reason) when the profile is not extendable, the account is not in its grace period, it
+    was already extended, or the profile's max_extensions is reached.
     """
     from umacct.services.lifecycle import extend as extend_account
 
@@ -118,27 +168,37 @@ def extend(
 def sweep(
     ctx: typer.Context,
     as_of: AsOf = None,
+    force_date: ForceDate = False,
     dry_run: DryRun = False,
     purge: Annotated[bool, typer.Option("--purge", help="Also purge what is purgeable.")] = False,
+    limit: Annotated[
+        int, typer.Option("--limit", min=1, help="With --purge: purge at most this many accounts.")
+    ] = 100,
+    max_changes: MaxChanges = None,
 ) -> None:
     """The daily job (cron): suspend what is due, send warnings, expire, list or purge.
 
     One line per account changed, then a summary on stderr. Safe to run twice the same day:
-    the second run changes nothing. Exit 75 when another sweep is running.
+    the second run changes nothing. Exit 75 when another sweep is running; exit 77, nothing
+    changed, when it would suspend, expire or purge more than [policy] max_changes_per_run.
     """
     from umacct.cli.dates import parse_day
     from umacct.services.sweep import SweepSummary
     from umacct.services.sweep import sweep as run_sweep
 
     state = get_state(ctx)
-    runtime = state.runtime(as_of=parse_day(as_of, "--as-of"))
+    day = parse_day(as_of, "--as-of")
+    runtime = state.runtime(as_of=day, writes=not dry_run, force_date=force_date)
     summary = SweepSummary(runtime.today(), dry_run)
-    _render_stream(state, run_sweep(runtime, summary, purge=purge), dry_run=dry_run)
+    results = run_sweep(runtime, summary, purge=purge, purge_limit=limit, max_changes=max_changes)
+    _render_stream(state, results, dry_run=dry_run)
     counts = (
         ", ".join(f"{action} {count}" for action, count in sorted(summary.counts.items()))
         or "nothing to do"
     )
     state.info(f"sweep {summary.as_of.isoformat()}{' (dry run)' if dry_run else ''}: {counts}")
+    if summary.purges_left:
+        state.info(f"purge stopped at --limit {limit}: {summary.purges_left} more purgeable")
     for error in summary.errors:
         state.info(f"error: {error}")
     if summary.errors:
@@ -151,23 +211,36 @@ def purge(
     expired: Annotated[
         bool, typer.Option("--expired", help="Every account expired for at least purge_after_days.")
     ] = False,
+    reason: Reason = None,
     dry_run: DryRun = False,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
     limit: Annotated[int, typer.Option("--limit", help="Purge at most this many accounts.")] = 100,
 ) -> None:
     """Archive (LDIF, mode 0600) then delete expired accounts; their identifiers stay reserved.
 
-    --expired without --yes lists the accounts and asks on a terminal; without one it refuses.
+    Needs --reason. Without --yes it shows what it would delete and asks on a terminal;
+    without a terminal it refuses.
     """
-    from umacct.errors import RefusedError
+    from umacct.errors import RefusedError, UsageError
     from umacct.services.purge import purge as purge_one
     from umacct.services.purge import purge_expired
 
     state = get_state(ctx)
     if expired == (account is not None):
         raise typer.BadParameter("give either ACCOUNT or --expired")
+    if not reason and not dry_run:
+        raise UsageError("purge needs --reason TEXT (kept in the audit log)")
     runtime = state.runtime()
+    runtime.audit_details["reason"] = reason
     if account is not None:
+        if not dry_run and not yes:
+            if not state.env.stdin_is_terminal:
+                raise RefusedError(
+                    "purge deletes the account: confirm with --yes (no terminal to ask)"
+                )
+            _render_one(state, purge_one(runtime, account, dry_run=True), dry_run=True)
+            if not typer.confirm(f"Archive and delete {account}?"):
+                raise typer.Exit(0)
         _render_one(state, purge_one(runtime, account, dry_run=dry_run), dry_run=dry_run)
         return
     if not dry_run and not yes:
@@ -183,9 +256,11 @@ def purge(
     _render_stream(state, purge_expired(runtime, limit=limit, dry_run=dry_run), dry_run=dry_run)
 
 
-def restore(ctx: typer.Context, account: AccountArgument) -> None:
+def restore(ctx: typer.Context, account: AccountArgument, reason: RequiredReason) -> None:
     """Put a purged account back from its archive: expired, with no usable password until a reset."""
     from umacct.services.purge import restore as restore_account
 
     state = get_state(ctx)
-    _render_one(state, restore_account(state.runtime(), account))
+    runtime = state.runtime()
+    runtime.audit_details["reason"] = reason
+    _render_one(state, restore_account(runtime, account))

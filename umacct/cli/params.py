@@ -26,6 +26,31 @@ Reason = Annotated[
     str | None,
     typer.Option("--reason", help="Why (kept in the audit log).", callback=checked_reason),
 ]
+ForceDate = Annotated[
+    bool,
+    typer.Option(
+        "--force-date",
+        help="With --as-of another day than today: really apply that day (a replay; audited).",
+    ),
+]
+RequiredReason = Annotated[
+    str,
+    typer.Option(
+        "--reason",
+        help="Why (required; kept in the audit log).",
+        callback=checked_reason,
+        show_default=False,
+    ),
+]
+MaxChanges = Annotated[
+    int | None,
+    typer.Option(
+        "--max-changes",
+        metavar="N",
+        min=1,
+        help="Confirm a wave larger than [policy] max_changes_per_run (after a --dry-run).",
+    ),
+]
 AsOf = Annotated[
     str | None,
     typer.Option(

@@ -55,20 +55,39 @@ class AppState:
             self._err = Output(self.env.stderr, color=self.color)
         return self._err
 
-    def runtime(self, *, as_of: date | None = None) -> Runtime:
+    def runtime(
+        self, *, as_of: date | None = None, writes: bool = False, force_date: bool = False
+    ) -> Runtime:
         """The services' runtime for this command (closed when the command ends).
 
         Its clock is the environment's; ``as_of`` moves it to that day, so that every instant
-        the run stamps (links, notices, audit, state dates) agrees with the policy day.
+        the run stamps (links, notices, audit, state dates) agrees with the policy day. A run
+        that ``writes`` is dated today: another day needs ``force_date`` (a deliberate replay,
+        audited), else UsageError (exit 2) before anything is touched.
         """
-        from umacct.clock import clock_on_day
+        from umacct.clock import clock_on_day, local_today
+        from umacct.errors import UsageError
         from umacct.services.runtime import Runtime
 
         if self._runtime is None:
             clock = self.env.clock
+            details: dict[str, object] = {}
             if as_of is not None:
+                today = local_today(clock, self.config.policy.timezone)
+                if as_of != today and writes and not force_date:
+                    raise UsageError(
+                        f"--as-of {as_of.isoformat()} is not today ({today.isoformat()}): a real "
+                        "run is dated today; add --dry-run to see that day, or --force-date to "
+                        "replay it deliberately (audited)"
+                    )
+                if as_of != today and force_date:
+                    details["forced_date"] = as_of.isoformat()
                 clock = clock_on_day(clock, as_of, self.config.policy.timezone)
-            self._runtime = Runtime(self.config, clock=clock, prompt=self.prompt_password)
+            elif force_date:
+                raise UsageError("--force-date goes with --as-of")
+            self._runtime = Runtime(
+                self.config, clock=clock, prompt=self.prompt_password, audit_details=details
+            )
         return self._runtime
 
     def close(self) -> None:

@@ -12,7 +12,7 @@ import fcntl
 import json
 import os
 import sqlite3
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -151,6 +151,17 @@ class MailQueue(Closing):
                 "DELETE FROM queued_mail WHERE id = ? AND sent_at IS NULL", (mail_id,)
             )
             return cursor.rowcount > 0
+
+    def discard_kinds(self, account: str, kinds: Sequence[str]) -> int:
+        """Remove the account's unsent messages of these kinds; return how many went."""
+        marks = ", ".join("?" for _ in kinds)
+        with self._writing() as db:
+            cursor = db.execute(
+                f"DELETE FROM queued_mail WHERE account = ? AND kind IN ({marks}) "  # noqa: S608
+                "AND sent_at IS NULL",
+                (account, *kinds),
+            )
+            return cursor.rowcount
 
     @contextmanager
     def flush_lock(self) -> Iterator[None]:

@@ -11,7 +11,10 @@ from umacct.policy.dates import (
     format_state_date,
     parse_generalized_time,
     parse_state_date,
+    supann_date_bound,
+    supann_date_of,
     to_generalized_time,
+    to_supann_date,
 )
 from umacct.policy.engine import (
     AccountFacts,
@@ -87,5 +90,8 @@ __all__ = [
     "replace_statuses",
     "resource_of",
     "stage_of",
+    "supann_date_bound",
+    "supann_date_of",
     "to_generalized_time",
+    "to_supann_date",
 ]

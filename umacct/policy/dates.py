@@ -138,3 +138,36 @@ def parse_state_date(text: str) -> date | None:
         return date(int(match[1]), int(match[2]), int(match[3]))
     except ValueError:
         raise InvalidInputError(f"not a valid date: {text!r}") from None
+
+
+def to_supann_date(day: date) -> str:
+    """A day as SUPANN date attributes hold it: the date at ``000000Z`` (``20270831000000Z``).
+
+    Other SUPANN consumers read the date part; ``pwdEndTime`` is a real instant instead.
+    """
+    return f"{day.year:04d}{day.month:02d}{day.day:02d}000000Z"
+
+
+def supann_date_of(text: str, timezone: str | tzinfo) -> date:
+    """The day a SUPANN date attribute names, in either form found in directories.
+
+    ``YYYYMMDD000000Z`` is that date (the SUPANN convention); any other instant is a local
+    midnight written in UTC (``20270830220000Z`` in Paris is 31 August): its local date.
+    """
+    instant = parse_generalized_time(text)
+    if (instant.hour, instant.minute, instant.second) == (0, 0, 0):
+        return instant.date()
+    return instant.astimezone(_zone(timezone)).date()
+
+
+def supann_date_bound(day: date, *, upper: bool) -> str:
+    """A filter bound that orders both forms of a SUPANN date against ``day``.
+
+    ``(attr<=bound)`` with ``upper`` holds for dates up to ``day``; ``(attr>=bound)`` without
+    it holds for dates from ``day`` on. Noon UTC lies between the two forms of one day and
+    before both forms of the next, for every zone within 12 hours of UTC.
+    """
+    if upper:
+        return f"{day.year:04d}{day.month:02d}{day.day:02d}115959Z"
+    before = day - ONE_DAY
+    return f"{before.year:04d}{before.month:02d}{before.day:02d}120000Z"

@@ -10,21 +10,30 @@ Decisions the policy page leaves open, taken here:
 
 * Pre-created and created (never activated) accounts follow the same departure path as active
   ones: when the end of activity passes they are due for the grace period, then expiry.
-* An account the sweep first sees after its whole grace period is due for
-  ``SUSPEND_AND_EXPIRE``: write the grace state with its true dates, then the expired state
-  (expired on grace end + 1 day), so it ends where the policy puts it on that day. Purge is
-  never part of that: it counts from the recorded expiry, on a later run.
+* Nobody loses access with less than ``minimum_notice_days`` of notice, counted from the day
+  the tool first tells them (``AccountFacts.notified_on``, or today when it tells them in this
+  run). An account found active after its whole grace period (an old directory, late HR data)
+  enters the grace period until ``max(policy grace end, notice day + minimum_notice_days)``:
+  "late: notice period", never a back-dated expiry. An account in grace that was never told and
+  has fewer days left than the notice is due for ``NOTICE``: its grace end moves to
+  ``today + minimum_notice_days`` and it is told. One whose grace end has already passed (the
+  directory enforced ``pwdEndTime``) expires on its real date. With ``minimum_notice_days``
+  0, an account first seen after its whole grace period is due for ``SUSPEND_AND_EXPIRE``:
+  the grace state with its true dates, then the expired state.
 * An account in grace or expired whose end of activity is today or later again (the person
   came back, the contract was renewed) is due for ``REACTIVATE`` instead of expiry or purge.
 * The number of extensions granted is derived from the dates: the stored grace end must be
   the grace end after k whole extensions of the grace period that followed the end of activity
-  (the day before the grace state's start). When no k fits, someone edited the dates by hand:
+  (the day before the grace state's start), that period lengthened to the notice floor when
+  the notice rule lengthened it. When no k fits, someone edited the dates by hand:
   the count is ``None``, and a profile with a maximum then refuses extensions until an
   administrator corrects the dates (a profile without maximum still extends).
-* ``force`` lets an administrator extend an expired account. The new grace end still counts
-  from the old one, whole extension by whole extension, until it reaches today; each one
-  counts towards the maximum. Counting from today instead would leave dates from which the
-  number of extensions can no longer be derived.
+* An extension renews, it does not stack: it is allowed only while the current grace end is
+  less than ``extension_months`` away from today, and adds ``extension_months`` to it.
+* ``force`` lets an administrator extend an expired account, or one whose grace end is still
+  far. The new grace end still counts from the old one, whole extension by whole extension,
+  until it reaches today; each one counts towards the maximum. Counting from today instead
+  would leave dates from which the number of extensions can no longer be derived.
 
 Evaluations are memoised: the result depends only on the inputs that matter for the account's
 stage (not, say, on the activation date of an active account), and an ``Evaluation`` is
@@ -40,7 +49,7 @@ from enum import StrEnum
 from functools import cache
 
 from umacct.errors import InvalidInputError, RefusedError
-from umacct.policy.dates import ONE_DAY, end_of_months_after
+from umacct.policy.dates import ONE_DAY, add_months, end_of_months_after
 from umacct.policy.states import ResourceState, Stage, stage_of
 
 # Far above any real number of extensions; bounds the search when the dates are irregular.
@@ -57,7 +66,9 @@ class ActionKind(StrEnum):
     SUSPEND = "suspend"
     """End of activity passed: write the grace state (end of activity + 1 day to grace end)."""
     SUSPEND_AND_EXPIRE = "suspend_and_expire"
-    """End of activity and the whole grace period passed: write the grace state, then expire."""
+    """Without minimum notice, end of activity and grace both passed: grace state, then expire."""
+    NOTICE = "notice"
+    """In grace, never told, fewer days left than the notice: move the grace end, tell them."""
     EXPIRE = "expire"
     """Grace period over: write the expired state (grace end + 1 day)."""
     WARN = "warn"
@@ -120,21 +131,27 @@ class AccountFacts:
     """The start date of the stored expired state (``I:SupannExpire``)."""
     stage_since: date | None = None
     """The start date of the stored state, whatever it is."""
+    notified_on: date | None = None
+    """The day the tool first told the person of this departure (None: never)."""
 
     @classmethod
     def from_state(
-        cls, account_state: ResourceState | None, end_of_activity: date | None
+        cls,
+        account_state: ResourceState | None,
+        end_of_activity: date | None,
+        notified_on: date | None = None,
     ) -> AccountFacts:
         """Facts from the account's ``COMPTE`` state and its end of activity."""
         stage = stage_of(account_state)
         if account_state is None:
-            return cls(stage, end_of_activity)
+            return cls(stage, end_of_activity, notified_on=notified_on)
         return cls(
             stage,
             end_of_activity,
             grace_end=account_state.end if stage is Stage.GRACE else None,
             expired_on=account_state.start if stage is Stage.EXPIRED else None,
             stage_since=account_state.start,
+            notified_on=notified_on,
         )
 
 
@@ -160,6 +177,10 @@ class Evaluation:
     """
     action_due: Action | None
     """What the daily sweep must do today."""
+    policy_grace_end: date | None = None
+    """The grace end the profile's rules alone give (before the notice rule and extensions)."""
+    notice_late: bool = False
+    """The grace end was moved past the profile's to give the minimum notice."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,6 +196,7 @@ class ExtensionGrant:
 
 
 _SUSPEND = Action(ActionKind.SUSPEND)
+_NOTICE = Action(ActionKind.NOTICE)
 _SUSPEND_AND_EXPIRE = Action(ActionKind.SUSPEND_AND_EXPIRE)
 _EXPIRE = Action(ActionKind.EXPIRE)
 _PURGE = Action(ActionKind.PURGE)
@@ -202,9 +224,17 @@ def extended_grace_end(rules: ProfileRules, grace_end: date, times: int = 1) -> 
     return grace_end
 
 
-def count_extensions(rules: ProfileRules, end_of_activity: date, grace_end: date) -> int | None:
-    """How many extensions lead from ``end_of_activity`` to ``grace_end``; None if none fits."""
+def count_extensions(
+    rules: ProfileRules, end_of_activity: date, grace_end: date, notice_floor: date | None = None
+) -> int | None:
+    """How many extensions lead from ``end_of_activity`` to ``grace_end``; None if none fits.
+
+    The first grace end is the profile's, or ``notice_floor`` when that is later (the notice
+    rule lengthened it).
+    """
     current = grace_end_for(rules, end_of_activity)
+    if notice_floor is not None and notice_floor > current:
+        current = notice_floor
     if not rules.extendable:
         return 0 if current == grace_end else None
     for count in range(_MAX_EXTENSIONS_SCANNED + 1):
@@ -214,11 +244,17 @@ def count_extensions(rules: ProfileRules, end_of_activity: date, grace_end: date
     return None
 
 
+def extension_opens_on(rules: ProfileRules, grace_end: date) -> date:
+    """The first day an extension may be asked: ``extension_months`` before the grace end."""
+    return add_months(grace_end, -rules.extension_months) + ONE_DAY
+
+
 def _extension_refusal(
     rules: ProfileRules,
     stage_today: Stage,
     grace_end: date | None,
     extensions_granted: int | None,
+    today: date,
     *,
     force: bool = False,
 ) -> str | None:
@@ -232,6 +268,13 @@ def _extension_refusal(
         return f"account is not in its grace period (state: {stage_today})"
     if grace_end is None:
         return "the end of the account's grace period is unknown: correct its state first"
+    opens_on = extension_opens_on(rules, grace_end)
+    if today < opens_on and not force:
+        already = "already extended" if extensions_granted else "the grace period runs"
+        return (
+            f"{already} to {grace_end.isoformat()}: an extension renews, it does not stack; "
+            f"it can be asked from {opens_on.isoformat()} (--force for an administrator)"
+        )
     limit = rules.max_extensions
     if limit is not None:
         if extensions_granted is None:
@@ -256,12 +299,16 @@ def _evaluation(
     extensions_granted: int | None,
     next_transition: Transition | None,
     action_due: Action | None,
+    today: date,
     expires_on: date | None = None,
+    policy_grace_end: date | None = None,
 ) -> Evaluation:
     if expires_on is None and grace_end is not None:
         expires_on = grace_end + ONE_DAY
     purgeable_on = None if expires_on is None else expires_on + ONE_DAY * purge_after_days
-    refusal = _extension_refusal(rules, stage_today, grace_end, extensions_granted)
+    refusal = _extension_refusal(rules, stage_today, grace_end, extensions_granted, today)
+    policy_end = policy_grace_end if policy_grace_end is not None else grace_end
+    late = grace_end is not None and policy_end is not None and grace_end > policy_end
     return Evaluation(
         stage_today,
         grace_end,
@@ -272,6 +319,8 @@ def _evaluation(
         refusal,
         next_transition,
         action_due,
+        policy_end,
+        late and extensions_granted == 0,
     )
 
 
@@ -296,7 +345,9 @@ def _grace_steps(
     return (None if due is None else _warn_action(due)), after
 
 
-def _resumed(rules: ProfileRules, end_of_activity: date, purge_after_days: int) -> Evaluation:
+def _resumed(
+    rules: ProfileRules, end_of_activity: date, today: date, purge_after_days: int
+) -> Evaluation:
     """An account in grace or expired whose activity goes on again."""
     return _evaluation(
         rules,
@@ -306,6 +357,7 @@ def _resumed(rules: ProfileRules, end_of_activity: date, purge_after_days: int) 
         0,
         Transition(_SUSPEND, end_of_activity + ONE_DAY),
         _REACTIVATE,
+        today,
     )
 
 
@@ -316,23 +368,42 @@ def _evaluate_live(
     today: date,
     purge_after_days: int,
     warn_days: tuple[int, ...],
+    notice_days: int,
 ) -> Evaluation:
     """Pre-created, created and active accounts."""
     if end_of_activity is None:
-        return _evaluation(rules, stage, None, purge_after_days, 0, None, None)
-    grace_end = grace_end_for(rules, end_of_activity)
-    expires_on = grace_end + ONE_DAY
+        return _evaluation(rules, stage, None, purge_after_days, 0, None, None, today)
+    policy_end = grace_end_for(rules, end_of_activity)
     if today <= end_of_activity:
         step = Transition(_SUSPEND, end_of_activity + ONE_DAY)
-        return _evaluation(rules, stage, grace_end, purge_after_days, 0, step, None)
-    if today <= grace_end:
-        warning, after = _grace_steps(expires_on, today, warn_days)
-        # The warning due today waits for the suspension; it stays due on the next run.
-        step = after if warning is None else Transition(warning, today)
-        return _evaluation(rules, Stage.GRACE, grace_end, purge_after_days, 0, step, _SUSPEND)
-    step = Transition(_PURGE, expires_on + ONE_DAY * purge_after_days)
+        return _evaluation(rules, stage, policy_end, purge_after_days, 0, step, None, today)
+    # Suspended today, told today: the notice counts from today.
+    grace_end = max(policy_end, today + ONE_DAY * notice_days) if notice_days else policy_end
+    if today > grace_end:  # no minimum notice: the grace is written, then expires at once
+        step = Transition(_PURGE, grace_end + ONE_DAY * (1 + purge_after_days))
+        return _evaluation(
+            rules,
+            Stage.EXPIRED,
+            grace_end,
+            purge_after_days,
+            0,
+            step,
+            _SUSPEND_AND_EXPIRE,
+            today,
+        )
+    warning, after = _grace_steps(grace_end + ONE_DAY, today, warn_days)
+    # A warning due today is sent by the same run, right after the suspension.
+    step = after if warning is None else Transition(warning, today)
     return _evaluation(
-        rules, Stage.EXPIRED, grace_end, purge_after_days, 0, step, _SUSPEND_AND_EXPIRE
+        rules,
+        Stage.GRACE,
+        grace_end,
+        purge_after_days,
+        0,
+        step,
+        _SUSPEND,
+        today,
+        policy_grace_end=policy_end,
     )
 
 
@@ -341,31 +412,69 @@ def _evaluate_grace(
     end_of_activity: date | None,
     stored_grace_end: date | None,
     grace_start: date | None,
+    notified_on: date | None,
     today: date,
     purge_after_days: int,
     warn_days: tuple[int, ...],
+    notice_days: int,
 ) -> Evaluation:
     """Accounts in grace; ``grace_start`` is the stored start of the grace state."""
     if end_of_activity is not None and end_of_activity >= today:
-        return _resumed(rules, end_of_activity, purge_after_days)
+        return _resumed(rules, end_of_activity, today, purge_after_days)
     # The grace followed the day before its start; the end of activity may have changed since.
     grace_origin = end_of_activity if grace_start is None else grace_start - ONE_DAY
+    policy_end = None if grace_origin is None else grace_end_for(rules, grace_origin)
+    floor = None if notified_on is None else notified_on + ONE_DAY * notice_days
     grace_end = stored_grace_end
     granted: int | None = None
     if grace_end is None:
-        if grace_origin is None:
-            return _evaluation(rules, Stage.GRACE, None, purge_after_days, None, None, None)
-        grace_end = grace_end_for(rules, grace_origin)
+        if policy_end is None:
+            return _evaluation(rules, Stage.GRACE, None, purge_after_days, None, None, None, today)
+        grace_end = policy_end if floor is None else max(policy_end, floor)
     elif grace_origin is not None:
-        granted = count_extensions(rules, grace_origin, grace_end)
+        granted = count_extensions(rules, grace_origin, grace_end, floor)
     expires_on = grace_end + ONE_DAY
     if today >= expires_on:
+        # The directory already refuses the login (pwdEndTime): it expires on its real date.
         step = Transition(_PURGE, expires_on + ONE_DAY * purge_after_days)
         return _evaluation(
-            rules, Stage.EXPIRED, grace_end, purge_after_days, granted, step, _EXPIRE
+            rules,
+            Stage.EXPIRED,
+            grace_end,
+            purge_after_days,
+            granted,
+            step,
+            _EXPIRE,
+            today,
+            policy_grace_end=policy_end,
+        )
+    if notified_on is None and (grace_end - today).days < notice_days:
+        noticed_end = today + ONE_DAY * notice_days
+        warning, after = _grace_steps(noticed_end + ONE_DAY, today, warn_days)
+        step = after if warning is None else Transition(warning, today)
+        return _evaluation(
+            rules,
+            Stage.GRACE,
+            noticed_end,
+            purge_after_days,
+            0,
+            step,
+            _NOTICE,
+            today,
+            policy_grace_end=policy_end,
         )
     warning, after = _grace_steps(expires_on, today, warn_days)
-    return _evaluation(rules, Stage.GRACE, grace_end, purge_after_days, granted, after, warning)
+    return _evaluation(
+        rules,
+        Stage.GRACE,
+        grace_end,
+        purge_after_days,
+        granted,
+        after,
+        warning,
+        today,
+        policy_grace_end=policy_end,
+    )
 
 
 def _evaluate_expired(
@@ -376,9 +485,9 @@ def _evaluate_expired(
     today: date,
     purge_after_days: int,
 ) -> Evaluation:
-    """Expired accounts; purge counts from the recorded expiry date."""
+    """Expired accounts; purge counts from the recorded expiry date (the real cut-off)."""
     if end_of_activity is not None and end_of_activity >= today:
-        return _resumed(rules, end_of_activity, purge_after_days)
+        return _resumed(rules, end_of_activity, today, purge_after_days)
     grace_end = stored_grace_end
     if grace_end is None and expired_on is not None:
         grace_end = expired_on - ONE_DAY
@@ -397,13 +506,15 @@ def _evaluate_expired(
         else:
             step = Transition(_PURGE, purgeable_on)
     return _evaluation(
-        rules, Stage.EXPIRED, grace_end, purge_after_days, granted, step, action, expires_on
+        rules, Stage.EXPIRED, grace_end, purge_after_days, granted, step, action, today, expires_on
     )
 
 
-def _evaluate_untouched(rules: ProfileRules, stage: Stage, purge_after_days: int) -> Evaluation:
+def _evaluate_untouched(
+    rules: ProfileRules, stage: Stage, today: date, purge_after_days: int
+) -> Evaluation:
     """Foreign and unknown states: reported, never changed."""
-    return _evaluation(rules, stage, None, purge_after_days, None, None, None)
+    return _evaluation(rules, stage, None, purge_after_days, None, None, None, today)
 
 
 # Keyed on the rules' identity (hashing a dataclass is slow); the value keeps the rules alive,
@@ -418,11 +529,13 @@ def evaluate(
     *,
     purge_after_days: int,
     warn_days: Sequence[int],
+    minimum_notice_days: int = 0,
 ) -> Evaluation:
     """Where the account should be ``today``, what the sweep must do, and what comes next.
 
-    ``today`` is the date in the policy's time zone; ``purge_after_days`` (0 or more) and
-    ``warn_days`` (positive) come from the site's settings. A warning "for d days" is due from
+    ``today`` is the date in the policy's time zone; ``purge_after_days`` (0 or more),
+    ``warn_days`` (positive) and ``minimum_notice_days`` (0 or more) come from the site's
+    settings. A warning "for d days" is due from
     ``d`` days before the expiry date through the grace end; the smallest reached is reported,
     every day, and the caller records what it sent.
     """
@@ -436,19 +549,21 @@ def evaluate(
             facts.end_of_activity,
             facts.grace_end,
             facts.stage_since,
+            facts.notified_on,
             today,
             purge_after_days,
             warn,
+            minimum_notice_days,
         )
     elif stage is _EXPIRED:
         compute = _evaluate_expired
         inputs = (facts.end_of_activity, facts.expired_on, facts.grace_end, today, purge_after_days)
     elif stage in _LIVE_STAGES:
         compute = _evaluate_live
-        inputs = (stage, facts.end_of_activity, today, purge_after_days, warn)
+        inputs = (stage, facts.end_of_activity, today, purge_after_days, warn, minimum_notice_days)
     else:
         compute = _evaluate_untouched
-        inputs = (stage, purge_after_days)
+        inputs = (stage, today, purge_after_days)
     key = (compute, id(rules), inputs)
     known = _memo.get(key)
     if known is not None and known[0] is rules:
@@ -464,7 +579,12 @@ def evaluate(
 
 
 def extend(
-    rules: ProfileRules, facts: AccountFacts, today: date, *, force: bool = False
+    rules: ProfileRules,
+    facts: AccountFacts,
+    today: date,
+    *,
+    force: bool = False,
+    minimum_notice_days: int = 0,
 ) -> ExtensionGrant:
     """Grant one extension of the grace period, or raise RefusedError saying why not.
 
@@ -474,10 +594,14 @@ def extend(
     An active account whose end of activity has passed is in grace today and may be extended;
     the caller writes the grace state with the new end.
     """
-    evaluation = evaluate(rules, facts, today, purge_after_days=0, warn_days=())
+    evaluation = evaluate(
+        rules, facts, today, purge_after_days=0, warn_days=(), minimum_notice_days=minimum_notice_days
+    )
     granted = evaluation.extensions_granted
     previous = evaluation.grace_end
-    refusal = _extension_refusal(rules, evaluation.stage_today, previous, granted, force=force)
+    refusal = _extension_refusal(
+        rules, evaluation.stage_today, previous, granted, today, force=force
+    )
     if refusal is not None or previous is None:
         raise RefusedError(refusal or "the end of the account's grace period is unknown")
     applied = 1

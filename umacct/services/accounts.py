@@ -6,12 +6,12 @@ reads an account the same way.
 
 from __future__ import annotations
 
+import dataclasses
 import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from typing import TYPE_CHECKING
-from zoneinfo import ZoneInfo
 
 from umacct.config import Config, ProfileConfig
 from umacct.errors import InvalidInputError, NotFoundError
@@ -22,7 +22,7 @@ from umacct.policy import (
     Stage,
     evaluate,
     find_state,
-    parse_generalized_time,
+    supann_date_of,
 )
 
 if TYPE_CHECKING:
@@ -96,10 +96,9 @@ def end_of_activity_date(value: str | None, timezone: str) -> date | None:
     if not value:
         return None
     try:
-        instant = parse_generalized_time(value)
+        return supann_date_of(value, timezone)
     except InvalidInputError:
         return None
-    return instant.astimezone(ZoneInfo(timezone)).date()
 
 
 def profile_key_of(entry: Entry, config: Config) -> str | None:
@@ -244,15 +243,37 @@ def rules_for(key: str, profile: ProfileConfig) -> ProfileRules:
     return rules
 
 
+DEPARTURE_NOTICE = "departure"
+"""The notice kind recorded when the person is first told of a departure (key: its end)."""
+
+
+def departure_key(end_of_activity: date) -> str:
+    """The key of a departure's notice: its end of activity (a later departure is another)."""
+    return end_of_activity.isoformat()
+
+
+def account_facts(runtime: Runtime, account: Account) -> AccountFacts:
+    """The policy's facts on the account, with the day its departure was notified (in grace)."""
+    facts = account.facts()
+    state = account.account_state
+    if facts.stage is Stage.GRACE and state is not None and state.start is not None:
+        key = departure_key(state.start - timedelta(days=1))
+        notified = runtime.notice_day(account.identifier, DEPARTURE_NOTICE, key)
+        if notified is not None:
+            facts = dataclasses.replace(facts, notified_on=notified)
+    return facts
+
+
 def evaluate_account(runtime: Runtime, account: Account, profile: ProfileConfig) -> Evaluation:
     """The policy's view of the account today."""
     policy = runtime.config.policy
     return evaluate(
         rules_for(account.profile_key or "", profile),
-        account.facts(),
+        account_facts(runtime, account),
         runtime.today(),
         purge_after_days=policy.purge_after_days,
         warn_days=tuple(policy.warn_days_before_expiry),
+        minimum_notice_days=policy.minimum_notice_days,
     )
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from umacct.config import Config
-from umacct.errors import InvalidInputError, RefusedError
+from umacct.errors import InvalidInputError, RefusedError, UsageError
 from umacct.intake import validate_email
 from umacct.policy import Stage
 from umacct.services.accounts import Account, find_account, recovery_address
@@ -150,7 +150,7 @@ def check_forwarding_target(runtime: Runtime, account: Account, email: str) -> s
 def _required_reason(reason: str | None) -> str:
     cleaned = (reason or "").strip()
     if not cleaned:
-        raise InvalidInputError("--no-confirm needs --reason (the identity check, for the audit)")
+        raise UsageError("--no-confirm needs --reason (the identity check, for the audit)")
     return cleaned
 
 

@@ -91,6 +91,13 @@ def rule_words(
         )
     else:
         body = f"{head} on {end.isoformat()}, so mail and login stop after {grace_end.isoformat()}"
+        if evaluation is not None and evaluation.notice_late:
+            policy_end = evaluation.policy_grace_end
+            assert policy_end is not None  # set whenever the notice lengthened the grace
+            body = (
+                f"{head} on {end.isoformat()} gave {policy_end.isoformat()}; late: notice "
+                f"period, so mail and login stop after {grace_end.isoformat()}"
+            )
     return f"{body}; {_extension_words(profile, evaluation)}"
 
 
@@ -111,6 +118,11 @@ def _action_words(action: Action) -> str:
             )
         case ActionKind.SUSPEND_AND_EXPIRE:
             return "the grace period is written with its true dates and the account expires at once"
+        case ActionKind.NOTICE:
+            return (
+                "the person is told, and the grace period lengthened to the minimum notice "
+                "(late: notice period)"
+            )
         case ActionKind.EXPIRE:
             return "the account expires: mail and login stop"
         case ActionKind.WARN:

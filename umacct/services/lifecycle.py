@@ -12,7 +12,7 @@ from datetime import date, timedelta
 from typing import TYPE_CHECKING
 
 from umacct.config import ProfileConfig
-from umacct.errors import InvalidInputError, RefusedError
+from umacct.errors import InvalidInputError, NotFoundError, RefusedError
 from umacct.policy import (
     AccountFacts,
     ActionKind,
@@ -25,12 +25,16 @@ from umacct.policy import (
     replace_state_dates,
     replace_statuses,
     to_generalized_time,
+    to_supann_date,
 )
 from umacct.policy import (
     extend as policy_extend,
 )
 from umacct.services.accounts import (
+    DEPARTURE_NOTICE,
     Account,
+    account_facts,
+    departure_key,
     evaluate_account,
     find_account,
     profile_of,
@@ -40,12 +44,17 @@ from umacct.services.accounts import (
 from umacct.services.changes import PlannedChange, apply_change
 
 if TYPE_CHECKING:
-    from umacct.policy import ResourceState
+    from umacct.policy import Evaluation, ResourceState
     from umacct.services.runtime import Runtime
 
 SAVED_AFFILIATIONS = "affiliations"
 SAVED_PRIMARY_AFFILIATION = "primary_affiliation"
 SAVED_FORWARDING = "forwarding"
+SAVED_STATE_DATES = "state_dates"
+SAVED_STATES = "states"
+WARNING_NOTICE = "expiry_warning"
+DEPARTURE_MAIL_KINDS = ("grace_started", "expiry_warning")
+"""Mail that an undone suspension makes obsolete, dropped from the queue."""
 
 
 @dataclass(frozen=True)
@@ -127,10 +136,8 @@ def grace_change(
 
 
 def end_of_activity_value(runtime: Runtime, end_of_activity: date) -> str:
-    """An end of activity as GeneralizedTime: midnight starting that day, local time, in UTC."""
-    return to_generalized_time(
-        expiry_instant(end_of_activity - timedelta(days=1), runtime.config.policy.timezone)
-    )
+    """An end of activity as SUPANN date attributes hold it: the date at ``000000Z``."""
+    return to_supann_date(end_of_activity)
 
 
 def expired_change(runtime: Runtime, account: Account, grace_end: date) -> PlannedChange:
@@ -166,6 +173,8 @@ def save_for_reinstatement(runtime: Runtime, account: Account) -> None:
         {
             SAVED_AFFILIATIONS: account.values(names.affiliation),
             SAVED_PRIMARY_AFFILIATION: account.values(names.primary_affiliation),
+            SAVED_STATE_DATES: account.values(names.state_date),
+            SAVED_STATES: account.values(names.state),
         },
         now,
     )
@@ -184,16 +193,28 @@ def enter_grace(
     command: str,
     dry_run: bool,
     details: dict[str, object],
+    notice: bool = True,
 ) -> AccountOutcome:
-    """Start the grace period (and expire at once if it is already over)."""
+    """Start the grace period, tell the person, and send any warning already due.
+
+    The grace ends on the profile's date, or later so that the person gets the minimum
+    notice from today ("late: notice period"). ``notice=False`` (``suspend --no-notice``)
+    cuts at the profile's date: an account whose grace is already over then expires at once.
+    """
     rules = rules_for(account.profile_key or "", profile)
-    facts = AccountFacts(Stage.ACTIVE, end_of_activity)
     policy = runtime.config.policy
     evaluation = evaluate(
-        rules, facts, runtime.today(), purge_after_days=policy.purge_after_days, warn_days=()
+        rules,
+        AccountFacts(Stage.ACTIVE, end_of_activity),
+        runtime.today(),
+        purge_after_days=policy.purge_after_days,
+        warn_days=tuple(policy.warn_days_before_expiry),
+        minimum_notice_days=policy.minimum_notice_days if notice else 0,
     )
-    grace_end = evaluation.grace_end
+    grace_end = evaluation.grace_end if notice else evaluation.policy_grace_end
     assert grace_end is not None  # an end of activity always gives a grace end
+    if evaluation.notice_late:
+        details = {**details, "late_notice": grace_end.isoformat()}
     change = grace_change(
         runtime,
         account,
@@ -207,31 +228,119 @@ def enter_grace(
     apply_change(runtime, change, command=command, dry_run=dry_run, details=details)
     if not dry_run:
         runtime.tokens.cancel(account.identifier)
-    expire_too = (
-        evaluation.action_due is not None
-        and evaluation.action_due.kind is ActionKind.SUSPEND_AND_EXPIRE
-    )
-    if expire_too:
-        refreshed = change.simulate(runtime.config)
-        return expire(
-            runtime, refreshed, grace_end, command=command, dry_run=dry_run, details=details
-        )
-    if not dry_run:
-        runtime.mailer.send(
-            account.identifier,
-            "grace_started",
-            account.identifier,
-            {
-                "name": account.display_name,
-                "account": account.identifier,
-                "grace_end_date": grace_end.isoformat(),
-                "extendable": _extendable(profile),
-            },
-        )
     after = change.simulate(runtime.config)
+    if grace_end < runtime.today():  # --no-notice on a grace already over
+        return expire(runtime, after, grace_end, command=command, dry_run=dry_run, details=details)
+    tell_departure(runtime, after, profile, end_of_activity, grace_end, dry_run=dry_run)
+    late = " (late: notice period)" if evaluation.notice_late and notice else ""
     return outcome(
-        runtime, after, "suspend", f"grace period until {grace_end.isoformat()}", changed=True
+        runtime,
+        after,
+        "suspend",
+        f"grace period until {grace_end.isoformat()}{late}",
+        changed=True,
     )
+
+
+def lengthen_for_notice(
+    runtime: Runtime,
+    account: Account,
+    profile: ProfileConfig,
+    evaluation: Evaluation,
+    *,
+    command: str,
+    dry_run: bool,
+    details: dict[str, object],
+) -> AccountOutcome:
+    """An account in grace never told, with fewer days left than the notice: tell it now.
+
+    Its grace end moves to ``today + minimum_notice_days`` (state and ``pwdEndTime``), and it
+    gets the departure mail and any warning due, in this run.
+    """
+    state = account.account_state
+    grace_end = evaluation.grace_end
+    assert state is not None and state.start is not None and grace_end is not None
+    end_of_activity = state.start - timedelta(days=1)
+    change = grace_change(runtime, account, profile, end_of_activity, grace_end)
+    details = {**details, "late_notice": grace_end.isoformat()}
+    apply_change(runtime, change, command=command, dry_run=dry_run, details=details)
+    after = change.simulate(runtime.config)
+    tell_departure(runtime, after, profile, end_of_activity, grace_end, dry_run=dry_run)
+    return outcome(
+        runtime,
+        after,
+        "notice",
+        f"told today: grace period until {grace_end.isoformat()} (late: notice period)",
+        changed=True,
+    )
+
+
+def tell_departure(
+    runtime: Runtime,
+    account: Account,
+    profile: ProfileConfig,
+    end_of_activity: date,
+    grace_end: date,
+    *,
+    dry_run: bool,
+) -> None:
+    """The departure mail (recorded: the notice counts from today), then any warning due."""
+    if dry_run:
+        return
+    runtime.mailer.send(
+        account.identifier,
+        "grace_started",
+        account.identifier,
+        {
+            "name": account.display_name,
+            "account": account.identifier,
+            "grace_end_date": grace_end.isoformat(),
+            "extendable": _extendable(profile),
+        },
+    )
+    runtime.store.record_notice(
+        account.identifier,
+        DEPARTURE_NOTICE,
+        departure_key(end_of_activity),
+        runtime.clock.now(),
+    )
+    evaluation = evaluate_account(runtime, account, profile)
+    if evaluation.action_due is not None and evaluation.action_due.kind is ActionKind.WARN:
+        send_warning(
+            runtime, account, evaluation, evaluation.action_due.warn_days or 0, dry_run=False
+        )
+
+
+def send_warning(
+    runtime: Runtime, account: Account, evaluation: Evaluation, days: int, *, dry_run: bool
+) -> AccountOutcome | None:
+    """The expiry warning for ``days`` days, once per grace end (None: already sent)."""
+    grace_end = evaluation.grace_end
+    assert grace_end is not None
+    key = f"{grace_end.isoformat()}:{days}"
+    if runtime.store.has_notice(account.identifier, WARNING_NOTICE, key):
+        return None
+    expires_on = grace_end + timedelta(days=1)
+    message = f"warned: login and mail stop on {expires_on.isoformat()} ({days}-day notice)"
+    if dry_run:
+        return outcome(runtime, account, "warn", message, changed=False)
+    profile = profile_of(account, runtime.config)
+    runtime.mailer.send(
+        account.identifier,
+        "expiry_warning",
+        account.identifier,
+        {
+            "name": account.display_name,
+            "account": account.identifier,
+            "expiry_date": expires_on.isoformat(),
+            "extendable": "yes" if evaluation.extension_allowed and profile.extendable else "no",
+        },
+    )
+    runtime.store.record_notice(account.identifier, WARNING_NOTICE, key, runtime.clock.now())
+    runtime.audit.append(
+        "sweep", account.identifier, {}, "ok", notice=f"expiry warning, {days} days"
+    )
+    return outcome(runtime, account, "warn", message, changed=True)
 
 
 def expire(
@@ -257,7 +366,11 @@ def expire(
         runtime.tokens.cancel(account.identifier)
         recovery = recovery_address(runtime, account)
         if recovery:
-            purge_on = expired_on + timedelta(days=runtime.config.policy.purge_after_days)
+            # Never a day already gone: the data goes at the first purge from that day.
+            purge_on = max(
+                expired_on + timedelta(days=runtime.config.policy.purge_after_days),
+                runtime.today(),
+            )
             runtime.mailer.send(
                 account.identifier,
                 "expired",
@@ -284,22 +397,23 @@ def suspend(
     reason: str | None = None,
     force: bool = False,
     dry_run: bool = False,
+    notice: bool = True,
 ) -> AccountOutcome:
     """Start an account's grace period (``umacct suspend ACCOUNT``).
 
     The end of activity is the one given, else the profile's end-date attribute, else
-    today. A date still to come is only recorded: the daily sweep starts the grace period
-    the day after. Repeating the command changes nothing.
+    yesterday. A date still to come is only recorded: the daily sweep starts the grace
+    period the day after. Repeating the command changes nothing; another end of activity for
+    an account in grace moves its grace period (and tells the person). ``notice=False``
+    (``--no-notice``) cuts at the profile's date, without the minimum notice.
     """
     account = find_account(runtime.directory, runtime.config, key)
     profile = profile_of(account, runtime.config)
     today = runtime.today()
     stage = account.stage
     if stage in (Stage.GRACE, Stage.EXPIRED):
-        state = account.account_state
-        since = state.start.isoformat() if state and state.start else "an unknown date"
-        return outcome(
-            runtime, account, "none", f"already {stage.value} since {since}", changed=False
+        return _already_departed(
+            runtime, account, profile, end_of_activity, reason=reason, dry_run=dry_run
         )
     if stage is Stage.FOREIGN and not force:
         raise RefusedError(
@@ -312,9 +426,126 @@ def suspend(
         details["forced"] = True
     if chosen >= today:
         return _schedule(runtime, account, profile, chosen, dry_run=dry_run, details=details)
+    if not notice:
+        details["no_notice"] = True
     return enter_grace(
-        runtime, account, profile, chosen, command="suspend", dry_run=dry_run, details=details
+        runtime,
+        account,
+        profile,
+        chosen,
+        command="suspend",
+        dry_run=dry_run,
+        details=details,
+        notice=notice,
     )
+
+
+def _already_departed(
+    runtime: Runtime,
+    account: Account,
+    profile: ProfileConfig,
+    end_of_activity: date | None,
+    *,
+    reason: str | None,
+    dry_run: bool,
+) -> AccountOutcome:
+    """``suspend`` on an account in grace or expired: nothing, or the grace moved to a new date."""
+    state = account.account_state
+    since = state.start if state else None
+    since_words = since.isoformat() if since else "an unknown date"
+    current = since - timedelta(days=1) if since else None
+    if end_of_activity is None or end_of_activity == current:
+        return outcome(
+            runtime,
+            account,
+            "none",
+            f"already {account.stage.value} since {since_words}",
+            changed=False,
+        )
+    if account.stage is Stage.EXPIRED:
+        raise RefusedError(
+            f"{account.identifier} expired on {since_words}: a new end of activity cannot "
+            "reopen it here; for a person who is back, run `umacct create` (returning person), "
+            "or `umacct extend --force` to give it a grace period again"
+        )
+    if end_of_activity >= runtime.today():
+        raise RefusedError(
+            f"{account.identifier} is in its grace period since {since_words}; the end of "
+            f"activity {end_of_activity.isoformat()} is still to come: run `umacct unsuspend "
+            f"{account.identifier} --reason ...` and record the new date"
+        )
+    details: dict[str, object] = {"previous_end_of_activity": current.isoformat() if current else None}
+    if reason:
+        details["reason"] = reason
+    return enter_grace(
+        runtime,
+        account,
+        profile,
+        end_of_activity,
+        command="suspend",
+        dry_run=dry_run,
+        details=details,
+    )
+
+
+def unsuspend(
+    runtime: Runtime, key: str, *, reason: str, dry_run: bool = False
+) -> AccountOutcome:
+    """Undo a suspension (``umacct unsuspend ACCOUNT``): the account is as before its grace.
+
+    Its state, affiliations and forwarding come back from what the suspension kept aside,
+    ``pwdEndTime`` goes, and links and unsent departure mail are cancelled. Refused (77)
+    once the account expired, and for a purged one: other commands then apply.
+    """
+    from umacct.services.accounts import check_account_key
+
+    cleaned = check_account_key(key)
+    try:
+        account = find_account(runtime.directory, runtime.config, cleaned)
+    except NotFoundError:
+        if runtime.store.find_purge(cleaned) is not None:
+            raise RefusedError(
+                f"{cleaned} was purged: `umacct restore {cleaned} --reason ...` puts it back"
+            ) from None
+        raise
+    profile = profile_of(account, runtime.config)
+    if account.stage is not Stage.GRACE:
+        state = account.account_state
+        since = f" since {state.start.isoformat()}" if state and state.start else ""
+        extra = (
+            "; `umacct extend --force` gives it a grace period again, `umacct create` takes a "
+            "returning person back"
+            if account.stage is Stage.EXPIRED
+            else ""
+        )
+        raise RefusedError(
+            f"{account.identifier} is not in its grace period (state: "
+            f"{account.stage.value}{since}): nothing to undo{extra}"
+        )
+    change = reinstated_change(runtime, account, profile)
+    apply_change(runtime, change, command="unsuspend", dry_run=dry_run, details={"reason": reason})
+    if not dry_run:
+        runtime.tokens.cancel(account.identifier)
+        runtime.mail_queue_drop(account.identifier, DEPARTURE_MAIL_KINDS)
+    after = change.simulate(runtime.config)
+    return outcome(runtime, after, "unsuspend", "suspension undone: active as before", changed=True)
+
+
+def reinstated_change(runtime: Runtime, account: Account, profile: ProfileConfig) -> PlannedChange:
+    """The account as the suspension found it: kept state, affiliations and forwarding."""
+    names = runtime.config.attributes
+    store = runtime.store
+    change = active_change(runtime, account, profile, runtime.today())
+    targets = dict(change.targets)
+    saved_dates = store.saved_values(account.identifier, SAVED_STATE_DATES)
+    saved_states = store.saved_values(account.identifier, SAVED_STATES)
+    if saved_dates:
+        targets[names.state_date] = saved_dates
+        targets[names.state] = saved_states or []
+    forwarding = store.saved_values(account.identifier, SAVED_FORWARDING)
+    if forwarding and not account.values(names.forwarding):
+        targets[names.forwarding] = forwarding
+    return PlannedChange(account, targets)
 
 
 def _schedule(
@@ -363,8 +594,14 @@ def extend(
     account = find_account(runtime.directory, runtime.config, key)
     profile = profile_of(account, runtime.config)
     rules = rules_for(account.profile_key or "", profile)
-    facts = account.facts()
-    grant = policy_extend(rules, facts, runtime.today(), force=force)
+    facts = account_facts(runtime, account)
+    grant = policy_extend(
+        rules,
+        facts,
+        runtime.today(),
+        force=force,
+        minimum_notice_days=runtime.config.policy.minimum_notice_days,
+    )
     start = account.account_state.start if account.account_state else None
     if facts.stage is Stage.GRACE and start is not None:
         end_of_activity = start - timedelta(days=1)

@@ -212,10 +212,17 @@ def restore(runtime: Runtime, key: str) -> AccountOutcome:
     entry = runtime.directory.read(archived.dn, ["*", "pwdEndTime"])
     assert entry is not None
     account = account_from_entry(entry, runtime.config)
+    profile = runtime.config.profiles.get(account.profile_key or "")
+    reopen = "`umacct create` with the person's intake row reinstates it (activation link sent)"
+    if profile is not None and profile.extendable:
+        reopen += (
+            f", or `umacct extend {account.identifier} --force --reason ...` gives it a grace "
+            f"period, then `umacct reset {account.identifier}` a password"
+        )
     return outcome(
         runtime,
         account,
         "restore",
-        f"restored from {record.archive} (expired from today, no password until a reset)",
+        f"restored from {record.archive}: expired, with no usable password; to reopen it, {reopen}",
         changed=True,
     )

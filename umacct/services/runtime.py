@@ -7,10 +7,12 @@ interfaces, opened lazily so that a command that needs none of them stays fast.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
 
 from umacct.clock import Clock, SystemClock, local_today
 from umacct.config import Config
@@ -34,6 +36,8 @@ class Runtime:
     config: Config
     clock: Clock = field(default_factory=SystemClock)
     prompt: Prompt | None = None
+    audit_details: dict[str, object] = field(default_factory=dict)
+    """Details every audit record of this run carries (``forced_date`` on a replay)."""
     _directory: Directory | None = field(default=None, repr=False)
     _store: SQLiteStore | None = field(default=None, repr=False)
     _audit: AuditLog | None = field(default=None, repr=False)
@@ -81,7 +85,9 @@ class Runtime:
         if self._audit is None:
             from umacct.audit import AuditLog
 
-            self._audit = AuditLog(self.config.paths.audit_log_path, self.clock)
+            self._audit = AuditLog(
+                self.config.paths.audit_log_path, self.clock, self.audit_details
+            )
         return self._audit
 
     @property
@@ -122,6 +128,15 @@ class Runtime:
             return []
         return self.tokens.pending(account)
 
+    def notice_day(self, account: str, kind: str, key: str) -> date | None:
+        """The day (policy time zone) a notice was recorded; None if never (none is made)."""
+        if self._store is None and not (self.data_dir / STATE_FILE).exists():
+            return None
+        sent = self.store.notice_sent_at(account, kind, key)
+        if sent is None:
+            return None
+        return sent.astimezone(ZoneInfo(self.config.policy.timezone)).date()
+
     def queued_mail(self, account: str | None = None) -> list[QueuedMail]:
         """The unsent messages (of one account), oldest first; none without a queue file.
 
@@ -130,6 +145,12 @@ class Runtime:
         if self._queue is None and not (self.data_dir / QUEUE_FILE).exists():
             return []
         return self.mail_queue.pending(account=account)
+
+    def mail_queue_drop(self, account: str, kinds: Sequence[str]) -> int:
+        """Drop the account's unsent mail of these kinds (none is made without a queue file)."""
+        if self._queue is None and not (self.data_dir / QUEUE_FILE).exists():
+            return 0
+        return self.mail_queue.discard_kinds(account, kinds)
 
     def close(self) -> None:
         """Close whatever was opened."""

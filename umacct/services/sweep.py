@@ -23,8 +23,9 @@ from umacct.directory.escape import (
     filter_or,
     filter_prefix,
 )
-from umacct.errors import UmacctError
-from umacct.policy import ActionKind, Evaluation, Stage, to_generalized_time
+from umacct.errors import InvalidInputError, RefusedError, UmacctError
+from umacct.policy import ActionKind, Stage, supann_date_bound, to_generalized_time
+from umacct.policy.dates import ONE_DAY
 from umacct.services.accounts import Account, evaluate_account, iter_accounts, profile_of
 from umacct.services.arrivals import arrival_day, arrivals_due, arrive
 from umacct.services.changes import apply_change
@@ -33,14 +34,15 @@ from umacct.services.lifecycle import (
     active_change,
     enter_grace,
     expire,
+    lengthen_for_notice,
     outcome,
+    send_warning,
 )
 from umacct.services.purge import purge_account
 from umacct.services.runtime import Runtime
 
 GRACE_PREFIX = "{COMPTE}A:SupannSursis:"
 EXPIRED_PREFIX = "{COMPTE}I:SupannExpire:"
-WARNING_NOTICE = "expiry_warning"
 
 
 @dataclass
@@ -51,6 +53,8 @@ class SweepSummary:
     dry_run: bool
     counts: Counter[str] = field(default_factory=Counter)
     errors: list[str] = field(default_factory=list)
+    purges_left: int = 0
+    """Accounts still purgeable when the purge cap (``--limit``) stopped the purge."""
 
     def add(self, result: AccountOutcome) -> None:
         """Count one account's outcome."""
@@ -61,10 +65,9 @@ def _midnight(runtime: Runtime, day: date) -> datetime:
     return datetime(day.year, day.month, day.day, tzinfo=ZoneInfo(runtime.config.policy.timezone))
 
 
-def _time(runtime: Runtime, day: date, *, last_second: bool = False) -> str:
-    """GeneralizedTime of ``day`` 00:00 local (or the second before, for ``<=`` bounds)."""
-    instant = _midnight(runtime, day) - (timedelta(seconds=1) if last_second else timedelta())
-    return to_generalized_time(instant)
+def _time(runtime: Runtime, day: date) -> str:
+    """GeneralizedTime of ``day`` 00:00 local (``pwdEndTime`` bounds)."""
+    return to_generalized_time(_midnight(runtime, day))
 
 
 def suspension_filter(runtime: Runtime, as_of: date) -> str:
@@ -74,7 +77,7 @@ def suspension_filter(runtime: Runtime, as_of: date) -> str:
     by_profile = [
         filter_and(
             filter_eq(config.directory.profile_attribute, key),
-            filter_le(profile.end_date_attribute, _time(runtime, as_of, last_second=True)),
+            filter_le(profile.end_date_attribute, supann_date_bound(as_of - ONE_DAY, upper=True)),
         )
         for key, profile in config.profiles.items()
     ]
@@ -110,7 +113,7 @@ def reactivation_filter(runtime: Runtime, as_of: date) -> str:
     by_profile = [
         filter_and(
             filter_eq(config.directory.profile_attribute, key),
-            filter_ge(profile.end_date_attribute, _time(runtime, as_of)),
+            filter_ge(profile.end_date_attribute, supann_date_bound(as_of, upper=False)),
         )
         for key, profile in config.profiles.items()
     ]
@@ -138,25 +141,83 @@ def due_accounts(runtime: Runtime, as_of: date) -> Iterator[Account]:
                 yield account
 
 
+_CUTS = frozenset(
+    {ActionKind.SUSPEND, ActionKind.SUSPEND_AND_EXPIRE, ActionKind.EXPIRE, ActionKind.PURGE}
+)
+
+
+def cuts_due(runtime: Runtime, *, purge: bool, purge_limit: int) -> int:
+    """How many accounts the sweep would suspend, expire or purge today (no change made)."""
+    count = purges = 0
+    for account in due_accounts(runtime, runtime.today()):
+        if account.stage in (Stage.FOREIGN, Stage.PRECREATED):
+            continue
+        try:
+            action = evaluate_account(runtime, account, profile_of(account, runtime.config))
+        except UmacctError:
+            continue  # the real run reports it
+        kind = action.action_due.kind if action.action_due else None
+        if kind is ActionKind.PURGE:
+            if purge and purges < purge_limit:
+                purges += 1
+                count += 1
+        elif kind in _CUTS:
+            count += 1
+    return count
+
+
+def check_change_cap(runtime: Runtime, count: int, max_changes: int | None, what: str) -> None:
+    """Refuse (exit 77) a run that would cut more accounts than the cap, before any change."""
+    cap = max_changes if max_changes is not None else runtime.config.policy.max_changes_per_run
+    if count > cap:
+        raise RefusedError(
+            f"this {what} would suspend, expire or purge {count} accounts, more than the cap "
+            f"of {cap} ([policy] max_changes_per_run): nothing changed. Check the list with "
+            f"--dry-run; if the wave is real, run again with --max-changes {count}"
+        )
+
+
 def sweep(
-    runtime: Runtime, summary: SweepSummary, *, purge: bool = False
+    runtime: Runtime,
+    summary: SweepSummary,
+    *,
+    purge: bool = False,
+    purge_limit: int = 100,
+    max_changes: int | None = None,
 ) -> Iterator[AccountOutcome]:
-    """Run the daily sweep for ``summary.as_of``; yield one outcome per account acted on."""
+    """Run the daily sweep for ``summary.as_of``; yield one outcome per account acted on.
+
+    At most ``purge_limit`` accounts are purged (the rest stay purgeable: ``purges_left``).
+    A real run that would suspend, expire or purge more than ``max_changes`` accounts
+    (default ``[policy] max_changes_per_run``) is refused before any change.
+    """
+    if purge_limit < 1:
+        raise InvalidInputError("--limit must be 1 or more")
     with contextlib.ExitStack() as stack:
         if not summary.dry_run:
             stack.enter_context(runtime.store.job_lock("sweep"))
+            count = cuts_due(runtime, purge=purge, purge_limit=purge_limit)
+            check_change_cap(runtime, count, max_changes, "sweep")
             stack.enter_context(runtime.audit.group_commit())
+        purged = 0
         for account in due_accounts(runtime, summary.as_of):
+            capped = purge and purged >= purge_limit
             try:
-                result = _sweep_one(runtime, account, summary.dry_run, purge=purge)
+                result = _sweep_one(runtime, account, summary.dry_run, purge=purge and not capped)
             except UmacctError as error:
                 if error.exit_code in (69, 75):
                     raise  # the directory or the store is gone: stop, a rerun completes the work
                 summary.errors.append(f"{account.identifier}: {error.message}")
                 continue
-            if result is not None:
-                summary.add(result)
-                yield result
+            if result is None:
+                continue
+            if result.action == "purge":
+                purged += 1
+            elif capped and result.action == "purgeable":
+                summary.purges_left += 1
+                continue
+            summary.add(result)
+            yield result
 
 
 def _sweep_one(
@@ -176,6 +237,10 @@ def _sweep_one(
         return None
     details: dict[str, object] = {"sweep": runtime.today().isoformat()}
     kind = action.kind
+    if kind is ActionKind.NOTICE:
+        return lengthen_for_notice(
+            runtime, account, profile, evaluation, command="sweep", dry_run=dry_run, details=details
+        )
     if kind in (ActionKind.SUSPEND, ActionKind.SUSPEND_AND_EXPIRE):
         assert account.end_of_activity is not None
         return enter_grace(
@@ -198,7 +263,7 @@ def _sweep_one(
             details=details,
         )
     if kind is ActionKind.WARN:
-        return _warn(runtime, account, evaluation, action.warn_days or 0, dry_run=dry_run)
+        return send_warning(runtime, account, evaluation, action.warn_days or 0, dry_run=dry_run)
     if kind is ActionKind.REACTIVATE:
         change = active_change(runtime, account, profile, runtime.today())
         apply_change(runtime, change, command="sweep", dry_run=dry_run, details=details)
@@ -212,42 +277,22 @@ def _sweep_one(
     return None
 
 
-def _warn(
-    runtime: Runtime, account: Account, evaluation: Evaluation, days: int, *, dry_run: bool
-) -> AccountOutcome | None:
-    grace_end = evaluation.grace_end
-    assert grace_end is not None
-    key = f"{grace_end.isoformat()}:{days}"
-    if runtime.store.has_notice(account.identifier, WARNING_NOTICE, key):
-        return None
-    expires_on = grace_end + timedelta(days=1)
-    message = f"warned: login and mail stop on {expires_on.isoformat()} ({days}-day notice)"
-    if dry_run:
-        return outcome(runtime, account, "warn", message, changed=False)
-    profile = profile_of(account, runtime.config)
-    runtime.mailer.send(
-        account.identifier,
-        "expiry_warning",
-        account.identifier,
-        {
-            "name": account.display_name,
-            "account": account.identifier,
-            "expiry_date": expires_on.isoformat(),
-            "extendable": "yes" if evaluation.extension_allowed and profile.extendable else "no",
-        },
-    )
-    runtime.store.record_notice(account.identifier, WARNING_NOTICE, key, runtime.clock.now())
-    runtime.audit.append(
-        "sweep", account.identifier, {}, "ok", notice=f"expiry warning, {days} days"
-    )
-    return outcome(runtime, account, "warn", message, changed=True)
+def suspend_due(
+    runtime: Runtime, *, dry_run: bool = False, max_changes: int | None = None
+) -> Iterator[AccountOutcome]:
+    """``umacct suspend --due``: start the grace period of every account past its end of activity.
 
-
-def suspend_due(runtime: Runtime, *, dry_run: bool = False) -> Iterator[AccountOutcome]:
-    """``umacct suspend --due``: start the grace period of every account past its end of activity."""
-    for account in iter_accounts(
-        runtime.directory, runtime.config, suspension_filter(runtime, runtime.today())
-    ):
+    Refused before any change when more accounts are due than the cap (see ``sweep``).
+    """
+    due_filter = suspension_filter(runtime, runtime.today())
+    if not dry_run:
+        count = sum(
+            1
+            for account in iter_accounts(runtime.directory, runtime.config, due_filter)
+            if account.stage is not Stage.FOREIGN
+        )
+        check_change_cap(runtime, count, max_changes, "suspension")
+    for account in iter_accounts(runtime.directory, runtime.config, due_filter):
         if account.stage is Stage.FOREIGN:
             yield outcome(
                 runtime, account, "skipped", "state set by another tool: left alone", changed=False
