@@ -18,6 +18,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from days import month_end
+
 INVALID = 65
 NOT_FOUND = 67
 REFUSED = 77
@@ -56,7 +58,7 @@ def _account_cases() -> list[Case]:
     commands: dict[str, tuple[str, ...]] = {
         "show": ("show", "{x}"),
         "explain": ("explain", "{x}"),
-        "suspend": ("suspend", "{x}", "--end-of-activity", "2026-10-31"),
+        "suspend": ("suspend", "{x}", "--end-of-activity", month_end(-1).isoformat()),
         "extend": ("extend", "{x}"),
         "purge": ("purge", "{x}", "--yes"),
         "activate": ("activate", "{x}"),

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
-from typer.testing import CliRunner
+from command_line import umacct
 
-from umacct.cli.app import app
 from umacct.config import load_config
 from umacct.localdir import LocalDirectory
 from umacct.store import SQLiteStore
@@ -22,9 +21,18 @@ ONE = [
 ]  # fmt: skip
 
 
-def run(*args: str) -> Any:
-    """Invoke the CLI; stdout and stderr kept apart."""
-    return CliRunner().invoke(app, list(args), catch_exceptions=False)
+@dataclass(frozen=True)
+class Run:
+    """One run of the tool: exit code, stdout and stderr kept apart."""
+
+    exit_code: int
+    stdout: str
+    stderr: str
+
+
+def run(*args: str) -> Run:
+    """Invoke the CLI on the test's clock (today); stdout and stderr kept apart."""
+    return Run(*umacct(*args, catch_exceptions=False))
 
 
 def state_of(slapd: LocalDirectory, config_path: Path) -> tuple[str, object, list[str]]:

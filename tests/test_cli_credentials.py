@@ -22,14 +22,10 @@ from people import (
     token_in_mail,
 )
 from smtp_fixtures import SmtpTestServer
-from typer.testing import CliRunner
 
-from umacct.cli.app import app
 from umacct.services.runtime import Runtime
 
 pytestmark = pytest.mark.usefixtures("directory_clean")
-
-runner = CliRunner()
 
 
 @dataclass(frozen=True)
@@ -141,7 +137,7 @@ def test_cli_usage_errors(today: Runtime) -> None:
 
 def test_sec10_no_command_takes_a_password_argument() -> None:
     for command in ("activate", "reset", "passwd"):
-        help_text = runner.invoke(app, [command, "--help"]).stdout
+        _, help_text, _ = run_cli(command, "--help")
         assert "--password " not in help_text and "--password=" not in help_text
 
 
@@ -199,7 +195,7 @@ def test_cli_mail_list_and_flush(today: Runtime, mail_relay: SmtpTestServer) -> 
     mail_relay.start()
     flushed = umacct("mail", "flush")
     assert flushed.exit_code == 0 and flushed.document["sent"] == 1
-    assert runner.invoke(app, ["mail", "list", "--format", "csv"]).stdout.count("\n") == 1
+    assert run_cli("mail", "list", "--format", "csv")[1].count("\n") == 1
     token = token_in_mail(mail_relay, "iris.colin@example.net", "activation")
     done = umacct("activate", "--token", token, "--password-stdin", stdin=NEW_PASSWORD)
     assert done.exit_code == 0, done.stderr

@@ -13,10 +13,10 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 import tomli_w
-from days import TODAY
+from days import TODAY, days, month_end, months, ymd
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from people import STATE_REGEX, add_person, compte, read, runtime_on
+from people import STATE_REGEX, add_person, compte, generalized, read, runtime_on
 
 from umacct.clock import FixedClock
 from umacct.config import load_config
@@ -95,7 +95,7 @@ def test_create_writes_the_supann_entry_and_mails_the_link(on: Callable[[date], 
             profile="etudiant",
             personal_email="Zoe@Example.NET",
             external_id="E2026001",
-            end_of_activity=date(2027, 8, 31),
+            end_of_activity=month_end(9),
         ),
     )
     assert result.account == "zoe.le-floch@etu.umontpellier.fr"
@@ -117,10 +117,10 @@ def test_create_writes_the_supann_entry_and_mails_the_link(on: Callable[[date], 
     assert entry.get("eduPersonPrimaryAffiliation") == ["member"]
     assert entry.get("supannMailPerso") == ["Zoe@example.net"]
     assert entry.get("supannEtuId") == ["E2026001"]
-    assert entry.get("supannEtuDateFin") == ["20270830220000Z"]
+    assert entry.get("supannEtuDateFin") == [generalized(month_end(9))]
     assert sorted(entry.get("supannRessourceEtatDate")) == [
-        "{COMPTE}I:SupannCree:20261126:",
-        "{MAIL}I:SupannCree:20261126:",
+        f"{{COMPTE}}I:SupannCree:{ymd(TODAY)}:",
+        f"{{MAIL}}I:SupannCree:{ymd(TODAY)}:",
     ]
     assert sorted(entry.get("supannRessourceEtat")) == [
         "{COMPTE}I:SupannCree",
@@ -145,15 +145,14 @@ def test_collision_gets_a_suffix_from_2(on: Callable[[date], Runtime]) -> None:
 
 
 def test_sec21_purged_identifier_is_never_handed_out_again(on: Callable[[date], Runtime]) -> None:
-    runtime = on(date(2026, 9, 1))
+    runtime = on(TODAY)
+    # Left six months ago: three months of grace, expired, then purgeable a month later.
     gone = add_person(
-        runtime, "ines.roux", profile="autre_personnel", end_of_activity=date(2026, 3, 31)
+        runtime, "ines.roux", profile="autre_personnel", end_of_activity=month_end(-6)
     )
     suspend(runtime, gone.identifier)
     purge(runtime, gone.identifier)
-    result = create_person(
-        runtime, person(runtime, "Inès", "Roux", end_of_activity=date(2027, 1, 1))
-    )
+    result = create_person(runtime, person(runtime, "Inès", "Roux", end_of_activity=months(4)))
     assert result.uid == "ines.roux2"
 
 
@@ -263,7 +262,7 @@ def test_sec4_the_activation_link_expires_after_24_hours(on: Callable[[date], Ru
         ({"personal_email": "not an address"}, "not valid"),
         ({"profile": "astronaut"}, "unknown profile"),
         ({"external_id": "E1)(uid=*"}, "external id"),
-        ({"end_of_activity": date(2027, 1, 1), "arrival": date(2027, 2, 1)}, "before --arrival"),
+        ({"end_of_activity": months(1), "arrival": months(2)}, "before --arrival"),
     ],
 )
 def test_sec13_sec16_bad_input_is_refused_before_any_change(
@@ -285,7 +284,7 @@ def test_past_end_of_activity_creates_nothing(
     runtime = on(TODAY)
     before = snapshot(directory_clean, runtime)
     with pytest.raises(InvalidInputError, match="in the past"):
-        create_person(runtime, person(runtime, end_of_activity=date(2026, 1, 1)))
+        create_person(runtime, person(runtime, end_of_activity=months(-11)))
     assert snapshot(directory_clean, runtime) == before
 
 
@@ -316,7 +315,7 @@ def test_returning_person_in_grace_is_reinstated_awaiting_activation(
 ) -> None:
     runtime = on(TODAY)
     back = add_person(
-        runtime, "rui.costa", profile="vacataire", end_of_activity=date(2026, 10, 31),
+        runtime, "rui.costa", profile="vacataire", end_of_activity=month_end(-1),
         extra={"supannEmpId": ["P7"]},
     )  # fmt: skip
     suspend(runtime, back.identifier)
@@ -324,16 +323,16 @@ def test_returning_person_in_grace_is_reinstated_awaiting_activation(
     result = create_person(
         runtime,
         person(runtime, "Rui", "Costa", external_id="P7", personal_email="rui@example.org",
-               end_of_activity=date(2027, 6, 30)),
+               end_of_activity=month_end(7)),
     )  # fmt: skip
     assert (result.action, result.account, result.state) == (
         "reinstated", back.identifier, "I:SupannCree",
     )  # fmt: skip
     entry = read(runtime, back)
-    assert compte(entry) == "{COMPTE}I:SupannCree:20261126:"
+    assert compte(entry) == f"{{COMPTE}}I:SupannCree:{ymd(TODAY)}:"
     assert entry.get("pwdEndTime") == []
     assert sorted(entry.get("eduPersonAffiliation")) == ["employee", "member", "teacher"]
-    assert entry.get("supannEmpDateFin") == ["20270629220000Z"]
+    assert entry.get("supannEmpDateFin") == [generalized(month_end(7))]
     assert entry.get("supannMailPerso") == ["rui@example.org"]
     assert not runtime.directory.check_password(back.dn, back.password)  # the old one is gone
     [mail] = [m for m in outbox_mails(runtime) if m["To"] == "rui@example.org"]
@@ -344,9 +343,9 @@ def test_returning_person_in_grace_is_reinstated_awaiting_activation(
 def test_returning_purged_person_is_restored_then_reinstated(
     on: Callable[[date], Runtime],
 ) -> None:
-    runtime = on(date(2026, 9, 1))
+    runtime = on(TODAY)
     gone = add_person(
-        runtime, "eva.klein", profile="autre_personnel", end_of_activity=date(2026, 3, 31),
+        runtime, "eva.klein", profile="autre_personnel", end_of_activity=month_end(-6),
         extra={"supannEmpId": ["P99"]},
     )  # fmt: skip
     suspend(runtime, gone.identifier)
@@ -355,7 +354,7 @@ def test_returning_purged_person_is_restored_then_reinstated(
         runtime, person(runtime, "Eva", "Klein", external_id="P99", profile="autre_personnel")
     )
     assert (result.action, result.account) == ("restored", gone.identifier)
-    assert compte(read(runtime, gone)) == "{COMPTE}I:SupannCree:20260901:"
+    assert compte(read(runtime, gone)) == f"{{COMPTE}}I:SupannCree:{ymd(TODAY)}:"
 
 
 def test_foreign_state_is_refused(on: Callable[[date], Runtime]) -> None:
@@ -374,16 +373,17 @@ def test_foreign_state_is_refused(on: Callable[[date], Runtime]) -> None:
 def test_precreated_until_arrival_then_the_sweep_sends_the_link(
     on: Callable[[date], Runtime],
 ) -> None:
-    runtime = on(date(2026, 11, 20))
-    result = create_person(runtime, person(runtime, arrival=date(2026, 11, 26)))
+    runtime = on(days(-6))
+    result = create_person(runtime, person(runtime, arrival=TODAY))
     assert (result.action, result.state, result.mail) == ("precreated", "I:SupannPrecree", None)
     entry = runtime.directory.read(
         f"uid={result.uid},{runtime.config.directory.people_dn}", ["supannRessourceEtatDate"]
     )
     assert entry is not None
-    assert "{COMPTE}I:SupannPrecree:20261120:20261125" in entry.get("supannRessourceEtatDate")
+    precreated = f"{{COMPTE}}I:SupannPrecree:{ymd(days(-6))}:{ymd(days(-1))}"
+    assert precreated in entry.get("supannRessourceEtatDate")
     assert outbox_mails(runtime) == []
-    assert list(arrivals_due(on(date(2026, 11, 25)))) == []
+    assert list(arrivals_due(on(days(-1)))) == []
     arrival_day = on(TODAY)
     [due] = list(arrivals_due(arrival_day))
     dry = arrive(arrival_day, due, dry_run=True)
@@ -398,6 +398,8 @@ def test_precreated_until_arrival_then_the_sweep_sends_the_link(
 # --- intake -------------------------------------------------------------------------------------
 
 HEADER = "prenom;nom;profil;mail_perso;id_externe;date_fin;arrivee\n"
+# The end of activity of the intake rows, as a French spreadsheet writes it.
+END = f"{month_end(9):%d/%m/%Y}"
 
 
 def intake_text(count: int) -> tuple[str, dict[int, str]]:
@@ -415,7 +417,7 @@ def intake_text(count: int) -> tuple[str, dict[int, str]]:
         else:
             profile = "etudiant" if number % 2 else "vacataire"
             lines.append(
-                f"Élise;Nom{number % 40};{profile};e{number}@example.net;X{number};31/08/2027;\n"
+                f"Élise;Nom{number % 40};{profile};e{number}@example.net;X{number};{END};\n"
             )
     return "".join(lines), broken
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from days import TODAY
+from days import TODAY, days, ymd
 from people import (
     NEW_PASSWORD,
     OTHER_PASSWORD,
@@ -71,8 +71,8 @@ def test_activate_then_reset_end_to_end(today: Runtime, mail_relay: SmtpTestServ
     result = activate(today, token, NEW_PASSWORD)
     assert result.action == "activate"
     entry = read(today, person)
-    assert compte(entry) == "{COMPTE}A:SupannActif:20261126:"
-    assert "{MAIL}A:SupannActif:20261126:" in entry.get("supannRessourceEtatDate")
+    assert compte(entry) == f"{{COMPTE}}A:SupannActif:{ymd(TODAY)}:"
+    assert f"{{MAIL}}A:SupannActif:{ymd(TODAY)}:" in entry.get("supannRessourceEtatDate")
     assert today.directory.check_password(person.dn, NEW_PASSWORD)
     assert not today.directory.check_password(person.dn, person.password)
 
@@ -153,7 +153,7 @@ def test_sec03_a_link_works_once(today: Runtime, mail_relay: SmtpTestServer) -> 
 def test_sec04_activation_link_expires_after_24_hours(
     on: Callable[[date], Runtime], mail_relay: SmtpTestServer
 ) -> None:
-    runtime = on(TODAY - timedelta(days=1))
+    runtime = on(days(-1))
     person = add_person(runtime, "max.faure", awaiting_activation=True)
     send_activation(runtime, person.identifier)
     token = token_in_mail(mail_relay, "max.faure@example.net", "activation")

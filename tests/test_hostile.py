@@ -21,13 +21,12 @@ from typing import Any
 
 import pytest
 import tomli_w
-from days import TODAY
+from command_line import umacct
+from days import TODAY, days, month_end, ymd
 from hostile_cases import CASES, Case
 from people import add_person
 from smtp_fixtures import free_port
-from typer.testing import CliRunner
 
-from umacct.cli.app import app
 from umacct.config import Config, load_config
 from umacct.localdir import LocalDirectory
 from umacct.mail.queue import MailQueue, queue_path
@@ -37,7 +36,12 @@ from umacct.store import SQLiteStore
 pytestmark = pytest.mark.usefixtures("directory_clean")
 
 ERROR_PREFIX = "umacct: error: "
-EXPIRED_STATES = ["{COMPTE}I:SupannExpire:20261001:", "{MAIL}I:SupannExpire:20261001:"]
+# Expired eight weeks ago: past its purge delay (30 days) too.
+EXPIRED_ON = ymd(days(-56))
+EXPIRED_STATES = [
+    f"{{COMPTE}}I:SupannExpire:{EXPIRED_ON}:",
+    f"{{MAIL}}I:SupannExpire:{EXPIRED_ON}:",
+]
 SERVICE_BIND_TRACES = ("pwdLastSuccess:", "entryCSN:", "modifyTimestamp:")
 SQLITE_SUFFIXES = (".db", ".sqlite", ".sqlite3", "-wal", "-shm", "-journal")
 
@@ -53,9 +57,8 @@ class Seeded:
 
 
 def cli(args: list[str], stdin: str | None = None) -> tuple[int, str, str]:
-    """Run the real CLI in this process; exit code, stdout, stderr."""
-    result = CliRunner().invoke(app, args, input=stdin, catch_exceptions=False)
-    return result.exit_code, result.stdout, result.stderr
+    """Run the real CLI in this process, on the test's clock (today); exit code, stdout, stderr."""
+    return umacct(*args, stdin=stdin, catch_exceptions=False)
 
 
 def directory_dump(slapd: LocalDirectory) -> list[str]:
@@ -109,7 +112,7 @@ def seeded(
     people = {
         "active": add_person(runtime, "ana.active", profile="titulaire"),
         "grace": add_person(
-            runtime, "bob.grace", profile="contractuel", end_of_activity=date(2026, 10, 31)
+            runtime, "bob.grace", profile="contractuel", end_of_activity=month_end(-1)
         ),
         "new": add_person(runtime, "cleo.new", profile="etudiant", awaiting_activation=True),
         "expired": add_person(

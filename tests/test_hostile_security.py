@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 import tomli_w
+from command_line import umacct
+from days import TODAY
 from helpers import minimal_config
 from people import add_person
-from typer.testing import CliRunner
 
-from umacct.cli.app import app
 from umacct.config import load_config, parse_config
 from umacct.errors import ConfigError
 from umacct.services.runtime import Runtime
@@ -27,9 +27,8 @@ EXPIRED_LONG_AGO = ["{COMPTE}I:SupannExpire:20250101:", "{MAIL}I:SupannExpire:20
 
 
 def cli(*args: str) -> tuple[int, str, str]:
-    """Run the CLI; exit code, stdout, stderr."""
-    result = CliRunner().invoke(app, list(args), catch_exceptions=False)
-    return result.exit_code, result.stdout, result.stderr
+    """Run the CLI on the test's clock (today); exit code, stdout, stderr."""
+    return umacct(*args, catch_exceptions=False)
 
 
 def write_config(path: Path, mode: int) -> Path:
@@ -99,7 +98,7 @@ def test_sec05_links_come_only_from_a_configured_https_base(link: str) -> None:
 def test_sec19_bulk_purge_asks_refuses_without_a_terminal_and_is_capped(
     on: Callable[[date], Runtime], config_path: Path
 ) -> None:
-    runtime = on(date(2026, 11, 26))
+    runtime = on(TODAY)
     people = [
         add_person(
             runtime,

@@ -21,12 +21,11 @@ from datetime import date
 from pathlib import Path
 
 import pytest
-from days import TODAY
+from command_line import umacct
+from days import TODAY, days, month_end
 from people import add_person, mail_relay, token_in_mail
 from smtp_fixtures import SmtpTestServer
-from typer.testing import CliRunner
 
-from umacct.cli.app import app
 from umacct.config import load_config
 from umacct.localdir import LocalDirectory
 from umacct.services.runtime import Runtime
@@ -53,12 +52,12 @@ class Run:
     outputs: list[str] = field(default_factory=list)
 
     def cli(self, *args: str, stdin: str | None = None, expect: int = 0) -> str:
-        """Run the CLI in this process; keep its argv and outputs; return stdout."""
+        """Run the CLI in this process, on today's clock; keep argv and outputs; return stdout."""
         self.argvs.append(list(args))
-        result = CliRunner().invoke(app, list(args), input=stdin, catch_exceptions=False)
-        self.outputs += [result.stdout, result.stderr]
-        assert result.exit_code == expect, (args, result.stdout, result.stderr)
-        return result.stdout
+        code, out, err = umacct(*args, stdin=stdin, catch_exceptions=False)
+        self.outputs += [out, err]
+        assert code == expect, (args, out, err)
+        return out
 
     def process(self, *args: str, stdin: str, expect: int) -> str:
         """Run the tool as a real process (for a real traceback with --debug); return stderr."""
@@ -108,10 +107,11 @@ def life(
     run.cli("redirect", "--token", tokens[-1])
     run.cli("reset", "--self-service", identifier)
     tokens.append(token_in_mail(mail_relay, "lea.rescue@example.net", "reset"))
-    run.cli("suspend", identifier, "--end-of-activity", "2026-10-31", "--reason", "left")
+    left = month_end(-1).isoformat()  # the end of last month: the grace period starts at once
+    run.cli("suspend", identifier, "--end-of-activity", left, "--reason", "left")
     run.cli("extend", identifier, "--reason", "request 12")
     run.cli("sweep")
-    run.cli("--json", "sweep", "--as-of", "2027-01-15", "--dry-run")
+    run.cli("--json", "sweep", "--as-of", days(50).isoformat(), "--dry-run")
     run.cli("purge", gone.identifier, "--yes")
     run.cli("restore", gone.identifier)
     for read in (
@@ -132,7 +132,7 @@ def life(
 
 def _doctor_fails() -> bool:
     """Whether ``doctor`` reports a failed check here (it exits 1 then, by design)."""
-    return CliRunner().invoke(app, ["doctor"]).exit_code == 1
+    return umacct("doctor")[0] == 1
 
 
 def stored_bytes(data_dir: Path) -> dict[str, bytes]:

@@ -11,13 +11,12 @@ from pathlib import Path
 
 import pytest
 import tomli_w
+from command_line import umacct
 from days import TODAY
 from hypothesis import given
 from hypothesis import strategies as st
 from people import add_person, read
-from typer.testing import CliRunner
 
-from umacct.cli.app import app
 from umacct.errors import ConfigError, InvalidInputError, RefusedError
 from umacct.services.runtime import Runtime
 from umacct.services.staff import (
@@ -33,13 +32,11 @@ from umacct.services.staff import (
 pytestmark = pytest.mark.usefixtures("directory_clean")
 
 LEVELS = {"off": "antispam:off", "normal": "antispam:normal", "high": "antispam:high"}
-runner = CliRunner()
 
 
 def cli(*args: str) -> tuple[int, str, str]:
-    """Run the CLI; return the exit code, stdout and stderr."""
-    result = runner.invoke(app, list(args))
-    return result.exit_code, result.stdout, result.stderr
+    """Run the CLI on the test's clock (today); return the exit code, stdout and stderr."""
+    return umacct(*args)
 
 
 @pytest.fixture
