@@ -58,9 +58,16 @@ def _account_cases() -> list[Case]:
     commands: dict[str, tuple[str, ...]] = {
         "show": ("show", "{x}"),
         "explain": ("explain", "{x}"),
-        "suspend": ("suspend", "{x}", "--end-of-activity", month_end(-1).isoformat()),
-        "extend": ("extend", "{x}"),
-        "purge": ("purge", "{x}", "--yes"),
+        "suspend": (
+            "suspend",
+            "{x}",
+            "--end-of-activity",
+            month_end(-1).isoformat(),
+            "--reason",
+            "left",
+        ),
+        "extend": ("extend", "{x}", "--reason", "asked"),
+        "purge": ("purge", "{x}", "--yes", "--reason", "left"),
         "activate": ("activate", "{x}"),
         "reset": ("reset", "{x}"),
         "passwd": ("passwd", "{x}", "--password-stdin"),
@@ -68,7 +75,7 @@ def _account_cases() -> list[Case]:
         "redirect": ("redirect", "{x}", "elsewhere@example.net"),
         "antispam": ("antispam", "{x}", "high"),
         "directory_set": ("directory", "set", "{x}", "title=Dr"),
-        "restore": ("restore", "{x}"),
+        "restore": ("restore", "{x}", "--reason", "mistake"),
         "audit": ("audit", "--account", "{x}"),
     }
     # Every command gets the filter injection; the other payloads rotate through them so
@@ -219,7 +226,7 @@ DATES = {
 def _date_cases() -> list[Case]:
     """Malformed and impossible dates in every date option."""
     options = [
-        ("suspend", "{active}", "--end-of-activity", "{x}"),
+        ("suspend", "{active}", "--end-of-activity", "{x}", "--reason", "left"),
         ("suspend", "--due", "--as-of", "{x}"),
         ("sweep", "--as-of", "{x}"),
         ("explain", "{active}", "--as-of", "{x}"),
@@ -305,7 +312,7 @@ OTHER_CASES = [
     Case("profile-injected-list", ("list", "--profile", "*)(uid=*"), INVALID, "unknown profile"),
     Case("state-unknown-list", ("list", "--state", "*"), INVALID, "state"),
     Case("expiring-negative-list", ("list", "--expiring-within", "-1"), INVALID, "expiring"),
-    Case("purge-limit-zero", ("purge", "--expired", "--yes", "--limit", "0"), INVALID, "limit"),
+    Case("purge-limit-zero", ("purge", "--expired", "--yes", "--limit", "0", "--reason", "cleanup"), INVALID, "limit"),
     Case("token-garbage-activate", ("activate", "--token", "*)(uid=*", "--password-stdin"),
          INVALID, "link", stdin="velvet otter climbs 7 ladders\n"),
     Case("token-nul-reset", ("reset", "--token", "abc\x00def", "--password-stdin"), INVALID,

@@ -41,13 +41,31 @@ def test_as_of_moves_every_instant_the_run_stamps(on: Callable[[date], Runtime])
     code, out, err = umacct("--json", "explain", person.identifier, "--as-of", planned.isoformat())
     assert code == 0, err
     assert json.loads(out)["as_of"] == planned.isoformat()
-    code, out, err = umacct("--json", "sweep", "--as-of", planned.isoformat())
+    code, out, err = umacct("--json", "sweep", "--as-of", planned.isoformat(), "--force-date")
     assert code == 0, err
     assert compte(read(on(TODAY), person)).startswith("{COMPTE}A:SupannSursis:")
-    stamps = {
-        r.time.astimezone(PARIS).date() for r in on(TODAY).audit.read(account=person.identifier)
-    }
-    assert stamps == {planned}
+    records = on(TODAY).audit.read(account=person.identifier)
+    assert {r.time.astimezone(PARIS).date() for r in records} == {planned}
+    assert {r.details.get("forced_date") for r in records} == {planned.isoformat()}
+
+
+@pytest.mark.usefixtures("directory_clean")
+def test_a_real_run_on_another_day_needs_force_date_and_changes_nothing(
+    on: Callable[[date], Runtime],
+) -> None:
+    person = add_person(on(TODAY), "typo.year", profile="vacataire", end_of_activity=days(-3))
+    before = read(on(TODAY), person)
+    for day in (days(365), days(-365), days(1)):
+        for command in (["sweep"], ["sweep", "--purge"], ["suspend", "--due"]):
+            code, _, err = umacct(*command, "--as-of", day.isoformat())
+            assert code == 2, err
+            assert "--force-date" in err and "is not today" in err
+    assert read(on(TODAY), person) == before
+    assert on(TODAY).audit.read(account=person.identifier) == []
+    code, _, err = umacct("sweep", "--as-of", days(365).isoformat(), "--dry-run")
+    assert code == 0, err
+    code, _, err = umacct("sweep", "--as-of", TODAY.isoformat())
+    assert code == 0, err
 
 
 @given(

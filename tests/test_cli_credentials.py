@@ -103,7 +103,7 @@ def test_cli_refusals_give_their_exit_code_and_change_nothing(
         (("passwd", active.uid, "--password-stdin"), f"wrong-one-here\n{NEW_PASSWORD}\n", 77, "current"),
         (("passwd", active.uid, "--password-stdin"), "only-one-line\n", 65, "one per line"),
         (("set-recovery", active.uid, "me@etu.umontpellier.fr"), None, 65, "inside the institution"),
-        (("set-recovery", active.uid, "me@example.org", "--no-confirm"), None, 65, "--reason"),
+        (("set-recovery", active.uid, "me@example.org", "--no-confirm"), None, 2, "--reason"),
         (("redirect", active.uid, active.identifier), None, 65, "itself"),
         (("redirect", active.uid, "not an address"), None, 65, "not valid"),
         (("set-recovery", "--token", token), None, 65, "not valid"),

@@ -146,11 +146,12 @@ def test_collision_gets_a_suffix_from_2(on: Callable[[date], Runtime]) -> None:
 
 def test_sec21_purged_identifier_is_never_handed_out_again(on: Callable[[date], Runtime]) -> None:
     runtime = on(TODAY)
-    # Left six months ago: three months of grace, expired, then purgeable a month later.
+    # Left six months ago: three months of grace, expired (cut without notice, as an admin
+    # may), then purgeable a month later.
     gone = add_person(
         runtime, "ines.roux", profile="autre_personnel", end_of_activity=month_end(-6)
     )
-    suspend(runtime, gone.identifier)
+    suspend(runtime, gone.identifier, reason="left", notice=False)
     purge(runtime, gone.identifier)
     result = create_person(runtime, person(runtime, "Inès", "Roux", end_of_activity=months(4)))
     assert result.uid == "ines.roux2"
@@ -348,7 +349,7 @@ def test_returning_purged_person_is_restored_then_reinstated(
         runtime, "eva.klein", profile="autre_personnel", end_of_activity=month_end(-6),
         extra={"supannEmpId": ["P99"]},
     )  # fmt: skip
-    suspend(runtime, gone.identifier)
+    suspend(runtime, gone.identifier, reason="left", notice=False)
     purge(runtime, gone.identifier)
     result = create_person(
         runtime, person(runtime, "Eva", "Klein", external_id="P99", profile="autre_personnel")

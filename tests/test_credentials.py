@@ -25,7 +25,7 @@ from people import (
 )
 from smtp_fixtures import SmtpTestServer
 
-from umacct.errors import InvalidInputError, NotFoundError, RefusedError
+from umacct.errors import InvalidInputError, NotFoundError, RefusedError, UsageError
 from umacct.services.addresses import (
     clear_forwarding,
     confirm_forwarding,
@@ -343,7 +343,7 @@ def test_recovery_without_confirmation_needs_a_reason_and_is_audited(
 ) -> None:
     person = add_person(today, "yan.perrin")
     before = snapshot(today, person)
-    with pytest.raises(InvalidInputError, match="--reason"):
+    with pytest.raises(UsageError, match="--reason"):
         set_recovery_now(today, person.identifier, "yan@example.org", reason=None)
     assert snapshot(today, person) == before
     set_recovery_now(today, person.identifier, "yan@example.org", reason="ID card at the desk")

@@ -191,8 +191,8 @@ def test_an_aborted_transaction_never_holds_an_attribute_new_to_the_database(
     The adapter puts in a transaction only attributes its connection already stored."""
     own = start(tmp_path / "ldap")
     try:
-        settings = parse_config(own.config_dict(tmp_path / "data")).directory
-        with connect(settings, own.bind_password) as directory:
+        found = parse_config(own.config_dict(tmp_path / "data")).directory
+        with connect(replace(found, transactions="auto"), own.bind_password) as directory:
             people = own.people_dn
             list(directory.add_many([person(people, "g0"), person(people, "g1")]))
             phone = {"telephoneNumber": ["+33 4 67 00 00 00"]}

@@ -111,10 +111,10 @@ def test_sec19_bulk_purge_asks_refuses_without_a_terminal_and_is_capped(
     code, out, _ = cli("--json", "purge", "--expired", "--dry-run")
     assert code == 0
     assert len(json.loads(out)) == len(people)
-    code, _, err = cli("purge", "--expired")
+    code, _, err = cli("purge", "--expired", "--reason", "cleanup")
     assert code == 77, err
     assert all(runtime.directory.read(person.dn, ["uid"]) is not None for person in people)
-    code, _, err = cli("purge", "--expired", "--yes", "--limit", "2")
+    code, _, err = cli("purge", "--expired", "--yes", "--limit", "2", "--reason", "cleanup")
     assert code == 0, err
     remaining = [p for p in people if runtime.directory.read(p.dn, ["uid"]) is not None]
     assert len(remaining) == 1

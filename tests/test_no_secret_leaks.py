@@ -112,8 +112,8 @@ def life(
     run.cli("extend", identifier, "--reason", "request 12")
     run.cli("sweep")
     run.cli("--json", "sweep", "--as-of", days(50).isoformat(), "--dry-run")
-    run.cli("purge", gone.identifier, "--yes")
-    run.cli("restore", gone.identifier)
+    run.cli("purge", gone.identifier, "--yes", "--reason", "left")
+    run.cli("restore", gone.identifier, "--reason", "mistake")
     for read in (
         ["show", identifier], ["--json", "show", identifier], ["explain", identifier],
         ["audit"], ["--json", "audit"], ["list", "--format", "csv"], ["config", "show"],
