@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import email.policy
 import re
 import tomllib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from email.message import EmailMessage
+from email.parser import BytesParser
 from pathlib import Path
 from typing import Any
 
@@ -182,3 +185,26 @@ def snapshot(runtime: Runtime, person: Person) -> tuple[Any, ...]:
         runtime.mailer.pending(),
         len(runtime.audit.read()),
     )
+
+
+def outbox_mails(runtime: Runtime) -> list[EmailMessage]:
+    """Messages the outbox transport wrote, oldest first."""
+    folder = runtime.config.outbox_dir
+    files = sorted(folder.glob("*.eml")) if folder.exists() else []
+    parser = BytesParser(policy=email.policy.default)
+    return [parser.parsebytes(path.read_bytes()) for path in files]
+
+
+def mail_text(message: EmailMessage) -> str:
+    """The plain-text body of a message."""
+    body = message.get_body(("plain",))
+    assert body is not None
+    return str(body.get_content())
+
+
+def rewrite_config(config_path: Path, **tables: dict[str, Any]) -> None:
+    """Merge ``tables`` into the test configuration file (key by key within each table)."""
+    document = tomllib.loads(config_path.read_text(encoding="utf-8"))
+    for name, values in tables.items():
+        document.setdefault(name, {}).update(values)
+    config_path.write_bytes(tomli_w.dumps(document).encode("utf-8"))

@@ -16,7 +16,7 @@ import tomli_w
 from days import TODAY, days, month_end, months, ymd
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from people import STATE_REGEX, add_person, compte, generalized, read, runtime_on
+from people import STATE_REGEX, add_person, compte, generalized, outbox_mails, read, runtime_on
 
 from umacct.clock import FixedClock
 from umacct.config import load_config
@@ -49,17 +49,6 @@ def person(
     }
     fields.update(extra)
     return new_person(runtime.config, given_name=given, surname=surname, **fields)
-
-
-def outbox_mails(runtime: Runtime) -> list[EmailMessage]:
-    """Messages the outbox transport wrote, oldest first."""
-    from email import policy
-    from email.parser import BytesParser
-
-    folder = runtime.config.outbox_dir
-    files = sorted(folder.glob("*.eml")) if folder.exists() else []
-    parser = BytesParser(policy=policy.default)
-    return [parser.parsebytes(path.read_bytes()) for path in files]
 
 
 def token_in(message: EmailMessage) -> str:

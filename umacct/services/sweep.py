@@ -22,6 +22,7 @@ from umacct.directory.escape import (
     filter_not,
     filter_or,
     filter_prefix,
+    filter_present,
 )
 from umacct.errors import InvalidInputError, RefusedError, UmacctError
 from umacct.policy import ActionKind, Stage, supann_date_bound, to_generalized_time
@@ -89,11 +90,20 @@ def suspension_filter(runtime: Runtime, as_of: date) -> str:
 
 
 def grace_filter(runtime: Runtime, as_of: date) -> str:
-    """Accounts in grace whose expiry is within the longest warning period (or past)."""
-    horizon = as_of + timedelta(days=max(runtime.config.policy.warn_days_before_expiry, default=0))
+    """Accounts in grace whose expiry is within the warning or notice period (or past).
+
+    Also those with no ``pwdEndTime`` at all (a grace written by another tool): the directory
+    enforces nothing for them yet, so the tool must look at their dates.
+    """
+    policy = runtime.config.policy
+    ahead = max([*policy.warn_days_before_expiry, policy.minimum_notice_days])
+    horizon = as_of + timedelta(days=ahead)
     return filter_and(
         filter_prefix(runtime.config.attributes.state_date, GRACE_PREFIX),
-        filter_le("pwdEndTime", _time(runtime, horizon)),
+        filter_or(
+            filter_le("pwdEndTime", _time(runtime, horizon)),
+            filter_not(filter_present("pwdEndTime")),
+        ),
     )
 
 
