@@ -8,15 +8,14 @@ from datetime import date
 from pathlib import Path
 
 import pytest
+from command_line import umacct
+from days import TODAY, month_end
 from people import add_person, compte, read
-from typer.testing import CliRunner
 
-from umacct.cli.app import app
 from umacct.services.runtime import Runtime
 
 pytestmark = pytest.mark.usefixtures("directory_clean")
 
-runner = CliRunner()
 KEYS = {
     "account",
     "profile",
@@ -28,25 +27,19 @@ KEYS = {
     "extensions",
     "changed",
 }
-
-
-def umacct(*args: str) -> tuple[int, str, str]:
-    result = runner.invoke(app, list(args))
-    return result.exit_code, result.stdout, result.stderr
+ENDED = month_end(-1)  # last month's last day: in grace today whatever the profile
 
 
 def test_suspend_json_has_the_contract_keys(
     on: Callable[[date], Runtime], config_path: Path
 ) -> None:
-    person = add_person(
-        on(date(2026, 11, 26)), "cli.one", profile="titulaire", end_of_activity=date(2026, 10, 31)
-    )
+    person = add_person(on(TODAY), "cli.one", profile="titulaire", end_of_activity=ENDED)
     code, out, err = umacct("--json", "suspend", person.identifier, "--reason", "left")
     assert code == 0, err
     document = json.loads(out)
     assert set(document) >= KEYS
     assert document["substate"] == "SupannSursis"
-    assert document["grace_end"] == "2027-10-31"
+    assert document["grace_end"] == month_end(11).isoformat()  # titulaire: 12 months
     assert document["extendable"] is True
     assert document["extensions"] == 0
 
@@ -54,8 +47,8 @@ def test_suspend_json_has_the_contract_keys(
 def test_extend_refusal_exit_77_and_no_change(
     on: Callable[[date], Runtime], config_path: Path
 ) -> None:
-    runtime = on(date(2026, 11, 26))
-    person = add_person(runtime, "cli.two", profile="vacataire", end_of_activity=date(2026, 10, 31))
+    runtime = on(TODAY)
+    person = add_person(runtime, "cli.two", profile="vacataire", end_of_activity=ENDED)
     assert umacct("suspend", person.identifier)[0] == 0
     before = read(runtime, person)
     code, out, err = umacct("extend", person.identifier)
@@ -81,8 +74,8 @@ def test_extend_refusal_exit_77_and_no_change(
 def test_bad_input_clear_error_and_no_change(
     on: Callable[[date], Runtime], config_path: Path, args: list[str], code: int, message: str
 ) -> None:
-    runtime = on(date(2026, 11, 26))
-    person = add_person(runtime, "cli.three", end_of_activity=date(2026, 10, 31))
+    runtime = on(TODAY)
+    person = add_person(runtime, "cli.three", end_of_activity=ENDED)
     before = read(runtime, person)
     got, _out, err = umacct(*args)
     assert got == code, err
@@ -95,17 +88,21 @@ def test_bad_input_clear_error_and_no_change(
 
 
 def test_sweep_lines_and_summary(on: Callable[[date], Runtime], config_path: Path) -> None:
-    runtime = on(date(2026, 11, 26))
-    person = add_person(runtime, "cli.four", profile="etudiant", end_of_activity=date(2026, 6, 30))
-    code, out, err = umacct("sweep", "--as-of", "2026-11-26", "--dry-run")
+    runtime = on(TODAY)
+    # etudiant, 6 months: first seen in grace, which ends more than 30 days from now (no
+    # warning due yet).
+    person = add_person(runtime, "cli.four", profile="etudiant", end_of_activity=month_end(-4))
+    today = TODAY.isoformat()
+    code, out, err = umacct("sweep", "--as-of", today, "--dry-run")
     assert code == 0, err
-    assert f"{person.identifier}  would suspend  grace period until 2026-12-31" in out
+    grace_end = month_end(2).isoformat()
+    assert f"{person.identifier}  would suspend  grace period until {grace_end}" in out
     assert "(dry run)" in err
     assert compte(read(runtime, person)).startswith("{COMPTE}A:SupannActif")
-    code, out, err = umacct("--json", "sweep", "--as-of", "2026-11-26")
+    code, out, err = umacct("--json", "sweep", "--as-of", today)
     assert code == 0
     assert [item["action"] for item in json.loads(out)] == ["suspend"]
-    code, out, err = umacct("--json", "sweep", "--as-of", "2026-11-26")
+    code, out, err = umacct("--json", "sweep", "--as-of", today)
     assert json.loads(out) == []
     assert "nothing to do" in err
 
@@ -113,9 +110,9 @@ def test_sweep_lines_and_summary(on: Callable[[date], Runtime], config_path: Pat
 def test_purge_and_restore_through_the_cli(
     on: Callable[[date], Runtime], config_path: Path
 ) -> None:
-    runtime = on(date(2026, 11, 26))
+    runtime = on(TODAY)
     person = add_person(
-        runtime, "cli.five", profile="autre_personnel", end_of_activity=date(2026, 1, 31)
+        runtime, "cli.five", profile="autre_personnel", end_of_activity=month_end(-10)
     )
     assert umacct("suspend", person.identifier)[0] == 0
     code, out, _ = umacct("--json", "purge", "--expired", "--dry-run")
@@ -132,7 +129,7 @@ def test_purge_and_restore_through_the_cli(
 def test_verbose_names_the_directory_server_used(
     on: Callable[[date], Runtime], config_path: Path
 ) -> None:
-    person = add_person(on(date(2026, 11, 26)), "cli.six", end_of_activity=date(2026, 10, 31))
+    person = add_person(on(TODAY), "cli.six", end_of_activity=ENDED)
     code, _out, err = umacct("-v", "suspend", person.identifier, "--dry-run")
     assert code == 0
     assert "directory: ldap://127.0.0.1:" in err

@@ -6,13 +6,14 @@ import json
 import subprocess
 from collections import Counter
 from collections.abc import Callable
-from datetime import date
+from datetime import UTC, date, datetime, time
 from pathlib import Path
 from typing import Any
 
 import pytest
-from days import TODAY
-from people import add_person, read
+from command_line import umacct
+from days import PARIS, TODAY, month_end
+from people import add_person, day_after, read
 from test_faults_support import (
     STATE_DATE,
     TOOL,
@@ -24,9 +25,7 @@ from test_faults_support import (
     site,
     wait_until,
 )
-from typer.testing import CliRunner
 
-from umacct.cli.app import app
 from umacct.directory.adapter import Directory
 from umacct.directory.errors import ConflictError
 from umacct.services.lifecycle import extend
@@ -35,13 +34,20 @@ from umacct.services.runtime import Runtime
 __all__ = ["site"]
 
 SWEEP_PEOPLE = 500
+ENDED = month_end(-1)  # in grace today, the real day of the tool's processes
+
+
+def logins_stop(grace_end: date) -> str:
+    """``pwdEndTime`` for a grace ending on ``grace_end``: the next local midnight, in UTC."""
+    midnight = datetime.combine(day_after(grace_end), time(), tzinfo=PARIS)
+    return midnight.astimezone(UTC).strftime("%Y%m%d%H%M%SZ")
 
 
 def test_a_second_sweep_while_one_runs_exits_75_and_nothing_is_applied_twice(site: Site) -> None:
     domain = site.config.profiles["vacataire"].domain
     site.add_people(
         [
-            departed(f"ana.{letters(n).lower()}", "vacataire", date(2026, 10, 31), domain)
+            departed(f"ana.{letters(n).lower()}", "vacataire", ENDED, domain)
             for n in range(SWEEP_PEOPLE)
         ]
     )
@@ -81,10 +87,8 @@ def test_two_runtimes_interleaved_the_stale_one_is_refused(
     on: Callable[[date], Runtime],
 ) -> None:
     setup = on(TODAY)
-    person = add_person(
-        setup, "ines.double", profile="titulaire", end_of_activity=date(2026, 10, 31)
-    )
-    assert CliRunner().invoke(app, ["suspend", person.identifier]).exit_code == 0
+    person = add_person(setup, "ines.double", profile="titulaire", end_of_activity=ENDED)
+    assert umacct("suspend", person.identifier)[0] == 0
     first, second = on(TODAY), on(TODAY)
     real_modify = Directory.modify
     calls: list[str] = []
@@ -102,7 +106,8 @@ def test_two_runtimes_interleaved_the_stale_one_is_refused(
             extend(second, person.identifier, reason="second")
     assert refused.value.exit_code == 75
     entry = read(setup, person)
-    assert entry.first("pwdEndTime") == "20281031230000Z"  # one extension of 12 months
+    # titulaire: 12 months of grace, then one extension of 12 months
+    assert entry.first("pwdEndTime") == logins_stop(month_end(23))
     assert [record.details["reason"] for record in extend_records(setup, person.identifier)] == [
         "first"
     ]
@@ -113,10 +118,8 @@ def test_another_process_changes_the_account_between_read_and_write_exit_75(
     on: Callable[[date], Runtime], config_path: Path
 ) -> None:
     setup = on(TODAY)
-    person = add_person(
-        setup, "remi.double", profile="titulaire", end_of_activity=date(2026, 10, 31)
-    )
-    assert CliRunner().invoke(app, ["suspend", person.identifier]).exit_code == 0
+    person = add_person(setup, "remi.double", profile="titulaire", end_of_activity=ENDED)
+    assert umacct("suspend", person.identifier)[0] == 0
     real_modify = Directory.modify
     others: list[subprocess.CompletedProcess[str]] = []
 
@@ -135,20 +138,18 @@ def test_another_process_changes_the_account_between_read_and_write_exit_75(
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(Directory, "modify", modify_after_another_process)
-        result = CliRunner().invoke(
-            app, ["--json", "extend", person.identifier, "--reason", "this process"]
-        )
+        code, _, stderr = umacct("--json", "extend", person.identifier, "--reason", "this process")
     assert others[0].returncode == 0, others[0].stderr
-    assert result.exit_code == 75, result.stderr
-    error = json.loads(result.stderr)
+    assert code == 75, stderr
+    error = json.loads(stderr)
     assert error["exit_code"] == 75 and "changed meanwhile" in error["message"]
-    assert read(setup, person).first("pwdEndTime") == "20281031230000Z"
+    assert read(setup, person).first("pwdEndTime") == logins_stop(month_end(23))
     reasons = [record.details["reason"] for record in extend_records(setup, person.identifier)]
     assert reasons == ["other process"]
 
     # The rerun the message asks for sees the other extension and builds on it.
-    again = CliRunner().invoke(app, ["--json", "extend", person.identifier, "--reason", "rerun"])
-    assert again.exit_code == 0, again.stderr
-    assert read(setup, person).first("pwdEndTime") == "20291031230000Z"
+    code, _, stderr = umacct("--json", "extend", person.identifier, "--reason", "rerun")
+    assert code == 0, stderr
+    assert read(setup, person).first("pwdEndTime") == logins_stop(month_end(35))
     reasons = [record.details["reason"] for record in extend_records(setup, person.identifier)]
     assert reasons == ["other process", "rerun"]

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterator
-from datetime import date
 from pathlib import Path
 
 import pytest
+from days import month_end
 from test_faults_slapd import write_intake
 from test_faults_support import (
     ADD_RESPONSE,
@@ -61,7 +61,7 @@ def test_a_lost_modify_answer_is_audited_as_unknown_and_the_rerun_completes(
 ) -> None:
     domain = site.config.profiles["vacataire"].domain
     site.add_people(
-        [departed(f"max.{letters(n).lower()}", "vacataire", date(2026, 10, 31), domain)
+        [departed(f"max.{letters(n).lower()}", "vacataire", month_end(-1), domain)
          for n in range(PEOPLE)]
     )  # fmt: skip
     proxy = lose_answer(site, proxy_factory, MODIFY_RESPONSE)
@@ -98,7 +98,8 @@ def test_sec21_a_lost_delete_answer_still_reserves_the_identifier(
 ) -> None:
     domain = site.config.profiles["autre_personnel"].domain
     uids = [f"noe.{letters(n).lower()}" for n in range(PEOPLE)]
-    site.add_people([departed(uid, "autre_personnel", date(2026, 1, 31), domain) for uid in uids])
+    ended = month_end(-10)  # autre_personnel, 3 months: expired long enough to be purged
+    site.add_people([departed(uid, "autre_personnel", ended, domain) for uid in uids])
     expired = site.run("suspend", "--due")
     assert expired.returncode == 0, expired.stderr
     lose_answer(site, proxy_factory, DELETE_RESPONSE)

@@ -12,14 +12,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from days import TODAY
+from command_line import umacct
+from days import TODAY, month_end
 from people import Person, add_person
 from smtp_fixtures import SmtpTestServer
 from test_faults_slapd import write_intake
 from test_faults_support import Site, assert_one_line_error, make_site, wait_until
-from typer.testing import CliRunner
 
-from umacct.cli.app import app
 from umacct.config import load_config
 from umacct.services.runtime import Runtime
 from umacct.store import SQLiteStore
@@ -81,17 +80,12 @@ def test_relay_down_during_an_intake_queues_and_a_flush_delivers_each_mail_once(
 # --- the archive fails during a purge ------------------------------------------------------
 
 
-def umacct(*args: str) -> tuple[int, str, str]:
-    """Run the CLI in this process; exit code, stdout, stderr."""
-    result = CliRunner().invoke(app, list(args))
-    return result.exit_code, result.stdout, result.stderr
-
-
 def expired_people(runtime: Runtime, count: int) -> list[Person]:
     """People whose grace period ended long ago (purgeable today), through the tool itself."""
+    ended = month_end(-10)  # autre_personnel, 3 months: the grace ended month_end(-7)
     people = [
         add_person(runtime, f"zoe.purge{chr(97 + n)}", profile="autre_personnel",
-                   end_of_activity=date(2026, 1, 31))
+                   end_of_activity=ended)
         for n in range(count)
     ]  # fmt: skip
     for person in people:

@@ -10,11 +10,12 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Iterator, Mapping
-from datetime import date
 from pathlib import Path
 from typing import Any
 
 import pytest
+from command_line import umacct
+from days import month_end
 from test_faults_support import (
     STATE_DATE,
     Site,
@@ -27,9 +28,7 @@ from test_faults_support import (
     site,
     wait_until,
 )
-from typer.testing import CliRunner
 
-from umacct.cli.app import app
 from umacct.directory import adapter
 from umacct.errors import UnavailableError
 from umacct.services.accounts import iter_accounts
@@ -39,7 +38,7 @@ __all__ = ["site"]
 
 INTAKE_ROWS = 1000
 SWEEP_PEOPLE = 600
-ENDED = date(2026, 10, 31)  # before the real date: the sweep suspends everyone
+ENDED = month_end(-1)  # before the real date: the sweep suspends everyone
 
 
 def write_intake(path: Path, rows: int) -> None:
@@ -170,15 +169,15 @@ def test_suspend_due_through_the_cli_with_a_restart_between_pages_then_rerun(
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(adapter, "_paged_cookie", restart_after_the_first_page)
-        first = CliRunner().invoke(app, ["--json", "suspend", "--due"])
+        code, _, stderr = umacct("--json", "suspend", "--due")
     assert restarts, "the search never reached a second page"
-    assert_one_line_error(first.stderr, (69, 75), first.exit_code)
-    assert "lost" in json.loads(first.stderr)["message"]
+    assert_one_line_error(stderr, (69, 75), code)
+    assert "lost" in json.loads(stderr)["message"]
     suspended_first = set(_in_grace(paged_site))
     assert 0 < len(suspended_first) < 23
 
-    rerun = CliRunner().invoke(app, ["--json", "suspend", "--due"])
-    assert rerun.exit_code == 0, rerun.stderr
-    done = {item["account"].partition("@")[0] for item in json.loads(rerun.stdout)}
+    code, stdout, stderr = umacct("--json", "suspend", "--due")
+    assert code == 0, stderr
+    done = {item["account"].partition("@")[0] for item in json.loads(stdout)}
     assert done.isdisjoint(suspended_first)  # nothing twice
     assert done | suspended_first == set(paged_site.people())  # nothing lost

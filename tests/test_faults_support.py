@@ -24,6 +24,7 @@ from typing import Any
 
 import pytest
 import tomli_w
+from days import months
 from people import generalized
 
 from umacct.config import Config, load_config
@@ -195,8 +196,11 @@ def assert_one_line_error(stderr: str, codes: tuple[int, ...], returncode: int) 
 
 
 def departed(uid: str, profile: str, end_of_activity: date, domain: str) -> dict[str, list[str]]:
-    """An active vacataire-like person whose activity ended on ``end_of_activity``."""
-    states = active_states(date(2025, 9, 1))
+    """An active vacataire-like person whose activity ended on ``end_of_activity``.
+
+    Active since a year before that day.
+    """
+    states = active_states(months(-12, day=end_of_activity))
     return {
         "uid": [uid],
         "objectClass": ["inetOrgPerson", "eduPerson", "supannPerson"],

@@ -10,11 +10,10 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
-from days import TODAY
-from people import add_person, read
-from typer.testing import CliRunner
+from command_line import umacct
+from days import TODAY, days, month_end, ymd
+from people import add_person, day_after, read
 
-from umacct.cli.app import app
 from umacct.errors import InvalidInputError, NotFoundError
 from umacct.services.explain import explain
 from umacct.services.helpdesk import list_accounts, read_audit, show_account
@@ -24,13 +23,10 @@ from umacct.tokens import TokenPurpose
 
 pytestmark = pytest.mark.usefixtures("directory_clean")
 
-runner = CliRunner()
-
 
 def cli(*args: str) -> tuple[int, str, str]:
-    """Run the CLI; return the exit code, stdout and stderr."""
-    result = runner.invoke(app, list(args))
-    return result.exit_code, result.stdout, result.stderr
+    """Run the CLI on the test's today; return the exit code, stdout and stderr."""
+    return umacct(*args)
 
 
 def test_show_gives_everything_on_one_account(on: Callable[[date], Runtime]) -> None:
@@ -39,7 +35,7 @@ def test_show_gives_everything_on_one_account(on: Callable[[date], Runtime]) -> 
         runtime,
         "ana.lopez",
         profile="titulaire",
-        end_of_activity=date(2026, 8, 31),
+        end_of_activity=month_end(-3),
         extra={"supannAliasLogin": ["alopez"], "mailForwardingAddress": ["ana@example.net"]},
     )
     suspend(runtime, person.identifier, reason="retired")
@@ -47,7 +43,8 @@ def test_show_gives_everything_on_one_account(on: Callable[[date], Runtime]) -> 
     view = show_account(runtime, "alopez")
     assert view.identifier == person.identifier
     assert (view.stage, view.substate) == ("grace", "SupannSursis")
-    assert view.grace_end == date(2027, 8, 31)
+    grace_end = month_end(9)  # titulaire: 12 months
+    assert view.grace_end == grace_end
     assert view.extendable and view.extensions_used == 0
     assert view.recovery_address == "ana.lopez@example.net"
     assert view.forwarding == ["ana@example.net"]
@@ -59,7 +56,7 @@ def test_show_gives_everything_on_one_account(on: Callable[[date], Runtime]) -> 
     assert code == 0
     document = json.loads(out)
     assert document["identifier"] == person.identifier
-    assert document["grace_end"] == "2027-08-31"
+    assert document["grace_end"] == grace_end.isoformat()
     assert document["pending_links"][0]["purpose"] == "reset"
     assert "token" not in json.dumps(document["pending_links"])
     assert len(document["recent_audit"]) == 1
@@ -104,24 +101,26 @@ def test_unknown_account_exits_67(on: Callable[[date], Runtime]) -> None:
 
 
 def test_explain_vacataire_in_words(on: Callable[[date], Runtime]) -> None:
-    runtime = on(date(2026, 7, 1))
-    person = add_person(
-        runtime, "cy.dupont", profile="vacataire", end_of_activity=date(2026, 6, 30)
-    )
+    ended = month_end(-1)
+    grace_end = month_end(5)  # vacataire: 6 months
+    runtime = on(day_after(ended))
+    person = add_person(runtime, "cy.dupont", profile="vacataire", end_of_activity=ended)
     suspend(runtime, person.identifier)
     result = explain(runtime, person.identifier)
     assert result.rule == (
-        "profile vacataire: 6 months after the end of activity on 2026-06-30, so mail and "
-        "login stop after 2026-12-31; this profile cannot be extended"
+        f"profile vacataire: 6 months after the end of activity on {ended.isoformat()}, so "
+        f"mail and login stop after {grace_end.isoformat()}; this profile cannot be extended"
     )
     assert any(event.text == "end of activity" for event in result.happened)
-    assert any(e.day == date(2027, 1, 1) and "expires" in e.text for e in result.upcoming)
+    expires_on = day_after(grace_end)
+    assert any(e.day == expires_on and "expires" in e.text for e in result.upcoming)
     assert result.can_log_in
 
-    code, out, _ = cli("--json", "explain", person.identifier, "--as-of", "2027-01-02")
+    after_expiry = day_after(expires_on).isoformat()
+    code, out, _ = cli("--json", "explain", person.identifier, "--as-of", after_expiry)
     assert code == 0
     document = json.loads(out)
-    assert document["as_of"] == "2027-01-02"
+    assert document["as_of"] == after_expiry
     assert any("due now" in event["text"] for event in document["upcoming"])
     code, out, _ = cli("explain", person.identifier)
     assert code == 0 and "cannot be extended" in out
@@ -135,15 +134,16 @@ def test_explain_names_what_blocks_a_login(on: Callable[[date], Runtime]) -> Non
     runtime.tokens.issue(waiting.identifier, TokenPurpose.ACTIVATION, timedelta(hours=24))
     assert "valid until" in explain(runtime, waiting.identifier).login_blockers[0]
 
-    gone = add_person(
-        runtime, "eli.bernard", profile="vacataire", end_of_activity=date(2026, 3, 31)
-    )
+    # vacataire, 6 months: the grace ended month_end(-2).
+    gone = add_person(runtime, "eli.bernard", profile="vacataire", end_of_activity=month_end(-8))
     suspend(runtime, gone.identifier)
     words = " | ".join(explain(runtime, gone.identifier).login_blockers)
     assert "grace period over" in words and "password expired" in words
 
     locked = add_person(
-        runtime, "fay.morel", state_values=["{COMPTE}S:SupannVerrouAdministratif:20260101:"]
+        runtime,
+        "fay.morel",
+        state_values=[f"{{COMPTE}}S:SupannVerrouAdministratif:{ymd(days(-330))}:"],
     )
     result = explain(runtime, locked.identifier)
     assert not result.can_log_in
@@ -158,10 +158,9 @@ def test_list_filters_on_the_server(on: Callable[[date], Runtime]) -> None:
     runtime = on(TODAY)
     active = add_person(runtime, "gil.roux", profile="titulaire")
     student = add_person(runtime, "hal.petit", profile="etudiant")
-    leaving = add_person(
-        runtime, "ida.faure", profile="vacataire", end_of_activity=date(2026, 10, 31)
-    )
-    suspend(runtime, leaving.identifier)  # grace until 2027-04-30
+    leaving = add_person(runtime, "ida.faure", profile="vacataire", end_of_activity=month_end(-1))
+    grace_end = month_end(5)  # vacataire: 6 months; logins stop 151 to 184 days from now
+    suspend(runtime, leaving.identifier)
     waiting = add_person(runtime, "jo.blanc", awaiting_activation=True)
     everyone = {active.identifier, student.identifier, leaving.identifier, waiting.identifier}
     assert _identifiers(list_accounts(runtime)) == everyone
@@ -179,7 +178,7 @@ def test_list_filters_on_the_server(on: Callable[[date], Runtime]) -> None:
     assert code == 0, err
     rows = json.loads(out)
     assert [row["identifier"] for row in rows] == [leaving.identifier]
-    assert rows[0]["grace_end"] == "2027-04-30"
+    assert rows[0]["grace_end"] == grace_end.isoformat()
     code, out, _ = cli("list", "--format", "csv", "--profile", "titulaire")
     assert code == 0
     parsed = list(csv.DictReader(io.StringIO(out)))
@@ -218,22 +217,22 @@ def test_list_table_is_capped_and_says_so(
 
 
 def test_audit_reads_the_log(on: Callable[[date], Runtime]) -> None:
-    runtime = on(date(2026, 7, 1))
+    ended = month_end(-1)
+    day = day_after(ended)
+    runtime = on(day)
     person = add_person(
         runtime,
         "lea.noel",
         profile="titulaire",
-        end_of_activity=date(2026, 6, 30),
+        end_of_activity=ended,
         extra={"supannAliasLogin": ["lnoel"]},
     )
-    other = add_person(
-        runtime, "max.garnier", profile="titulaire", end_of_activity=date(2026, 6, 30)
-    )
+    other = add_person(runtime, "max.garnier", profile="titulaire", end_of_activity=ended)
     suspend(runtime, person.identifier)
     suspend(runtime, other.identifier)
     entries = read_audit(runtime, account="lnoel")
     assert [entry.account for entry in entries] == [person.identifier]
-    assert read_audit(runtime, since=date(2026, 7, 2)) == []
+    assert read_audit(runtime, since=day_after(day)) == []
     assert read_audit(runtime, actor="nobody-here") == []
 
     code, out, _ = cli("--json", "audit", "--account", person.identifier)

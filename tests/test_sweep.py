@@ -7,34 +7,42 @@ from collections.abc import Callable
 from datetime import date, timedelta
 
 import pytest
-from people import add_person, compte, read
+from days import TODAY, days, month_end, ymd
+from people import add_person, compte, day_after, read
 
 from umacct.errors import TemporaryError
+from umacct.mail.dates import french_date
 from umacct.services.runtime import Runtime
 from umacct.services.sweep import SweepSummary, sweep
 
 pytestmark = pytest.mark.usefixtures("directory_clean")
 
-END = date(2026, 6, 30)
+END = month_end(-1)  # an end of activity on the last day of a month: last month's
 PROFILES = ["titulaire", "contractuel", "autre_personnel", "vacataire", "heberge_en", "etudiant"]
+GRACE_MONTHS = {
+    "titulaire": 12,
+    "contractuel": 12,
+    "autre_personnel": 3,
+    "vacataire": 6,
+    "heberge_en": 6,
+    "etudiant": 6,
+}
+
+
+def expires(profile: str) -> date:
+    """The expiry day after END: the morning after the profile's whole months of grace."""
+    return day_after(month_end(-1 + GRACE_MONTHS[profile]))
 
 
 def expected_events(profile: str) -> list[tuple[date, str]]:
-    """The page's dates for an end of activity on 2026-06-30, warnings 30 and 7 days ahead, purge 30 days after."""
-    expires = {
-        "titulaire": date(2027, 7, 1),
-        "contractuel": date(2027, 7, 1),
-        "autre_personnel": date(2026, 10, 1),
-        "vacataire": date(2027, 1, 1),
-        "heberge_en": date(2027, 1, 1),
-        "etudiant": date(2027, 1, 1),
-    }[profile]
+    """The page's dates for an end of activity on END, warnings 30 and 7 days ahead, purge 30 days after."""
+    expires_on = expires(profile)
     return [
-        (date(2026, 7, 1), "suspend"),
-        (expires - timedelta(days=30), "warn"),
-        (expires - timedelta(days=7), "warn"),
-        (expires, "expire"),
-        (expires + timedelta(days=30), "purge"),
+        (day_after(END), "suspend"),
+        (expires_on - timedelta(days=30), "warn"),
+        (expires_on - timedelta(days=7), "warn"),
+        (expires_on, "expire"),
+        (expires_on + timedelta(days=30), "purge"),
     ]
 
 
@@ -46,7 +54,7 @@ def run(runtime: Runtime, *, purge: bool = True, dry_run: bool = False) -> list[
 
 
 def test_a_year_of_daily_sweeps_follows_the_page(on: Callable[[date], Runtime]) -> None:
-    setup = on(date(2026, 6, 1))
+    setup = on(END.replace(day=1))
     people = {
         profile: add_person(
             setup, f"{profile.replace('_', '-')}.person", profile=profile, end_of_activity=END
@@ -55,8 +63,9 @@ def test_a_year_of_daily_sweeps_follows_the_page(on: Callable[[date], Runtime]) 
     }
     owner = {person.identifier: profile for profile, person in people.items()}
     events: dict[str, list[tuple[date, str]]] = {profile: [] for profile in PROFILES}
-    day = date(2026, 6, 28)
-    while day <= date(2027, 8, 5):
+    day = END - timedelta(days=2)
+    last = max(expected_events(profile)[-1][0] for profile in PROFILES) + timedelta(days=5)
+    while day <= last:
         for account, action in run(on(day)):
             events[owner[account]].append((day, action))
         day += timedelta(days=1)
@@ -66,32 +75,42 @@ def test_a_year_of_daily_sweeps_follows_the_page(on: Callable[[date], Runtime]) 
 
 
 def test_second_sweep_the_same_day_changes_nothing(on: Callable[[date], Runtime]) -> None:
-    runtime = on(date(2026, 12, 2))
+    # First seen on the day the 30-day warning falls due: suspended late.
+    day = expires("vacataire") - timedelta(days=30)
+    runtime = on(day)
     person = add_person(runtime, "va.cataire", profile="vacataire", end_of_activity=END)
     first = run(runtime)
     assert [action for _, action in first] == ["suspend"]
-    assert compte(read(runtime, person)) == "{COMPTE}A:SupannSursis:20260701:20261231"
-    second = run(on(date(2026, 12, 2)))
+    assert (
+        compte(read(runtime, person))
+        == f"{{COMPTE}}A:SupannSursis:{ymd(day_after(END))}:{ymd(month_end(5))}"
+    )
+    second = run(on(day))
     assert [action for _, action in second] == ["warn"]  # held back by the late suspension
-    assert run(on(date(2026, 12, 2))) == []
+    assert run(on(day)) == []
     assert len(runtime.audit.read(account=person.identifier)) == 2
 
 
 def test_warning_mail_says_when_and_how_to_extend(on: Callable[[date], Runtime]) -> None:
-    runtime = on(date(2027, 6, 1))
+    expires_on = expires("titulaire")
+    day = expires_on - timedelta(days=30)
+    runtime = on(day)
     person = add_person(runtime, "ti.tulaire", profile="titulaire", end_of_activity=END)
     run(runtime)
-    run(on(date(2027, 6, 1)))
-    outbox = sorted(runtime.config.outbox_dir.glob("*.eml"))
-    warning = email.message_from_bytes(outbox[-1].read_bytes())
+    outbox = runtime.config.outbox_dir
+    grace_mail = set(outbox.glob("*.eml"))
+    run(on(day))
+    [new] = set(outbox.glob("*.eml")) - grace_mail  # not by name: names carry a time stamp
+    warning = email.message_from_bytes(new.read_bytes())
     body = warning.get_payload(decode=True).decode()  # type: ignore[union-attr]
     assert warning["To"] == person.identifier
-    assert "1 juillet 2027" in body or "1er juillet 2027" in body
+    assert french_date(expires_on) in body
     assert "prolongation" in body
 
 
 def test_dry_run_changes_nothing(on: Callable[[date], Runtime]) -> None:
-    runtime = on(date(2027, 2, 1))
+    # A month after the grace ended, never suspended: suspended and expired at once.
+    runtime = on(expires("vacataire") + timedelta(days=31))
     person = add_person(runtime, "dry.run", profile="vacataire", end_of_activity=END)
     before = read(runtime, person)
     results = run(runtime, dry_run=True)
@@ -105,61 +124,59 @@ def test_account_whose_end_of_activity_moved_comes_back(on: Callable[[date], Run
 
     from umacct.directory import Change
 
-    runtime = on(date(2026, 8, 1))
+    runtime = on(END + timedelta(days=32))
     person = add_person(runtime, "back.again", profile="etudiant", end_of_activity=END)
     run(runtime)
     assert compte(read(runtime, person)).startswith("{COMPTE}A:SupannSursis")
     runtime.directory.modify(
-        person.dn, [Change("replace", "supannEtuDateFin", (generalized(date(2027, 6, 30)),))]
+        person.dn, [Change("replace", "supannEtuDateFin", (generalized(month_end(11)),))]
     )
-    assert run(on(date(2026, 9, 15))) == [(person.identifier, "reactivate")]
+    back = END + timedelta(days=77)
+    assert run(on(back)) == [(person.identifier, "reactivate")]
     entry = read(runtime, person)
-    assert compte(entry) == "{COMPTE}A:SupannActif:20260915:"
+    assert compte(entry) == f"{{COMPTE}}A:SupannActif:{ymd(back)}:"
     assert entry.get("eduPersonAffiliation") == ["member", "student"]
     assert entry.get("pwdEndTime") == []
 
 
 def test_foreign_state_is_reported_and_left_alone(on: Callable[[date], Runtime]) -> None:
-    runtime = on(date(2026, 8, 1))
-    person = add_person(
-        runtime,
-        "locked.out",
-        end_of_activity=END,
-        state_values=["{COMPTE}S:SupannVerrouille:20260101:"],
-    )
+    runtime = on(END + timedelta(days=32))
+    locked = f"{{COMPTE}}S:SupannVerrouille:{ymd(END - timedelta(days=180))}:"
+    person = add_person(runtime, "locked.out", end_of_activity=END, state_values=[locked])
     assert run(runtime) == [(person.identifier, "skipped")]
-    assert compte(read(runtime, person)) == "{COMPTE}S:SupannVerrouille:20260101:"
+    assert compte(read(runtime, person)) == locked
 
 
 def test_two_sweeps_at_once_the_second_exits_75(on: Callable[[date], Runtime]) -> None:
-    first = on(date(2026, 8, 1))
+    first = on(END + timedelta(days=32))
     add_person(first, "lock.test", end_of_activity=END)
     with (
         first.store.job_lock("sweep"),
         pytest.raises(TemporaryError, match="another sweep is running"),
     ):
-        run(on(date(2026, 8, 1)))
+        run(on(END + timedelta(days=32)))
 
 
 def test_sweep_sends_the_activation_link_on_the_arrival_day(on: Callable[[date], Runtime]) -> None:
     from umacct.services.create import create_person
     from umacct.services.create_input import new_person
 
-    runtime = on(date(2026, 8, 20))
+    arrival = days(12)
+    runtime = on(TODAY)
     row = new_person(
         runtime.config,
         given_name="Léna",
         surname="Arrivée",
         profile="etudiant",
         personal_email="lena@example.net",
-        arrival=date(2026, 9, 1),
+        arrival=arrival,
     )
     created = create_person(runtime, row)
     assert created.state == "I:SupannPrecree"
     outbox = runtime.config.outbox_dir
     assert not list(outbox.glob("*.eml")) if outbox.exists() else True
-    assert run(on(date(2026, 8, 31))) == []
-    assert run(on(date(2026, 9, 1))) == [(created.account, "arrive")]
+    assert run(on(arrival - timedelta(days=1))) == []
+    assert run(on(arrival)) == [(created.account, "arrive")]
     mails = [email.message_from_bytes(p.read_bytes()) for p in outbox.glob("*.eml")]
     assert [m["To"] for m in mails] == ["lena@example.net"]
-    assert run(on(date(2026, 9, 1))) == []
+    assert run(on(arrival)) == []
