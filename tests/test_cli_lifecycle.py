@@ -49,9 +49,9 @@ def test_extend_refusal_exit_77_and_no_change(
 ) -> None:
     runtime = on(TODAY)
     person = add_person(runtime, "cli.two", profile="vacataire", end_of_activity=ENDED)
-    assert umacct("suspend", person.identifier)[0] == 0
+    assert umacct("suspend", person.identifier, "--reason", "left")[0] == 0
     before = read(runtime, person)
-    code, out, err = umacct("extend", person.identifier)
+    code, out, err = umacct("extend", person.identifier, "--reason", "asked")
     assert code == 77
     assert out == ""
     assert err.strip() == "umacct: error: profile vacataire is not extendable"
@@ -61,14 +61,27 @@ def test_extend_refusal_exit_77_and_no_change(
 @pytest.mark.parametrize(
     ("args", "code", "message"),
     [
-        (["suspend", "nobody@umontpellier.fr"], 67, "no account 'nobody@umontpellier.fr'"),
-        (["suspend", "cli.three", "--end-of-activity", "2026-02-30"], 65, "--end-of-activity"),
-        (["suspend", "cli.three", "--end-of-activity", "yesterday"], 65, "--end-of-activity"),
+        (
+            ["suspend", "nobody@umontpellier.fr", "--reason", "x"],
+            67,
+            "no account 'nobody@umontpellier.fr'",
+        ),
+        (
+            ["suspend", "cli.three", "--end-of-activity", "2026-02-30", "--reason", "x"],
+            65,
+            "--end-of-activity",
+        ),
+        (
+            ["suspend", "cli.three", "--end-of-activity", "yesterday", "--reason", "x"],
+            65,
+            "--end-of-activity",
+        ),
         (["sweep", "--as-of", "2026-13-01"], 65, "--as-of"),
         (["suspend"], 2, "give either ACCOUNT or --due"),
-        (["purge", "--expired"], 77, "confirm with --yes"),
-        (["restore", "never.purged"], 67, "no purged account"),
-        (["suspend", "*)(uid=*"], 67, "no account"),
+        (["suspend", "cli.three"], 2, "--reason"),
+        (["purge", "--expired", "--reason", "x"], 77, "confirm with --yes"),
+        (["restore", "never.purged", "--reason", "x"], 67, "no purged account"),
+        (["suspend", "*)(uid=*", "--reason", "x"], 67, "no account"),
     ],
 )
 def test_bad_input_clear_error_and_no_change(
@@ -114,14 +127,14 @@ def test_purge_and_restore_through_the_cli(
     person = add_person(
         runtime, "cli.five", profile="autre_personnel", end_of_activity=month_end(-10)
     )
-    assert umacct("suspend", person.identifier)[0] == 0
+    assert umacct("suspend", person.identifier, "--no-notice", "--reason", "cut")[0] == 0
     code, out, _ = umacct("--json", "purge", "--expired", "--dry-run")
     assert [item["account"] for item in json.loads(out)] == [person.identifier]
     assert read(runtime, person)
-    code, out, err = umacct("purge", "--expired", "--yes")
+    code, out, err = umacct("purge", "--expired", "--yes", "--reason", "left long ago")
     assert code == 0, err
     assert runtime.directory.read(person.dn, ["uid"]) is None
-    code, out, err = umacct("--json", "restore", person.identifier)
+    code, out, err = umacct("--json", "restore", person.identifier, "--reason", "a mistake")
     assert code == 0, err
     assert json.loads(out)["substate"] == "SupannExpire"
 
@@ -130,7 +143,7 @@ def test_verbose_names_the_directory_server_used(
     on: Callable[[date], Runtime], config_path: Path
 ) -> None:
     person = add_person(on(TODAY), "cli.six", end_of_activity=ENDED)
-    code, _out, err = umacct("-v", "suspend", person.identifier, "--dry-run")
+    code, _out, err = umacct("-v", "suspend", person.identifier, "--dry-run", "--reason", "x")
     assert code == 0
     assert "directory: ldap://127.0.0.1:" in err
-    assert "directory:" not in umacct("suspend", person.identifier, "--dry-run")[2]
+    assert "directory:" not in umacct("suspend", person.identifier, "--dry-run", "--reason", "x")[2]

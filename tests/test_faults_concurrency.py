@@ -88,7 +88,7 @@ def test_two_runtimes_interleaved_the_stale_one_is_refused(
 ) -> None:
     setup = on(TODAY)
     person = add_person(setup, "ines.double", profile="titulaire", end_of_activity=ENDED)
-    assert umacct("suspend", person.identifier)[0] == 0
+    assert umacct("suspend", person.identifier, "--reason", "left")[0] == 0
     first, second = on(TODAY), on(TODAY)
     real_modify = Directory.modify
     calls: list[str] = []
@@ -119,7 +119,7 @@ def test_another_process_changes_the_account_between_read_and_write_exit_75(
 ) -> None:
     setup = on(TODAY)
     person = add_person(setup, "remi.double", profile="titulaire", end_of_activity=ENDED)
-    assert umacct("suspend", person.identifier)[0] == 0
+    assert umacct("suspend", person.identifier, "--reason", "left")[0] == 0
     real_modify = Directory.modify
     others: list[subprocess.CompletedProcess[str]] = []
 
@@ -147,9 +147,10 @@ def test_another_process_changes_the_account_between_read_and_write_exit_75(
     reasons = [record.details["reason"] for record in extend_records(setup, person.identifier)]
     assert reasons == ["other process"]
 
-    # The rerun the message asks for sees the other extension and builds on it.
+    # The rerun the message asks for sees the other extension: it renews, it does not stack.
     code, _, stderr = umacct("--json", "extend", person.identifier, "--reason", "rerun")
-    assert code == 0, stderr
-    assert read(setup, person).first("pwdEndTime") == logins_stop(month_end(35))
+    assert code == 77, stderr
+    assert f"already extended to {month_end(23).isoformat()}" in json.loads(stderr)["message"]
+    assert read(setup, person).first("pwdEndTime") == logins_stop(month_end(23))
     reasons = [record.details["reason"] for record in extend_records(setup, person.identifier)]
-    assert reasons == ["other process", "rerun"]
+    assert reasons == ["other process"]

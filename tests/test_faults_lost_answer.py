@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from days import month_end
+from people import rewrite_config
 from test_faults_slapd import write_intake
 from test_faults_support import (
     ADD_RESPONSE,
@@ -100,11 +101,12 @@ def test_sec21_a_lost_delete_answer_still_reserves_the_identifier(
     uids = [f"noe.{letters(n).lower()}" for n in range(PEOPLE)]
     ended = month_end(-10)  # autre_personnel, 3 months: expired long enough to be purged
     site.add_people([departed(uid, "autre_personnel", ended, domain) for uid in uids])
+    rewrite_config(site.config_path, policy={"minimum_notice_days": 0})  # the site's choice
     expired = site.run("suspend", "--due")
     assert expired.returncode == 0, expired.stderr
     lose_answer(site, proxy_factory, DELETE_RESPONSE)
 
-    first = site.run("purge", "--expired", "--yes")
+    first = site.run("purge", "--expired", "--yes", "--reason", "left")
     assert_one_line_error(first.stderr, (69,), first.returncode)
     remaining = site.people()
     assert len(remaining) == PEOPLE - LOST  # the lost one was deleted all the same
@@ -116,7 +118,7 @@ def test_sec21_a_lost_delete_answer_still_reserves_the_identifier(
     archives = {path.name.split("-")[0] for path in (site.data_dir / "archive").glob("*.ldif")}
     assert archives == set(results)
 
-    rerun = site.run("purge", "--expired", "--yes")
+    rerun = site.run("purge", "--expired", "--yes", "--reason", "left")
     assert rerun.returncode == 0, rerun.stderr
     assert site.people() == {}
     with SQLiteStore(site.data_dir) as store:

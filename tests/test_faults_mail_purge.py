@@ -89,7 +89,7 @@ def expired_people(runtime: Runtime, count: int) -> list[Person]:
         for n in range(count)
     ]  # fmt: skip
     for person in people:
-        assert umacct("suspend", person.identifier)[0] == 0
+        assert umacct("suspend", person.identifier, "--no-notice", "--reason", "cut")[0] == 0
     return people
 
 
@@ -153,12 +153,12 @@ def test_sec20_no_entry_is_deleted_without_its_archive(
     archive = Path(load_config(config_path).paths.data_dir) / "archive"
     before = purge_state(runtime, people, config_path)
     with fault(archive):
-        code, _, stderr = umacct("purge", "--expired", "--yes")
+        code, _, stderr = umacct("purge", "--expired", "--yes", "--reason", "left")
         assert_one_line_error(stderr, (69,), code)
         assert reason in stderr and "nothing was deleted" in stderr
         assert purge_state(runtime, people, config_path) == before
         assert not list(archive.glob("*.ldif"))
-    code, _, stderr = umacct("purge", "--expired", "--yes")
+    code, _, stderr = umacct("purge", "--expired", "--yes", "--reason", "left")
     assert code == 0, stderr
     assert all(runtime.directory.read(person.dn, ["uid"]) is None for person in people)
     archived = sorted(archive.glob("*.ldif"))

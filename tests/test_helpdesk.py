@@ -136,7 +136,7 @@ def test_explain_names_what_blocks_a_login(on: Callable[[date], Runtime]) -> Non
 
     # vacataire, 6 months: the grace ended month_end(-2).
     gone = add_person(runtime, "eli.bernard", profile="vacataire", end_of_activity=month_end(-8))
-    suspend(runtime, gone.identifier)
+    suspend(runtime, gone.identifier, notice=False, reason="cut")
     words = " | ".join(explain(runtime, gone.identifier).login_blockers)
     assert "grace period over" in words and "password expired" in words
 

@@ -84,7 +84,12 @@ def test_bind_works_during_grace_and_fails_after_expiry(on: Callable[[date], Run
     gone = add_person(runtime, "eli.bernard", profile="vacataire", end_of_activity=month_end(-8))
     assert runtime.directory.check_password(gone.dn, gone.password)
     assert suspend(runtime, in_grace.identifier).action == "suspend"
-    expired = suspend(runtime, gone.identifier)
+    # The grace is long over: with the notice the person gets 30 days; an administrator's
+    # cut without notice expires the account at once.
+    noticed = add_person(runtime, "eli.notice", profile="vacataire", end_of_activity=month_end(-8))
+    assert suspend(runtime, noticed.identifier).grace_end == TODAY + timedelta(days=30)
+    assert runtime.directory.check_password(noticed.dn, noticed.password)
+    expired = suspend(runtime, gone.identifier, notice=False, reason="cut")
     assert expired.action == "expire"
     assert (
         compte(read(runtime, gone)) == f"{{COMPTE}}I:SupannExpire:{ymd(day_after(month_end(-2)))}:"
@@ -117,7 +122,10 @@ def test_extend_titulaire_adds_twelve_months(on: Callable[[date], Runtime]) -> N
         == f"{{COMPTE}}A:SupannSursis:{ymd(MORNING_AFTER)}:{ymd(month_end(23))}"
     )
     assert read(runtime, person).first("pwdEndTime") == logins_stop(month_end(23))
-    assert extend(runtime, person.identifier).extensions == 2
+    with pytest.raises(RefusedError, match="already extended to"):
+        extend(runtime, person.identifier)  # renews, does not stack
+    window = on(day_after(month_end(11)))  # the first extension's time is used up
+    assert extend(window, person.identifier).extensions == 2
 
 
 def test_extend_refusals_say_why(on: Callable[[date], Runtime]) -> None:
@@ -136,7 +144,7 @@ def test_extend_expired_needs_force(on: Callable[[date], Runtime]) -> None:
     # contractuel, 12 months: the grace ended month_end(-3), two months before the end of
     # last month; one extension of 12 months reaches month_end(9), after today.
     person = add_person(runtime, "jo.blanc", profile="contractuel", end_of_activity=month_end(-15))
-    assert suspend(runtime, person.identifier).action == "expire"
+    assert suspend(runtime, person.identifier, notice=False, reason="cut").action == "expire"
     expired_on = day_after(month_end(-3))
     with pytest.raises(RefusedError, match=f"account expired on {expired_on.isoformat()}"):
         extend(runtime, person.identifier)
@@ -156,7 +164,7 @@ def test_purge_archives_then_deletes_and_restore_brings_back(on: Callable[[date]
         extra={"supannEmpId": ["P4711"]},
     )
     # autre_personnel, 3 months: the grace ended month_end(-3), purgeable 30 days after.
-    assert suspend(runtime, person.identifier).action == "expire"
+    assert suspend(runtime, person.identifier, notice=False, reason="cut").action == "expire"
     with pytest.raises(RefusedError, match="not expired"):
         purge(runtime, add_person(runtime, "lea.noel").identifier)
     result = purge(runtime, person.identifier)
@@ -187,7 +195,7 @@ def test_purge_too_early_is_refused(on: Callable[[date], Runtime]) -> None:
     person = add_person(
         runtime, "max.garnier", profile="autre_personnel", end_of_activity=month_end(-4)
     )
-    suspend(runtime, person.identifier)
+    suspend(runtime, person.identifier, notice=False, reason="cut")
     purgeable = expired_on + timedelta(days=30)
     with pytest.raises(RefusedError, match=f"can be purged from {purgeable.isoformat()}"):
         purge(runtime, person.identifier)

@@ -75,8 +75,8 @@ def test_a_year_of_daily_sweeps_follows_the_page(on: Callable[[date], Runtime]) 
 
 
 def test_second_sweep_the_same_day_changes_nothing(on: Callable[[date], Runtime]) -> None:
-    # First seen on the day the 30-day warning falls due: suspended late.
-    day = expires("vacataire") - timedelta(days=30)
+    # First seen 40 days before the expiry: suspended late, still with more than the notice.
+    day = expires("vacataire") - timedelta(days=40)
     runtime = on(day)
     person = add_person(runtime, "va.cataire", profile="vacataire", end_of_activity=END)
     first = run(runtime)
@@ -85,16 +85,27 @@ def test_second_sweep_the_same_day_changes_nothing(on: Callable[[date], Runtime]
         compte(read(runtime, person))
         == f"{{COMPTE}}A:SupannSursis:{ymd(day_after(END))}:{ymd(month_end(5))}"
     )
-    second = run(on(day))
-    assert [action for _, action in second] == ["warn"]  # held back by the late suspension
     assert run(on(day)) == []
-    assert len(runtime.audit.read(account=person.identifier)) == 2
+    assert len(runtime.audit.read(account=person.identifier)) == 1
+
+
+def test_first_seen_on_the_warning_day_gets_the_full_notice(
+    on: Callable[[date], Runtime],
+) -> None:
+    day = expires("vacataire") - timedelta(days=30)
+    runtime = on(day)
+    person = add_person(runtime, "late.seen", profile="vacataire", end_of_activity=END)
+    assert [action for _, action in run(runtime)] == ["suspend"]
+    noticed = day + timedelta(days=30)  # one day later than the profile's month_end(5)
+    assert compte(read(runtime, person)).endswith(f":{ymd(noticed)}")
+    assert run(on(day)) == []
+    assert [action for _, action in run(on(day + timedelta(days=1)))] == ["warn"]
 
 
 def test_warning_mail_says_when_and_how_to_extend(on: Callable[[date], Runtime]) -> None:
     expires_on = expires("titulaire")
     day = expires_on - timedelta(days=30)
-    runtime = on(day)
+    runtime = on(day - timedelta(days=10))
     person = add_person(runtime, "ti.tulaire", profile="titulaire", end_of_activity=END)
     run(runtime)
     outbox = runtime.config.outbox_dir
@@ -109,12 +120,12 @@ def test_warning_mail_says_when_and_how_to_extend(on: Callable[[date], Runtime])
 
 
 def test_dry_run_changes_nothing(on: Callable[[date], Runtime]) -> None:
-    # A month after the grace ended, never suspended: suspended and expired at once.
+    # A month after the grace ended, never suspended: suspended, with the minimum notice.
     runtime = on(expires("vacataire") + timedelta(days=31))
     person = add_person(runtime, "dry.run", profile="vacataire", end_of_activity=END)
     before = read(runtime, person)
     results = run(runtime, dry_run=True)
-    assert results == [(person.identifier, "expire")]
+    assert results == [(person.identifier, "suspend")]
     assert read(runtime, person) == before
     assert runtime.audit.read() == []
 
