@@ -132,7 +132,7 @@ def unsuspend(
     Removes pwdEndTime and cancels pending links and unsent departure mail. Refused (exit 77)
     once the account expired or was purged; the message names the command that applies.
     """
-    from umacct.services.lifecycle import unsuspend as unsuspend_account
+    from umacct.services.undo import unsuspend as unsuspend_account
 
     state = get_state(ctx)
     result = unsuspend_account(state.runtime(), account, reason=reason, dry_run=dry_run)

@@ -286,12 +286,14 @@ def _reset(connection: smtplib.SMTP) -> None:
         connection.close()
 
 
-def transport_from_config(config: Config, smtp_password: str | None) -> Transport:
-    """The transport ``[mail] transport`` names."""
+def transport_from_config(
+    config: Config, smtp_password: str | None, clock: Clock | None = None
+) -> Transport:
+    """The transport ``[mail] transport`` names; the outbox stamps its files with ``clock``."""
     if config.mail.transport == "smtp":
         return SmtpTransport(config.mail.smtp, smtp_password)
     if config.mail.transport == "outbox":
-        return OutboxTransport(config.outbox_dir)
+        return OutboxTransport(config.outbox_dir, clock)
     raise ConfigError(
         f"[mail] transport: expected 'outbox' or 'smtp', got {config.mail.transport!r}"
     )

@@ -595,7 +595,12 @@ def extend(
     the caller writes the grace state with the new end.
     """
     evaluation = evaluate(
-        rules, facts, today, purge_after_days=0, warn_days=(), minimum_notice_days=minimum_notice_days
+        rules,
+        facts,
+        today,
+        purge_after_days=0,
+        warn_days=(),
+        minimum_notice_days=minimum_notice_days,
     )
     granted = evaluation.extensions_granted
     previous = evaluation.grace_end

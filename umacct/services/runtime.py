@@ -85,9 +85,7 @@ class Runtime:
         if self._audit is None:
             from umacct.audit import AuditLog
 
-            self._audit = AuditLog(
-                self.config.paths.audit_log_path, self.clock, self.audit_details
-            )
+            self._audit = AuditLog(self.config.paths.audit_log_path, self.clock, self.audit_details)
         return self._audit
 
     @property
@@ -109,7 +107,7 @@ class Runtime:
             smtp_password = None
             if self.config.mail.transport == "smtp" and self.config.mail.smtp.username:
                 smtp_password = find_secret(SecretKind.SMTP, self.config, self.prompt).value
-            self._transport = transport_from_config(self.config, smtp_password)
+            self._transport = transport_from_config(self.config, smtp_password, self.clock)
             self._mailer = Mailer(self.config, self._transport, self.mail_queue, self.clock)
         return self._mailer
 
