@@ -86,10 +86,15 @@ def test_sec15_fast_message_is_byte_for_byte_the_email_package_one(name: str) ->
     )
 
 
+# Text with '=?' is left out: the email package decodes it as an encoded word, the tool does
+# not (security.md 34, tests/test_headers.py).
+PLAIN_TEXT = NAME_TEXT.filter(lambda text: "=?" not in text)
+
+
 @settings(max_examples=100, deadline=None)
 @given(
-    subject=NAME_TEXT,
-    display_name=NAME_TEXT,
+    subject=PLAIN_TEXT,
+    display_name=PLAIN_TEXT,
     local=st.from_regex(r"[a-z0-9]{1,70}", fullmatch=True),
 )
 def test_sec15_folded_and_encoded_headers_match_the_email_package(

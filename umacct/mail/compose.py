@@ -23,6 +23,7 @@ import string
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from email import quoprimime
+from email.header import Header
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.parser import BytesParser
@@ -49,6 +50,13 @@ _FORBIDDEN_CHARACTERS = frozenset(
     + ["\u2028", "\u2029"]
 )
 _FLAG_VALUES = {"yes": True, "no": False}
+ENCODED_WORD_START = "=?"
+# An address as the To header carries it: RFC 5322 atext dot-atoms, an LDH domain.
+_ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+_DOT_ATOM_ADDRESS = re.compile(
+    rf"{_ATEXT}(?:\.{_ATEXT})*@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
+    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+"
+)
 
 
 @dataclass(frozen=True)
@@ -67,14 +75,43 @@ def check_no_line_break(value: str, what: str) -> None:
         raise InvalidInputError(f"{what}: line breaks and control characters are not allowed")
 
 
+def check_no_encoded_word(value: str, what: str) -> None:
+    """Refuse ``=?``, the start of an RFC 2047 encoded word (security.md 34).
+
+    The email package, like many mail readers, decodes an encoded word even inside an address,
+    so ``=?utf-8?q?a=40evil.org=2C?=b@example.org`` would be read as two recipients.
+    """
+    if ENCODED_WORD_START in value:
+        raise InvalidInputError(
+            f"{what}: {ENCODED_WORD_START!r} is not allowed (it starts an encoded word, which "
+            "mail readers decode into other addresses)"
+        )
+
+
 def normalise_recipient(address: str) -> str:
-    """Validate a recipient address and return its normalised, ASCII-domain form."""
+    """Validate a recipient address and return its normalised, ASCII-domain form.
+
+    The result is a plain dot-atom address: ASCII, no quoted local part, no IP literal, no
+    display name and no ``=?``, so that the ``To`` header read back is this one address.
+    """
     check_no_line_break(address, "recipient address")
+    check_no_encoded_word(address, f"recipient address {address!r}")
     try:
-        valid = validate_email(address, check_deliverability=False, allow_smtputf8=False)
+        valid = validate_email(
+            address,
+            check_deliverability=False,
+            allow_smtputf8=False,
+            allow_quoted_local=False,
+            allow_domain_literal=False,
+            allow_display_name=False,
+            allow_empty_local=False,
+        )
     except EmailNotValidError as exc:
         raise InvalidInputError(f"recipient address {address!r} is not valid: {exc}") from None
-    return valid.ascii_email or valid.normalized
+    recipient = valid.ascii_email or valid.normalized
+    if not _DOT_ATOM_ADDRESS.fullmatch(recipient):
+        raise InvalidInputError(f"recipient address {address!r} is not a plain address")
+    return recipient
 
 
 def builtin_templates_dir() -> Path:
@@ -196,6 +233,10 @@ def sender_address(config: MailConfig) -> Address:
 @functools.lru_cache(maxsize=8)
 def _sender_address(from_: str) -> Address:
     check_no_line_break(from_, "[mail] from")
+    if ENCODED_WORD_START in from_:
+        # The header parser would decode it, into other addresses as the case may be: a site
+        # writes its display name in plain UTF-8 and the tool encodes it (security.md 34).
+        raise ConfigError(f"[mail] from: {from_!r}: write the name as plain text, without '=?'")
     display_name, addr_spec = parseaddr(from_)
     try:
         valid = validate_email(addr_spec, check_deliverability=False, allow_smtputf8=False)
@@ -245,7 +286,7 @@ class Composer:
             f"Date: {format_datetime(self._clock.now())}\n",
             _folded_header("From", str(sender)),
             _recipient_header(recipient),
-            _folded_header("Subject", subject),
+            _subject_header(subject),
             f"Message-ID: {message_id}\n",
             # RFC 3834: tells vacation responders and other robots not to answer.
             "Auto-Submitted: auto-generated\n",
@@ -279,11 +320,23 @@ def _folded_header(name: str, value: str) -> str:
 
 
 def _recipient_header(recipient: str) -> str:
-    # A normalised recipient is an ASCII dot-atom address: the policy leaves a short one as is.
-    line = f"To: {recipient}"
-    if len(line) <= _UNFOLDED_LENGTH:
-        return line + "\n"
-    return _folded_header("To", recipient)
+    # A normalised recipient is an ASCII dot-atom address (at most 254 characters, far below
+    # the 998 of RFC 5322): written as it is, never through the email package's header parser,
+    # which would decode an encoded word in it and fold the result into several addresses.
+    return f"To: {recipient}\n"
+
+
+def _subject_header(subject: str) -> str:
+    """``Subject: ...``, read back as exactly ``subject`` whatever it holds.
+
+    Without ``=?`` the email package folds and encodes it. With it, the package would first
+    decode the text as if it were already an encoded header (``=?utf-8?q?x=0D=0ABcc...?=``
+    becomes a line break and a new header), so the whole subject is encoded as UTF-8 words.
+    """
+    if ENCODED_WORD_START not in subject:
+        return _folded_header("Subject", subject)
+    encoded = Header(subject, "utf-8", _UNFOLDED_LENGTH, "Subject").encode(linesep="\n")
+    return f"Subject: {encoded}\n"
 
 
 def _quoted_printable(body: str) -> bytes:
