@@ -180,6 +180,18 @@ def fold_name(name: str) -> str:
     return "-".join(part for part in "".join(pieces).split("-") if part)
 
 
+def same_names(given_a: str, surname_a: str, given_b: str, surname_b: str) -> bool:
+    """Whether two people's names are the same once folded (accents, case, hyphens, spaces).
+
+    A name that folds to nothing (another script) is compared case-insensitively as it is.
+    """
+
+    def key(name: str) -> str:
+        return fold_name(name) or unicodedata.normalize("NFC", name).strip().casefold()
+
+    return key(given_a) == key(given_b) and key(surname_a) == key(surname_b)
+
+
 def local_part(given_name: str, surname: str) -> str:
     """The base local part ``given.surname``, folded and cut to leave room for a suffix.
 

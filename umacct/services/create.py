@@ -11,6 +11,7 @@ reinstated, awaiting a new activation.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -23,6 +24,7 @@ from umacct.errors import ExitCode, InvalidInputError, RefusedError, UmacctError
 from umacct.identifiers import (
     choose_local_part,
     institutional_address,
+    same_names,
 )
 from umacct.intake import IntakeRow
 from umacct.policy import ResourceState, Stage
@@ -47,6 +49,8 @@ from umacct.store import PurgeRecord
 from umacct.tokens import TokenPurpose
 
 BATCH_SIZE = 200
+INTAKE_LOCK_WAIT_SECONDS = 10
+"""How long a run that creates accounts waits for another one to finish, then exit 75."""
 """Rows looked up together: one search per batch instead of one per row."""
 OBJECT_CLASSES = ("inetOrgPerson", "eduPerson", "supannPerson")
 _ADD_ATTEMPTS = 3
@@ -92,8 +96,19 @@ def create_person(
     Raises the row's error (InvalidInputError, RefusedError...) instead of reporting it.
     """
     creator = _Creator(runtime, send_mail=send_mail, dry_run=dry_run)
-    known = look_up(runtime, [person])
-    return creator.create(person, known)
+    with _intake_lock(runtime, dry_run=dry_run):
+        known = look_up(runtime, [person])
+        return creator.create(person, known)
+
+
+def _intake_lock(runtime: Runtime, *, dry_run: bool) -> contextlib.AbstractContextManager[None]:
+    """The intake's lock for a real run (waits a little, then exit 75 naming the holder).
+
+    Two runs that create accounts at once would each find nobody and add the same people.
+    """
+    if dry_run:
+        return contextlib.nullcontext()
+    return runtime.store.job_lock("create", wait_seconds=INTAKE_LOCK_WAIT_SECONDS)
 
 
 def create_people(
@@ -115,6 +130,16 @@ def create_people(
     """
     creator = _Creator(runtime, send_mail=send_mail, dry_run=dry_run)
     in_flight: list[_BatchInFlight] = []
+    with _intake_lock(runtime, dry_run=dry_run):
+        yield from _create_batches(runtime, creator, rows, in_flight)
+
+
+def _create_batches(
+    runtime: Runtime,
+    creator: _Creator,
+    rows: Sequence[IntakeRow],
+    in_flight: list[_BatchInFlight],
+) -> Iterator[CreateOutcome | RowFailure]:
     try:
         for batch in _batches(rows, BATCH_SIZE):
             try:
@@ -322,8 +347,34 @@ class _Creator:
         if row.external_id:
             record = self.runtime.store.find_purge(row.external_id)
             if record and (record.external_id or "").casefold() == row.external_id.casefold():
+                self._check_archived_names(row, record)
                 return self._restore(row, record)
         return self._prepare(row, known)
+
+    def _check_archived_names(self, row: IntakeRow, record: PurgeRecord) -> None:
+        """A purged account comes back only to the person it was: the same names (folded)."""
+        from umacct.ldif import parse_ldif
+
+        try:
+            entry = next(iter(parse_ldif(record.archive.read_text("utf-8"))), None)
+        except (OSError, UnicodeDecodeError, UmacctError):
+            entry = None
+        archived = (
+            {name.lower(): values for name, values in entry.attributes.items()} if entry else {}
+        )
+        given = next(iter(archived.get("givenname", [])), None)
+        surname = next(iter(archived.get("sn", [])), None)
+        if (
+            given is None
+            or surname is None
+            or not same_names(row.name.given_name, row.name.surname, given, surname)
+        ):
+            who = f"{given} {surname}" if given and surname else "names the archive does not show"
+            raise InvalidInputError(
+                f"external id {row.external_id!r} belongs to the purged account "
+                f"{record.account} ({who}), not {row.name.given_name} {row.name.surname}: "
+                "nothing changed; check the row"
+            )
 
     def _who(self, row: IntakeRow) -> str:
         if row.external_id:
@@ -396,16 +447,29 @@ class _Creator:
         if not self.dry_run:
             self._check_audit()
             planned = self._add_one(planned, known, _ADD_ATTEMPTS)
+            if planned.outcome is not None:  # created meanwhile by another writer
+                assert isinstance(planned.outcome, CreateOutcome)
+                return planned.outcome
         self.describe(self._start_links([planned]))
         assert isinstance(planned.outcome, CreateOutcome)
         return planned.outcome
 
     def _add_one(self, planned: _NewAccount, known: Known, attempts: int) -> _NewAccount:
-        """Add the account; when its identifier was taken meanwhile, the next one."""
+        """Add the account; when its identifier was taken meanwhile, the next one.
+
+        Taken meanwhile may mean that another writer created this very person: the person is
+        looked up again first, and then reported as existing instead of created twice.
+        """
         for _ in range(attempts):
             try:
                 self.runtime.directory.add(planned.dn, planned.attributes)
             except AlreadyExistsError:
+                fresh = look_up(self.runtime, [planned.row])
+                matches = existing_accounts(planned.row, fresh)
+                if matches:
+                    planned.outcome = self._existing(planned.row, matches[0])
+                    return planned
+                known.taken |= fresh.taken
                 planned = self._prepare(planned.row, known)
                 continue
             self.runtime.audit.write([self._create_record(planned)])
@@ -497,8 +561,12 @@ class _Creator:
         return self._reinstate(row, account_from_entry(entry, self.config), "restored")
 
     def _reinstate(self, row: IntakeRow, account: Account, action: str) -> CreateOutcome:
-        """Back to awaiting activation: the old password goes (others may know it)."""
+        """Back to awaiting activation: the old password goes (others may know it).
+
+        When the row brings another personal address, the previous one is told.
+        """
         change, states = reinstatement(self.runtime, account, row, self.today)
+        previous = account.values(self.config.attributes.personal_mail)
         if not self.dry_run:
             self._check_audit()
         apply_change(
@@ -510,8 +578,17 @@ class _Creator:
         )
         if not self.dry_run:
             self.runtime.tokens.cancel(account.identifier)
+            self._tell_previous_addresses(account, previous, row.personal_email)
         after = change.simulate(self.config)
         return self._finish(row, after.identifier, after.uid, states[0], action)
+
+    def _tell_previous_addresses(self, account: Account, previous: list[str], new: str) -> None:
+        params = {"name": account.display_name, "account": account.identifier}
+        for address in previous:
+            if address.lower() != new.lower():
+                self.runtime.mailer.send(
+                    account.identifier, "recovery_changed_old", address, params
+                )
 
     # --- the end of every path ----------------------------------------------------------------
 

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 
 from umacct.config import Config
 from umacct.directory.escape import filter_eq, filter_or, filter_prefix
-from umacct.identifiers import institutional_address
+from umacct.errors import InvalidInputError
+from umacct.identifiers import institutional_address, same_names
 from umacct.intake import IntakeRow
 from umacct.services.accounts import Account, account_attributes, account_from_entry
 from umacct.services.runtime import Runtime
@@ -74,22 +75,34 @@ def look_up(runtime: Runtime, rows: Iterable[IntakeRow]) -> Known:
 
 
 def existing_accounts(row: IntakeRow, known: Known) -> list[Account]:
-    """The accounts the row's person already has: same external id, or same names and more.
+    """The accounts the row's person already has (same names, and id or address).
 
-    Without an external id, the personal address, both names and the profile must match.
+    The names (folded) and the external id must match, or the names, the personal address
+    and the profile. An external id that matches an account of other names is refused (InvalidInputError):
+    the row must never hand that account, and its mailbox, to someone else.
     """
     if row.external_id:
-        found = known.by_external_id.get(row.external_id.casefold(), [])
+        by_id = known.by_external_id.get(row.external_id.casefold(), [])
+        found = [account for account in by_id if _same_person(row, account)]
+        if by_id and not found:
+            holder = by_id[0]
+            raise InvalidInputError(
+                f"external id {row.external_id!r} belongs to {holder.identifier} "
+                f"({holder.given_name} {holder.surname}), not {row.name.given_name} "
+                f"{row.name.surname}: nothing changed; check the row"
+            )
     else:
         found = [
             account
             for account in known.by_personal_mail.get(row.personal_email.lower(), [])
-            if account.given_name.casefold() == row.name.given_name.casefold()
-            and account.surname.casefold() == row.name.surname.casefold()
-            and account.profile_key == row.profile
+            if _same_person(row, account) and account.profile_key == row.profile
         ]
     unique = {account.dn.lower(): account for account in found}
     return list(unique.values())
+
+
+def _same_person(row: IntakeRow, account: Account) -> bool:
+    return same_names(row.name.given_name, row.name.surname, account.given_name, account.surname)
 
 
 def _add_taken(runtime: Runtime, known: Known, parts: list[str]) -> None:
