@@ -136,6 +136,10 @@ class Store(Protocol):
         """Mark a pending, unexpired token used; False if it no longer was (lost a race)."""
         ...
 
+    def release_token(self, token_id: int, used_at: datetime) -> None:
+        """Undo ``mark_token_used`` of that instant (the change the token was for failed)."""
+        ...
+
     def cancel_tokens(self, account: str, purposes: Sequence[str] | None, now: datetime) -> int:
         """Cancel the account's pending tokens (of these purposes, or all); return how many."""
         ...
@@ -302,6 +306,15 @@ class SQLiteStore(Closing):
                 (stamp, token_id, stamp),
             )
         return cursor.rowcount == 1
+
+    @_reported
+    def release_token(self, token_id: int, used_at: datetime) -> None:
+        """Undo ``mark_token_used`` of that instant (the change the token was for failed)."""
+        with self._conn:
+            self._conn.execute(
+                "UPDATE tokens SET used_at = NULL WHERE id = ? AND used_at = ?",
+                (token_id, to_stored_time(used_at)),
+            )
 
     @_reported
     def cancel_tokens(self, account: str, purposes: Sequence[str] | None, now: datetime) -> int:

@@ -7,9 +7,10 @@ password: nobody can guess 256 random bits, however fast each guess is.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import secrets
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -138,6 +139,21 @@ class Tokens:
         if not self._store.mark_token_used(record.token_id, now):
             raise InvalidInputError(_NOT_VALID)
         return replace(record, used_at=now)
+
+    @contextlib.contextmanager
+    def redeemed(self, token: str, purpose: TokenPurpose) -> Iterator[TokenRecord]:
+        """Redeem the token for the ``with`` block: of two at the same instant, one wins.
+
+        The token is marked used before the change it allows (compare and set), so that the
+        loser changes nothing; if the block fails, the token is usable again.
+        """
+        record = self.redeem(token, purpose)
+        assert record.used_at is not None
+        try:
+            yield record
+        except BaseException:
+            self._store.release_token(record.token_id, record.used_at)
+            raise
 
     def cancel(self, account: str, purposes: Iterable[TokenPurpose] | None = None) -> int:
         """Cancel the account's pending tokens of ``purposes`` (all when None); return how many."""

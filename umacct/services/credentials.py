@@ -197,8 +197,8 @@ def activate(runtime: Runtime, token: str, password: str) -> PasswordSet:
     account = _account_of_token(runtime, record, (Stage.CREATED,))
     chosen = check_password(password, password_context(runtime, account))
     runtime.audit.ensure_writable()
-    runtime.directory.password_modify(account.dn, chosen)
-    runtime.tokens.redeem(token, TokenPurpose.ACTIVATION)
+    with runtime.tokens.redeemed(token, TokenPurpose.ACTIVATION):
+        runtime.directory.password_modify(account.dn, chosen)
     names = runtime.config.attributes
     states = active_states(runtime.today())
     targets = state_targets(runtime, account, states)
@@ -227,9 +227,10 @@ def reset_with_token(runtime: Runtime, token: str, password: str) -> PasswordSet
     account = _account_of_token(runtime, record, _PASSWORD_STAGES)
     chosen = check_password(password, password_context(runtime, account))
     runtime.audit.ensure_writable()
-    runtime.directory.password_modify(account.dn, chosen)
-    runtime.tokens.redeem(token, TokenPurpose.RESET)
+    with runtime.tokens.redeemed(token, TokenPurpose.RESET):
+        runtime.directory.password_modify(account.dn, chosen)
     runtime.audit.append("reset", account.identifier, {}, "ok", via="reset link")
+    runtime.tokens.cancel(account.identifier, [TokenPurpose.RESET])  # any other reset link
     _tell_password_changed(runtime, account)
     return PasswordSet(account.identifier, "reset", f"password of {account.identifier} reset")
 
@@ -253,6 +254,7 @@ def change_password(runtime: Runtime, key: str, old: str, new: str) -> PasswordS
     runtime.audit.ensure_writable()
     runtime.directory.password_modify(account.dn, chosen, old)
     runtime.audit.append("passwd", account.identifier, {}, "ok", via="current password")
+    runtime.tokens.cancel(account.identifier, [TokenPurpose.RESET])  # a password changed: stale
     _tell_password_changed(runtime, account)
     return PasswordSet(account.identifier, "passwd", f"password of {account.identifier} changed")
 
