@@ -30,7 +30,14 @@ COMMON = "the password is in a list of commonly used passwords"
 DECORATED = "the password is a commonly used password with digits or symbols added"
 REPEATED = "the password is one short sequence repeated (like abcabcabc)"
 RUN = "the password is a run of consecutive characters (like abcdef or 98765)"
-VISIBLE_TEXT = st.characters(exclude_categories=("Cc", "Cf", "Cs", "Cn"))
+VISIBLE_TEXT = st.characters(exclude_categories=("Cc", "Cf", "Cs", "Cn", "Zl", "Zp")).filter(
+    lambda char: char not in passwords._INVISIBLE
+)
+
+
+def counted(text: str) -> int:
+    """Code points that count towards the minimum: neither spaces nor emoji selectors."""
+    return sum(not char.isspace() and char not in "\ufe0e\ufe0f" for char in text)
 
 
 def context(**changes: Any) -> PasswordContext:
@@ -108,23 +115,31 @@ def test_sec11_spaces_and_letters_of_any_script_are_welcome() -> None:
 @settings(max_examples=300)
 @given(password=st.text(VISIBLE_TEXT, min_size=1, max_size=300), min_length=st.integers(8, 64))
 def test_sec08_length_is_counted_in_nfkc_code_points(password: str, min_length: int) -> None:
+    # Counted without spaces, both as typed and after NFKC (security.md 36).
     ctx = context(min_length=min_length)
     normalized = unicodedata.normalize("NFKC", password)
-    length = len(normalized)
+    length = min(counted(password), counted(normalized))
+    longest = max(len(password), len(normalized))
     try:
         accepted = check_password(password, ctx)
     except InvalidInputError as refused:
-        if length < min_length:
-            expected = f"the password is too short: {length} characters, at least {min_length}"
+        if refused.message.startswith("the password is only"):
+            assert all(c.isspace() or unicodedata.category(c)[0] == "M" for c in password)
+        elif length < min_length:
+            expected = (
+                f"the password is too short: at least {min_length} characters besides spaces, "
+                f"it has {length}"
+            )
             assert refused.message == expected
-        elif length > MAX_LENGTH:
-            expected = f"the password is too long: {length} characters, at most {MAX_LENGTH}"
+        elif longest > MAX_LENGTH:
+            expected = f"the password is too long: {longest} characters, at most {MAX_LENGTH}"
             assert refused.message == expected
         else:
             assert "too short" not in refused.message
             assert "too long" not in refused.message
     else:
-        assert min_length <= length <= MAX_LENGTH
+        assert min_length <= length
+        assert longest <= MAX_LENGTH
         assert accepted == normalized
 
 
@@ -141,16 +156,21 @@ def test_sec08_the_longest_allowed_password_is_kept_whole() -> None:
 
 
 def test_sec08_compatibility_characters_count_after_normalisation() -> None:
-    # 12 code points typed, 14 once the ligatures are unfolded: long enough for 13.
+    # 10 code points typed (spaces aside), 12 once the ligatures are unfolded: the smaller
+    # count is the one that must reach the minimum (security.md 36).
     typed = "\ufb01xed \ufb02ags ok"
-    assert len(typed) == 12
-    assert check_password(typed, context(min_length=13)) == "fixed flags ok"
+    assert refusal(typed, context(min_length=12)) == (
+        "the password is too short: at least 12 characters besides spaces, it has 10"
+    )
+    assert check_password(typed, context(min_length=10)) == "fixed flags ok"
 
 
 def test_sec08_combining_accents_count_once_composed() -> None:
     typed = "e\u0301te\u0301 chaud!"
     assert len(typed) == 12
-    assert refusal(typed) == "the password is too short: 10 characters, at least 12"
+    assert refusal(typed) == (
+        "the password is too short: at least 12 characters besides spaces, it has 9"
+    )
 
 
 def test_sec08_the_nfkc_form_is_what_gets_set() -> None:
@@ -162,10 +182,10 @@ def test_sec08_the_nfkc_form_is_what_gets_set() -> None:
 
 def test_sec08_minimum_length_is_configurable() -> None:
     strict = context(min_length=15)
-    assert refusal("grue bleue 947", strict) == (
-        "the password is too short: 14 characters, at least 15"
+    assert refusal("grue bleue 9471", strict) == (
+        "the password is too short: at least 15 characters besides spaces, it has 13"
     )
-    assert check_password("grue bleue 9471", strict) == "grue bleue 9471"
+    assert check_password("grue bleue 947 ocres", strict) == "grue bleue 947 ocres"
 
 
 @pytest.mark.parametrize("min_length", [0, 7, MAX_LENGTH + 1])

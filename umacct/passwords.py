@@ -3,18 +3,25 @@
 The rules, in the order they are checked (the first that fails gives the reason):
 
 1. Not empty: an empty simple bind is an anonymous success (RFC 4513), so it never goes further.
-2. Only visible text: control characters (NUL, CR, LF, TAB, DEL...), invisible formatting
-   characters (zero-width spaces, direction marks), lone surrogates and unassigned code points
-   are refused; they break LDAP tools and terminals or cannot be typed again reliably.
-3. Length, counted in code points after NFKC normalisation: at least the configured minimum
-   (``[policy] password_min_length``, 12 by default), at most ``MAX_LENGTH``. A longer password
-   is refused, never truncated.
-4. Not a commonly used password: the shipped list (``umacct/data/common-passwords.txt``) is
+2. Only visible text: control characters (NUL, CR, LF, TAB, DEL, the C1 range...), line and
+   paragraph separators, invisible formatting characters (zero-width spaces, direction marks),
+   the other invisible code points (Hangul fillers, the blank Braille pattern, the combining
+   grapheme joiner, variation selectors but the emoji ones), lone surrogates and unassigned
+   code points are refused, as typed and after NFKC; they break LDAP tools and terminals or
+   cannot be typed again reliably.
+3. Something to type: a password of spaces only, or of combining marks (and spaces) only, is
+   refused.
+4. Length, counted in code points without the spaces (and the emoji presentation selectors),
+   both as typed and after NFKC normalisation: each count at least the configured minimum
+   (``[policy] password_min_length``, 12 by default), so that twelve spaces, or one character
+   that NFKC expands to eighteen (U+FDFA), never pass for twelve. At most ``MAX_LENGTH`` code
+   points, spaces included, in either form: a longer password is refused, never truncated.
+5. Not a commonly used password: the shipped list (``umacct/data/common-passwords.txt``) is
    compared case- and accent-insensitively, with inner spaces ignored, and also after stripping
    the digits and symbols around it, so ``Password2024!`` counts as ``password``.
-5. Not one short sequence repeated (``abcabcabcabc``) nor a run of consecutive characters
+6. Not one short sequence repeated (``abcabcabcabc``) nor a run of consecutive characters
    (``abcdefghijkl``, ``987654321098``): the common list leaves those out.
-6. Nothing of the person: their given names and surnames (each part of a compound name), their
+7. Nothing of the person: their given names and surnames (each part of a compound name), their
    uid, the local part of their institutional address and the labels of its domain (the
    top-level domain aside). Parts of ``NAME_SUBSTRING_MIN`` code points or more are refused
    anywhere in the password; parts of ``NAME_WORD_MIN`` code points only as a separate word
@@ -48,7 +55,20 @@ _FORBIDDEN_CATEGORIES = {
     "Cf": "an invisible formatting character",
     "Cs": "a lone surrogate, which is not valid text",
     "Cn": "a character that Unicode does not assign",
+    "Zl": "a line separator",
+    "Zp": "a paragraph separator",
 }
+# Code points that show nothing and are not spaces (Unicode's Default_Ignorable_Code_Point that
+# are letters or marks, and the blank Braille pattern): twelve Hangul fillers look like nothing.
+_INVISIBLE = frozenset(
+    "\u034f\u115f\u1160\u17b4\u17b5\u180b\u180c\u180d\u180f\u2800\u3164\uffa0"
+    + "".join(map(chr, range(0xFE00, 0xFE0E)))
+    + "".join(map(chr, range(0xE0100, 0xE01F0)))
+)
+# The text and emoji presentation selectors an emoji keyboard adds (U+2764 U+FE0F is a red
+# heart): allowed, not counted.
+_PRESENTATION_SELECTORS = frozenset("\ufe0e\ufe0f")
+_MARK_CATEGORIES = frozenset({"Mn", "Mc", "Me"})
 _SPACES = re.compile(r"\s+")
 _LETTER_RUNS = re.compile(r"[^\W\d_]+")
 _EDGE_NON_ALNUM = re.compile(r"^[\W_]+|[\W_]+$")
@@ -88,8 +108,10 @@ def check_password(password: str, context: PasswordContext) -> str:
     normalized = unicodedata.normalize("NFKC", password)
     folded = _fold(normalized)
     problem = (
-        _character_problem(normalized)
-        or _length_problem(normalized, context.min_length)
+        _character_problem(password)
+        or _character_problem(normalized)
+        or _substance_problem(password)
+        or _length_problem(password, normalized, context.min_length)
         or _common_problem(folded)
         or _pattern_problem(folded)
         or _personal_problem(folded, context)
@@ -107,8 +129,9 @@ def is_common(password: str) -> bool:
 def describe_rules(min_length: int) -> str:
     """The rules in one sentence, to show before asking for a password."""
     return (
-        f"at least {min_length} characters (at most {MAX_LENGTH}); spaces and any letters are "
-        "welcome; not a commonly used password, and nothing of your name or identifier"
+        f"at least {min_length} characters besides spaces (at most {MAX_LENGTH} in all); spaces "
+        "and any letters are welcome; not a commonly used password, and nothing of your name "
+        "or identifier"
     )
 
 
@@ -118,20 +141,45 @@ def _fold(text: str) -> str:
     return "".join(char for char in decomposed if not unicodedata.combining(char)).casefold()
 
 
-def _character_problem(normalized: str) -> str | None:
-    for char in normalized:
+def _character_problem(text: str) -> str | None:
+    for char in text:
         kind = _FORBIDDEN_CATEGORIES.get(unicodedata.category(char))
+        if kind is None and char in _INVISIBLE:
+            kind = "an invisible character"
         if kind:
             return f"the password contains {kind} (U+{ord(char):04X}); use visible characters only"
     return None
 
 
-def _length_problem(normalized: str, min_length: int) -> str | None:
-    length = len(normalized)
+def _substance_problem(password: str) -> str | None:
+    kept = [char for char in password if not char.isspace()]
+    if not kept:
+        return "the password is only spaces"
+    if all(
+        unicodedata.category(char) in _MARK_CATEGORIES or char in _PRESENTATION_SELECTORS
+        for char in kept
+    ):
+        return "the password is only combining marks, with no letter or sign to carry them"
+    return None
+
+
+def counted_length(text: str) -> int:
+    """The code points of ``text`` that count towards the minimum: not spaces nor selectors."""
+    return sum(not char.isspace() and char not in _PRESENTATION_SELECTORS for char in text)
+
+
+def _length_problem(password: str, normalized: str, min_length: int) -> str | None:
+    # Both forms must be long enough: NFKC may expand one character into many (U+FDFA gives
+    # 18) or fold several into one (e + U+0301 gives é).
+    length = min(counted_length(password), counted_length(normalized))
     if length < min_length:
-        return f"the password is too short: {length} characters, at least {min_length}"
-    if length > MAX_LENGTH:
-        return f"the password is too long: {length} characters, at most {MAX_LENGTH}"
+        return (
+            f"the password is too short: at least {min_length} characters besides spaces, "
+            f"it has {length}"
+        )
+    longest = max(len(password), len(normalized))
+    if longest > MAX_LENGTH:
+        return f"the password is too long: {longest} characters, at most {MAX_LENGTH}"
     return None
 
 
