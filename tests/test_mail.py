@@ -31,7 +31,7 @@ from umacct.errors import ConfigError, InvalidInputError, TemporaryError, Unavai
 from umacct.mail.compose import available_kinds, compose
 from umacct.mail.dates import english_date, english_duration, french_date, french_duration
 from umacct.mail.mailer import LinkIssuer, Mailer
-from umacct.mail.queue import MailQueue, queue_path
+from umacct.mail.queue import MailQueue, QueuedMail, queue_path
 from umacct.mail.transport import OutboxTransport, SmtpTransport, transport_from_config
 
 if TYPE_CHECKING:
@@ -567,8 +567,9 @@ def test_security_2_queued_activation_gets_a_fresh_link_and_the_queue_never_hold
     smtp_server.start()
     issued: list[tuple[str, str]] = []
 
-    def issuer(account: str, purpose: str, params: Mapping[str, str]) -> str:
-        issued.append((account, purpose))
+    def issuer(mail: QueuedMail) -> str:
+        assert mail.link_purpose is not None
+        issued.append((mail.account, mail.link_purpose))
         return "https://ent.example.org/activation?token=NEWTOKEN42"
 
     with (

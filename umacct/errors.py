@@ -83,6 +83,13 @@ class TemporaryError(UmacctError):
     kind = "temporary"
 
 
+class ObsoleteMailError(UmacctError):
+    """A queued message that a later event made pointless (a link for a replaced address)."""
+
+    exit_code = ExitCode.REFUSED
+    kind = "obsolete"
+
+
 class RefusedError(UmacctError):
     """The policy or the directory's permissions forbid the operation."""
 

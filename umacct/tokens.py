@@ -30,7 +30,15 @@ class TokenPurpose(StrEnum):
 
     ACTIVATION = "activation"
     RESET = "reset"
+    CONFIRM_RECOVERY = "confirm-recovery"
+    CONFIRM_FORWARDING = "confirm-forwarding"
     CONFIRM = "confirm"
+    """A confirmation issued before recovery and forwarding had purposes of their own."""
+
+    @property
+    def link_kind(self) -> str:
+        """The ``[links]`` page and ``[tokens] <kind>_ttl`` of this purpose."""
+        return "confirm" if self.value.startswith("confirm") else self.value
 
 
 @dataclass(frozen=True)

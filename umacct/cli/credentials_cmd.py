@@ -13,7 +13,7 @@ import typer
 from umacct.cli.output import dumps_json
 from umacct.cli.params import ACCOUNT_HELP, OptionalAccount, checked_reason
 from umacct.cli.state import AppState, get_state
-from umacct.errors import InvalidInputError
+from umacct.errors import InvalidInputError, UsageError
 
 OptionalEmail = Annotated[
     str | None, typer.Argument(help="The new address.", show_default=False, metavar="EMAIL")
@@ -21,6 +21,15 @@ OptionalEmail = Annotated[
 Token = Annotated[
     str | None,
     typer.Option("--token", metavar="TOKEN", help="The token from the link the person opened."),
+]
+TokenStdin = Annotated[
+    bool,
+    typer.Option(
+        "--token-stdin",
+        help="Read the token from the first line of stdin instead of --token (it then never "
+        "shows in the process list); with --password-stdin the password follows on the next "
+        "line, otherwise it is asked on the terminal.",
+    ),
 ]
 PasswordStdin = Annotated[
     bool,
@@ -42,20 +51,68 @@ Reason = Annotated[
 ]
 
 
-def read_passwords(state: AppState, labels: list[str], *, from_stdin: bool) -> list[str]:
-    """One password per label: lines of stdin, or hidden prompts (the last one asked twice)."""
+def read_passwords(
+    state: AppState, labels: list[str], *, from_stdin: bool, lines: list[str] | None = None
+) -> list[str]:
+    """One password per label: lines of stdin, or hidden prompts (the last one asked twice).
+
+    ``lines`` are stdin's lines already read (after a token read from stdin); the prompts
+    then go to the terminal itself, since stdin is not one.
+    """
     if from_stdin:
-        lines = [line.removesuffix("\r") for line in state.env.stdin.read().split("\n")]
+        if lines is None:
+            lines = _stdin_lines(state)
         if len(lines) < len(labels) or any(not line for line in lines[: len(labels)]):
             wanted = ", then ".join(labels)
             raise InvalidInputError(f"expected on stdin, one per line: {wanted}")
         return lines[: len(labels)]
+    if lines is not None:
+        return [
+            _ask_on_the_terminal(label, confirm=i == len(labels) - 1)
+            for i, label in enumerate(labels)
+        ]
     if not state.env.stdin_is_terminal:
         raise InvalidInputError("no terminal to ask for the password: use --password-stdin")
     return [
         str(typer.prompt(label, hide_input=True, confirmation_prompt=index == len(labels) - 1))
         for index, label in enumerate(labels)
     ]
+
+
+def read_token(
+    state: AppState, token: str | None, token_stdin: bool
+) -> tuple[str | None, list[str] | None]:
+    """The token from --token, or from stdin's first line; and stdin's other lines if read."""
+    if not token_stdin:
+        return token, None
+    if token is not None:
+        raise UsageError("give --token or --token-stdin, not both")
+    lines = _stdin_lines(state)
+    first = lines.pop(0).strip() if lines else ""
+    if not first:
+        raise InvalidInputError("--token-stdin: the first line of stdin holds no token")
+    return first, lines
+
+
+def _stdin_lines(state: AppState) -> list[str]:
+    return [line.removesuffix("\r") for line in state.env.stdin.read().split("\n")]
+
+
+def _ask_on_the_terminal(label: str, *, confirm: bool) -> str:
+    """A hidden prompt on the controlling terminal (stdin is taken by the token)."""
+    import getpass
+
+    try:
+        with open("/dev/tty", "r+", encoding="utf-8") as terminal:
+            first = getpass.getpass(f"{label}: ", stream=terminal)
+            if confirm and getpass.getpass("Repeat for confirmation: ", stream=terminal) != first:
+                raise InvalidInputError("the two passwords typed differ")
+    except OSError:
+        raise InvalidInputError(
+            "no terminal to ask for the password: give it on stdin after the token "
+            "(--password-stdin)"
+        ) from None
+    return first
 
 
 def render(state: AppState, result: Any) -> None:
@@ -81,6 +138,7 @@ def activate(
     ctx: typer.Context,
     account: OptionalAccount = None,
     token: Token = None,
+    token_stdin: TokenStdin = False,
     password_stdin: PasswordStdin = False,
 ) -> None:
     """Send a new activation link (ACCOUNT), or choose the first password (--token).
@@ -93,12 +151,13 @@ def activate(
     from umacct.services.credentials import send_activation
 
     state = get_state(ctx)
+    token, lines = read_token(state, token, token_stdin)
     _one_of({"ACCOUNT": account is not None, "--token": token is not None})
     if account is not None:
         render(state, send_activation(state.runtime(), account))
         return
     assert token is not None
-    [password] = read_passwords(state, ["New password"], from_stdin=password_stdin)
+    [password] = read_passwords(state, ["New password"], from_stdin=password_stdin, lines=lines)
     render(state, activate_account(state.runtime(), token, password))
 
 
@@ -113,6 +172,7 @@ def reset(
         ),
     ] = False,
     token: Token = None,
+    token_stdin: TokenStdin = False,
     password_stdin: PasswordStdin = False,
 ) -> None:
     """Send a reset link to the recovery address (ACCOUNT), or set a new password (--token).
@@ -125,11 +185,12 @@ def reset(
     from umacct.services.credentials import reset_with_token, self_service_reset, send_reset
 
     state = get_state(ctx)
+    token, lines = read_token(state, token, token_stdin)
     _one_of({"ACCOUNT": account is not None, "--token": token is not None})
     if token is not None:
         if self_service:
             raise typer.BadParameter("--self-service goes with ACCOUNT, not --token")
-        [password] = read_passwords(state, ["New password"], from_stdin=password_stdin)
+        [password] = read_passwords(state, ["New password"], from_stdin=password_stdin, lines=lines)
         render(state, reset_with_token(state.runtime(), token, password))
         return
     assert account is not None
@@ -168,6 +229,7 @@ def set_recovery(
     account: OptionalAccount = None,
     email: OptionalEmail = None,
     token: Token = None,
+    token_stdin: TokenStdin = False,
     no_confirm: NoConfirm = False,
     reason: Reason = None,
 ) -> None:
@@ -179,6 +241,7 @@ def set_recovery(
     from umacct.services.addresses import confirm_recovery, request_recovery, set_recovery_now
 
     state = get_state(ctx)
+    token, _ = read_token(state, token, token_stdin)
     _one_of({"ACCOUNT EMAIL": account is not None, "--token": token is not None})
     if token is not None:
         render(state, confirm_recovery(state.runtime(), token))
@@ -197,6 +260,7 @@ def redirect(
     email: OptionalEmail = None,
     off: Annotated[bool, typer.Option("--off", help="Stop forwarding.")] = False,
     token: Token = None,
+    token_stdin: TokenStdin = False,
     no_confirm: NoConfirm = False,
     reason: Reason = None,
 ) -> None:
@@ -213,6 +277,7 @@ def redirect(
     )
 
     state = get_state(ctx)
+    token, _ = read_token(state, token, token_stdin)
     _one_of({"ACCOUNT": account is not None, "--token": token is not None})
     if token is not None:
         render(state, confirm_forwarding(state.runtime(), token))

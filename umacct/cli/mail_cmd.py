@@ -46,6 +46,11 @@ def flush(
             state.info(
                 f"message {failure.id} to {failure.account} ({failure.kind}): {failure.error}"
             )
+        for dropped in report.dropped:
+            state.info(
+                f"message {dropped.id} to {dropped.account} ({dropped.kind}) dropped: "
+                f"{dropped.error}"
+            )
     if report.stopped is not None:
         raise UnavailableError(
             f"mail relay: {report.stopped}; {report.remaining} messages stay queued"

@@ -17,6 +17,7 @@ from umacct.config import Config, parse_duration
 from umacct.errors import (
     ConfigError,
     InvalidInputError,
+    ObsoleteMailError,
     TemporaryError,
     UmacctError,
     UnavailableError,
@@ -29,7 +30,8 @@ from umacct.mail.transport import Transport
 LINK_PURPOSES = ("activation", "reset", "confirm")
 LINK_PARAMETERS = ("link", "link_validity_fr", "link_validity_en")
 
-LinkIssuer = Callable[[str, str, Mapping[str, str]], str]
+LinkIssuer = Callable[[QueuedMail], str]
+"""Issues a fresh link for a queued message; raises ObsoleteMailError to drop the message."""
 """Issues a fresh token and returns the full link: ``(account, purpose, params) -> URL``."""
 
 # Failures of the relay (or of its settings) rather than of one message: queue and stop trying.
@@ -63,6 +65,8 @@ class FlushReport:
     sent: int
     remaining: int
     failures: list[FlushFailure] = field(default_factory=list)
+    dropped: list[FlushFailure] = field(default_factory=list)
+    """Messages whose link a later event made obsolete: removed from the queue, not sent."""
     stopped: str | None = None
     """Why the flush stopped before the end (the relay failed), or None."""
 
@@ -245,6 +249,7 @@ class Mailer:
         """
         sent = 0
         failures: list[FlushFailure] = []
+        dropped: list[FlushFailure] = []
         self._wait_in_flight()
         with self._queue.flush_lock():
             for mail in self._queue.pending(limit=limit):
@@ -256,6 +261,9 @@ class Mailer:
                 except _RELAY_FAILURES as exc:
                     self._relay_failure = exc.message
                     self._queue.record_failure(mail.id, exc.message)
+                except ObsoleteMailError as exc:
+                    self._queue.discard(mail.id)
+                    dropped.append(FlushFailure(mail.id, mail.account, mail.kind, exc.message))
                 except UmacctError as exc:
                     self._queue.record_failure(mail.id, exc.message)
                     failures.append(FlushFailure(mail.id, mail.account, mail.kind, exc.message))
@@ -264,7 +272,11 @@ class Mailer:
                     sent += 1
             remaining = self._queue.count_pending()
         return FlushReport(
-            sent=sent, remaining=remaining, failures=failures, stopped=self._relay_failure
+            sent=sent,
+            remaining=remaining,
+            failures=failures,
+            dropped=dropped,
+            stopped=self._relay_failure,
         )
 
     def pending(self, account: str | None = None) -> list[QueuedMail]:
@@ -275,7 +287,7 @@ class Mailer:
     def _compose_queued(self, mail: QueuedMail, link_issuer: LinkIssuer) -> OutgoingMessage:
         params = dict(mail.params)
         if mail.link_purpose is not None:
-            link = link_issuer(mail.account, mail.link_purpose, mail.params)
+            link = link_issuer(mail)
             params.update(self._link_parameters(link, mail.link_purpose))
         return self._compose(mail.kind, mail.recipient, params)
 

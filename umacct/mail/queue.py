@@ -108,6 +108,18 @@ class MailQueue(Closing):
                 raise UnavailableError(f"mail queue {self.path}: insert returned no id")
             return cursor.lastrowid
 
+    def set_param(self, mail_id: int, name: str, value: str) -> None:
+        """Change one parameter of a queued message (a flush issued its link anew)."""
+        with self._writing() as db:
+            row = db.execute("SELECT params FROM queued_mail WHERE id = ?", (mail_id,)).fetchone()
+            if row is None:
+                return
+            params = {**json.loads(row[0]), name: value}
+            db.execute(
+                "UPDATE queued_mail SET params = ? WHERE id = ?",
+                (json.dumps(params, sort_keys=True), mail_id),
+            )
+
     def pending(self, account: str | None = None, limit: int | None = None) -> list[QueuedMail]:
         """Unsent messages, oldest first, optionally for one account only."""
         try:

@@ -154,12 +154,34 @@ def _required_reason(reason: str | None) -> str:
     return cleaned
 
 
-def _confirmed(runtime: Runtime, token: str, change: str) -> tuple[Account, str]:
-    record = runtime.tokens.check(token, TokenPurpose.CONFIRM)
-    if record.payload.get("kind") != change:
+_CONFIRM_PURPOSES = {
+    RECOVERY: TokenPurpose.CONFIRM_RECOVERY,
+    FORWARDING: TokenPurpose.CONFIRM_FORWARDING,
+}
+
+
+def _confirm_purpose(runtime: Runtime, token: str, change: str) -> TokenPurpose:
+    """The purpose the token was issued for: this change's own, or a legacy confirmation."""
+    own = _CONFIRM_PURPOSES[change]
+    for purpose in (own, *(p for p in _CONFIRM_PURPOSES.values() if p is not own)):
+        try:
+            runtime.tokens.check(token, purpose)
+        except InvalidInputError:
+            continue
+        if purpose is own:
+            return own
         raise InvalidInputError(f"this link does not confirm a {change} address")
+    legacy = runtime.tokens.check(token, TokenPurpose.CONFIRM)
+    if legacy.payload.get("kind") != change:
+        raise InvalidInputError(f"this link does not confirm a {change} address")
+    return TokenPurpose.CONFIRM
+
+
+def _confirmed(runtime: Runtime, token: str, change: str) -> tuple[Account, str, TokenPurpose]:
+    purpose = _confirm_purpose(runtime, token, change)
+    record = runtime.tokens.check(token, purpose)
     account = find_account(runtime.directory, runtime.config, record.account)
-    return account, record.payload["address"]
+    return account, record.payload["address"], purpose
 
 
 def _confirm_params(account: Account, change: str, address: str) -> dict[str, str]:
@@ -183,17 +205,21 @@ def request_recovery(runtime: Runtime, key: str, email: str) -> LinkSent:
     address = checked_recovery_address(runtime.config, email)
     params = _confirm_params(account, RECOVERY, address)
     return send_link(
-        runtime, account.identifier, "confirm_recovery", address, params, TokenPurpose.CONFIRM
+        runtime,
+        account.identifier,
+        "confirm_recovery",
+        address,
+        params,
+        TokenPurpose.CONFIRM_RECOVERY,
     )
 
 
 def confirm_recovery(runtime: Runtime, token: str) -> AddressChange:
     """Store the recovery address a confirmation link names (``set-recovery --token``)."""
-    account, address = _confirmed(runtime, token, RECOVERY)
+    account, address, purpose = _confirmed(runtime, token, RECOVERY)
     address = checked_recovery_address(runtime.config, address)
-    result = _store_recovery(runtime, account, address, {"confirmed": "link"})
-    runtime.tokens.redeem(token, TokenPurpose.CONFIRM)
-    return result
+    with runtime.tokens.redeemed(token, purpose):
+        return _store_recovery(runtime, account, address, {"confirmed": "link"})
 
 
 def set_recovery_now(
@@ -219,6 +245,11 @@ def _store_recovery(
         runtime, PlannedChange(account, targets), command="set-recovery", details=details
     )
     if previous is not None and previous.lower() != address.lower():
+        # Links mailed to the old address die with it (it may be the attacker's).
+        runtime.tokens.cancel(
+            account.identifier,
+            [TokenPurpose.RESET, TokenPurpose.CONFIRM_RECOVERY, TokenPurpose.CONFIRM],
+        )
         params = {"name": account.display_name, "account": account.identifier}
         runtime.mailer.send(account.identifier, "recovery_changed_old", previous, params)
     return AddressChange(
@@ -246,18 +277,22 @@ def request_forwarding(runtime: Runtime, key: str, email: str) -> LinkSent:
     target = check_forwarding_target(runtime, account, email)
     params = _confirm_params(account, FORWARDING, target)
     return send_link(
-        runtime, account.identifier, "confirm_forwarding", target, params, TokenPurpose.CONFIRM
+        runtime,
+        account.identifier,
+        "confirm_forwarding",
+        target,
+        params,
+        TokenPurpose.CONFIRM_FORWARDING,
     )
 
 
 def confirm_forwarding(runtime: Runtime, token: str) -> AddressChange:
     """Start the forwarding a confirmation link names (``redirect --token``); checked again."""
-    account, target = _confirmed(runtime, token, FORWARDING)
+    account, target, purpose = _confirmed(runtime, token, FORWARDING)
     _forwardable(account)
     target = check_forwarding_target(runtime, account, target)
-    result = _store_forwarding(runtime, account, target, {"confirmed": "link"})
-    runtime.tokens.redeem(token, TokenPurpose.CONFIRM)
-    return result
+    with runtime.tokens.redeemed(token, purpose):
+        return _store_forwarding(runtime, account, target, {"confirmed": "link"})
 
 
 def set_forwarding_now(
@@ -278,6 +313,7 @@ def clear_forwarding(runtime: Runtime, key: str) -> AddressChange:
     attribute = runtime.config.attributes.forwarding
     previous = account.values(attribute)
     differences = apply_change(runtime, PlannedChange(account, {attribute: []}), command="redirect")
+    runtime.tokens.cancel(account.identifier, [TokenPurpose.CONFIRM_FORWARDING])
     message = (
         f"forwarding of {account.identifier} stopped"
         if differences
@@ -304,6 +340,8 @@ def _store_forwarding(
         command="redirect",
         details=details,
     )
+    if details.get("confirmed") == "helpdesk":  # a pending confirmation is obsolete now
+        runtime.tokens.cancel(account.identifier, [TokenPurpose.CONFIRM_FORWARDING])
     if differences:
         params = {"name": account.display_name, "account": account.identifier, "address": target}
         runtime.mailer.send(account.identifier, "forwarding_set", account.identifier, params)

@@ -168,6 +168,14 @@ def _self_service(runtime: Runtime, key: str) -> None:
             "self-service-reset", account.identifier, {}, "rate-limited", purpose=purpose.value
         )
         return
+    # Anyone may type the address on the public page: a new link would cancel the one the
+    # owner is about to open. While one is valid, nothing new is sent (the helpdesk's
+    # 'umacct reset ACCOUNT' still replaces it).
+    if any(token.purpose is purpose for token in runtime.tokens.pending(account.identifier)):
+        runtime.audit.append(
+            "self-service-reset", account.identifier, {}, "link-pending", purpose=purpose.value
+        )
+        return
     if purpose is TokenPurpose.ACTIVATION:
         _mail_activation(runtime, account)
     else:

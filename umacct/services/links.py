@@ -14,16 +14,20 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from umacct.config import Config, parse_duration
-from umacct.errors import InvalidInputError
-from umacct.tokens import TokenPurpose
+from umacct.errors import InvalidInputError, NotFoundError, ObsoleteMailError
+from umacct.tokens import IssuedToken, TokenPurpose
 
 if TYPE_CHECKING:
     from umacct.mail.mailer import FlushReport
+    from umacct.mail.queue import QueuedMail
     from umacct.services.runtime import Runtime
 
 CONFIRM_CHANGE = "change"
 """The mail parameter (and token payload key) saying what a confirmation link confirms."""
 CONFIRM_ADDRESS = "address"
+LINK_TOKEN = "link_token"
+"""The mail parameter naming the token a message's link was issued with (id, then expiry):
+a flush knows from it whether a later change cancelled that link."""
 
 
 @dataclass(frozen=True)
@@ -41,12 +45,12 @@ class LinkSent:
 
 def link_lifetime(config: Config, purpose: TokenPurpose) -> timedelta:
     """How long a link of ``purpose`` stays valid (``[tokens] <purpose>_ttl``)."""
-    return timedelta(seconds=parse_duration(getattr(config.tokens, f"{purpose.value}_ttl")))
+    return timedelta(seconds=parse_duration(getattr(config.tokens, f"{purpose.link_kind}_ttl")))
 
 
 def build_link(config: Config, purpose: TokenPurpose, token: str) -> str:
     """The page the person opens: the configured https base with the token in it."""
-    base: str = getattr(config.links, purpose.value)
+    base: str = getattr(config.links, purpose.link_kind)
     return base.replace("{token}", token)
 
 
@@ -63,10 +67,10 @@ def issue_link(
     account: str,
     purpose: TokenPurpose,
     payload: Mapping[str, str] | None = None,
-) -> tuple[str, datetime]:
-    """Issue a token (cancelling the account's older ones of that purpose); return link and expiry."""
+) -> tuple[str, IssuedToken]:
+    """Issue a token (cancelling the account's older ones of that purpose); the link and token."""
     issued = runtime.tokens.issue(account, purpose, link_lifetime(runtime.config, purpose), payload)
-    return build_link(runtime.config, purpose, issued.token), issued.expires_at
+    return build_link(runtime.config, purpose, issued.token), issued
 
 
 def send_link(
@@ -81,14 +85,16 @@ def send_link(
 
     The issuance is audited (without the token) so that the helpdesk can see who was sent what.
     """
-    payload = confirm_payload(params) if purpose is TokenPurpose.CONFIRM else None
+    payload = confirm_payload(params) if purpose.link_kind == "confirm" else None
     runtime.audit.ensure_writable()
-    link, expires_at = issue_link(runtime, account, purpose, payload)
+    link, issued = issue_link(runtime, account, purpose, payload)
+    expires_at = issued.expires_at
+    marked = {**params, LINK_TOKEN: _marker(issued)}
     result = runtime.mailer.send(
-        account, kind, recipient, params, link=link, link_purpose=purpose.value
+        account, kind, recipient, marked, link=link, link_purpose=purpose.link_kind
     )
     runtime.audit.append(
-        f"{purpose.value}-link",
+        f"{purpose.link_kind}-link",
         account,
         {},
         "sent" if result.sent else "queued",
@@ -96,22 +102,82 @@ def send_link(
         expires_at=expires_at.isoformat(),
     )
     if result.sent:
-        message = f"{purpose.value} link sent to {recipient}"
+        message = f"{purpose.link_kind} link sent to {recipient}"
     else:
         message = (
-            f"{purpose.value} link queued for {recipient} ({result.error}); "
+            f"{purpose.link_kind} link queued for {recipient} ({result.error}); "
             "'umacct mail flush' sends it when the relay is back"
         )
-    return LinkSent(account, purpose.value, recipient, expires_at, result.sent, message)
+    return LinkSent(account, purpose.link_kind, recipient, expires_at, result.sent, message)
 
 
 def flush_mail(runtime: Runtime, *, limit: int | None = None) -> FlushReport:
-    """Send the queued mail; a queued link gets a fresh token of its purpose (``mail flush``)."""
+    """Send the queued mail; a queued link gets a fresh token of its purpose (``mail flush``).
 
-    def fresh_link(account: str, purpose: str, params: Mapping[str, str]) -> str:
-        chosen = TokenPurpose(purpose)
-        payload = confirm_payload(params) if chosen is TokenPurpose.CONFIRM else None
-        link, _ = issue_link(runtime, account, chosen, payload)
+    Before a fresh link is issued the account is looked at again: a link that a later event
+    made obsolete (the account changed stage, the recovery or personal address it was for
+    was replaced, a newer link was issued since) is dropped from the queue and reported.
+    """
+
+    def fresh_link(mail: QueuedMail) -> str:
+        purpose = queued_purpose(mail)
+        check_still_wanted(runtime, mail, purpose)
+        payload = confirm_payload(mail.params) if purpose.link_kind == "confirm" else None
+        link, issued = issue_link(runtime, mail.account, purpose, payload)
+        # Should this send fail too, the next flush judges the link it holds now.
+        runtime.mail_queue.set_param(mail.id, LINK_TOKEN, _marker(issued))
         return link
 
     return runtime.mailer.flush(fresh_link, limit=limit)
+
+
+def queued_purpose(mail: QueuedMail) -> TokenPurpose:
+    """The token purpose of a queued link (a confirmation's comes from what it confirms)."""
+    assert mail.link_purpose is not None  # only queued links are issued again
+    if mail.link_purpose != "confirm":
+        return TokenPurpose(mail.link_purpose)
+    change = mail.params.get(CONFIRM_CHANGE)
+    return (
+        TokenPurpose.CONFIRM_FORWARDING if change == "forwarding" else TokenPurpose.CONFIRM_RECOVERY
+    )
+
+
+def check_still_wanted(runtime: Runtime, mail: QueuedMail, purpose: TokenPurpose) -> None:
+    """Raise ObsoleteMailError when a later event made the queued link pointless."""
+    from umacct.policy import Stage
+    from umacct.services.accounts import find_account, recovery_address
+    from umacct.services.addresses import personal_address
+
+    try:
+        account = find_account(runtime.directory, runtime.config, mail.account)
+    except NotFoundError:
+        raise ObsoleteMailError(f"{mail.account} no longer exists") from None
+    wanted = {
+        TokenPurpose.ACTIVATION: ((Stage.CREATED,), personal_address(runtime.config, account)),
+        TokenPurpose.RESET: ((Stage.ACTIVE, Stage.GRACE), recovery_address(runtime, account)),
+    }
+    stages, address = wanted.get(purpose, ((Stage.ACTIVE, Stage.GRACE), mail.recipient))
+    if account.stage not in stages:
+        raise ObsoleteMailError(f"{mail.account} is {account.stage.value} now")
+    if address is None or address.lower() != mail.recipient.lower():
+        raise ObsoleteMailError(f"{mail.recipient} is no longer the address for this link")
+    if _cancelled_since(runtime, mail):
+        raise ObsoleteMailError(
+            "a later change cancelled this link (suspension, new address, newer link)"
+        )
+
+
+def _marker(issued: IssuedToken) -> str:
+    return f"{issued.token_id} {issued.expires_at.isoformat()}"
+
+
+def _cancelled_since(runtime: Runtime, mail: QueuedMail) -> bool:
+    """Whether the token the queued link was issued with died before its expiry."""
+    marker = mail.params.get(LINK_TOKEN, "")
+    token_id, _, expiry = marker.partition(" ")
+    if not token_id.isdigit() or not expiry:
+        return False  # queued before links were marked: judged by stage and address only
+    if runtime.clock.now() >= datetime.fromisoformat(expiry):
+        return False  # it only expired waiting: a fresh one is what the person needs
+    pending = {token.token_id for token in runtime.tokens.pending(mail.account)}
+    return int(token_id) not in pending
