@@ -12,6 +12,7 @@ from umacct.cli.output import (
     OutputFormat,
     as_row,
     dumps_json,
+    printable,
     render_record,
     stream_rows,
 )
@@ -94,7 +95,7 @@ def explain(
     chosen = state.output_format(fmt)
     if chosen is OutputFormat.TABLE:
         for line in _explanation_text(result):
-            state.out.out(line)
+            state.out.out(printable(line))  # a line break in a value cannot forge a line
     elif chosen is OutputFormat.JSON:
         state.out.out(dumps_json(result))
     else:

@@ -1,7 +1,15 @@
-"""The output layer: the only place that knows about consoles, tables, JSON and CSV.
+r"""The output layer: the only place that knows about consoles, tables, JSON and CSV.
 
 Commands hand it plain data (dataclasses, dicts, lists); it renders them in the format the
 user asked for. Data goes to stdout, diagnostics to stderr.
+
+Values come from the directory, the audit log and the command line: anything may be in them.
+So (security.md 37 and 32) nothing they hold reaches the terminal as a control: C0 and C1
+controls (ESC, hence every CSI and OSC sequence), invisible formatting characters (bidi
+overrides, zero-width spaces), line and paragraph separators and lone surrogates are shown
+escaped, Python style (``\x1b``, ``\u202e``), in tables, plain text and CSV, and as ``\u``
+escapes in JSON; table cells are plain text to rich (``[/bold]`` is shown, not read as
+markup); a CSV cell that a spreadsheet would read as a formula gets a leading ``'``.
 """
 
 from __future__ import annotations
@@ -11,6 +19,7 @@ import dataclasses
 import enum
 import io
 import json
+import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import date, datetime
 from pathlib import Path
@@ -20,6 +29,59 @@ import typer
 
 if TYPE_CHECKING:
     from rich.console import Console
+
+# Every code point of the Unicode categories Cc (controls), Cf (format: bidi, zero-width), Cs
+# (surrogates), Zl and Zp (line and paragraph separators), as ranges (a few unassigned code
+# points inside them come along); tests/test_display.py checks it against unicodedata.
+_UNSAFE_RANGES = (
+    "\x7f-\x9f\xad\u0600-\u0605\u061c\u06dd\u070f\u0890-\u0891\u08e2\u180e"
+    "\u200b-\u200f\u2028-\u202e\u2060-\u206f\ud800-\udfff\ufeff\ufff9-\ufffb"
+    "\U000110bd\U000110cd\U00013430-\U0001343f\U0001bca0-\U0001bca3\U0001d173-\U0001d17a"
+    "\U000e0000-\U000e007f"
+)
+_UNSAFE = re.compile(f"[\x00-\x1f{_UNSAFE_RANGES}]")
+_UNSAFE_BUT_LAYOUT = re.compile(f"[\x00-\x08\x0b-\x1f{_UNSAFE_RANGES}]")
+# What json.dumps(ensure_ascii=False) leaves as it is (it escapes U+0000 to U+001F itself).
+_UNSAFE_IN_JSON = re.compile(f"[{_UNSAFE_RANGES}]")
+# A spreadsheet reads a cell starting with one of these as a formula (OWASP CSV injection),
+# full-width forms included; tab and CR are escaped anyway, and still count.
+_FORMULA_STARTS = frozenset("=+-@|\t\r\uff1d\uff0b\uff0d\uff20\uff5c")
+
+
+def _escape(match: re.Match[str]) -> str:
+    # The forms umacct/audit.py writes in the log, so that a value reads the same everywhere.
+    code = ord(match.group())
+    if code <= 0xFF:
+        return f"\\x{code:02x}"
+    if code <= 0xFFFF:
+        return f"\\u{code:04x}"
+    return f"\\U{code:08x}"
+
+
+def _escape_json(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    if code <= 0xFFFF:
+        return f"\\u{code:04x}"
+    high, low = divmod(code - 0x10000, 0x400)
+    return f"\\u{0xD800 + high:04x}\\u{0xDC00 + low:04x}"
+
+
+def printable(text: str, *, keep_layout: bool = False) -> str:
+    """``text`` with every control, invisible format character and separator escaped.
+
+    ``keep_layout`` leaves LF and TAB as they are, for text the tool itself lays out (a
+    document on several lines, tab-separated fields); a value is escaped whole.
+    """
+    pattern = _UNSAFE_BUT_LAYOUT if keep_layout else _UNSAFE
+    return pattern.sub(_escape, text)
+
+
+def csv_safe(text: str) -> str:
+    """A CSV cell: escaped as ``printable``, and ``'`` first if a spreadsheet would compute it."""
+    stripped = text.lstrip(" ")
+    if stripped and stripped[0] in _FORMULA_STARTS:
+        text = "'" + text
+    return printable(text)
 
 
 class OutputFormat(enum.StrEnum):
@@ -69,8 +131,8 @@ class Output:
         return self.file.isatty()
 
     def out(self, text: str = "", end: str = "\n") -> None:
-        """Write text as it is (no markup, no wrapping)."""
-        self.file.write(text + end)
+        """Write text (no markup, no wrapping); controls but LF and TAB are shown escaped."""
+        self.file.write(printable(text, keep_layout=True) + end)
 
     def print(self, renderable: object) -> None:
         """Draw a rich renderable (a table)."""
@@ -95,8 +157,14 @@ def to_jsonable(value: Any) -> Any:
 
 
 def dumps_json(value: Any) -> str:
-    """One JSON document, stable key order, UTF-8 kept readable."""
-    return json.dumps(to_jsonable(value), ensure_ascii=False, indent=2)
+    r"""One JSON document, stable key order, UTF-8 kept readable, every control escaped.
+
+    ``json.dumps`` escapes U+0000 to U+001F; DEL, the C1 controls (U+009B is a CSI), bidi
+    and zero-width characters, separators and lone surrogates are escaped here (``\u``).
+    """
+    return _UNSAFE_IN_JSON.sub(
+        _escape_json, json.dumps(to_jsonable(value), ensure_ascii=False, indent=2)
+    )
 
 
 def _cell(value: Any) -> str:
@@ -118,13 +186,15 @@ def rows_to_csv(rows: Iterable[Mapping[str, Any]], columns: Sequence[str]) -> st
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(columns)
     for row in rows:
-        writer.writerow(
-            [
-                "; ".join(map(_cell, v)) if isinstance(v, list | tuple) else _cell(v)
-                for v in (row.get(c) for c in columns)
-            ]
-        )
+        writer.writerow([_csv_cell(row.get(column)) for column in columns])
     return buffer.getvalue()
+
+
+def _csv_cell(value: Any) -> str:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)  # a number the tool computed: -3 stays a number
+    text = "; ".join(map(_cell, value)) if isinstance(value, list | tuple) else _cell(value)
+    return csv_safe(text)
 
 
 def render_rows(
@@ -142,12 +212,14 @@ def render_rows(
         console.out(rows_to_csv(rows, columns), end="")
     else:
         from rich.table import Table
+        from rich.text import Text
 
-        table = Table(title=title, show_lines=False)
+        # Text, not str: rich would read markup ("[/bold]") and emoji codes in a str.
+        table = Table(title=Text(printable(title)) if title else None, show_lines=False)
         for column in columns:
-            table.add_column(column.replace("_", " "))
+            table.add_column(Text(column.replace("_", " ")))
         for row in rows:
-            table.add_row(*(_cell(row.get(c)) for c in columns))
+            table.add_row(*(Text(printable(_cell(row.get(c)))) for c in columns))
         console.print(table)
 
 
@@ -163,12 +235,10 @@ def render_record(
         names = [key.replace("_", " ") for key in record]
         width = max(map(len, names), default=0)
         if title:
-            console.out(title)
+            console.out(printable(title))
         for name, value in zip(names, record.values(), strict=True):
-            lines = _cell(value).splitlines() or [""]
-            console.out(f"{name:<{width}}  {lines[0]}".rstrip())
-            for line in lines[1:]:
-                console.out(f"{'':<{width}}  {line}")
+            # One line per value: a line break in it is shown escaped, it cannot forge a line.
+            console.out(f"{name:<{width}}  {printable(_cell(value))}".rstrip())
 
 
 TABLE_ROW_LIMIT = 1000
