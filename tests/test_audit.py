@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import getpass
 import os
+import pwd
 import stat
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -12,12 +12,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from umacct.audit import REDACTED, AuditLog, AuditRecord, diff_changes
+from umacct.audit import REDACTED, AuditLog, AuditRecord, diff_changes, escape_controls
 from umacct.clock import FixedClock
 from umacct.errors import ExitCode, UnavailableError
 
 T0 = datetime(2027, 6, 30, 8, 0, tzinfo=UTC)
 ALICE = "alice.martin@univ.example"
+ME = pwd.getpwuid(os.getuid()).pw_name
+HELPDESK = pwd.getpwuid(1)  # a real account ("daemon" on Debian), to stand for a helpdesk user
 
 
 def log_at(path: Path, instant: datetime = T0) -> AuditLog:
@@ -27,21 +29,29 @@ def log_at(path: Path, instant: datetime = T0) -> AuditLog:
 @pytest.fixture(autouse=True)
 def _no_sudo(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("SUDO_USER", raising=False)
+    monkeypatch.delenv("SUDO_UID", raising=False)
+
+
+def as_sudo(monkeypatch: pytest.MonkeyPatch, user: pwd.struct_passwd = HELPDESK) -> str:
+    """The environment ``sudo`` gives a command run by ``user``."""
+    monkeypatch.setenv("SUDO_USER", user.pw_name)
+    monkeypatch.setenv("SUDO_UID", str(user.pw_uid))
+    return user.pw_name
 
 
 def test_sec22_append_read_round_trip(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("SUDO_USER", "helpdesk1")
+    helpdesk = as_sudo(monkeypatch)
     path = tmp_path / "audit.jsonl"
     changes = {"supannRessourceEtat": {"before": ["{COMPTE}A:SupannActif"], "after": []}}
     written = log_at(path).append("suspend", ALICE, changes, reason="charter", forced=True)
     assert written.time == T0
-    assert written.actor == getpass.getuser()
-    assert written.sudo_user == "helpdesk1"
+    assert written.actor == ME
+    assert written.sudo_user == helpdesk
     [read] = log_at(path).read()
     assert read == AuditRecord(
         time=T0,
-        actor=getpass.getuser(),
-        sudo_user="helpdesk1",
+        actor=ME,
+        sudo_user=helpdesk,
         command="suspend",
         account=ALICE,
         changes=changes,
@@ -131,10 +141,17 @@ def test_sec22_ensure_writable_creates_a_private_log(tmp_path: Path) -> None:
     assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
 
 
-@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
-def test_sec22_failed_write_raises() -> None:
-    with pytest.raises(UnavailableError, match="cannot write"):
-        log_at(Path("/dev/full")).append("create", ALICE, {})
+def test_sec22_failed_write_raises(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "audit.jsonl"
+    log = log_at(path)
+    log.ensure_writable()
+
+    def disk_full(fd: int, data: bytes) -> int:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "write", disk_full)
+    with pytest.raises(UnavailableError, match="cannot write: No space left"):
+        log.append("create", ALICE, {})
 
 
 def test_torn_last_line_is_tolerated(tmp_path: Path) -> None:
@@ -153,7 +170,7 @@ def test_read_filters(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = tmp_path / "audit.jsonl"
     log_at(path, T0).append("create", ALICE, {})
     log_at(path, T0 + timedelta(days=1)).append("create", "bob@univ.example", {})
-    monkeypatch.setenv("SUDO_USER", "helpdesk1")
+    helpdesk = as_sudo(monkeypatch)
     log_at(path, T0 + timedelta(days=2)).append("suspend", ALICE, {})
     log_at(path, T0 + timedelta(days=3)).append("sweep", None, {})
     log = log_at(path)
@@ -163,8 +180,8 @@ def test_read_filters(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         "suspend",
         "sweep",
     ]
-    assert [r.command for r in log.read(actor="helpdesk1")] == ["suspend", "sweep"]
-    assert len(log.read(actor=getpass.getuser())) == 4
+    assert [r.command for r in log.read(actor=helpdesk)] == ["suspend", "sweep"]
+    assert len(log.read(actor=ME)) == 4
     assert [r.command for r in log.read(limit_last=2)] == ["suspend", "sweep"]
     assert [r.command for r in log.read(account=ALICE, limit_last=1)] == ["suspend"]
 
@@ -220,13 +237,18 @@ def test_diff_changes_property(before: dict[str, list[str]], after: dict[str, li
 def test_any_text_stays_on_one_line_and_round_trips(
     tmp_path_factory: pytest.TempPathFactory, command: str, account: str | None, note: str
 ) -> None:
+    """Any text comes back as written, control characters as their escapes."""
     path = tmp_path_factory.mktemp("audit") / "audit.jsonl"
     log = log_at(path)
     log.append(command, account, {"cn": {"before": [note], "after": []}}, note=note)
     assert path.read_bytes().count(b"\n") == 1
     [record] = log.read()
-    assert (record.command, record.account, record.details["note"]) == (command, account, note)
-    assert record.changes["cn"]["before"] == [note]
+    expected = (escape_controls(command), account and escape_controls(account))
+    assert (record.command, record.account) == expected
+    assert record.details["note"] == escape_controls(note)
+    assert record.changes["cn"]["before"] == [escape_controls(note)]
+    if note.isprintable():
+        assert record.details["note"] == note
 
 
 def test_read_by_account_finds_accounts_written_with_escapes(tmp_path: Path) -> None:

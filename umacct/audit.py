@@ -1,18 +1,27 @@
-"""The append-only audit log: who changed what, when, before and after (security.md 22).
+r"""The append-only audit log: who changed what, when, before and after (security.md 22).
 
 One JSON object per line in ``audit.jsonl`` (mode 0600). Lines are only ever appended
 (``O_APPEND``, then ``fsync``); secrets are redacted before a line is written. A change
 must not happen when its audit line cannot be written: services call ``ensure_writable``
 before changing anything, and ``append`` raises ``UnavailableError`` when a write fails.
+
+Who acted comes from the operating system, never from ``$LOGNAME`` or ``$USER``, and the
+user behind ``sudo`` is recorded beside it (requirement 32, ``current_actor``). Secret
+attributes are known by schema, whatever their spelling (requirement 33,
+``umacct.secret_attributes``). Control and invisible characters in any text are written
+as escapes (``\x1b``, ``\u202e``): reading the log never hands one to a terminal. The log
+is opened without following a symbolic link and must belong to the tool's user
+(requirement 31, ``umacct.datadir.open_private_file``).
 """
 
 from __future__ import annotations
 
 import contextlib
-import getpass
 import itertools
 import json
 import os
+import pwd
+import unicodedata
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -21,11 +30,15 @@ from types import MappingProxyType
 from typing import BinaryIO
 
 from umacct.clock import Clock
-from umacct.config import SECRET_WORDS
-from umacct.datadir import ensure_private_dir
+from umacct.datadir import ensure_private_dir, open_private_file
 from umacct.errors import UnavailableError
+from umacct.secret_attributes import is_secret_attribute
 
 REDACTED = "<redacted>"
+UNVERIFIED_SUDO_USER = "unverified_sudo_user"
+"""The detail that keeps a ``$SUDO_USER`` whose ``$SUDO_UID`` does not match it."""
+_ESCAPED_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
+_MAX_CLAIM = 64
 
 Changes = Mapping[str, Mapping[str, list[str]]]
 
@@ -64,25 +77,83 @@ class AuditRecord:
         document = json.loads(line)
         if not isinstance(document, dict):
             raise ValueError("not a JSON object")
+        # Escaped again: a line written by an older version, or by hand, holds no control
+        # character either once read.
         try:
             return cls(
                 time=datetime.fromisoformat(document["time"]),
-                actor=str(document["actor"]),
-                sudo_user=document.get("sudo_user"),
-                command=str(document["command"]),
-                account=document.get("account"),
-                changes=document.get("changes") or {},
-                result=str(document["result"]),
-                details=document.get("details") or {},
+                actor=escape_controls(str(document["actor"])),
+                sudo_user=_escaped_or_none(document.get("sudo_user")),
+                command=escape_controls(str(document["command"])),
+                account=_escaped_or_none(document.get("account")),
+                changes=_escape_changes(document.get("changes") or {}),
+                result=escape_controls(str(document["result"])),
+                details=_escape_details(document.get("details") or {}),
             )
-        except (KeyError, TypeError) as exc:
+        except (KeyError, TypeError, AttributeError) as exc:
             raise ValueError(f"missing or malformed field: {exc}") from exc
 
 
+def escape_controls(text: str) -> str:
+    r"""``text`` with control, format and line-separator characters written as escapes.
+
+    C0 and C1 controls, DEL, bidi overrides, zero-width characters, U+2028/U+2029 become
+    ``\xNN``, ``\uNNNN`` or ``\UNNNNNNNN``; nothing else changes, so that a clean text is
+    kept as it is. Escaping twice gives the same text.
+    """
+    if text.isprintable():
+        return text
+    return "".join(
+        _escaped(c) if unicodedata.category(c) in _ESCAPED_CATEGORIES else c for c in text
+    )
+
+
+def _escaped(character: str) -> str:
+    code = ord(character)
+    if code <= 0xFF:
+        return f"\\x{code:02x}"
+    if code <= 0xFFFF:
+        return f"\\u{code:04x}"
+    return f"\\U{code:08x}"
+
+
+def _escaped_or_none(value: object) -> str | None:
+    return None if value is None else escape_controls(str(value))
+
+
+def _escape_value(value: object) -> object:
+    if isinstance(value, str):
+        return escape_controls(value)
+    if isinstance(value, os.PathLike):
+        return escape_controls(str(value))
+    if isinstance(value, Mapping):
+        return _escape_details({str(k): v for k, v in value.items()})
+    if isinstance(value, list | tuple):
+        return [_escape_value(item) for item in value]
+    return value
+
+
+def _escape_details(details: Mapping[str, object]) -> dict[str, object]:
+    return {escape_controls(str(key)): _escape_value(value) for key, value in details.items()}
+
+
+def _escape_changes(changes: Changes) -> dict[str, dict[str, list[str]]]:
+    return {
+        escape_controls(str(name)): {
+            escape_controls(str(side)): [escape_controls(str(value)) for value in values]
+            for side, values in change.items()
+        }
+        for name, change in changes.items()
+    }
+
+
 def is_secret_name(name: str) -> bool:
-    """Whether an attribute or detail named so holds a secret (userPassword, *token*...)."""
-    lowered = name.lower()
-    return any(word in lowered for word in SECRET_WORDS)
+    """Whether an attribute or detail named so holds a secret, in any spelling (requirement 33).
+
+    ``userPassword``, ``2.5.4.35``, ``USERPASSWORD;binary``, ``authPassword``, ``pwdHistory``,
+    ``sambaNTPassword``... and any name holding a secret word (``*password*``, ``*token*``).
+    """
+    return is_secret_attribute(name)
 
 
 def redact_changes(changes: Changes) -> dict[str, dict[str, list[str]]]:
@@ -136,13 +207,48 @@ def diff_changes(
     return changes
 
 
-def current_actor() -> tuple[str, str | None]:
-    """Return the OS user running the tool, and the user behind ``sudo`` if any."""
+@dataclass(frozen=True)
+class Actor:
+    """Who runs the tool: the OS user, and the user behind ``sudo`` when it is verified."""
+
+    user: str
+    sudo_user: str | None = None
+    unverified_sudo_user: str | None = None
+    """A ``$SUDO_USER`` whose ``$SUDO_UID`` is missing or is not that user's uid."""
+
+
+def os_actor(environ: Mapping[str, str] | None = None) -> Actor:
+    """The user of the process's real uid (``pwd``), and the user who ran ``sudo``.
+
+    ``$LOGNAME``, ``$USER`` and ``$USERNAME`` are never read: anyone sets them. ``sudo`` sets
+    ``$SUDO_USER`` and ``$SUDO_UID`` together, whether the target is root or a service user
+    (``sudo -u umacct``); the name is recorded as the sudo user only when ``$SUDO_UID`` is
+    that user's uid. A name that does not match is kept apart as unverified, escaped and
+    cut at 64 characters: never taken for the person who acted (nor matched by
+    ``umacct audit --actor``), yet a forged environment leaves its trace.
+    """
+    env = os.environ if environ is None else environ
+    uid = os.getuid()
     try:
-        actor = getpass.getuser()
-    except (OSError, KeyError):
-        actor = str(os.getuid())
-    return actor, os.environ.get("SUDO_USER") or None
+        user = pwd.getpwuid(uid).pw_name
+    except KeyError:
+        user = f"uid {uid}"
+    claimed = env.get("SUDO_USER") or ""
+    if not claimed:
+        return Actor(escape_controls(user))
+    try:
+        verified = pwd.getpwnam(claimed).pw_uid == int(env.get("SUDO_UID", ""))
+    except (KeyError, ValueError, TypeError):
+        verified = False
+    if verified:
+        return Actor(escape_controls(user), escape_controls(claimed))
+    return Actor(escape_controls(user), unverified_sudo_user=escape_controls(claimed[:_MAX_CLAIM]))
+
+
+def current_actor() -> tuple[str, str | None]:
+    """Return the OS user running the tool, and the verified user behind ``sudo`` if any."""
+    actor = os_actor()
+    return actor.user, actor.sudo_user
 
 
 class AuditLog:
@@ -157,6 +263,8 @@ class AuditLog:
         """Details every record of this run carries (a replay's ``forced_date``)."""
         self._group_every = 0
         self._unsynced = 0
+        self._actor: Actor | None = None
+        self._folder_checked = False
 
     @contextlib.contextmanager
     def group_commit(self, every: int = 100) -> Iterator[None]:
@@ -210,17 +318,27 @@ class AuditLog:
         result: str = "ok",
         **details: object,
     ) -> AuditRecord:
-        """Build a record stamped now, secrets redacted, without writing it (see ``write``)."""
-        actor, sudo_user = current_actor()
+        """Build a record stamped now, secrets redacted, without writing it (see ``write``).
+
+        Every text is escaped (``escape_controls``); the actor is looked up once per log.
+        """
+        if self._actor is None:
+            self._actor = os_actor()
+        actor = self._actor
+        claims = (
+            {UNVERIFIED_SUDO_USER: actor.unverified_sudo_user} if actor.unverified_sudo_user else {}
+        )
         return AuditRecord(
             time=self._clock.now(),
-            actor=actor,
-            sudo_user=sudo_user,
-            command=command,
-            account=account,
-            changes=MappingProxyType(redact_changes(changes)),
-            result=result,
-            details=MappingProxyType(redact_details({**self._run_details, **details})),
+            actor=actor.user,
+            sudo_user=actor.sudo_user,
+            command=escape_controls(command),
+            account=_escaped_or_none(account),
+            changes=MappingProxyType(_escape_changes(redact_changes(changes))),
+            result=escape_controls(result),
+            details=MappingProxyType(
+                _escape_details(redact_details({**self._run_details, **details, **claims}))
+            ),
         )
 
     def write(self, records: Sequence[AuditRecord]) -> None:
@@ -259,6 +377,9 @@ class AuditLog:
         from the end of the log (``show`` stays quick on a log of years). Lines that are not
         records (a write torn by a crash) are skipped. A missing log has no records.
         """
+        # Records hold escaped text: so must what they are compared with.
+        account = _escaped_or_none(account)
+        actor = _escaped_or_none(actor)
 
         def wanted(record: AuditRecord) -> bool:
             return (
@@ -295,17 +416,12 @@ class AuditLog:
             raise UnavailableError(f"audit log {self.path}: cannot read: {exc.strerror}") from exc
 
     def _open_for_append(self) -> int:
-        try:
-            ensure_private_dir(self.path.parent)
-        except UnavailableError as exc:
-            raise UnavailableError(f"audit log {self.path}: {exc.message}") from exc
-        try:
-            return os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
-        except OSError as exc:
-            raise UnavailableError(
-                f"audit log {self.path}: cannot open for append ({exc.strerror}); "
-                "fix the path or its permissions"
-            ) from exc
+        # The folder is checked (and made) once per log; the file at every opening, without
+        # following a link (a link planted there is refused, its target left untouched).
+        if not self._folder_checked:
+            ensure_private_dir(self.path.parent, "audit log folder")
+            self._folder_checked = True
+        return open_private_file(self.path, "audit log", os.O_RDWR | os.O_APPEND)
 
 
 def _lines_from_end(log: BinaryIO, block_size: int = 1 << 16) -> Iterator[bytes]:

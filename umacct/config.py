@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
-import stat
 import tomllib
 import types
 import typing
@@ -21,6 +20,7 @@ from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from umacct.datadir import check_read_file, find_read_folder_problem
 from umacct.errors import ConfigError
 
 ENV_CONFIG = "UMACCT_CONFIG"
@@ -28,6 +28,11 @@ SYSTEM_CONFIG = Path("/etc/umacct/config.toml")
 SECRET_WORDS = ("password", "passwd", "secret", "token")
 _DURATION = re.compile(r"^\s*(\d+)\s*([smhd])\s*$")
 _DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+WHY_SERVER = "that user could point the tool at a server of their own"
+WHY_MAIL = "that user could write the tool's mail"
+RECIPIENT_DELIMITERS = "+-_=!#$%&'*/?^`{|}~"
+"""What may fold subaddresses (``+tag``): the local-part characters that are not letters,
+digits or dots (RFC 5322 ``atext``)."""
 _DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
 
 
@@ -104,6 +109,8 @@ class MailConfig:
     outbox_dir: str | None = None
     from_: str = "Comptes informatiques <no-reply@example.org>"
     templates_dir: str | None = None
+    recipient_delimiter: str = "+"
+    """Folds ``name+tag@`` to ``name@`` in the loop and self-forward checks; ``""``: never."""
     smtp: SmtpConfig = field(default_factory=SmtpConfig)
 
 
@@ -266,32 +273,31 @@ def load_config(explicit: str | os.PathLike[str] | None = None) -> Config:
         raise ConfigError(f"{path}: not UTF-8 text") from exc
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
-    return parse_config(raw, path)
+    config = parse_config(raw, path)
+    check_trusted_files(config)
+    return config
 
 
 def check_not_writable_by_others(path: Path) -> None:
-    """Refuse a configuration file anyone may rewrite (security requirement 18).
+    """Refuse a configuration file others may rewrite (security requirements 18 and 31).
 
     The file holds no secret (a key that looks like one is refused), but it names the
     directory server and its CA: whoever can write it could point the tool at a server of
-    their own and collect the bind password. A file writable by every user, or sitting in a
-    folder every user may write to without the sticky bit, is refused.
+    their own and collect the bind password. The file (a symbolic link's target) must be
+    owned by root or the tool's user and writable by no one else, and so must every folder
+    on its way (a folder with the sticky bit, as ``/tmp``, may be writable by others).
     """
-    try:
-        mode = path.stat().st_mode
-        folder_mode = path.resolve().parent.stat().st_mode
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from exc
-    if mode & stat.S_IWOTH:
-        raise ConfigError(
-            f"{path}: writable by every user (mode {stat.S_IMODE(mode):04o}); "
-            "anyone could point the tool at another server: chmod o-w it"
-        )
-    if folder_mode & stat.S_IWOTH and not folder_mode & stat.S_ISVTX:
-        raise ConfigError(
-            f"{path}: its folder is writable by every user, who could replace the file; "
-            "move it or chmod o-w the folder"
-        )
+    check_read_file(path, "configuration file", WHY_SERVER)
+
+
+def check_trusted_files(config: Config) -> None:
+    """Refuse a CA file, templates folder or template others may rewrite (requirement 31)."""
+    if config.directory.ca_file:
+        check_read_file(Path(config.directory.ca_file), "[directory] ca_file", WHY_SERVER)
+    if config.mail.templates_dir:
+        problem = find_read_folder_problem(Path(config.mail.templates_dir), WHY_MAIL)
+        if problem:
+            raise ConfigError(problem.message("[mail] templates_dir"))
 
 
 def parse_config(raw: dict[str, Any], source: Path | None = None) -> Config:
@@ -460,6 +466,13 @@ def _check_values(config: Config) -> None:
     if config.mail.transport not in ("outbox", "smtp"):
         raise _KeyProblem(
             "mail", "transport", f"expected 'outbox' or 'smtp', got {config.mail.transport!r}"
+        )
+    delimiter = config.mail.recipient_delimiter
+    if len(delimiter) > 1 or (delimiter and delimiter not in RECIPIENT_DELIMITERS):
+        raise _KeyProblem(
+            "mail",
+            "recipient_delimiter",
+            f'expected one of the characters {RECIPIENT_DELIMITERS} or "" (off), got {delimiter!r}',
         )
     if config.mail.smtp.security not in ("starttls", "tls", "none"):
         raise _KeyProblem(

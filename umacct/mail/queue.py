@@ -21,7 +21,7 @@ from typing import Any
 
 from umacct.closing import Closing
 from umacct.config import Config
-from umacct.datadir import QUEUE_FILE
+from umacct.datadir import QUEUE_FILE, ensure_private_dir, open_private_file
 from umacct.errors import TemporaryError, UnavailableError
 
 _SCHEMA_VERSION = 1
@@ -76,8 +76,11 @@ class MailQueue(Closing):
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        # The folder and the file are checked before SQLite opens the file by its name: a
+        # link planted there is refused, and so is a file or folder of someone else's.
+        ensure_private_dir(path.parent)
+        os.close(open_private_file(path, "mail queue"))
         try:
-            _create_private(path)
             self._db = sqlite3.connect(path, timeout=30, isolation_level=None)
             # Setting the version is a write (with its disk syncs): only a new file needs it.
             if self._db.execute("PRAGMA user_version").fetchone()[0] != _SCHEMA_VERSION:
@@ -179,10 +182,7 @@ class MailQueue(Closing):
     def flush_lock(self) -> Iterator[None]:
         """Held during a flush, so that two flushes never send the same message."""
         lock_path = self.path.with_name(self.path.name + ".lock")
-        try:
-            descriptor = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
-        except OSError as exc:
-            raise UnavailableError(f"mail queue {lock_path}: cannot open: {exc.strerror}") from exc
+        descriptor = open_private_file(lock_path, "mail queue lock")
         try:
             try:
                 fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -204,15 +204,6 @@ class MailQueue(Closing):
     def close(self) -> None:
         """Close the database."""
         self._db.close()
-
-
-def _create_private(path: Path) -> None:
-    if not path.parent.is_dir():
-        path.parent.mkdir(parents=True, mode=0o700, exist_ok=True)
-        path.parent.chmod(0o700)  # mkdir's mode is filtered by the umask
-    descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-    os.close(descriptor)
-    path.chmod(0o600)
 
 
 def _row_to_mail(row: tuple[Any, ...]) -> QueuedMail:

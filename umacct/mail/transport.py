@@ -17,6 +17,7 @@ from typing import Protocol, Self
 from umacct.clock import Clock, SystemClock
 from umacct.closing import Closing
 from umacct.config import Config, SmtpConfig
+from umacct.datadir import ensure_private_dir
 from umacct.errors import ConfigError, RefusedError, UnavailableError
 from umacct.mail.compose import OutgoingMessage
 
@@ -62,6 +63,7 @@ class OutboxTransport(Closing):
         self.folder = folder
         self._clock = clock or SystemClock()
         self._sequence = itertools.count(1)
+        self._folder_checked = False
 
     def send(self, message: OutgoingMessage) -> None:
         """Write the message atomically (temporary file, then rename)."""
@@ -84,15 +86,13 @@ class OutboxTransport(Closing):
             raise UnavailableError(f"outbox {self.folder}: cannot write: {exc.strerror}") from exc
 
     def _ensure_folder(self) -> None:
-        if self.folder.is_dir():
+        # Made 0700 when missing; else it must be a real folder (not a link) of the tool's
+        # user that no one else may write. Checked once per transport: each message is
+        # then created by mkstemp (O_EXCL, no link followed) and renamed over no link.
+        if self._folder_checked and self.folder.is_dir():
             return
-        try:
-            self.folder.mkdir(parents=True, mode=0o700)
-            self.folder.chmod(0o700)  # mkdir's mode is filtered by the umask
-        except FileExistsError:
-            pass
-        except OSError as exc:
-            raise UnavailableError(f"outbox {self.folder}: cannot create: {exc.strerror}") from exc
+        ensure_private_dir(self.folder, "outbox")
+        self._folder_checked = True
 
 
 def is_loopback_host(host: str) -> bool:

@@ -9,7 +9,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from umacct.config import Config
+from umacct.config import WHY_MAIL, WHY_SERVER, Config
+from umacct.datadir import (
+    QUEUE_FILE,
+    STATE_FILE,
+    FileProblem,
+    ensure_private_dir,
+    find_read_folder_problem,
+    find_read_problem,
+    find_written_problem,
+)
 from umacct.errors import UmacctError
 from umacct.secrets import Prompt, SecretKind, find_secret
 
@@ -165,33 +174,76 @@ def _schema_checks(directory: Directory, config: Config) -> Iterator[Check]:
 
 def _local_checks(config: Config) -> Iterator[Check]:
     data_dir = Path(config.paths.data_dir)
+    yield from _file_checks(config)
     yield _writable_dir("data dir", data_dir)
+    yield _written_file("state store", data_dir / STATE_FILE)
+    yield _written_file("mail queue", data_dir / QUEUE_FILE)
     audit = config.paths.audit_log_path
-    yield _writable_dir("audit log", audit.parent, detail=f"{audit} can be appended to")
+    audit_folder = _writable_dir("audit log", audit.parent, "audit log folder")
+    yield _written_file("audit log", audit) if audit_folder.ok else audit_folder
     if config.mail.transport == "outbox":
         yield _writable_dir(
-            "mail transport", config.outbox_dir, detail=f"outbox {config.outbox_dir}"
+            "mail transport", config.outbox_dir, "outbox", detail=f"outbox {config.outbox_dir}"
         )
     else:
         yield _guard("mail transport", lambda: _smtp_check(config))
 
 
-def _writable_dir(name: str, path: Path, detail: str | None = None) -> Check:
-    try:
-        path.mkdir(parents=True, exist_ok=True, mode=0o700)
-        writable = os.access(path, os.W_OK | os.X_OK)
-    except OSError as exc:
-        return Check(
-            name,
-            False,
-            f"cannot create {path}: {exc.strerror}",
-            f"create {path} for the tool's user",
+def _file_checks(config: Config) -> Iterator[Check]:
+    """The files the tool reads: whoever may rewrite one could steer the tool (requirement 31).
+
+    Loading the configuration refuses each of these already; the rows say what was checked.
+    """
+    if config.source is not None:
+        yield _read_check(
+            "configuration file",
+            find_read_problem(config.source, WHY_SERVER),
+            config.source,
         )
+    ca_file = config.directory.ca_file
+    if ca_file:
+        yield _read_check("CA file", find_read_problem(Path(ca_file), WHY_SERVER), ca_file)
+    else:
+        yield Check("CA file", True, "none configured: the system's trust store")
+    templates = config.mail.templates_dir
+    if templates:
+        problem = find_read_folder_problem(Path(templates), WHY_MAIL)
+        yield _read_check("templates", problem, f"{templates} and every file in it")
+    else:
+        yield Check("templates", True, "the shipped templates")
+
+
+def _read_check(name: str, problem: FileProblem | None, what: object) -> Check:
+    if problem:
+        return Check(name, False, f"{problem.path}: {problem.problem}", problem.fix)
+    return Check(name, True, f"{what}: writable only by root or the tool's user")
+
+
+def _written_file(name: str, path: Path) -> Check:
+    problem = find_written_problem(path)
+    if problem:
+        return Check(name, False, f"{problem.path}: {problem.problem}", problem.fix)
+    if not os.path.lexists(path):
+        return Check(name, True, f"{path} not created yet (made 0600 on first use)")
+    return Check(name, True, f"{path}: a file of the tool's user, writable by no one else")
+
+
+def _writable_dir(
+    name: str, path: Path, what: str = "data dir", detail: str | None = None
+) -> Check:
+    problem = find_written_problem(path, folder=True)
+    if problem:
+        return Check(name, False, f"{problem.path}: {problem.problem}", problem.fix)
+    try:
+        ensure_private_dir(path, what)
+        writable = os.access(path, os.W_OK | os.X_OK)
+    except UmacctError as error:
+        return Check(name, False, error.message, f"give the tool's user a private folder {path}")
     if not writable:
         return Check(
             name, False, f"{path} is not writable", f"give the tool's user write access to {path}"
         )
-    return Check(name, True, detail or f"{path} is writable")
+    return Check(name, True, detail or f"{path} is writable, and no one else's")
 
 
 def _smtp_check(config: Config) -> Check:
