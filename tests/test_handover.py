@@ -189,3 +189,18 @@ def test_sec24_two_intakes_of_one_file_at_once_create_each_person_once(
     rerun = site.run("create", "--csv", str(intake))
     assert rerun.returncode == 0, rerun.stderr
     assert len(site.people()) == PEOPLE
+
+
+@pytest.mark.usefixtures("directory_clean")
+@pytest.mark.parametrize(
+    "address",
+    ["someone@umontpellier.fr", "Someone@ETU.umontpellier.fr", "x@sub.umontpellier.fr"],
+)
+def test_sec35_the_intake_refuses_a_personal_address_inside_the_institution(
+    on: Callable[[date], Runtime], address: str
+) -> None:
+    runtime = on(TODAY)
+    before = everything(runtime)
+    with pytest.raises(InvalidInputError, match="inside the institution's domain"):
+        create_person(runtime, row(runtime, "Jean", "Interne", personal_email=address))
+    assert everything(runtime) == before

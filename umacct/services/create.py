@@ -24,11 +24,11 @@ from umacct.errors import ExitCode, InvalidInputError, RefusedError, UmacctError
 from umacct.identifiers import (
     choose_local_part,
     institutional_address,
-    same_names,
 )
 from umacct.intake import IntakeRow
 from umacct.policy import ResourceState, Stage
 from umacct.services.accounts import Account, account_attributes, account_from_entry
+from umacct.services.addresses import institution_domain_of
 from umacct.services.arrivals import (
     PRECREATED,
     ActivationLink,
@@ -43,7 +43,11 @@ from umacct.services.create_lookup import Known, existing_accounts, look_up
 from umacct.services.lifecycle import (
     end_of_activity_value,
 )
-from umacct.services.returning import reinstatement
+from umacct.services.returning import (
+    check_archived_names,
+    reinstatement,
+    tell_previous_addresses,
+)
 from umacct.services.runtime import Runtime
 from umacct.store import PurgeRecord
 from umacct.tokens import TokenPurpose
@@ -336,6 +340,12 @@ class _Creator:
             raise InvalidInputError(
                 f"end of activity {row.end_of_activity} is in the past: nothing to create"
             )
+        own = institution_domain_of(self.config, row.personal_email)
+        if own is not None:
+            raise InvalidInputError(
+                f"personal address {row.personal_email} is inside the institution's domain "
+                f"{own}: the activation link must go to an address outside it"
+            )
         matches = existing_accounts(row, known)
         if len(matches) > 1:
             names = ", ".join(sorted(account.identifier for account in matches))
@@ -347,34 +357,9 @@ class _Creator:
         if row.external_id:
             record = self.runtime.store.find_purge(row.external_id)
             if record and (record.external_id or "").casefold() == row.external_id.casefold():
-                self._check_archived_names(row, record)
+                check_archived_names(row, record)
                 return self._restore(row, record)
         return self._prepare(row, known)
-
-    def _check_archived_names(self, row: IntakeRow, record: PurgeRecord) -> None:
-        """A purged account comes back only to the person it was: the same names (folded)."""
-        from umacct.ldif import parse_ldif
-
-        try:
-            entry = next(iter(parse_ldif(record.archive.read_text("utf-8"))), None)
-        except (OSError, UnicodeDecodeError, UmacctError):
-            entry = None
-        archived = (
-            {name.lower(): values for name, values in entry.attributes.items()} if entry else {}
-        )
-        given = next(iter(archived.get("givenname", [])), None)
-        surname = next(iter(archived.get("sn", [])), None)
-        if (
-            given is None
-            or surname is None
-            or not same_names(row.name.given_name, row.name.surname, given, surname)
-        ):
-            who = f"{given} {surname}" if given and surname else "names the archive does not show"
-            raise InvalidInputError(
-                f"external id {row.external_id!r} belongs to the purged account "
-                f"{record.account} ({who}), not {row.name.given_name} {row.name.surname}: "
-                "nothing changed; check the row"
-            )
 
     def _who(self, row: IntakeRow) -> str:
         if row.external_id:
@@ -578,17 +563,9 @@ class _Creator:
         )
         if not self.dry_run:
             self.runtime.tokens.cancel(account.identifier)
-            self._tell_previous_addresses(account, previous, row.personal_email)
+            tell_previous_addresses(self.runtime, account, previous, row.personal_email)
         after = change.simulate(self.config)
         return self._finish(row, after.identifier, after.uid, states[0], action)
-
-    def _tell_previous_addresses(self, account: Account, previous: list[str], new: str) -> None:
-        params = {"name": account.display_name, "account": account.identifier}
-        for address in previous:
-            if address.lower() != new.lower():
-                self.runtime.mailer.send(
-                    account.identifier, "recovery_changed_old", address, params
-                )
 
     # --- the end of every path ----------------------------------------------------------------
 

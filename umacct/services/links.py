@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 CONFIRM_CHANGE = "change"
 """The mail parameter (and token payload key) saying what a confirmation link confirms."""
 CONFIRM_ADDRESS = "address"
-LINK_TOKEN = "link_token"
+LINK_TOKEN = "link_token"  # noqa: S105 (a parameter name)
 """The mail parameter naming the token a message's link was issued with (id, then expiry):
 a flush knows from it whether a later change cancelled that link."""
 

@@ -6,6 +6,8 @@ from dataclasses import replace
 from datetime import date
 
 from umacct.directory.escape import filter_present
+from umacct.errors import InvalidInputError, UmacctError
+from umacct.identifiers import same_names
 from umacct.intake import IntakeRow
 from umacct.policy import ResourceState
 from umacct.services.accounts import Account
@@ -18,6 +20,7 @@ from umacct.services.lifecycle import (
     state_targets,
 )
 from umacct.services.runtime import Runtime
+from umacct.store import PurgeRecord
 
 PASSWORD_ATTRIBUTE = "userPassword"  # noqa: S105 (an attribute name)
 _PASSWORD_SET = "(set, unreadable)"  # noqa: S105 (a placeholder, never written)
@@ -69,3 +72,37 @@ def with_password_presence(runtime: Runtime, account: Account) -> Account:
         return account
     attributes = {**account.entry.attributes, PASSWORD_ATTRIBUTE.lower(): [_PASSWORD_SET]}
     return replace(account, entry=replace(account.entry, attributes=attributes))
+
+
+def check_archived_names(row: IntakeRow, record: PurgeRecord) -> None:
+    """A purged account comes back only to the person it was: the same names (folded)."""
+    from umacct.ldif import parse_ldif
+
+    try:
+        entry = next(iter(parse_ldif(record.archive.read_text("utf-8"))), None)
+    except (OSError, UnicodeDecodeError, UmacctError):
+        entry = None
+    archived = {name.lower(): values for name, values in entry.attributes.items()} if entry else {}
+    given = next(iter(archived.get("givenname", [])), None)
+    surname = next(iter(archived.get("sn", [])), None)
+    if (
+        given is None
+        or surname is None
+        or not same_names(row.name.given_name, row.name.surname, given, surname)
+    ):
+        who = f"{given} {surname}" if given and surname else "names the archive does not show"
+        raise InvalidInputError(
+            f"external id {row.external_id!r} belongs to the purged account "
+            f"{record.account} ({who}), not {row.name.given_name} {row.name.surname}: "
+            "nothing changed; check the row"
+        )
+
+
+def tell_previous_addresses(
+    runtime: Runtime, account: Account, previous: list[str], new: str
+) -> None:
+    """The personal addresses a reinstatement replaced are told (one may be the person's)."""
+    params = {"name": account.display_name, "account": account.identifier}
+    for address in previous:
+        if address.lower() != new.lower():
+            runtime.mailer.send(account.identifier, "recovery_changed_old", address, params)
