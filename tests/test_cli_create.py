@@ -103,8 +103,9 @@ def test_foreign_state_exits_77(config_path: Path, slapd: LocalDirectory) -> Non
     slapd.run_root(
         "ldapadd",
         ldif=(
-            f"dn: uid=lou.bert,{slapd.people_dn}\nobjectClass: inetOrgPerson\n"
-            "objectClass: supannPerson\nuid: lou.bert\ncn: Lou Bert\nsn: Bert\n"
+            f"dn: uid=anais.nguyen,{slapd.people_dn}\nobjectClass: inetOrgPerson\n"
+            "objectClass: supannPerson\nuid: anais.nguyen\ncn: Anais Nguyen\nsn: Nguyen\n"
+            "givenName: Anais\n"
             "supannEtuId: E77\nsupannRessourceEtatDate: {COMPTE}S:SupannVerrouille:20260101:\n"
         ),
     )
