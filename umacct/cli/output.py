@@ -72,14 +72,18 @@ def printable(text: str, *, keep_layout: bool = False) -> str:
     ``keep_layout`` leaves LF and TAB as they are, for text the tool itself lays out (a
     document on several lines, tab-separated fields); a value is escaped whole.
     """
+    if text.isprintable():  # most values: nothing to escape (LF and TAB are not printable)
+        return text
     pattern = _UNSAFE_BUT_LAYOUT if keep_layout else _UNSAFE
     return pattern.sub(_escape, text)
 
 
 def csv_safe(text: str) -> str:
     """A CSV cell: escaped as ``printable``, and ``'`` first if a spreadsheet would compute it."""
-    stripped = text.lstrip(" ")
-    if stripped and stripped[0] in _FORMULA_STARTS:
+    first = text[:1]
+    if first == " ":
+        first = text.lstrip(" ")[:1]
+    if first in _FORMULA_STARTS:
         text = "'" + text
     return printable(text)
 
