@@ -228,3 +228,22 @@ def test_sec27_no_token_in_the_process_list_when_it_comes_on_stdin(
 def test_sec27_every_command_that_takes_a_token_takes_it_on_stdin(command: list[str]) -> None:
     code, out, _ = umacct(*command, "--help")
     assert code == 0 and "--token-stdin" in out
+
+
+@pytest.mark.parametrize("tag", ["+spam", "+", "+a+b"])
+def test_sec35_a_forward_to_itself_is_refused_with_a_subaddress_too(
+    on: Callable[[date], Runtime], tag: str
+) -> None:
+    runtime = on(TODAY)
+    person = add_person(runtime, "self.loop")
+    local, _, domain = person.identifier.partition("@")
+    tagged = f"{local}{tag}@{domain.upper()}"
+    with pytest.raises(InvalidInputError, match="itself"):
+        request_forwarding(runtime, person.identifier, tagged)
+    other = add_person(
+        runtime, "loop.back", extra={"mailForwardingAddress": [f"{local}+x@{domain}"]}
+    )
+    with pytest.raises(InvalidInputError, match="loop"):
+        request_forwarding(
+            runtime, person.identifier, f"{other.identifier.partition('@')[0]}+y@{domain}"
+        )

@@ -103,8 +103,19 @@ def checked_recovery_address(config: Config, email: str) -> str:
     return address
 
 
-def _own_addresses(account: Account) -> set[str]:
-    return {account.identifier.lower(), *(value.lower() for value in account.values("mail"))}
+def without_subaddress(address: str, delimiter: str) -> str:
+    """The address lower-cased, without its ``+tag`` (``[mail] recipient_delimiter``)."""
+    local, at, domain = address.lower().rpartition("@")
+    if delimiter and delimiter in local:
+        local = local.split(delimiter, 1)[0]
+    return f"{local}{at}{domain}"
+
+
+def _own_addresses(account: Account, delimiter: str) -> set[str]:
+    return {
+        without_subaddress(address, delimiter)
+        for address in (account.identifier, *account.values("mail"))
+    }
 
 
 def check_forwarding_target(runtime: Runtime, account: Account, email: str) -> str:
@@ -116,11 +127,13 @@ def check_forwarding_target(runtime: Runtime, account: Account, email: str) -> s
     from umacct.directory.escape import filter_eq
 
     target = validate_email(email)
-    own = _own_addresses(account)
-    if target.lower() in own:
+    delimiter = runtime.config.mail.recipient_delimiter
+    own = _own_addresses(account, delimiter)
+    start = without_subaddress(target, delimiter)
+    if start in own:
         raise InvalidInputError(f"{account.identifier} cannot forward its mail to itself")
     forwarding = runtime.config.attributes.forwarding
-    pending, seen, lookups = deque([target.lower()]), {target.lower()}, 0
+    pending, seen, lookups = deque([start]), {start}, 0
     while pending:
         address = pending.popleft()
         if institution_domain_of(runtime.config, address) is None:
@@ -135,7 +148,7 @@ def check_forwarding_target(runtime: Runtime, account: Account, email: str) -> s
             runtime.config.directory.base_dn, filter_eq("mail", address), ["mail", forwarding]
         )
         for entry in entries:
-            for forward in (value.lower() for value in entry.get(forwarding)):
+            for forward in (without_subaddress(v, delimiter) for v in entry.get(forwarding)):
                 if forward in own:
                     raise InvalidInputError(
                         f"forwarding {account.identifier} to {target} makes a loop: "
