@@ -223,7 +223,7 @@ def os_actor(environ: Mapping[str, str] | None = None) -> Actor:
     ``$LOGNAME``, ``$USER`` and ``$USERNAME`` are never read: anyone sets them. ``sudo`` sets
     ``$SUDO_USER`` and ``$SUDO_UID`` together, whether the target is root or a service user
     (``sudo -u umacct``); the name is recorded as the sudo user only when ``$SUDO_UID`` is
-    that user's uid. A name that does not match is kept apart as unverified, escaped and
+    that user's uid, in decimal digits as sudo writes it. A name that does not match is kept apart as unverified, escaped and
     cut at 64 characters: never taken for the person who acted (nor matched by
     ``umacct audit --actor``), yet a forged environment leaves its trace.
     """
@@ -237,8 +237,9 @@ def os_actor(environ: Mapping[str, str] | None = None) -> Actor:
     if not claimed:
         return Actor(escape_controls(user))
     try:
-        verified = pwd.getpwnam(claimed).pw_uid == int(env.get("SUDO_UID", ""))
-    except (KeyError, ValueError, TypeError):
+        # Compared as sudo writes it: digits only (int() would also take " 1" or an Arabic-Indic one).
+        verified = str(pwd.getpwnam(claimed).pw_uid) == env.get("SUDO_UID")
+    except (KeyError, ValueError):
         verified = False
     if verified:
         return Actor(escape_controls(user), escape_controls(claimed))
