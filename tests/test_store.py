@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sqlite3
 import stat
@@ -226,6 +227,40 @@ def test_sec21_purged_identifiers_are_remembered(tmp_path: Path) -> None:
         store.mark_restored("jean.martin@example.org", now)
         found = store.find_purge("jean.martin")
         assert found is not None and found.restored_at == now
+
+
+def test_sec30_a_purge_keeps_the_sha256_of_its_archive(tmp_path: Path) -> None:
+    from umacct.store import PurgeRecord
+
+    digest = "ab" * 32
+    with SQLiteStore(tmp_path) as store:
+        record = PurgeRecord("a@x.org", "a", "uid=a,ou=people", tmp_path / "a.ldif", T0)
+        store.record_purge(dataclasses.replace(record, archive_sha256=digest))
+        found = store.find_purge("a")
+        assert found is not None and found.archive_sha256 == digest
+
+
+def test_sec30_purges_recorded_before_digests_are_kept_without_one(tmp_path: Path) -> None:
+    from umacct.store import _MIGRATIONS
+
+    with sqlite3.connect(tmp_path / STATE_FILE) as conn:  # a store written by umacct 2
+        conn.execute(
+            "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied_at TEXT)"
+        )
+        for version, statements in enumerate(_MIGRATIONS[:2], start=1):
+            for statement in statements:
+                conn.execute(statement)
+            conn.execute("INSERT INTO schema_migrations VALUES (?, 'then')", (version,))
+        conn.execute(
+            "INSERT INTO purged (account, uid, dn, archive, purged_at) VALUES (?, ?, ?, ?, ?)",
+            ("a@x.org", "a", "uid=a,ou=people", "/old/a.ldif", T0.isoformat()),
+        )
+    conn.close()
+    with SQLiteStore(tmp_path) as store:
+        assert store.schema_version() == SCHEMA_VERSION
+        found = store.find_purge("a@x.org")
+        assert found is not None and found.archive_sha256 is None
+        assert found.archive == Path("/old/a.ldif")
 
 
 def test_saved_values_round_trip(tmp_path: Path) -> None:

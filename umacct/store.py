@@ -73,6 +73,7 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
             PRIMARY KEY (account, name)
         )""",
     ),
+    ("ALTER TABLE purged ADD COLUMN archive_sha256 TEXT",),
 )
 SCHEMA_VERSION = len(_MIGRATIONS)
 
@@ -89,6 +90,8 @@ class PurgeRecord:
     restored_at: datetime | None = None
     external_id: str | None = None
     """The HR or student-system identifier, to recognise a person who comes back."""
+    archive_sha256: str | None = None
+    """The archive's SHA-256 (hex) when written; None in purges recorded before it was kept."""
 
 
 @dataclass(frozen=True)
@@ -396,8 +399,8 @@ class SQLiteStore(Closing):
         with self._conn:
             self._conn.execute(
                 "INSERT OR REPLACE INTO purged"
-                " (account, uid, dn, external_id, archive, purged_at, restored_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, NULL)",
+                " (account, uid, dn, external_id, archive, purged_at, restored_at, archive_sha256)"
+                " VALUES (?, ?, ?, ?, ?, ?, NULL, ?)",
                 (
                     purge.account,
                     purge.uid,
@@ -405,6 +408,7 @@ class SQLiteStore(Closing):
                     purge.external_id,
                     str(purge.archive),
                     to_stored_time(purge.purged_at),
+                    purge.archive_sha256,
                 ),
             )
 
@@ -427,6 +431,7 @@ class SQLiteStore(Closing):
             purged_at=datetime.fromisoformat(row["purged_at"]),
             restored_at=_from_stored_time(row["restored_at"]),
             external_id=row["external_id"],
+            archive_sha256=row["archive_sha256"],
         )
 
     @_reported

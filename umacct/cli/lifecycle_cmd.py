@@ -256,11 +256,29 @@ def purge(
     _render_stream(state, purge_expired(runtime, limit=limit, dry_run=dry_run), dry_run=dry_run)
 
 
-def restore(ctx: typer.Context, account: AccountArgument, reason: RequiredReason) -> None:
-    """Put a purged account back from its archive: expired, with no usable password until a reset."""
+def restore(
+    ctx: typer.Context,
+    account: AccountArgument,
+    reason: RequiredReason,
+    accept_unverified: Annotated[
+        bool,
+        typer.Option(
+            "--accept-unverified-archive",
+            help="Restore a purge recorded before archives had a SHA-256 (check the file first).",
+        ),
+    ] = False,
+) -> None:
+    """Put a purged account back from its archive: expired, with no usable password until a reset.
+
+    Only at the purged DN, only ordinary user attributes the schema knows (never passwords,
+    password-policy or operational attributes), with pwdEndTime set again. Exit 65 when the
+    archive does not match the SHA-256 recorded at purge time; exit 77 for a purge recorded
+    without one, unless --accept-unverified-archive.
+    """
     from umacct.services.purge import restore as restore_account
 
     state = get_state(ctx)
     runtime = state.runtime()
     runtime.audit_details["reason"] = reason
-    _render_one(state, restore_account(runtime, account))
+    result = restore_account(runtime, account, accept_unverified=accept_unverified)
+    _render_one(state, result)
