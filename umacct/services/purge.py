@@ -281,7 +281,7 @@ def purge_expired(
     if skipped:
         raise ArchiveError(
             f"{len(skipped)} account(s) not purged, their archives could not be written "
-            f"(nothing of theirs was deleted): {', '.join(skipped)}"
+            f"(nothing of theirs was deleted): {', '.join(map(repr, skipped))}"
         )
 
 
