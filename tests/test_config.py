@@ -225,3 +225,22 @@ def test_cli_config_show_masks_secrets(tmp_path: Path, monkeypatch: pytest.Monke
     as_json = runner.invoke(app, ["--json", "--config", str(path), "config", "show"])
     assert "do-not-print-me" not in as_json.output
     assert '"secrets"' in as_json.stdout
+
+
+@pytest.mark.parametrize("delimiter", ["+", "-", "_", "=", ""])
+def test_recipient_delimiter_one_separator_or_none(tmp_path: Path, delimiter: str) -> None:
+    document = minimal()
+    document["mail"] = {"recipient_delimiter": delimiter}
+    assert load_config(write(tmp_path, document)).mail.recipient_delimiter == delimiter
+    assert parse_config(minimal()).mail.recipient_delimiter == "+"
+
+
+@pytest.mark.parametrize("delimiter", ["+-", "@", ".", " ", "a", "1", "\n", "é", "\u200b", 5])
+def test_recipient_delimiter_bad_values_exit_78(tmp_path: Path, delimiter: object) -> None:
+    document = minimal()
+    document["mail"] = {"recipient_delimiter": delimiter}
+    path = write(tmp_path, document)
+    result = runner.invoke(app, ["--config", str(path), "config", "check"])
+    assert result.exit_code == ExitCode.CONFIG_ERROR
+    assert "[mail] recipient_delimiter" in result.stderr
+    assert result.stderr.count("\n") == 1

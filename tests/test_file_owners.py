@@ -239,6 +239,15 @@ def test_sec31_open_private_file_never_follows_a_link(tmp_path: Path) -> None:
     assert not (tmp_path / "made-by-it").exists()
 
 
+def test_sec31_the_audit_log_is_not_read_through_a_link(tmp_path: Path) -> None:
+    elsewhere = tmp_path / "elsewhere.jsonl"
+    AuditLog(elsewhere, SystemClock()).append("create", "forged@univ.example", {})
+    link = tmp_path / "audit.jsonl"
+    link.symlink_to(elsewhere)
+    with pytest.raises(ConfigError, match="is a symbolic link"):
+        AuditLog(link, SystemClock()).read()
+
+
 def test_sec31_a_file_of_someone_else_is_refused_not_chmodded(tmp_path: Path) -> None:
     theirs = tmp_path / "audit.jsonl"
     theirs.write_text("")

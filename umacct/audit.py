@@ -403,7 +403,9 @@ class AuditLog:
         # before parsing keeps ``show`` fast on a log of millions of lines.
         needle = json.dumps(mentioning)[1:-1].encode("ascii") if mentioning is not None else b""
         try:
-            with self.path.open("rb") as log:
+            # Read as it is written: never through a link, never a file of someone else's.
+            fd = open_private_file(self.path, "audit log", os.O_RDONLY, create=False)
+            with os.fdopen(fd, "rb") as log:
                 for line in _lines_from_end(log) if newest_first else log:
                     if not line.strip() or needle not in line:
                         continue

@@ -319,18 +319,23 @@ def _make_private_dir(path: Path, what: str) -> None:
         ) from exc
 
 
-def open_private_file(path: Path, what: str, flags: int = os.O_RDWR) -> int:
+def open_private_file(path: Path, what: str, flags: int = os.O_RDWR, *, create: bool = True) -> int:
     """Open (creating it, mode 0600) a file the tool writes; return the descriptor.
 
     A symbolic link is never followed (``O_NOFOLLOW``): one planted at the path is refused and
     its target left untouched. What was opened must be a regular file owned by root or the
-    tool's user that no one else may write (``fstat``); read access for others is taken away.
-    A refusal is a ``ConfigError`` (exit 78), a file that cannot be opened an
-    ``UnavailableError``.
+    tool's user that no one else may write (``fstat``); read access for others is taken away
+    from a file of the tool's user. A refusal is a ``ConfigError`` (exit 78), a file that
+    cannot be opened an ``UnavailableError``. With ``create`` False (reading), a missing file
+    raises ``FileNotFoundError``.
     """
     try:
-        fd = os.open(path, flags | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        fd = os.open(
+            path, flags | (os.O_CREAT if create else 0) | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600
+        )
     except OSError as exc:
+        if not create and exc.errno == errno.ENOENT:
+            raise
         if exc.errno == errno.ELOOP:
             with_link = find_written_problem(path)
             if with_link:
@@ -343,7 +348,7 @@ def open_private_file(path: Path, what: str, flags: int = os.O_RDWR) -> int:
         problem = _written_problem(path, info, folder=False)
         if problem:
             raise ConfigError(problem.message(what))
-        if info.st_mode & 0o077:
+        if info.st_mode & 0o077 and info.st_uid == os.geteuid():
             os.fchmod(fd, 0o600)
     except BaseException:
         os.close(fd)
