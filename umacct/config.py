@@ -163,6 +163,9 @@ class ProfileConfig:
     max_extensions: int | None = None
     staff: bool = False
     end_date_attribute: str = "supannEmpDateFin"
+    end_date_match: str | None = None
+    """With a composite attribute (``supannEmpProfil``, ``supannExtProfil``): the
+    ``key=value`` a value must hold (``population={SUPANN}ENS-VAC``); its ``datefin`` is the end."""
     external_id_attribute: str = "supannEmpId"
     affiliations: list[str] = field(default_factory=lambda: ["member"])
     affiliations_in_grace: list[str] = field(default_factory=lambda: ["affiliate"])
@@ -462,6 +465,13 @@ def _check_values(config: Config) -> None:
             )
         if profile.max_extensions is not None and profile.max_extensions < 0:
             raise _KeyProblem(table, "max_extensions", "expected 0 or more")
+        match = profile.end_date_match
+        if match is not None and (
+            "=" not in match or not match.partition("=")[0] or "[" in match or "]" in match
+        ):
+            raise _KeyProblem(
+                table, "end_date_match", f"expected key=value (population=...), got {match!r}"
+            )
     _check_policy(config.policy)
     if config.mail.transport not in ("outbox", "smtp"):
         raise _KeyProblem(

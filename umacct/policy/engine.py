@@ -217,6 +217,26 @@ def grace_end_for(rules: ProfileRules, end_of_activity: date) -> date:
     return end_of_months_after(end_of_activity, rules.grace_months)
 
 
+def deciding_activity(activities: Sequence[tuple[ProfileRules, date | None]]) -> int:
+    """Which of a person's activities decides the account's departure (its index).
+
+    The account stays active while any activity continues: one with no end decides (the
+    account has no departure yet); otherwise the one whose grace period ends last, an
+    extendable one on a tie (so that the person keeps the right to ask for more).
+    """
+    if not activities:
+        raise InvalidInputError("an account needs at least one activity")
+    best = 0
+    best_key: tuple[date, bool] | None = None
+    for index, (rules, end) in enumerate(activities):
+        if end is None:
+            return index
+        key = (grace_end_for(rules, end), rules.extendable)
+        if best_key is None or key > best_key:
+            best, best_key = index, key
+    return best
+
+
 def extended_grace_end(rules: ProfileRules, grace_end: date, times: int = 1) -> date:
     """The grace end after ``times`` more extensions, applied one after the other."""
     for _ in range(times):

@@ -20,6 +20,7 @@ from umacct.policy import (
     ProfileRules,
     ResourceState,
     Stage,
+    deciding_activity,
     evaluate,
     find_state,
     supann_date_of,
@@ -42,8 +43,22 @@ _INVISIBLE_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Zl", "Zp"})
 
 
 @dataclass(frozen=True)
+class Activity:
+    """One of a person's activities: a configured profile and its end (None: no end known)."""
+
+    profile_key: str
+    end_of_activity: date | None
+
+
+@dataclass(frozen=True)
 class Account:
-    """One person's account, read from the directory."""
+    """One person's account, read from the directory.
+
+    A person may hold several profiles at once (a doctoral student who teaches as a
+    vacataire): ``activities`` has one per configured profile value, and ``profile_key`` /
+    ``end_of_activity`` are those of the activity that decides the departure (see
+    ``umacct.policy.deciding_activity``).
+    """
 
     dn: str
     uid: str
@@ -55,6 +70,7 @@ class Account:
     account_state: ResourceState | None
     end_of_activity: date | None
     entry: Entry
+    activities: tuple[Activity, ...] = ()
 
     @property
     def stage(self) -> Stage:
@@ -102,15 +118,65 @@ def end_of_activity_date(value: str | None, timezone: str) -> date | None:
 
 
 def profile_key_of(entry: Entry, config: Config) -> str | None:
-    """The profile key stored on the entry, if any."""
+    """The profile key stored on the entry, if any (the first, when it holds several)."""
     return entry.first(config.directory.profile_attribute)
+
+
+def composite_fields(value: str) -> dict[str, str]:
+    """The ``[key=value]`` parts of a SUPANN composite value (``supannEmpProfil``)."""
+    fields: dict[str, str] = {}
+    for part in value.split("]"):
+        key, equals, content = part.strip().lstrip("[").partition("=")
+        if equals and key:
+            fields[key.strip().lower()] = content.strip()
+    return fields
+
+
+def profile_end(entry: Entry, profile: ProfileConfig, timezone: str) -> date | None:
+    """A profile's end of activity on the entry.
+
+    The profile's date attribute, or the ``datefin`` of the composite value that holds
+    ``end_date_match`` (the latest, if several do).
+    """
+    values = entry.get(profile.end_date_attribute)
+    if profile.end_date_match is None:
+        return end_of_activity_date(values[0] if values else None, timezone)
+    key, _, wanted = profile.end_date_match.partition("=")
+    ends = []
+    for value in values:
+        fields = composite_fields(value)
+        found = fields.get(key.strip().lower())
+        if found is not None and found.casefold() == wanted.strip().casefold():
+            datefin = fields.get("datefin", "")
+            if len(datefin) == 8 and datefin.isdigit():
+                try:
+                    ends.append(date(int(datefin[:4]), int(datefin[4:6]), int(datefin[6:])))
+                except ValueError:
+                    continue
+    return max(ends, default=None)
+
+
+def activities_of(entry: Entry, config: Config) -> tuple[Activity, ...]:
+    """One activity per configured profile value of the entry, in the entry's order."""
+    keys = dict.fromkeys(entry.get(config.directory.profile_attribute))
+    return tuple(
+        Activity(key, profile_end(entry, config.profiles[key], config.policy.timezone))
+        for key in keys
+        if key in config.profiles
+    )
 
 
 def account_from_entry(entry: Entry, config: Config) -> Account:
     """Read an entry into an ``Account``; an unparsable state counts as none."""
-    profile_key = profile_key_of(entry, config)
-    profile = config.profiles.get(profile_key or "")
-    end_attribute = profile.end_date_attribute if profile else None
+    activities = activities_of(entry, config)
+    if activities:
+        pairs = [(rules_for(a.profile_key, config.profiles[a.profile_key]), a.end_of_activity)
+                 for a in activities]  # fmt: skip
+        deciding = activities[deciding_activity(pairs)]
+        profile_key: str | None = deciding.profile_key
+        end_of_activity = deciding.end_of_activity
+    else:
+        profile_key, end_of_activity = profile_key_of(entry, config), None
     try:
         state = find_state(entry.get(config.attributes.state_date))
     except InvalidInputError:
@@ -123,10 +189,9 @@ def account_from_entry(entry: Entry, config: Config) -> Account:
         given_name=entry.first("givenName") or "",
         surname=entry.first("sn") or "",
         account_state=state,
-        end_of_activity=end_of_activity_date(
-            entry.first(end_attribute) if end_attribute else None, config.policy.timezone
-        ),
+        end_of_activity=end_of_activity,
         entry=entry,
+        activities=activities,
     )
 
 

@@ -43,6 +43,7 @@ from umacct.services.create_lookup import Known, existing_accounts, look_up
 from umacct.services.lifecycle import (
     end_of_activity_value,
 )
+from umacct.services.profiles import add_profile_change, tell_profile_added
 from umacct.services.returning import (
     check_archived_names,
     reinstatement,
@@ -370,6 +371,9 @@ class _Creator:
         stage = account.stage
         if stage in (Stage.GRACE, Stage.EXPIRED):
             return self._reinstate(row, account, "reinstated")
+        held = {activity.profile_key for activity in account.activities}
+        if stage is not Stage.FOREIGN and held and row.profile not in held:
+            return self._add_profile(row, account)
         if stage is Stage.FOREIGN:
             raise RefusedError(
                 f"{account.identifier} ({self._who(row)}) is in state "
@@ -397,6 +401,35 @@ class _Creator:
             activation_expires=link.expires if link else None,
             mail=link.mail if link else None,
             message=message,
+            line=row.line or None,
+        )
+
+    def _add_profile(self, row: IntakeRow, account: Account) -> CreateOutcome:
+        """One person, one account: the row's profile joins the ones the account has."""
+        change = add_profile_change(self.runtime, account, row)
+        if not self.dry_run:
+            self._check_audit()
+        apply_change(
+            self.runtime,
+            change,
+            command="create",
+            dry_run=self.dry_run,
+            details={**self._details(row), "profile_added": row.profile},
+        )
+        if not self.dry_run:
+            tell_profile_added(self.runtime, account, row.profile)
+        return CreateOutcome(
+            account=account.identifier,
+            uid=account.uid,
+            profile=row.profile,
+            state=_state_words(account.account_state),
+            action="profile-added",
+            changed=True,
+            arrival=row.arrival or self.today,
+            activation_expires=None,
+            mail=None,
+            message=f"{'would add' if self.dry_run else 'added'} profile {row.profile} to the "
+            "account the person already has",
             line=row.line or None,
         )
 

@@ -77,8 +77,8 @@ def look_up(runtime: Runtime, rows: Iterable[IntakeRow]) -> Known:
 def existing_accounts(row: IntakeRow, known: Known) -> list[Account]:
     """The accounts the row's person already has (same names, and id or address).
 
-    The names (folded) and the external id must match, or the names, the personal address
-    and the profile. An external id that matches an account of other names is refused (InvalidInputError):
+    The names (folded) and the external id (in any profile's id attribute) must match, or
+    the names and the personal address. An external id that matches an account of other names is refused (InvalidInputError):
     the row must never hand that account, and its mailbox, to someone else.
     """
     if row.external_id:
@@ -95,7 +95,7 @@ def existing_accounts(row: IntakeRow, known: Known) -> list[Account]:
         found = [
             account
             for account in known.by_personal_mail.get(row.personal_email.lower(), [])
-            if _same_person(row, account) and account.profile_key == row.profile
+            if _same_person(row, account)
         ]
     unique = {account.dn.lower(): account for account in found}
     return list(unique.values())

@@ -11,8 +11,8 @@ from datetime import date, timedelta
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-from umacct.policy import Action, ActionKind, Stage
-from umacct.services.accounts import Account, evaluate_account, find_account
+from umacct.policy import Action, ActionKind, Stage, grace_end_for
+from umacct.services.accounts import Account, evaluate_account, find_account, rules_for
 from umacct.services.helpdesk import instant_of
 from umacct.tokens import TokenPurpose
 
@@ -33,6 +33,17 @@ class TimelineEvent:
 
 
 @dataclass(frozen=True)
+class ProfileActivity:
+    """One of the person's profiles: its end, the grace end it alone gives, whether it decides."""
+
+    profile: str
+    end_of_activity: date | None
+    grace_end: date | None
+    extendable: bool
+    decides: bool
+
+
+@dataclass(frozen=True)
 class Explanation:
     """The answer to "what happens to this account, and why can't they log in"."""
 
@@ -42,6 +53,8 @@ class Explanation:
     stage: str
     rule: str
     """The rule that decides the account's end, in words."""
+    profiles: list[ProfileActivity]
+    """Every profile the person holds (several for a doctoral student who teaches, say)."""
     happened: list[TimelineEvent]
     upcoming: list[TimelineEvent]
     login_blockers: list[str]
@@ -239,18 +252,68 @@ def _activation_words(runtime: Runtime, account: Account) -> str:
     )
 
 
+def profile_activities(runtime: Runtime, account: Account) -> list[ProfileActivity]:
+    """Each profile the account holds, with the grace end it alone would give."""
+    found = []
+    for activity in account.activities:
+        settings = runtime.config.profiles[activity.profile_key]
+        end = activity.end_of_activity
+        grace_end = grace_end_for(rules_for(activity.profile_key, settings), end) if end else None
+        found.append(
+            ProfileActivity(
+                activity.profile_key,
+                end,
+                grace_end,
+                settings.extendable,
+                activity.profile_key == account.profile_key,
+            )
+        )
+    return found
+
+
+def several_profiles_words(today: date, activities: list[ProfileActivity]) -> str:
+    """Which of several profiles decides, in words ("etudiant until ... keeps it open")."""
+    deciding = next(a for a in activities if a.decides)
+    others = [a for a in activities if not a.decides]
+    if deciding.end_of_activity is None:
+        head = f"{deciding.profile} (no end recorded) keeps the account open"
+    elif deciding.end_of_activity >= today:
+        head = f"{deciding.profile} until {deciding.end_of_activity.isoformat()} keeps the account open"
+    else:
+        head = (
+            f"{deciding.profile}, ended on {deciding.end_of_activity.isoformat()}, gives the "
+            "latest grace end"
+        )
+    parts = []
+    for other in others:
+        if other.end_of_activity is None:
+            parts.append(f"{other.profile} has no end recorded")
+        elif other.end_of_activity < today:
+            parts.append(
+                f"the {other.profile} activity ended on {other.end_of_activity.isoformat()}"
+            )
+        else:
+            parts.append(f"{other.profile} until {other.end_of_activity.isoformat()}")
+    return "; ".join([head, *parts])
+
+
 def explain(runtime: Runtime, key: str) -> Explanation:
     """The account's timeline and today's login blockers (``umacct explain ACCOUNT``)."""
     account = find_account(runtime.directory, runtime.config, key)
     profile = runtime.config.profiles.get(account.profile_key or "")
     evaluation = evaluate_account(runtime, account, profile) if profile else None
     blockers = login_blockers(runtime, account)
+    activities = profile_activities(runtime, account)
+    rule = rule_words(account, profile, evaluation)
+    if len(activities) > 1:
+        rule = f"{several_profiles_words(runtime.today(), activities)}; {rule}"
     return Explanation(
         account=account.identifier,
         as_of=runtime.today(),
         profile=account.profile_key,
         stage=account.stage.value,
-        rule=rule_words(account, profile, evaluation),
+        rule=rule,
+        profiles=activities,
         happened=_history(runtime, account),
         upcoming=_upcoming(runtime, evaluation),
         login_blockers=blockers,

@@ -97,7 +97,9 @@ class AccountView:
     display_name: str
     aliases: list[str]
     profile: str | None
+    """The profile that decides the departure (see ``profiles`` for all of them)."""
     profile_label: str | None
+    profiles: list[str]
     stage: str
     state: str | None
     substate: str | None
@@ -128,6 +130,8 @@ class AccountRow:
     uid: str
     name: str
     profile: str | None
+    profiles: str
+    """Every profile the person holds, comma-separated."""
     stage: str
     state: str | None
     since: date | None
@@ -191,6 +195,7 @@ def show_account(runtime: Runtime, key: str) -> AccountView:
         aliases=account.values(config.attributes.alias_login),
         profile=account.profile_key,
         profile_label=profile.label if profile else None,
+        profiles=[activity.profile_key for activity in account.activities],
         stage=account.stage.value,
         state=state.state if state else None,
         substate=state.substate if state else None,
@@ -283,6 +288,7 @@ def account_row(account: Account) -> AccountRow:
         uid=account.uid,
         name=account.display_name,
         profile=account.profile_key,
+        profiles=",".join(activity.profile_key for activity in account.activities),
         stage=account.stage.value,
         state=f"{state.state}:{state.substate}" if state else None,
         since=state.start if state else None,

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from umacct.config import ProfileConfig
 from umacct.directory.escape import (
     filter_and,
     filter_eq,
@@ -39,6 +40,7 @@ from umacct.services.lifecycle import (
     outcome,
     send_warning,
 )
+from umacct.services.profiles import drop_ended_profile_affiliations, ended_profile_affiliations
 from umacct.services.purge import purge_account
 from umacct.services.runtime import Runtime
 
@@ -78,7 +80,7 @@ def suspension_filter(runtime: Runtime, as_of: date) -> str:
     by_profile = [
         filter_and(
             filter_eq(config.directory.profile_attribute, key),
-            filter_le(profile.end_date_attribute, supann_date_bound(as_of - ONE_DAY, upper=True)),
+            _end_filter(profile, supann_date_bound(as_of - ONE_DAY, upper=True), upper=True),
         )
         for key, profile in config.profiles.items()
     ]
@@ -87,6 +89,19 @@ def suspension_filter(runtime: Runtime, as_of: date) -> str:
         filter_not(filter_prefix(state, GRACE_PREFIX)),
         filter_not(filter_prefix(state, EXPIRED_PREFIX)),
     )
+
+
+def _end_filter(profile: ProfileConfig, bound: str, *, upper: bool) -> str:
+    """The end-date test of a profile, ordered on its date attribute.
+
+    A composite value (``[datefin=...]``) cannot be ordered by the server: its holders are
+    all looked at.
+    """
+    if profile.end_date_match is not None:
+        return filter_present(profile.end_date_attribute)
+    if upper:
+        return filter_le(profile.end_date_attribute, bound)
+    return filter_ge(profile.end_date_attribute, bound)
 
 
 def grace_filter(runtime: Runtime, as_of: date) -> str:
@@ -123,7 +138,7 @@ def reactivation_filter(runtime: Runtime, as_of: date) -> str:
     by_profile = [
         filter_and(
             filter_eq(config.directory.profile_attribute, key),
-            filter_ge(profile.end_date_attribute, supann_date_bound(as_of, upper=False)),
+            _end_filter(profile, supann_date_bound(as_of, upper=False), upper=False),
         )
         for key, profile in config.profiles.items()
     ]
@@ -167,6 +182,8 @@ def cuts_due(runtime: Runtime, *, purge: bool, purge_limit: int) -> int:
         except UmacctError:
             continue  # the real run reports it
         kind = action.action_due.kind if action.action_due else None
+        if kind is None and ended_profile_affiliations(runtime, account) is not None:
+            count += 1
         if kind is ActionKind.PURGE:
             if purge and purges < purge_limit:
                 purges += 1
@@ -244,7 +261,7 @@ def _sweep_one(
     evaluation = evaluate_account(runtime, account, profile)
     action = evaluation.action_due
     if action is None:
-        return None
+        return _ended_activity(runtime, account, dry_run=dry_run)
     details: dict[str, object] = {"sweep": runtime.today().isoformat()}
     kind = action.kind
     if kind is ActionKind.NOTICE:
@@ -285,6 +302,22 @@ def _sweep_one(
             return purge_account(runtime, account, dry_run=dry_run)
         return outcome(runtime, account, "purgeable", "purgeable (run with --purge)", changed=False)
     return None
+
+
+def _ended_activity(runtime: Runtime, account: Account, *, dry_run: bool) -> AccountOutcome | None:
+    """One activity of a person with several ended: its own affiliations go, the account stays."""
+    ended = ended_profile_affiliations(runtime, account)
+    if ended is None:
+        return None
+    profile_key, gone = ended
+    change = drop_ended_profile_affiliations(runtime, account, profile_key, gone, dry_run=dry_run)
+    return outcome(
+        runtime,
+        change.simulate(runtime.config),
+        "profile-ended",
+        f"{profile_key} ended: {', '.join(gone)} removed; the other activities go on",
+        changed=True,
+    )
 
 
 def suspend_due(
