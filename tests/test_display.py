@@ -56,13 +56,12 @@ def assert_terminal_safe(text: str, *, layout: str = "\n") -> None:
 
 class Captured(Output):
     def __init__(self) -> None:
-        super().__init__(io.StringIO(), color=False)
+        self.buffer = io.StringIO()
+        super().__init__(self.buffer, color=False)
 
     @property
     def text(self) -> str:
-        value = self.file.getvalue()
-        assert isinstance(value, str)
-        return value
+        return self.buffer.getvalue()
 
 
 # --- the escaping itself ------------------------------------------------------------------
