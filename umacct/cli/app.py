@@ -27,6 +27,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "redirect": ("umacct.cli.credentials_cmd", "Forward the account's mail to EMAIL (after a confirmation link sent there), or --off."),
     "suspend": ("umacct.cli.lifecycle_cmd", "Start the grace period of an account whose activity ended (repeating it changes nothing)."),
     "unsuspend": ("umacct.cli.lifecycle_cmd", "Undo a suspension: the account is active as before, with its affiliations back."),
+    "lock": ("umacct.cli.lifecycle_cmd", "Lock an account: the directory refuses its logins until it is unlocked."),
+    "unlock": ("umacct.cli.lifecycle_cmd", "Unlock an account locked by 'umacct lock': the state it had before comes back."),
     "extend": ("umacct.cli.lifecycle_cmd", "Extend the grace period by the profile's extension_months (titulaire and contractuel staff)."),
     "sweep": ("umacct.cli.lifecycle_cmd", "The daily job (cron): suspend what is due, send warnings, expire, list or purge."),
     "purge": ("umacct.cli.lifecycle_cmd", "Archive (LDIF, mode 0600) then delete expired accounts; their identifiers stay reserved."),
@@ -41,6 +43,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "report": ("umacct.cli.report_cmd", "Reports on the good practices: stale passwords, missing recovery addresses, activations never done, external forwards."),
     "mail": ("umacct.cli.mail_cmd", "The queue of mail the relay did not take yet."),
     "config": ("umacct.cli.config_cmd", "Write, show and check the configuration file."),
+    "serve": ("umacct.cli.serve_cmd", "Serve the web pages of the mailed links (activation, reset, confirmation) and first login."),
     "secret": ("umacct.cli.secret_cmd", "Store passwords in the system keyring (never on the command line)."),
     "localdir": ("umacct.cli.localdir_cmd", "Start, describe and stop a throwaway local OpenLDAP directory (demo, tests, benchmarks)."),
 }  # fmt: skip

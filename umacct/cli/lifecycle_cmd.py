@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Annotated
 
@@ -48,6 +49,8 @@ def register(app: typer.Typer) -> None:
     """Add the departure commands to the application."""
     app.command("suspend")(suspend)
     app.command("unsuspend")(unsuspend)
+    app.command("lock")(lock)
+    app.command("unlock")(unlock)
     app.command("extend")(extend)
     app.command("sweep")(sweep)
     app.command("purge")(purge)
@@ -137,6 +140,53 @@ def unsuspend(
     state = get_state(ctx)
     result = unsuspend_account(state.runtime(), account, reason=reason, dry_run=dry_run)
     _render_one(state, result, dry_run=dry_run)
+
+
+class LockKindChoice(enum.StrEnum):
+    """The kinds of lock."""
+
+    TECHNICAL = "technical"
+    ADMINISTRATIVE = "administrative"
+
+
+LockKind = Annotated[
+    LockKindChoice,
+    typer.Option(
+        "--kind",
+        help="technical (a compromised account: the person is not told) or administrative.",
+        show_default=False,
+        case_sensitive=False,
+    ),
+]
+
+
+def lock(
+    ctx: typer.Context,
+    account: AccountArgument,
+    kind: LockKind,
+    reason: RequiredReason,
+    dry_run: DryRun = False,
+) -> None:
+    """Lock an account: the directory refuses its logins until it is unlocked.
+
+    Writes S:SupannVerrouTechnique or S:SupannVerrouAdministratif and ppolicy's
+    pwdAccountLockedTime, cancels pending links; the sweep leaves it alone.
+    """
+    from umacct.services.locks import lock as lock_account
+
+    state = get_state(ctx)
+    result = lock_account(state.runtime(), account, kind=kind.value, reason=reason, dry_run=dry_run)
+    _render_one(state, result, dry_run=dry_run)
+
+
+def unlock(
+    ctx: typer.Context, account: AccountArgument, reason: RequiredReason, dry_run: DryRun = False
+) -> None:
+    """Unlock an account locked by 'umacct lock': the state it had before comes back."""
+    from umacct.services.locks import unlock as unlock_account
+
+    state = get_state(ctx)
+    _render_one(state, unlock_account(state.runtime(), account, reason=reason, dry_run=dry_run))
 
 
 def extend(

@@ -33,6 +33,7 @@ from umacct.policy.engine import (
 )
 from umacct.policy.states import (
     ACCOUNT,
+    LOCK_SUBSTATES,
     MAILBOX,
     NONEXISTENT_SUBSTATES,
     STATE_DATE_PATTERN,
@@ -45,6 +46,7 @@ from umacct.policy.states import (
     expired_states,
     find_state,
     grace_states,
+    locked_states,
     precreated_states,
     replace_resource_values,
     replace_state_dates,
@@ -55,6 +57,7 @@ from umacct.policy.states import (
 
 __all__ = [
     "ACCOUNT",
+    "LOCK_SUBSTATES",
     "MAILBOX",
     "NONEXISTENT_SUBSTATES",
     "STATE_DATE_PATTERN",
@@ -84,6 +87,7 @@ __all__ = [
     "format_state_date",
     "grace_end_for",
     "grace_states",
+    "locked_states",
     "parse_generalized_time",
     "parse_state_date",
     "precreated_states",

@@ -255,3 +255,17 @@ def grace_states(end_of_activity: date, grace_end: date) -> tuple[ResourceState,
 def expired_states(grace_end: date) -> tuple[ResourceState, ...]:
     """``{X}I:SupannExpire:<grace end + 1 day>:`` for ``COMPTE`` and ``MAIL``."""
     return _account_and_mailbox("I", "SupannExpire", grace_end + ONE_DAY, None)
+
+
+LOCK_SUBSTATES = {
+    "technical": "SupannVerrouTechnique",
+    "administrative": "SupannVerrouAdministratif",
+}
+"""The lock kinds of ``umacct lock`` and the SUPANN sub-state each writes."""
+
+
+def locked_states(kind: str, since: date) -> tuple[ResourceState, ...]:
+    """``{X}S:SupannVerrouTechnique:<since>:`` (or ``...Administratif``) for ``COMPTE`` and ``MAIL``."""
+    if kind not in LOCK_SUBSTATES:
+        raise InvalidInputError(f"lock kind {kind!r}: expected technical or administrative")
+    return _account_and_mailbox("S", LOCK_SUBSTATES[kind], since, None)
