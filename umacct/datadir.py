@@ -235,8 +235,13 @@ def find_read_folder_problem(folder: Path, why: str) -> FileProblem | None:
 # --- files the tool writes -----------------------------------------------------------------
 
 
-def _written_problem(path: Path, info: os.stat_result, *, folder: bool) -> FileProblem | None:
-    """A file or folder the tool writes, as found (never through a link)."""
+def _written_problem(
+    path: Path, info: os.stat_result, *, folder: bool | None
+) -> FileProblem | None:
+    """A file or folder the tool writes, as found (never through a link).
+
+    ``folder`` None: of either kind (a wrong kind is for the module that opens it to report).
+    """
     if stat.S_ISLNK(info.st_mode):
         try:
             target = f" to {_shown(os.readlink(path))}"
@@ -247,9 +252,9 @@ def _written_problem(path: Path, info: os.stat_result, *, folder: bool) -> FileP
             f"is a symbolic link{target}: the tool writes only into files of its own",
             f"remove the link (rm {_shown(path)})",
         )
-    if folder and not stat.S_ISDIR(info.st_mode):
+    if folder is True and not stat.S_ISDIR(info.st_mode):
         return FileProblem(path, _NOT_A_FOLDER, f"move it away ({_shown(path)})")
-    if not folder and not stat.S_ISREG(info.st_mode):
+    if folder is False and not stat.S_ISREG(info.st_mode):
         return FileProblem(path, "is not a regular file", f"move it away ({_shown(path)})")
     return _object_problem(path, path, info, "that user could forge what the tool keeps there")
 
@@ -298,7 +303,7 @@ def ensure_private_dir(path: Path, what: str = "data dir") -> None:
             continue
         except OSError as exc:
             raise UnavailableError(f"{what} {_shown(entry)}: cannot check: {exc.strerror}") from exc
-        problem = _written_problem(entry, info, folder=name in DATA_FOLDERS)
+        problem = _written_problem(entry, info, folder=None)
         if problem:
             raise ConfigError(problem.message(what))
 
