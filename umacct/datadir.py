@@ -125,7 +125,7 @@ def _object_problem(path: Path, real: Path, info: os.stat_result, why: str) -> F
     return None
 
 
-def _folder_problem(path: Path, folder: Path, info: os.stat_result) -> FileProblem | None:
+def _folder_problem(path: Path, folder: str, info: os.stat_result) -> FileProblem | None:
     """A folder crossed on the way: whoever may write it could replace what it holds."""
     where = _shown(folder)
     if not _trusted_owner(info.st_uid):
@@ -148,48 +148,48 @@ def _folder_problem(path: Path, folder: Path, info: os.stat_result) -> FileProbl
 
 def _traverse(
     path: Path, *, follow_last: bool
-) -> tuple[list[tuple[Path, os.stat_result]], Path, os.stat_result | None]:
+) -> tuple[list[tuple[str, os.stat_result]], Path, os.stat_result | None]:
     """The folders crossed to reach ``path``, where it leads, and what is there (None: nothing).
 
     Symbolic links on the way are followed as the system would follow them, and every folder
     crossed is listed, those holding the links included: whoever may write any of them could
     swap the file. A link as the last component is followed only with ``follow_last``. When
-    the path does not exist the folders end with the deepest one that does.
+    the path does not exist the folders end with the deepest one that does. (Plain strings:
+    this runs for every file at every start of the tool.)
     """
-    root = Path("/")
-    folders = [(root, os.stat(root))]
-    current = root
-    pending = list(reversed(Path(os.path.abspath(path)).parts[1:]))
+    folders = [("/", os.stat("/"))]
+    current = "/"
+    pending = [name for name in reversed(os.path.abspath(path).split("/")) if name]
     links = 0
     while pending:
         name = pending.pop()
-        if name in ("", "."):
+        if name == ".":
             continue
         if name == "..":
-            current = current.parent
+            current = os.path.dirname(current)
             continue
-        candidate = current / name
+        candidate = f"{current.rstrip('/')}/{name}"
         try:
             info = os.lstat(candidate)
         except (FileNotFoundError, NotADirectoryError):
-            return folders, candidate, None
+            return folders, Path(candidate), None
         last = not pending
         if stat.S_ISLNK(info.st_mode) and (follow_last or not last):
             links += 1
             if links > _MAX_LINKS:
                 raise OSError(errno.ELOOP, os.strerror(errno.ELOOP), str(path))
-            target = Path(os.readlink(candidate))
-            if target.is_absolute():
-                current = root
-            pending.extend(reversed(target.parts[1:] if target.is_absolute() else target.parts))
+            target = os.readlink(candidate)
+            if target.startswith("/"):
+                current = "/"
+            pending.extend(name for name in reversed(target.split("/")) if name)
             continue
         if last:
-            return folders, candidate, info
+            return folders, Path(candidate), info
         if not stat.S_ISDIR(info.st_mode):
-            return folders, candidate, None
+            return folders, Path(candidate), None
         folders.append((candidate, info))
         current = candidate
-    return folders, current, os.lstat(current)
+    return folders, Path(current), os.lstat(current)
 
 
 def find_read_problem(path: Path, why: str) -> FileProblem | None:
@@ -226,7 +226,15 @@ def find_read_folder_problem(folder: Path, why: str) -> FileProblem | None:
     except OSError as exc:
         return FileProblem(folder, f"cannot be listed: {exc.strerror}", "fix its permissions")
     for entry in entries:
-        problem = find_read_problem(entry, why)
+        # The folder's way is checked: a plain file needs only its own check, a link its way.
+        try:
+            info = os.lstat(entry)
+        except OSError:
+            continue  # gone meanwhile
+        if stat.S_ISLNK(info.st_mode):
+            problem = find_read_problem(entry, why)
+        else:
+            problem = _object_problem(entry, entry, info, why)
         if problem:
             return problem
     return None
@@ -264,7 +272,7 @@ def find_written_problem(path: Path, *, folder: bool = False) -> FileProblem | N
     try:
         folders, parent, parent_info = _traverse(path.parent, follow_last=True)
         if parent_info is not None:
-            folders.append((parent, parent_info))
+            folders.append((str(parent), parent_info))
         for crossed, crossed_info in folders:
             problem = _folder_problem(path, crossed, crossed_info)
             if problem:
