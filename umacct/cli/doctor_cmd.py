@@ -11,7 +11,11 @@ from umacct.cli.state import get_state
 def doctor(ctx: typer.Context, fmt: FormatOption = None) -> None:
     """Check the configuration, secrets, connection, TLS, bind, write access, schema, ppolicy and mail.
 
-    Exits 0 when every check passes, 1 otherwise; each failing check says how to fix it.
+    One row per file the tool trusts (configuration, CA file, templates, data dir, state
+    store, mail queue, audit log): owned by root or the tool's user, writable by no one else.
+    Exits 0 when every check passes, 1 otherwise; each failing check says how to fix it. A
+    configuration, CA file or templates others may rewrite stops it first, as every command
+    (exit 78): the directory is not contacted with settings someone else may have written.
     """
     from umacct.services.doctor import run_doctor
 
