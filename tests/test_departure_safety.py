@@ -373,3 +373,20 @@ def test_bad_safety_settings_fail_config_check_with_78(
     code, _, err = umacct("config", "check")
     assert code == 78, err
     assert key in err
+
+
+def test_a_purgeable_account_is_marked_awaiting_deletion_then_purged(
+    on: Callable[[date], Runtime],
+) -> None:
+    runtime = on(TODAY)
+    expired = [f"{{COMPTE}}I:SupannExpire:{ymd(days(-90))}:"]
+    person = add_person(
+        runtime, "await.del", state_values=expired, extra={"pwdEndTime": [generalized(days(-90))]}
+    )
+    [marked] = sweep_json()
+    assert marked["action"] == "awaiting-deletion"
+    assert compte(read(runtime, person)) == f"{{COMPTE}}I:SupannSupprCompte:{ymd(TODAY)}:"
+    assert [r["action"] for r in sweep_json()] == ["purgeable"]
+    [purged] = sweep_json(TODAY, "--purge")
+    assert purged["action"] == "purge"
+    assert runtime.directory.read(person.dn, ["uid"]) is None

@@ -277,7 +277,7 @@ def test_person_back_in_activity_is_reactivated_not_expired_or_purged(stage_fact
 
 
 @pytest.mark.parametrize(
-    "value", [None, "{COMPTE}S:SupannVerrouille:20240101:", "{COMPTE}I:SupannSupprCompte::"]
+    "value", [None, "{COMPTE}S:SupannVerrouille:20240101:", "{COMPTE}I:SupannSupprDonnees::"]
 )
 def test_foreign_and_unknown_states_are_left_alone(value: str | None) -> None:
     state = ResourceState.parse(value) if value else None
@@ -500,3 +500,12 @@ def test_any_dates_give_an_evaluation_or_invalid_input(
     except InvalidInputError:
         return
     assert evaluation.extension_allowed is (evaluation.extension_refusal is None)
+
+
+def test_an_account_awaiting_deletion_is_purgeable_since_its_state_began() -> None:
+    state = ResourceState("COMPTE", "I", "SupannSupprCompte", date(2026, 8, 1))
+    facts = AccountFacts.from_state(state, date(2025, 12, 31))
+    assert facts.stage is Stage.EXPIRED and facts.awaiting_deletion
+    evaluation = run(VACATAIRE, facts, date(2026, 8, 1))
+    assert evaluation.action_due == Action(ActionKind.PURGE)
+    assert evaluation.purgeable_on == date(2026, 8, 1)

@@ -33,6 +33,7 @@ from umacct.policy.engine import (
 )
 from umacct.policy.states import (
     ACCOUNT,
+    AWAITING_DELETION,
     LOCK_SUBSTATES,
     MAILBOX,
     NONEXISTENT_SUBSTATES,
@@ -42,6 +43,7 @@ from umacct.policy.states import (
     ResourceStatus,
     Stage,
     active_states,
+    awaiting_deletion_states,
     created_states,
     expired_states,
     find_state,
@@ -57,6 +59,7 @@ from umacct.policy.states import (
 
 __all__ = [
     "ACCOUNT",
+    "AWAITING_DELETION",
     "LOCK_SUBSTATES",
     "MAILBOX",
     "NONEXISTENT_SUBSTATES",
@@ -74,6 +77,7 @@ __all__ = [
     "Transition",
     "active_states",
     "add_months",
+    "awaiting_deletion_states",
     "count_extensions",
     "created_states",
     "deciding_activity",

@@ -50,7 +50,7 @@ from functools import cache
 
 from umacct.errors import InvalidInputError, RefusedError
 from umacct.policy.dates import ONE_DAY, add_months, end_of_months_after
-from umacct.policy.states import ResourceState, Stage, stage_of
+from umacct.policy.states import AWAITING_DELETION, ResourceState, Stage, stage_of
 
 # Far above any real number of extensions; bounds the search when the dates are irregular.
 _MAX_EXTENSIONS_SCANNED = 1000
@@ -133,6 +133,8 @@ class AccountFacts:
     """The start date of the stored state, whatever it is."""
     notified_on: date | None = None
     """The day the tool first told the person of this departure (None: never)."""
+    awaiting_deletion: bool = False
+    """Expired and marked ``I:SupannSupprCompte``: purgeable since the state's start."""
 
     @classmethod
     def from_state(
@@ -152,6 +154,7 @@ class AccountFacts:
             expired_on=account_state.start if stage is Stage.EXPIRED else None,
             stage_since=account_state.start,
             notified_on=notified_on,
+            awaiting_deletion=account_state.substate == AWAITING_DELETION,
         )
 
 
@@ -502,12 +505,18 @@ def _evaluate_expired(
     end_of_activity: date | None,
     expired_on: date | None,
     stored_grace_end: date | None,
+    awaiting_deletion: bool,
     today: date,
     purge_after_days: int,
 ) -> Evaluation:
-    """Expired accounts; purge counts from the recorded expiry date (the real cut-off)."""
+    """Expired accounts; purge counts from the recorded expiry date (the real cut-off).
+
+    One awaiting deletion (``I:SupannSupprCompte``) is purgeable since its state's start.
+    """
     if end_of_activity is not None and end_of_activity >= today:
         return _resumed(rules, end_of_activity, today, purge_after_days)
+    if awaiting_deletion and expired_on is not None:
+        expired_on -= ONE_DAY * purge_after_days
     grace_end = stored_grace_end
     if grace_end is None and expired_on is not None:
         grace_end = expired_on - ONE_DAY
@@ -577,7 +586,14 @@ def evaluate(
         )
     elif stage is _EXPIRED:
         compute = _evaluate_expired
-        inputs = (facts.end_of_activity, facts.expired_on, facts.grace_end, today, purge_after_days)
+        inputs = (
+            facts.end_of_activity,
+            facts.expired_on,
+            facts.grace_end,
+            facts.awaiting_deletion,
+            today,
+            purge_after_days,
+        )
     elif stage in _LIVE_STAGES:
         compute = _evaluate_live
         inputs = (stage, facts.end_of_activity, today, purge_after_days, warn, minimum_notice_days)

@@ -76,8 +76,11 @@ _STAGE_OF_STATE: Mapping[tuple[str, str], Stage] = MappingProxyType(
         ("A", "SupannAnticipe"): Stage.ACTIVE,
         ("A", "SupannSursis"): Stage.GRACE,
         ("I", "SupannExpire"): Stage.EXPIRED,
+        ("I", "SupannSupprCompte"): Stage.EXPIRED,
     }
 )
+AWAITING_DELETION = "SupannSupprCompte"
+"""The sub-state of an expired account whose purge delay is over: it awaits deletion."""
 
 
 def _check_writable(resource: str, state: str, substate: str | None) -> None:
@@ -269,3 +272,8 @@ def locked_states(kind: str, since: date) -> tuple[ResourceState, ...]:
     if kind not in LOCK_SUBSTATES:
         raise InvalidInputError(f"lock kind {kind!r}: expected technical or administrative")
     return _account_and_mailbox("S", LOCK_SUBSTATES[kind], since, None)
+
+
+def awaiting_deletion_states(since: date) -> tuple[ResourceState, ...]:
+    """``{COMPTE}I:SupannSupprCompte:<since>:``: expired, purgeable since ``since``."""
+    return (ResourceState(ACCOUNT, "I", AWAITING_DELETION, since),)

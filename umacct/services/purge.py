@@ -22,6 +22,7 @@ from umacct.directory import Entry, Subschema
 from umacct.errors import InvalidInputError, NotFoundError, RefusedError, UnavailableError
 from umacct.ldif import LdifEntry, entry_to_ldif, parse_ldif
 from umacct.policy import (
+    AWAITING_DELETION,
     Stage,
     expired_states,
     expiry_instant,
@@ -60,6 +61,8 @@ def purgeable_on(runtime: Runtime, account: Account) -> date | None:
     state = account.account_state
     if account.stage is not Stage.EXPIRED or state is None or state.start is None:
         return None
+    if state.substate == AWAITING_DELETION:
+        return state.start
     return state.start + timedelta(days=runtime.config.policy.purge_after_days)
 
 

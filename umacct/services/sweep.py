@@ -26,11 +26,17 @@ from umacct.directory.escape import (
     filter_present,
 )
 from umacct.errors import InvalidInputError, RefusedError, UmacctError
-from umacct.policy import ActionKind, Stage, supann_date_bound, to_generalized_time
+from umacct.policy import (
+    ActionKind,
+    Stage,
+    awaiting_deletion_states,
+    supann_date_bound,
+    to_generalized_time,
+)
 from umacct.policy.dates import ONE_DAY
 from umacct.services.accounts import Account, evaluate_account, iter_accounts, profile_of
 from umacct.services.arrivals import arrival_day, arrivals_due, arrive
-from umacct.services.changes import apply_change
+from umacct.services.changes import PlannedChange, apply_change
 from umacct.services.lifecycle import (
     AccountOutcome,
     active_change,
@@ -39,6 +45,7 @@ from umacct.services.lifecycle import (
     lengthen_for_notice,
     outcome,
     send_warning,
+    state_targets,
 )
 from umacct.services.profiles import drop_ended_profile_affiliations, ended_profile_affiliations
 from umacct.services.purge import purge_account
@@ -46,6 +53,7 @@ from umacct.services.runtime import Runtime
 
 GRACE_PREFIX = "{COMPTE}A:SupannSursis:"
 EXPIRED_PREFIX = "{COMPTE}I:SupannExpire:"
+DELETION_PREFIX = "{COMPTE}I:SupannSupprCompte:"
 
 
 @dataclass
@@ -88,6 +96,7 @@ def suspension_filter(runtime: Runtime, as_of: date) -> str:
         filter_or(*by_profile),
         filter_not(filter_prefix(state, GRACE_PREFIX)),
         filter_not(filter_prefix(state, EXPIRED_PREFIX)),
+        filter_not(filter_prefix(state, DELETION_PREFIX)),
     )
 
 
@@ -125,9 +134,12 @@ def grace_filter(runtime: Runtime, as_of: date) -> str:
 def purge_filter(runtime: Runtime, as_of: date) -> str:
     """Expired accounts whose expiry is at least ``purge_after_days`` old."""
     oldest = as_of - timedelta(days=runtime.config.policy.purge_after_days)
-    return filter_and(
-        filter_prefix(runtime.config.attributes.state_date, EXPIRED_PREFIX),
-        filter_le("pwdEndTime", _time(runtime, oldest)),
+    state = runtime.config.attributes.state_date
+    return filter_or(
+        filter_and(
+            filter_prefix(state, EXPIRED_PREFIX), filter_le("pwdEndTime", _time(runtime, oldest))
+        ),
+        filter_prefix(state, DELETION_PREFIX),
     )
 
 
@@ -144,7 +156,11 @@ def reactivation_filter(runtime: Runtime, as_of: date) -> str:
     ]
     return filter_and(
         filter_or(*by_profile),
-        filter_or(filter_prefix(state, GRACE_PREFIX), filter_prefix(state, EXPIRED_PREFIX)),
+        filter_or(
+            filter_prefix(state, GRACE_PREFIX),
+            filter_prefix(state, EXPIRED_PREFIX),
+            filter_prefix(state, DELETION_PREFIX),
+        ),
     )
 
 
@@ -230,7 +246,9 @@ def sweep(
         for account in due_accounts(runtime, summary.as_of):
             capped = purge and purged >= purge_limit
             try:
-                result = _sweep_one(runtime, account, summary.dry_run, purge=purge and not capped)
+                result = _sweep_one(
+                    runtime, account, summary.dry_run, purge=purge and not capped, mark=not capped
+                )
             except UmacctError as error:
                 if error.exit_code in (69, 75):
                     raise  # the directory or the store is gone: stop, a rerun completes the work
@@ -248,7 +266,7 @@ def sweep(
 
 
 def _sweep_one(
-    runtime: Runtime, account: Account, dry_run: bool, *, purge: bool
+    runtime: Runtime, account: Account, dry_run: bool, *, purge: bool, mark: bool = True
 ) -> AccountOutcome | None:
     arrival = arrival_day(account) if account.stage is Stage.PRECREATED else None
     if arrival is not None and arrival <= runtime.today():
@@ -300,7 +318,21 @@ def _sweep_one(
     if kind is ActionKind.PURGE:
         if purge:
             return purge_account(runtime, account, dry_run=dry_run)
-        return outcome(runtime, account, "purgeable", "purgeable (run with --purge)", changed=False)
+        if account.facts().awaiting_deletion or not mark:
+            return outcome(
+                runtime, account, "purgeable", "purgeable (run with --purge)", changed=False
+            )
+        change = PlannedChange(
+            account, state_targets(runtime, account, awaiting_deletion_states(runtime.today()))
+        )
+        apply_change(runtime, change, command="sweep", dry_run=dry_run, details=details)
+        return outcome(
+            runtime,
+            change.simulate(runtime.config),
+            "awaiting-deletion",
+            "purgeable: marked I:SupannSupprCompte for other tools (purged with --purge)",
+            changed=True,
+        )
     return None
 
 
