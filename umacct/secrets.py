@@ -25,9 +25,17 @@ class SecretKind(StrEnum):
 
     DIRECTORY = "directory"
     SMTP = "smtp"
+    WEB = "web"
+    """The key that signs the web pages' CSRF cookies (``umacct serve``): the same on every
+    web host, so that a form served by one is accepted by another."""
 
 
-_ENV_VARS = {SecretKind.DIRECTORY: "UMACCT_BIND_PASSWORD", SecretKind.SMTP: "UMACCT_SMTP_PASSWORD"}
+_ENV_VARS = {
+    SecretKind.DIRECTORY: "UMACCT_BIND_PASSWORD",
+    SecretKind.SMTP: "UMACCT_SMTP_PASSWORD",
+    SecretKind.WEB: "UMACCT_WEB_SECRET",
+}
+WEB_KEYRING_USER = "web:csrf"
 
 
 @dataclass(frozen=True)
@@ -47,9 +55,11 @@ def env_var(kind: SecretKind) -> str:
 
 
 def keyring_username(kind: SecretKind, config: Config) -> str:
-    """The keyring entry's username: the bind DN, or ``smtp:<user>@<host>``."""
+    """The keyring entry's username: the bind DN, ``smtp:<user>@<host>`` or ``web:csrf``."""
     if kind is SecretKind.DIRECTORY:
         return config.directory.bind_dn
+    if kind is SecretKind.WEB:
+        return WEB_KEYRING_USER
     smtp = config.mail.smtp
     return f"smtp:{smtp.username}@{smtp.host}"
 

@@ -1,0 +1,292 @@
+"""The pages' words in French and English, and the language a request gets.
+
+The language is, in order: ``?lang=`` (the switch on every page) or the form's ``lang``
+field, the ``umacct-lang`` cookie the switch leaves, the browser's ``Accept-Language``, then
+French. The core speaks English; the password policy's reasons are put into French here,
+by their fixed shapes (an unknown one is shown as the core wrote it).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+
+LANGUAGES = ("fr", "en")
+DEFAULT_LANGUAGE = "fr"
+
+MESSAGES: dict[str, dict[str, str]] = {
+    "fr": {
+        "site": "Compte informatique",
+        "skip": "Aller au contenu",
+        "switch": "English",
+        "switch_lang": "en",
+        "home_title": "1ère connexion / problème de connexion",
+        "home_intro": "Saisissez votre adresse mail institutionnelle. Un lien vous sera envoyé : "
+        "un lien d'activation à votre adresse personnelle si votre compte n'est pas encore "
+        "activé, sinon un lien de réinitialisation à votre adresse de secours.",
+        "address": "Adresse mail institutionnelle",
+        "address_hint": "Par exemple prenom.nom@{domain}",
+        "next": "Suivant",
+        "sent_title": "Demande enregistrée",
+        "sent": "Si ce compte existe, un lien a été envoyé à son adresse de secours (ou, pour "
+        "un compte pas encore activé, à l'adresse personnelle). Le lien est valable peu de "
+        "temps et ne sert qu'une fois.",
+        "sent_spam": "Si vous ne recevez rien, vérifiez votre dossier de courriers indésirables "
+        "(spams), puis contactez l'assistance.",
+        "activation_title": "Activer votre compte",
+        "activation_intro": "Choisissez le mot de passe de votre compte.",
+        "reset_title": "Choisir un nouveau mot de passe",
+        "reset_intro": "Choisissez le nouveau mot de passe de votre compte.",
+        "account": "Compte",
+        "password": "Nouveau mot de passe",
+        "password_hint": "Au moins {min} caractères. Une phrase de plusieurs mots est plus "
+        "facile à retenir et plus sûre. Ni votre nom ni votre identifiant, ni un mot de "
+        "passe courant.",
+        "password2": "Confirmez le mot de passe",
+        "password2_hint": "Saisissez-le une seconde fois.",
+        "submit_password": "Enregistrer le mot de passe",
+        "activated_title": "Votre compte est activé",
+        "activated": "Le compte {account} est actif. Connectez-vous à l'ENT avec cette "
+        "adresse et le mot de passe que vous venez de choisir.",
+        "recovery_set": "Votre adresse de secours est {address} : c'est là que vous recevrez "
+        "un lien si vous oubliez votre mot de passe. Vous pouvez la changer dans l'ENT "
+        "(vignette « Compte informatique »).",
+        "reset_done_title": "Mot de passe changé",
+        "reset_done": "Le mot de passe du compte {account} a été changé. Connectez-vous à "
+        "l'ENT avec votre nouveau mot de passe. Un message en informe votre adresse de secours.",
+        "go_ent": "Se connecter à l'ENT",
+        "confirm_recovery_title": "Confirmer l'adresse de secours",
+        "confirm_recovery_intro": "Le compte {account} demande que {address} devienne son "
+        "adresse de secours (utilisée en cas de perte du mot de passe).",
+        "confirm_forwarding_title": "Confirmer la redirection",
+        "confirm_forwarding_intro": "Le compte {account} demande que son courrier soit "
+        "redirigé vers {address}.",
+        "confirm_button": "Confirmer",
+        "confirm_ignore": "Si vous n'êtes pas à l'origine de cette demande, ignorez ce "
+        "message : rien ne change sans confirmation.",
+        "confirmed_recovery_title": "Adresse de secours enregistrée",
+        "confirmed_recovery": "{address} est désormais l'adresse de secours du compte {account}.",
+        "confirmed_forwarding_title": "Redirection enregistrée",
+        "confirmed_forwarding": "Le courrier du compte {account} est désormais redirigé vers "
+        "{address}.",
+        "error_title": "Erreur",
+        "error_prefix": "Erreur : ",
+        "errors_intro": "Le formulaire contient une erreur :",
+        "link_invalid_title": "Lien non valable",
+        "link_invalid": "Ce lien n'est pas valable : il a déjà servi, a été remplacé par un "
+        "plus récent, ou est incomplet.",
+        "link_expired_title": "Lien expiré",
+        "link_expired": "Ce lien a expiré. Demandez-en un nouveau.",
+        "ask_new_link": "Demander un nouveau lien",
+        "no_longer_applies": "Ce lien ne s'applique plus à ce compte. Contactez l'assistance.",
+        "mismatch": "Les deux mots de passe saisis sont différents.",
+        "required": "Ce champ est obligatoire.",
+        "too_long": "Cette valeur est trop longue.",
+        "csrf_title": "Formulaire expiré",
+        "csrf": "Ce formulaire a expiré ou ne vient pas de cette page. Rechargez la page et "
+        "recommencez.",
+        "rate_title": "Trop de demandes",
+        "rate": "Trop de demandes en peu de temps. Réessayez dans une heure.",
+        "unavailable_title": "Service indisponible",
+        "unavailable": "Le service est momentanément indisponible. Réessayez dans quelques "
+        "minutes.",
+        "failure_title": "Erreur",
+        "failure": "Une erreur est survenue. Réessayez plus tard ; si elle persiste, "
+        "contactez l'assistance.",
+        "not_found_title": "Page introuvable",
+        "not_found": "Cette page n'existe pas.",
+        "refused_title": "Refusé",
+        "bad_request_title": "Demande incorrecte",
+        "help": "Aide",
+        "home_link": "Accueil",
+    },
+    "en": {
+        "site": "IT account",
+        "skip": "Skip to content",
+        "switch": "Français",
+        "switch_lang": "fr",
+        "home_title": "First login / login problem",
+        "home_intro": "Type your institutional email address. A link will be sent to you: an "
+        "activation link to your personal address if your account is not activated yet, "
+        "otherwise a reset link to your recovery address.",
+        "address": "Institutional email address",
+        "address_hint": "For example firstname.lastname@{domain}",
+        "next": "Next",
+        "sent_title": "Request received",
+        "sent": "If this account exists, a link has been sent to its recovery address (or, "
+        "for an account not activated yet, to the personal address). The link is valid for "
+        "a short time and works once.",
+        "sent_spam": "If nothing arrives, look in your spam folder, then contact the helpdesk.",
+        "activation_title": "Activate your account",
+        "activation_intro": "Choose the password of your account.",
+        "reset_title": "Choose a new password",
+        "reset_intro": "Choose the new password of your account.",
+        "account": "Account",
+        "password": "New password",
+        "password_hint": "At least {min} characters. A phrase of several words is easier to "
+        "remember and safer. Not your name nor your identifier, nor a common password.",
+        "password2": "Confirm the password",
+        "password2_hint": "Type it a second time.",
+        "submit_password": "Save the password",
+        "activated_title": "Your account is activated",
+        "activated": "The account {account} is active. Log in to the ENT with this address "
+        "and the password you just chose.",
+        "recovery_set": "Your recovery address is {address}: a link goes there if you forget "
+        "your password. You can change it in the ENT (tile “IT account”).",
+        "reset_done_title": "Password changed",
+        "reset_done": "The password of the account {account} has been changed. Log in to the "
+        "ENT with your new password. Your recovery address is told by mail.",
+        "go_ent": "Log in to the ENT",
+        "confirm_recovery_title": "Confirm the recovery address",
+        "confirm_recovery_intro": "The account {account} asks that {address} become its "
+        "recovery address (used when the password is lost).",
+        "confirm_forwarding_title": "Confirm the forwarding",
+        "confirm_forwarding_intro": "The account {account} asks that its mail be forwarded "
+        "to {address}.",
+        "confirm_button": "Confirm",
+        "confirm_ignore": "If you did not ask for this, ignore this message: nothing changes "
+        "without a confirmation.",
+        "confirmed_recovery_title": "Recovery address saved",
+        "confirmed_recovery": "{address} is now the recovery address of the account {account}.",
+        "confirmed_forwarding_title": "Forwarding saved",
+        "confirmed_forwarding": "The mail of the account {account} is now forwarded to {address}.",
+        "error_title": "Error",
+        "error_prefix": "Error: ",
+        "errors_intro": "The form has an error:",
+        "link_invalid_title": "Link not valid",
+        "link_invalid": "This link is not valid: it was already used, replaced by a newer "
+        "one, or is incomplete.",
+        "link_expired_title": "Link expired",
+        "link_expired": "This link has expired. Ask for a new one.",
+        "ask_new_link": "Ask for a new link",
+        "no_longer_applies": "This link no longer applies to this account. Contact the helpdesk.",
+        "mismatch": "The two passwords typed differ.",
+        "required": "This field is required.",
+        "too_long": "This value is too long.",
+        "csrf_title": "Form expired",
+        "csrf": "This form has expired or does not come from this page. Reload the page and "
+        "try again.",
+        "rate_title": "Too many requests",
+        "rate": "Too many requests in a short time. Try again in an hour.",
+        "unavailable_title": "Service unavailable",
+        "unavailable": "The service is unavailable for a moment. Try again in a few minutes.",
+        "failure_title": "Error",
+        "failure": "Something went wrong. Try again later; if it goes on, contact the helpdesk.",
+        "not_found_title": "Page not found",
+        "not_found": "This page does not exist.",
+        "refused_title": "Refused",
+        "bad_request_title": "Bad request",
+        "help": "Help",
+        "home_link": "Home",
+    },
+}
+
+Translate = Callable[..., str]
+
+
+def translator(lang: str) -> Translate:
+    """``t("key", name=value)``: the page's words in ``lang``, with ``{name}`` filled in."""
+    table = MESSAGES.get(lang, MESSAGES[DEFAULT_LANGUAGE])
+
+    def t(key: str, **values: object) -> str:
+        text = table.get(key) or MESSAGES["en"].get(key) or key
+        return text.format(**values) if values else text
+
+    return t
+
+
+def chosen_language(
+    asked: str | None, cookie: str | None, accept_language: str | None
+) -> tuple[str, bool]:
+    """The page's language, and whether it was asked for now (the switch sets a cookie)."""
+    if asked in LANGUAGES:
+        return asked, True
+    if cookie in LANGUAGES:
+        return cookie, False
+    return from_accept_language(accept_language or ""), False
+
+
+def from_accept_language(header: str) -> str:
+    """The best of ``LANGUAGES`` for an ``Accept-Language`` header (RFC 9110 weights)."""
+    best, best_weight = DEFAULT_LANGUAGE, 0.0
+    for position, item in enumerate(header.split(",")[:20]):
+        tag, _, params = item.strip().partition(";")
+        primary = tag.strip().lower().split("-")[0]
+        weight = 1.0
+        match = re.search(r"q\s*=\s*([^;\s]*)", params)
+        if match:
+            if not re.fullmatch(r"[01](\.[0-9]{0,3})?", match.group(1)):
+                continue  # a weight that is not one: the entry is ignored
+            weight = float(match.group(1))
+        weight -= position * 1e-6  # the first of equal weights wins
+        if primary in LANGUAGES and weight > best_weight:
+            best, best_weight = primary, weight
+    return best
+
+
+# --- the password policy's reasons, in French ------------------------------------------------
+
+_FRENCH_REASONS: list[tuple[re.Pattern[str], str]] = [
+    (re.compile(r"^the password is empty$"), "Le mot de passe est vide."),
+    (
+        re.compile(
+            r"^the password is too short: at least (\d+) characters besides spaces, it has (\d+)$"
+        ),
+        r"Le mot de passe est trop court : au moins \1 caractères hors espaces, il en a \2.",
+    ),
+    (
+        re.compile(r"^the password is too long: (\d+) characters, at most (\d+)$"),
+        r"Le mot de passe est trop long : \1 caractères, au plus \2.",
+    ),
+    (
+        re.compile(r"^the password is in a list of commonly used passwords$"),
+        "Ce mot de passe figure dans une liste de mots de passe courants.",
+    ),
+    (
+        re.compile(r"^the password is a commonly used password with digits or symbols added$"),
+        "C'est un mot de passe courant auquel on a ajouté des chiffres ou des symboles.",
+    ),
+    (
+        re.compile(r"^the password is one short sequence repeated \(like abcabcabc\)$"),
+        "Le mot de passe répète une courte séquence (comme abcabcabc).",
+    ),
+    (
+        re.compile(r"^the password is a run of consecutive characters \(like abcdef or 98765\)$"),
+        "Le mot de passe est une suite de caractères consécutifs (comme abcdef ou 98765).",
+    ),
+    (re.compile(r"^the password is only spaces$"), "Le mot de passe n'est fait que d'espaces."),
+    (
+        re.compile(r"^the password is only combining marks.*$"),
+        "Le mot de passe n'est fait que de signes diacritiques, sans lettre pour les porter.",
+    ),
+    (
+        re.compile(
+            r"^the password contains (.+) \((U\+[0-9A-F]{4,6})\); use visible characters only$"
+        ),
+        r"Le mot de passe contient un caractère invisible ou de contrôle (\2) : "
+        "n'utilisez que des caractères visibles.",
+    ),
+    (
+        re.compile(r"^the password contains (.+) \((.+)\)$"),
+        r"Le mot de passe contient votre nom ou votre identifiant (\2).",
+    ),
+    (
+        re.compile(r"^the new password is the current one$"),
+        "Le nouveau mot de passe est l'actuel.",
+    ),
+]
+
+
+def password_reason(reason: str, lang: str) -> str:
+    """The policy's refusal in the page's language."""
+    if lang != "fr":
+        return reason[:1].upper() + reason[1:] + ("" if reason.endswith(".") else ".")
+    for pattern, french in _FRENCH_REASONS:
+        if pattern.match(reason):
+            return pattern.sub(french, reason)
+    return reason
+
+
+def plain(values: Mapping[str, object]) -> dict[str, str]:
+    """Values as strings, for ``t(..., **values)``."""
+    return {key: str(value) for key, value in values.items()}
