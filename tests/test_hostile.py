@@ -90,7 +90,8 @@ def data_dump(config: Config) -> dict[str, Any]:
     files = {
         str(path.relative_to(data_dir)): path.read_bytes()
         for path in sorted(data_dir.rglob("*"))
-        if path.is_file() and not path.name.endswith(SQLITE_SUFFIXES)
+        # Lock files hold no state (a job's advisory lock, left in place on purpose).
+        if path.is_file() and not path.name.endswith((*SQLITE_SUFFIXES, ".lock"))
     }
     return {"store": state, "queue": queued, "files": files}
 

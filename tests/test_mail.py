@@ -53,6 +53,7 @@ ALL_PARAMS = {
     "purge_date": "2026-12-26",
     "changed_date": "2025-08-01",
     "extendable": "yes",
+    "profile": "Vacataire d'enseignement",
 }
 
 

@@ -194,3 +194,36 @@ def test_profile_rules_are_unchanged_for_one_profile(on: Callable[[date], Runtim
     person = add_person(runtime, "one.only", profile="vacataire", end_of_activity=month_end(-1))
     account = find_account(runtime.directory, runtime.config, person.identifier)
     assert [dataclasses.astuple(a) for a in account.activities] == [("vacataire", month_end(-1))]
+
+
+def test_an_account_activated_before_its_arrival_is_anticipated_then_active(
+    on: Callable[[date], Runtime], mail_relay: object
+) -> None:
+    from days import days
+    from people import NEW_PASSWORD, token_in_mail
+
+    from umacct.services.credentials import activate, send_activation
+
+    runtime = on(TODAY)
+    arrival = days(10)
+    row = new_person(
+        runtime.config, given_name="Eli", surname="Tot", profile="etudiant",
+        personal_email="eli.tot@example.net", arrival=arrival,
+    )  # fmt: skip
+    created = create_person(runtime, row)
+    assert created.action == "precreated"
+    send_activation(runtime, created.account)
+    token = token_in_mail(mail_relay, "eli.tot@example.net", "activation")  # type: ignore[arg-type]
+    activate(runtime, token, NEW_PASSWORD)
+    account = find_account(runtime.directory, runtime.config, created.account)
+    assert account.account_state is not None
+    assert account.account_state.format() == (
+        f"{{COMPTE}}A:SupannAnticipe:{TODAY:%Y%m%d}:{days(9):%Y%m%d}"
+    )
+    assert runtime.directory.check_password(account.dn, NEW_PASSWORD)
+    code, out, err = umacct("--json", "sweep", day=arrival)
+    assert code == 0, err
+    assert [r["action"] for r in json.loads(out)] == ["arrive"]
+    account = find_account(runtime.directory, runtime.config, created.account)
+    assert account.account_state is not None
+    assert account.account_state.format() == f"{{COMPTE}}A:SupannActif:{arrival:%Y%m%d}:"

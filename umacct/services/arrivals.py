@@ -13,13 +13,14 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from umacct.directory.escape import filter_prefix
+from umacct.directory.escape import filter_or, filter_prefix
 from umacct.errors import RefusedError
 from umacct.policy import (
     ACCOUNT,
     MAILBOX,
     ResourceState,
     Stage,
+    active_states,
 )
 from umacct.services.accounts import Account, iter_accounts
 from umacct.services.addresses import personal_address
@@ -34,6 +35,8 @@ if TYPE_CHECKING:
 
 PRECREATED_PREFIX = "{COMPTE}I:SupannPrecree:"
 PRECREATED = "SupannPrecree"
+ANTICIPATED_PREFIX = "{COMPTE}A:SupannAnticipe:"
+ANTICIPATED = "SupannAnticipe"
 
 
 @dataclass(frozen=True)
@@ -120,11 +123,24 @@ def arrival_states(created: date, arrival: date | None) -> tuple[ResourceState, 
 
 
 def arrival_day(account: Account) -> date | None:
-    """The arrival day of a pre-created account (the day after its state ends), else None."""
+    """The arrival day of a pre-created or anticipated account, else None.
+
+    It is the day after its state ends.
+    """
     state = account.account_state
-    if account.stage is not Stage.PRECREATED or state is None or state.end is None:
+    if state is None or state.end is None:
         return None
-    return state.end + timedelta(days=1)
+    if account.stage is Stage.PRECREATED or state.substate == ANTICIPATED:
+        return state.end + timedelta(days=1)
+    return None
+
+
+def anticipated_states(today: date, arrival: date) -> tuple[ResourceState, ...]:
+    """``{X}A:SupannAnticipe:<today>:<arrival - 1>``: in use before the activity starts."""
+    return tuple(
+        ResourceState(resource, "A", ANTICIPATED, today, arrival - timedelta(days=1))
+        for resource in (ACCOUNT, MAILBOX)
+    )
 
 
 def arrivals_due(runtime: Runtime) -> Iterator[Account]:
@@ -134,7 +150,10 @@ def arrivals_due(runtime: Runtime) -> Iterator[Account]:
     such accounts are left alone.
     """
     today = runtime.today()
-    search_filter = filter_prefix(runtime.config.attributes.state_date, PRECREATED_PREFIX)
+    state = runtime.config.attributes.state_date
+    search_filter = filter_or(
+        filter_prefix(state, PRECREATED_PREFIX), filter_prefix(state, ANTICIPATED_PREFIX)
+    )
     for account in iter_accounts(runtime.directory, runtime.config, search_filter):
         arrival = arrival_day(account)
         if arrival is not None and arrival <= today:
@@ -148,6 +167,14 @@ def arrive(
 
     RefusedError for an account that is not pre-created.
     """
+    state = account.account_state
+    if state is not None and state.substate == ANTICIPATED:
+        since = arrival_day(account) or runtime.today()
+        active = PlannedChange(account, state_targets(runtime, account, active_states(since)))
+        apply_change(runtime, active, command=command, dry_run=dry_run, details={"arrival": True})
+        return outcome(
+            runtime, active.simulate(runtime.config), "arrive", "arrived: active", changed=True
+        )
     if account.stage is not Stage.PRECREATED:
         raise RefusedError(f"{account.identifier} is not pre-created ({account.stage.value})")
     change = PlannedChange(

@@ -25,6 +25,7 @@ from umacct.passwords import PasswordContext, check_password
 from umacct.policy import Stage, active_states
 from umacct.services.accounts import Account, find_account, recovery_address
 from umacct.services.addresses import personal_address, recovery_targets
+from umacct.services.arrivals import anticipated_states, arrival_day
 from umacct.services.changes import PlannedChange, apply_change
 from umacct.services.lifecycle import state_targets
 from umacct.services.links import LinkSent, send_link
@@ -84,7 +85,7 @@ def send_activation(runtime: Runtime, key: str) -> LinkSent:
     The previous link stops working. Refused (exit 77) unless the account awaits activation.
     """
     account = find_account(runtime.directory, runtime.config, key)
-    if account.stage is not Stage.CREATED:
+    if account.stage not in (Stage.CREATED, Stage.PRECREATED):
         raise RefusedError(
             f"{account.identifier} {_stage_words(account)}: only an account awaiting "
             "activation gets an activation link (use 'umacct reset' for a forgotten password)"
@@ -202,13 +203,18 @@ def activate(runtime: Runtime, token: str, password: str) -> PasswordSet:
     becomes the recovery address when there is none.
     """
     record = runtime.tokens.check(token, TokenPurpose.ACTIVATION)
-    account = _account_of_token(runtime, record, (Stage.CREATED,))
+    account = _account_of_token(runtime, record, (Stage.CREATED, Stage.PRECREATED))
     chosen = check_password(password, password_context(runtime, account))
     runtime.audit.ensure_writable()
     with runtime.tokens.redeemed(token, TokenPurpose.ACTIVATION):
         runtime.directory.password_modify(account.dn, chosen)
     names = runtime.config.attributes
-    states = active_states(runtime.today())
+    arrival = arrival_day(account)
+    states = (
+        anticipated_states(runtime.today(), arrival)  # in use before the activity starts
+        if arrival is not None and arrival > runtime.today()
+        else active_states(runtime.today())
+    )
     targets = state_targets(runtime, account, states)
     recovery_set = None
     personal = personal_address(runtime.config, account)

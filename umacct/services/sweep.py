@@ -268,7 +268,7 @@ def sweep(
 def _sweep_one(
     runtime: Runtime, account: Account, dry_run: bool, *, purge: bool, mark: bool = True
 ) -> AccountOutcome | None:
-    arrival = arrival_day(account) if account.stage is Stage.PRECREATED else None
+    arrival = arrival_day(account)
     if arrival is not None and arrival <= runtime.today():
         return arrive(runtime, account, dry_run=dry_run)
     if account.stage is Stage.FOREIGN:
