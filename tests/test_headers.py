@@ -245,11 +245,6 @@ def test_sec34_the_from_header_is_one_address() -> None:
 # --- end to end: the address commands ----------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="umacct/intake.py validate_email does not refuse '=?' yet: the request paths issue "
-    "a link before the composer refuses the address, --no-confirm stores it",
-)
 @pytest.mark.usefixtures("directory_clean")
 def test_sec34_an_encoded_word_address_is_refused_before_any_change(
     on: Callable[[date], Runtime], mail_relay: SmtpTestServer

@@ -113,6 +113,11 @@ def validate_email(address: str) -> str:
     text = address.strip()
     if not text:
         raise InvalidInputError("address is empty")
+    if "=?" in text:
+        raise InvalidInputError(
+            f"address {text!r}: '=?' is not allowed (it starts an encoded word, which mail "
+            "readers decode into other addresses)"
+        )
     for label in re.split(r"[@.\uff0e\u3002\uff61]", text):
         if len(confusable_scripts(label)) > 1:
             raise InvalidInputError(

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import ParamSpec, Protocol, TypeVar
 
 from umacct.closing import Closing
-from umacct.datadir import STATE_FILE, ensure_private_dir
+from umacct.datadir import STATE_FILE, ensure_private_dir, open_private_file
 from umacct.errors import InvalidInputError, TemporaryError, UnavailableError
 
 _LOCK_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
@@ -479,10 +479,7 @@ class SQLiteStore(Closing):
         if not _LOCK_NAME.match(name):
             raise InvalidInputError(f"invalid job name {name!r} (lowercase letters, digits, -, _)")
         path = self.data_dir / f"{name}.lock"
-        try:
-            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-        except OSError as exc:
-            raise UnavailableError(f"{path}: cannot open the lock file: {exc.strerror}") from exc
+        fd = open_private_file(path, "job lock")
         try:
             _acquire(fd, name, wait_seconds)
             os.ftruncate(fd, 0)
@@ -529,17 +526,9 @@ class SQLiteStore(Closing):
         return conn
 
     def _create_private_file(self) -> None:
-        # sqlite would create the file with the umask's mode; create it 0600 first. Its WAL
-        # and shared-memory files copy the database file's mode.
-        try:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-        except OSError as exc:
-            raise UnavailableError(f"{self.path}: cannot open: {exc.strerror}") from exc
-        try:
-            if os.fstat(fd).st_mode & 0o077:
-                os.fchmod(fd, 0o600)
-        finally:
-            os.close(fd)
+        # sqlite would create the file with the umask's mode; create it 0600 first (never
+        # through a link, never someone else's). Its WAL and shared-memory files copy its mode.
+        os.close(open_private_file(self.path, "state store"))
 
     @_reported
     def _migrate(self) -> None:

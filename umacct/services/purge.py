@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
 
+from umacct.datadir import ensure_private_dir
 from umacct.directory import Entry, Subschema
 from umacct.errors import InvalidInputError, NotFoundError, RefusedError, UnavailableError
 from umacct.ldif import LdifEntry, entry_to_ldif, parse_ldif
@@ -179,8 +180,8 @@ def write_archive(runtime: Runtime, account: Account, entry: LdifEntry) -> tuple
         data = entry_to_ldif(entry).encode("utf-8")
     except InvalidInputError as exc:
         raise ArchiveError(f"cannot archive {account.identifier!r}: {exc.message}") from exc
+    ensure_private_dir(folder, "archive folder")  # never through a link, never someone else's
     try:
-        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
         inside = folder.resolve(strict=True)
     except OSError as exc:
         raise _unavailable(folder, folder, exc) from exc
