@@ -180,7 +180,10 @@ def write_archive(runtime: Runtime, account: Account, entry: LdifEntry) -> tuple
         data = entry_to_ldif(entry).encode("utf-8")
     except InvalidInputError as exc:
         raise ArchiveError(f"cannot archive {account.identifier!r}: {exc.message}") from exc
-    ensure_private_dir(folder, "archive folder")  # never through a link, never someone else's
+    try:
+        ensure_private_dir(folder, "archive folder")  # never through a link, nor someone else's
+    except UnavailableError as exc:
+        raise UnavailableError(f"{exc.message}; nothing was deleted") from exc
     try:
         inside = folder.resolve(strict=True)
     except OSError as exc:
