@@ -539,12 +539,22 @@ def test_population_values_follow_the_formats() -> None:
         uid = person.first("uid") or ""
         assert person.dn == f"uid={uid},ou=people,dc=example,dc=org"
         assert attributes["mail"] == [f"{uid}@{profile.domain}"]
-        assert attributes["eduPersonAffiliation"] == profile.affiliations
-        assert profile.external_id_attribute in attributes
+        held = [PROFILES[key] for key in attributes["supannCodePopulation"]]
+        assert attributes["eduPersonAffiliation"] == list(
+            dict.fromkeys(a for p in held for a in p.affiliations)
+        )
+        assert all(p.external_id_attribute in attributes for p in held)
         assert all(STATE_PATTERN.match(value) for value in attributes["supannRessourceEtatDate"])
         end = person.first(profile.end_date_attribute)
         assert end is None or re.fullmatch(r"\d{8}000000Z", end)
         assert (person.first("supannMailPerso") or "").rpartition("@")[2].startswith("example.")
+
+
+def test_the_population_holds_doctoral_students_who_teach() -> None:
+    people = generate_people(500, seed=4, today=REFERENCE_DAY)
+    both = [p for p in people if p.attributes["supannCodePopulation"] == ["etudiant", "vacataire"]]
+    assert both
+    assert all("teacher" in p.attributes["eduPersonAffiliation"] for p in both)
 
 
 def test_population_without_supann_is_plain_inetorgperson() -> None:

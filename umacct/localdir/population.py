@@ -110,6 +110,26 @@ def _supann_attributes(
     return attributes
 
 
+TEACHING_STUDENT_EVERY = 25
+"""One student in this many also teaches as a vacataire (doctoral students): two profiles."""
+
+
+def _teaches_too(attributes: dict[str, list[str]], person: _Person, today: date) -> None:
+    """A doctoral student who also teaches: a vacataire contract, ended for some of them.
+
+    Drawn from the person's number only, so that the rest of the population stays the same.
+    """
+    vacataire = PROFILES["vacataire"]
+    contract_end = today + timedelta(days=(person.number % 300) - 200)
+    attributes["supannCodePopulation"] = [person.profile_key, "vacataire"]
+    attributes[vacataire.end_date_attribute] = [_generalized_time(contract_end)]
+    attributes[vacataire.external_id_attribute] = [f"V{person.number:07d}"]
+    attributes["eduPersonAffiliation"] = [
+        *attributes["eduPersonAffiliation"],
+        *(a for a in vacataire.affiliations if a not in attributes["eduPersonAffiliation"]),
+    ]
+
+
 def _person_entry(
     person: _Person, people_dn: str, rng: random.Random, today: date, supann: bool
 ) -> LdifEntry:
@@ -129,6 +149,8 @@ def _person_entry(
     }
     if supann:
         attributes.update(_supann_attributes(person, profile, rng, today, active))
+        if person.profile_key == "etudiant" and person.number % TEACHING_STUDENT_EVERY == 0:
+            _teaches_too(attributes, person, today)
     if active:
         attributes["userPassword"] = [ssha_hash(sample_password(person.uid), rng.randbytes(8))]
     return LdifEntry(f"uid={person.uid},{people_dn}", attributes)
