@@ -412,3 +412,30 @@ def test_unknown_pages_and_methods(web: Web) -> None:
     assert browser.get("/nothing-here").status_code == 404
     assert browser.put("/").status_code == 405
     assert browser.post("/", content=b"x" * 20000).status_code == 413
+
+
+def test_sec51_a_form_the_browser_says_comes_from_another_site_is_refused(web: Web) -> None:
+    person, token = activation_token(web)
+    browser = web.client()
+    form = browser.get("/activation", params={"token": token})
+    data = {
+        "csrf": csrf_of(form.text),
+        "token": token,
+        "password": NEW_PASSWORD,
+        "password2": NEW_PASSWORD,
+    }
+    for site in ("cross-site", "same-site"):
+        answer = browser.post("/activation", data=data, headers={"sec-fetch-site": site})
+        assert answer.status_code == 403
+    assert not web.runtime.directory.check_password(person.dn, NEW_PASSWORD)
+    answer = browser.post("/activation", data=data, headers={"sec-fetch-site": "same-origin"})
+    assert answer.status_code == 200
+
+
+def test_the_audit_says_the_change_came_through_the_web_and_from_where(web: Web) -> None:
+    person, token = activation_token(web)
+    assert post_password(web.client(), "/activation", token, NEW_PASSWORD).status_code == 200
+    [record] = [r for r in web.runtime.audit.read() if r.command == "activate"]
+    assert record.account == person.identifier
+    assert record.details["frontend"] == "web"
+    assert record.details["client"] == CLIENT[0]

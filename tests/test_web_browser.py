@@ -95,8 +95,25 @@ def last_link(config_path: Path, address: str) -> str:
 
 def heading(driver: Any) -> str:
     from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions
+    from selenium.webdriver.support.wait import WebDriverWait
 
-    return str(driver.find_element(By.TAG_NAME, "h1").text)
+    located = (By.TAG_NAME, "h1")
+    element = WebDriverWait(driver, 20).until(
+        expected_conditions.presence_of_element_located(located)
+    )
+    return str(element.text)
+
+
+def submit(driver: Any) -> None:
+    """Send the page's form and wait for the next page (the POST may take a second)."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions
+    from selenium.webdriver.support.wait import WebDriverWait
+
+    page = driver.find_element(By.TAG_NAME, "html")
+    driver.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+    WebDriverWait(driver, 20).until(expected_conditions.staleness_of(page))
 
 
 def choose_password(driver: Any, password: str) -> None:
@@ -104,7 +121,7 @@ def choose_password(driver: Any, password: str) -> None:
 
     driver.find_element(By.ID, "password").send_keys(password)
     driver.find_element(By.ID, "password2").send_keys(password)
-    driver.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+    submit(driver)
 
 
 def test_activation_then_reset_in_a_real_browser(
@@ -150,7 +167,7 @@ def test_activation_then_reset_in_a_real_browser(
         browser.get(site + "/?lang=en")
         assert heading(browser) == "First login / login problem"
         browser.find_element(By.ID, "address").send_keys(account)
-        browser.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+        submit(browser)
         assert heading(browser) == "Request received"
         browser.save_screenshot(str(shots / "sent-en.png"))
         browser.get(site + last_link(config_path, "zoe.lefevre@example.net"))

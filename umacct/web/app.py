@@ -43,6 +43,7 @@ LANG_COOKIE = "umacct-lang"
 LANG_COOKIE_SECONDS = 365 * 86400
 STYLE_FILE = "umacct.css"
 MAX_FIELD_CHARS = 1024
+_SAME_SITE = ("same-origin", "none")
 _BUILTIN = Path(__file__).parent
 T = TypeVar("T")
 RuntimeFactory = Callable[[], Runtime]
@@ -61,9 +62,14 @@ class WebContext:
     clock: Clock
 
     @contextmanager
-    def runtime(self) -> Iterator[Runtime]:
-        """A runtime for this request, closed when done (call from a worker thread)."""
+    def runtime(self, client: Client | None = None) -> Iterator[Runtime]:
+        """A runtime for this request, closed when done (call from a worker thread).
+
+        What it audits says it came through the web pages, and from which client address.
+        """
         runtime = self.runtime_factory()
+        if client is not None:
+            runtime.audit_details.update({"frontend": "web", "client": client.address})
         try:
             yield runtime
         finally:
@@ -207,7 +213,13 @@ class Page:
         return self.context.csrf.form_value(self.csrf_cookie)
 
     def csrf_ok(self) -> bool:
-        """Whether the form posted carries the field that matches the request's cookie."""
+        """Whether the form posted carries the field that matches the request's cookie.
+
+        A browser that says the form comes from another site (``Sec-Fetch-Site``) is refused
+        whatever it carries.
+        """
+        if self.request.headers.get("sec-fetch-site", "same-origin") not in _SAME_SITE:
+            return False
         cookie = self.request.cookies.get(Csrf.cookie_name(self.client))
         return self.form is not None and self.context.csrf.valid(cookie, self.field("csrf"))
 

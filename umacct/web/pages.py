@@ -161,14 +161,14 @@ async def home(request: Request) -> Response:
             errors={"address": page.t(problem)},
         )
     try:
-        await in_worker(_self_service, page.context, address)
+        await in_worker(_self_service, page, address)
     except (UnavailableError, TemporaryError, ConfigError) as error:
         return error_response(page, error)
     return page.render("sent.html", title=page.t("sent_title"))
 
 
-def _self_service(context: WebContext, address: str) -> None:
-    with context.runtime() as runtime:
+def _self_service(page: Page, address: str) -> None:
+    with page.context.runtime(page.client) as runtime:
         self_service_reset(runtime, address)
 
 
@@ -215,7 +215,7 @@ async def _password_page(request: Request, kind: str) -> Response:
         return _password_form(page, kind, token, look, {"password2": page.t("mismatch")})
     service = activate if kind == "activation" else reset_with_token
     try:
-        result = await in_worker(_set_password, page.context, service, token, password)
+        result = await in_worker(_set_password, page, service, token, password)
     except InvalidInputError as error:
         if error.message.startswith(_LINK_WORDS):
             expired = error.message.startswith(_LINK_EXPIRED)
@@ -236,10 +236,8 @@ async def _password_page(request: Request, kind: str) -> Response:
     )
 
 
-def _set_password(
-    context: WebContext, service: PasswordService, token: str, password: str
-) -> PasswordSet:
-    with context.runtime() as runtime:
+def _set_password(page: Page, service: PasswordService, token: str, password: str) -> PasswordSet:
+    with page.context.runtime(page.client) as runtime:
         return service(runtime, token, password)
 
 
@@ -290,7 +288,7 @@ async def confirm(request: Request) -> Response:
             switch_href=_switch(page, "confirm", token),
         )
     try:
-        await in_worker(_confirm, page.context, look.change, token)
+        await in_worker(_confirm, page, look.change, token)
     except InvalidInputError as error:
         if error.message.startswith(_LINK_WORDS):
             return _link_refused(page, LinkLook("invalid"))
@@ -309,8 +307,8 @@ async def confirm(request: Request) -> Response:
     )
 
 
-def _confirm(context: WebContext, change: str, token: str) -> None:
-    with context.runtime() as runtime:
+def _confirm(page: Page, change: str, token: str) -> None:
+    with page.context.runtime(page.client) as runtime:
         _confirm_with(runtime, change, token)
 
 
