@@ -44,7 +44,6 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "mail": ("umacct.cli.mail_cmd", "The queue of mail the relay did not take yet."),
     "config": ("umacct.cli.config_cmd", "Write, show and check the configuration file."),
     "serve": ("umacct.cli.serve_cmd", "Serve the web pages of the mailed links (activation, reset, confirmation) and first login."),
-    "serve": ("umacct.cli.serve_cmd", "Serve the web pages of the mailed links (activation, reset, confirmation) and first login."),
     "secret": ("umacct.cli.secret_cmd", "Store passwords in the system keyring (never on the command line)."),
     "localdir": ("umacct.cli.localdir_cmd", "Start, describe and stop a throwaway local OpenLDAP directory (demo, tests, benchmarks)."),
 }  # fmt: skip
