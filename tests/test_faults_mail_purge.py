@@ -139,7 +139,10 @@ def _removed_after(path: Path) -> Iterator[None]:
 @pytest.mark.usefixtures("directory_clean")
 @pytest.mark.parametrize(
     ("fault", "reason"),
-    [(full_filesystem, "No space left on device"), (_archive_is_a_file, "a file of that name exists")],
+    [
+        (full_filesystem, "No space left on device"),
+        (_archive_is_a_file, "a file of that name exists"),
+    ],
     ids=["archive-full", "archive-unwritable"],
 )
 def test_sec20_no_entry_is_deleted_without_its_archive(

@@ -31,9 +31,7 @@ def test_lock_refuses_logins_cancels_links_and_unlock_puts_it_back(
     person = add_person(runtime, f"lock.{kind}", profile="vacataire", end_of_activity=month_end(-1))
     before = compte(read(runtime, person))
     runtime.tokens.issue(person.identifier, TokenPurpose.RESET, timedelta(hours=1))
-    code, _, err = umacct(
-        "--json", "lock", person.identifier, "--kind", kind, "--reason", "abuse"
-    )
+    code, _, err = umacct("--json", "lock", person.identifier, "--kind", kind, "--reason", "abuse")
     assert code == 0, err
     entry = read(runtime, person)
     assert compte(entry) == f"{{COMPTE}}S:{substate}:{TODAY:%Y%m%d}:"
