@@ -390,3 +390,15 @@ def test_a_purgeable_account_is_marked_awaiting_deletion_then_purged(
     [purged] = sweep_json(TODAY, "--purge")
     assert purged["action"] == "purge"
     assert runtime.directory.read(person.dn, ["uid"]) is None
+
+
+def test_a_control_character_in_a_name_never_stops_the_mail_a_change_sends(
+    on: Callable[[date], Runtime],
+) -> None:
+    runtime = on(TODAY)
+    person = add_person(runtime, "ctl.name", profile="vacataire", end_of_activity=days(-2))
+    runtime.directory.modify(person.dn, [Change("replace", "sn", ("Na\x1b[31mme\u202e",))])
+    code, _, err = umacct("suspend", person.identifier, "--reason", "left")
+    assert code == 0, err
+    [mail] = [m for m in outbox_mails(runtime) if m["To"] == person.identifier]
+    assert "\x1b" not in mail_text(mail) and "\u202e" not in mail_text(mail)

@@ -79,8 +79,16 @@ class Account:
 
     @property
     def display_name(self) -> str:
-        """Given name and surname, for mail and messages."""
-        return f"{self.given_name} {self.surname}".strip() or self.uid
+        """Given name and surname, for mail and messages.
+
+        Control and invisible characters (a directory may hold them) become spaces: a name
+        never stops a mail that a change already made must send.
+        """
+        name = "".join(
+            " " if unicodedata.category(c) in _INVISIBLE_CATEGORIES else c
+            for c in f"{self.given_name} {self.surname}"
+        )
+        return " ".join(name.split()) or self.uid
 
     def values(self, attribute: str) -> list[str]:
         """The values of any attribute read with the account."""
