@@ -6,7 +6,7 @@ from dataclasses import replace
 from datetime import date
 
 from umacct.directory.escape import filter_present
-from umacct.errors import InvalidInputError, UmacctError
+from umacct.errors import InvalidInputError
 from umacct.identifiers import same_names
 from umacct.intake import IntakeRow
 from umacct.policy import ResourceState
@@ -75,13 +75,13 @@ def with_password_presence(runtime: Runtime, account: Account) -> Account:
 
 
 def check_archived_names(row: IntakeRow, record: PurgeRecord) -> None:
-    """A purged account comes back only to the person it was: the same names (folded)."""
-    from umacct.ldif import parse_ldif
+    """A purged account comes back only to the person it was: the same names (folded).
 
-    try:
-        entry = next(iter(parse_ldif(record.archive.read_text("utf-8"))), None)
-    except (OSError, UnicodeDecodeError, UmacctError):
-        entry = None
+    The names are read from the archive only once it matches the digest of its purge.
+    """
+    from umacct.services.purge import verified_archive
+
+    entry = verified_archive(record)  # a changed or unverified archive vouches for nothing
     archived = {name.lower(): values for name, values in entry.attributes.items()} if entry else {}
     given = next(iter(archived.get("givenname", [])), None)
     surname = next(iter(archived.get("sn", [])), None)
