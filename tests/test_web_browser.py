@@ -3,7 +3,7 @@
 A person is created by ``umacct create``; the activation mail lands in the outbox; the
 browser opens its link on ``umacct serve``, chooses a password, and a real bind with it
 succeeds. Then the same person forgets it: ``/`` sends a reset link, the browser opens it and
-sets another password. Screenshots of the pages go to ``$UMACCT_SCREENSHOTS`` (the ones in
+sets another password, and logs in to the account page with it. Screenshots of the pages go to ``$UMACCT_SCREENSHOTS`` (the ones in
 ``docs/screenshots/`` were made with ``UMACCT_SCREENSHOTS=docs/screenshots``), else to the
 test's own folder.
 
@@ -177,6 +177,13 @@ def test_activation_then_reset_in_a_real_browser(
         browser.save_screenshot(str(shots / "reset-done-en.png"))
         assert runtime.directory.check_password(dn, SECOND_PASSWORD)
         assert not runtime.directory.check_password(dn, FIRST_PASSWORD)
+        browser.get(site + "/login?lang=fr")
+        browser.find_element(By.ID, "address").send_keys(account)
+        browser.find_element(By.ID, "password").send_keys(SECOND_PASSWORD)
+        submit(browser)
+        assert heading(browser) == "Gestion du compte"
+        assert "zoe.lefevre@example.net" in browser.page_source  # the recovery address
+        browser.save_screenshot(str(shots / "account.png"))
     finally:
         runtime.close()
     browser.set_window_size(390, 844)

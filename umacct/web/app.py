@@ -13,6 +13,7 @@ import secrets
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlencode, urlsplit
@@ -36,6 +37,7 @@ from umacct.services.runtime import Runtime
 from umacct.web.i18n import Translate, chosen_language, translator
 from umacct.web.limits import RateLimits
 from umacct.web.security import Client, Csrf, FrontMiddleware, cookie_options
+from umacct.web.sessions import Sessions
 from umacct.web.settings import LinkRoute, WebSettings, ent_url, link_routes
 
 LOG = logging.getLogger("umacct.web")
@@ -84,6 +86,21 @@ class WebContext:
         finally:
             limits.close()
 
+    @contextmanager
+    def sessions(self) -> Iterator[Sessions]:
+        """The logged-in sessions (call from a worker thread)."""
+        settings = self.settings
+        sessions = Sessions(
+            Path(self.config.paths.data_dir),
+            self.clock,
+            idle=timedelta(minutes=settings.session_idle_minutes),
+            longest=timedelta(hours=settings.session_max_hours),
+        )
+        try:
+            yield sessions
+        finally:
+            sessions.close()
+
     def allow(self, *checks: tuple[str, int]) -> bool:
         """Count a hit on each ``(key, allowed per hour)``; False at the first used up."""
         with self.limits() as limits:
@@ -111,7 +128,7 @@ def create_app(
     key: bytes | None = None,
 ) -> Starlette:
     """The application: routes of ``[links]``, ``/``, the style sheet, and the middleware."""
-    from umacct.web import pages
+    from umacct.web import account, pages
 
     settings = settings or WebSettings()
     clock = clock or SystemClock()
@@ -136,6 +153,7 @@ def create_app(
             Route(routes["reset"].path, pages.reset, methods=["GET", "POST"]),
             Route(routes["confirm"].path, pages.confirm, methods=["GET", "POST"]),
             Route(f"/static/{STYLE_FILE}", style_sheet, methods=["GET"]),
+            *account.routes(),
         ],
         middleware=[
             Middleware(

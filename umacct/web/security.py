@@ -40,6 +40,8 @@ ERROR_LOG = logging.getLogger("umacct.web")
 CSRF_COOKIE_SECURE = "__Host-umacct-csrf"
 CSRF_COOKIE_LOOPBACK = "umacct-csrf"
 CSRF_FIELD = "csrf"
+SESSION_COOKIE_SECURE = "__Host-umacct-session"
+SESSION_COOKIE_LOOPBACK = "umacct-session"
 MAX_BODY_BYTES = 16 * 1024
 _FAILURE_PAGE = (
     b'<!DOCTYPE html><html lang="fr"><head><meta charset="utf-8"><title>Erreur / Error</title>'
@@ -58,6 +60,8 @@ class Client:
     https: bool
     loopback_http: bool
     """Plain http to a loopback address (a local test): cookies cannot be ``Secure``."""
+    from_proxy: bool = False
+    """The peer is a trusted proxy (its forwarded headers, and its single sign-on, count)."""
 
 
 def find_client(scope: Scope, proxies: Sequence[Network]) -> Client:
@@ -66,7 +70,8 @@ def find_client(scope: Scope, proxies: Sequence[Network]) -> Client:
     headers = Headers(scope=scope)
     https = scope.get("scheme") == "https"
     address = peer
-    if _in_networks(peer, proxies):
+    from_proxy = _in_networks(peer, proxies)
+    if from_proxy:
         forwarded = [part.strip() for part in headers.get("x-forwarded-for", "").split(",")]
         for candidate in reversed([part for part in forwarded if part]):
             address = candidate
@@ -78,7 +83,7 @@ def find_client(scope: Scope, proxies: Sequence[Network]) -> Client:
     if host.startswith("[") and host.endswith("]"):
         host = host[1:-1]
     loopback_http = not https and is_loopback_host(host) and _is_loopback_address(peer)
-    return Client(_counted(address), https, loopback_http)
+    return Client(_counted(address), https, loopback_http, from_proxy)
 
 
 def _in_networks(address: str, networks: Sequence[Network]) -> bool:
@@ -134,6 +139,11 @@ class Csrf:
         if not cookie or not field or len(cookie) > 100 or len(field) > 100:
             return False
         return hmac.compare_digest(self.form_value(cookie), field)
+
+
+def session_cookie_name(client: Client) -> str:
+    """The logged-in session's cookie: ``__Host-`` unless plain http on loopback."""
+    return SESSION_COOKIE_LOOPBACK if client.loopback_http else SESSION_COOKIE_SECURE
 
 
 def cookie_options(client: Client) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -53,6 +54,13 @@ class WebSettings:
     account_attempts_per_hour: int = 10
     """Password forms sent for one account in an hour (a weak password counts)."""
     hsts_max_age: int = 31536000
+    remote_user_header: str | None = None
+    """The header a trusted proxy's single sign-on (mod_auth_cas, Shibboleth) names the
+    logged-in person with (``X-Remote-User``); believed only from ``trusted_proxies``."""
+    login_attempts_per_hour: int = 10
+    """Login forms sent for one account in an hour."""
+    session_idle_minutes: int = 20
+    session_max_hours: int = 8
     source: Path | None = None
 
     def proxy_networks(self) -> list[Network]:
@@ -160,7 +168,12 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "client_requests_per_hour": (int,),
     "account_attempts_per_hour": (int,),
     "hsts_max_age": (int,),
+    "remote_user_header": (str,),
+    "login_attempts_per_hour": (int,),
+    "session_idle_minutes": (int,),
+    "session_max_hours": (int,),
 }
+_HEADER_NAME = re.compile(r"^[A-Za-z0-9-]{1,64}$")
 
 
 def parse_web_settings(table: dict[str, Any], source: Path | None = None) -> WebSettings:
@@ -181,9 +194,25 @@ def parse_web_settings(table: dict[str, Any], source: Path | None = None) -> Web
 def _check(settings: WebSettings, where: str) -> None:
     if not 1 <= settings.port <= 65535:
         raise ConfigError(f"{where} port: expected 1 to 65535, got {settings.port}")
-    for name in ("client_posts_per_hour", "client_requests_per_hour", "account_attempts_per_hour"):
+    for name in (
+        "client_posts_per_hour",
+        "client_requests_per_hour",
+        "account_attempts_per_hour",
+        "login_attempts_per_hour",
+        "session_idle_minutes",
+        "session_max_hours",
+    ):
         if getattr(settings, name) < 1:
             raise ConfigError(f"{where} {name}: expected 1 or more")
+    header = settings.remote_user_header
+    if header is not None:
+        if not _HEADER_NAME.match(header):
+            raise ConfigError(f"{where} remote_user_header: expected a header name, got {header!r}")
+        if not settings.trusted_proxies:
+            raise ConfigError(
+                f"{where} remote_user_header: needs trusted_proxies (the header is believed "
+                "only from them)"
+            )
     if settings.hsts_max_age < 0:
         raise ConfigError(f"{where} hsts_max_age: expected 0 or more seconds")
     if not settings.institution.strip() or not settings.institution.isprintable():

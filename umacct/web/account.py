@@ -1,0 +1,330 @@
+"""The pages behind a login ("Gestion du compte"): password, recovery address, forwarding.
+
+A person logs in with the institutional address and the password, checked by a real bind as
+that person (the same answer, status and time, at least a second, for an unknown account, a
+wrong password or an account that cannot log in); or, behind the site's single sign-on, a
+trusted proxy names the person in ``[web] remote_user_header`` (from any other peer that
+header is ignored). The forms call the services of ``umacct passwd``, ``set-recovery`` and
+``redirect``: a new address is stored only once the link mailed to it is opened.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import Route
+
+from umacct.errors import InvalidInputError, NotFoundError, RefusedError, UmacctError
+from umacct.policy import Stage
+from umacct.services.accounts import find_account, recovery_address
+from umacct.services.addresses import clear_forwarding, request_forwarding, request_recovery
+from umacct.services.credentials import change_password
+from umacct.services.runtime import Runtime
+from umacct.web.app import (
+    MAX_FIELD_CHARS,
+    Page,
+    error_response,
+    in_worker,
+    page_for,
+    rate_limited,
+)
+from umacct.web.i18n import password_reason
+from umacct.web.security import cookie_options, session_cookie_name
+
+LOGIN_SECONDS = 1.0
+_LOGIN_STAGES = (Stage.ACTIVE, Stage.GRACE)
+
+
+def routes() -> list[Route]:
+    """The routes of the account pages."""
+    return [
+        Route("/login", login, methods=["GET", "POST"]),
+        Route("/logout", logout, methods=["POST"]),
+        Route("/account", account_page, methods=["GET"]),
+        Route("/account/password", password_form, methods=["POST"]),
+        Route("/account/recovery", recovery_form, methods=["POST"]),
+        Route("/account/forwarding", forwarding_form, methods=["POST"]),
+    ]
+
+
+@dataclass(frozen=True)
+class AccountView:
+    """What the account page shows."""
+
+    account: str
+    recovery: str | None
+    forwarding: str | None
+
+
+# --- who is there ---------------------------------------------------------------------------
+
+
+def authenticate(runtime: Runtime, key: str, password: str) -> str | None:
+    """The identifier of the account if ``password`` binds as it, else None (any reason)."""
+    try:
+        account = find_account(runtime.directory, runtime.config, key)
+    except (NotFoundError, InvalidInputError):
+        return None
+    if account.stage not in _LOGIN_STAGES:
+        return None
+    return account.identifier if runtime.directory.check_password(account.dn, password) else None
+
+
+def _session_cookie(page: Page) -> str | None:
+    return page.request.cookies.get(session_cookie_name(page.client))
+
+
+def who(page: Page) -> str | None:
+    """The logged-in account: the trusted proxy's single sign-on, else the session cookie."""
+    context = page.context
+    header = context.settings.remote_user_header
+    if header and page.client.from_proxy and page.request.headers.get(header):
+        with context.runtime(page.client) as runtime:
+            try:
+                account = find_account(
+                    runtime.directory, runtime.config, page.request.headers[header]
+                )
+            except (NotFoundError, InvalidInputError):
+                return None
+            return account.identifier if account.stage in _LOGIN_STAGES else None
+    with context.sessions() as sessions:
+        return sessions.account(_session_cookie(page))
+
+
+def _view(page: Page, identifier: str) -> AccountView:
+    with page.context.runtime(page.client) as runtime:
+        account = find_account(runtime.directory, runtime.config, identifier)
+        forwards = account.values(runtime.config.attributes.forwarding)
+        return AccountView(
+            account.identifier,
+            recovery_address(runtime, account),
+            forwards[0] if forwards else None,
+        )
+
+
+def _to_login() -> RedirectResponse:
+    return RedirectResponse("/login", status_code=303)
+
+
+# --- login, logout --------------------------------------------------------------------------
+
+
+async def login(request: Request) -> Response:
+    """The login form; a real bind as the person opens a session."""
+    page = await page_for(request)
+    if request.method != "POST":
+        return page.render("login.html", title=page.t("login_title"), address="")
+    if not page.csrf_ok():
+        return page.message(403, "csrf_title", "csrf", link="/login")
+    address, password = page.field("address").strip(), page.field("password")
+    settings = page.context.settings
+    checks = [
+        (f"client:{page.client.address}:post", settings.client_posts_per_hour),
+        (f"login:{address.casefold()[:256]}", settings.login_attempts_per_hour),
+    ]
+    if not await in_worker(page.context.allow, *checks):
+        return rate_limited(page)
+    errors = {}
+    if not address or len(address) > 256:
+        errors["address"] = page.t("required" if not address else "too_long")
+    if not password or len(password) > MAX_FIELD_CHARS:
+        errors["password"] = page.t("required" if not password else "too_long")
+    if errors:
+        return page.render(
+            "login.html", 400, title=page.t("login_title"), address=address[:256], errors=errors
+        )
+    try:
+        session = await in_worker(_log_in, page, address, password)
+    except UmacctError as error:
+        return error_response(page, error)
+    if session is None:
+        errors = {"password": page.t("login_failed")}
+        return page.render(
+            "login.html", 400, title=page.t("login_title"), address=address, errors=errors
+        )
+    response = RedirectResponse("/account", status_code=303)
+    response.set_cookie(session_cookie_name(page.client), session, **cookie_options(page.client))
+    return response
+
+
+def _log_in(page: Page, address: str, password: str) -> str | None:
+    started = time.monotonic()
+    try:
+        with page.context.runtime(page.client) as runtime:
+            identifier = authenticate(runtime, address, password)
+        if identifier is None:
+            return None
+        with page.context.sessions() as sessions:
+            return sessions.open(identifier)
+    finally:
+        remaining = LOGIN_SECONDS - (time.monotonic() - started)
+        if remaining > 0:
+            time.sleep(remaining)
+
+
+async def logout(request: Request) -> Response:
+    """End the session."""
+    page = await page_for(request)
+    if not page.csrf_ok():
+        return page.message(403, "csrf_title", "csrf", link="/account")
+    await in_worker(_log_out, page)
+    response = page.message(200, "logout", "logged_out", link="/")
+    response.delete_cookie(session_cookie_name(page.client), **cookie_options(page.client))
+    return response
+
+
+def _log_out(page: Page) -> None:
+    with page.context.sessions() as sessions:
+        sessions.close_session(_session_cookie(page))
+
+
+# --- the account page and its forms -----------------------------------------------------------
+
+
+async def account_page(request: Request) -> Response:
+    """Gestion du compte: the account, its recovery address and forwarding, and the forms."""
+    page = await page_for(request)
+    try:
+        identifier = await in_worker(who, page)
+        if identifier is None:
+            return _to_login()
+        view = await in_worker(_view, page, identifier)
+    except UmacctError as error:
+        return error_response(page, error)
+    return _render(page, view)
+
+
+def _render(
+    page: Page,
+    view: AccountView,
+    status: int = 200,
+    *,
+    notice: str | None = None,
+    errors: dict[str, str] | None = None,
+) -> Response:
+    return page.render(
+        "account.html",
+        status,
+        title=page.t("account_title"),
+        view=view,
+        notice=notice,
+        errors=errors or {},
+        sso=bool(page.context.settings.remote_user_header and page.client.from_proxy),
+        min_length=page.context.config.policy.password_min_length,
+    )
+
+
+async def _posted(
+    request: Request, attempts: bool = False
+) -> tuple[Page, str | None, Response | None]:
+    """A form of the account page: CSRF, the client's limit, and who sent it."""
+    page = await page_for(request)
+    if not page.csrf_ok():
+        return page, None, page.message(403, "csrf_title", "csrf", link="/account")
+    settings = page.context.settings
+    checks = [(f"client:{page.client.address}:post", settings.client_posts_per_hour)]
+    if not await in_worker(page.context.allow, *checks):
+        return page, None, rate_limited(page)
+    try:
+        identifier = await in_worker(who, page)
+    except UmacctError as error:
+        return page, None, error_response(page, error)
+    if identifier is None:
+        return page, None, _to_login()
+    if attempts:
+        key = (f"account:{identifier}:password", settings.account_attempts_per_hour)
+        if not await in_worker(page.context.allow, key):
+            return page, None, rate_limited(page)
+    return page, identifier, None
+
+
+async def password_form(request: Request) -> Response:
+    """Change the password: the current one, then the new one twice."""
+    page, identifier, refused = await _posted(request, attempts=True)
+    if refused is not None or identifier is None:
+        return refused or _to_login()
+    current, new, again = page.field("current"), page.field("password"), page.field("password2")
+    errors: dict[str, str] = {}
+    for name, value in (("current", current), ("password", new)):
+        if not value or len(value) > MAX_FIELD_CHARS:
+            errors[name] = page.t("required" if not value else "too_long")
+    if not errors and new != again:
+        errors["password2"] = page.t("mismatch")
+    notice = None
+    if not errors:
+        try:
+            await in_worker(_change_password, page, identifier, current, new)
+            notice = page.t("password_changed")
+        except RefusedError:
+            errors["current"] = page.t("wrong_current")
+        except InvalidInputError as error:
+            errors["password"] = password_reason(error.message, page.lang)
+        except UmacctError as error:
+            return error_response(page, error)
+    return await _answer(page, identifier, notice, errors)
+
+
+def _change_password(page: Page, identifier: str, current: str, new: str) -> None:
+    with page.context.runtime(page.client) as runtime:
+        change_password(runtime, identifier, current, new)
+    with page.context.sessions() as sessions:
+        sessions.close_others(identifier, _session_cookie(page))
+
+
+async def recovery_form(request: Request) -> Response:
+    """A new recovery address: a confirmation link goes to it."""
+    page, identifier, refused = await _posted(request)
+    if refused is not None or identifier is None:
+        return refused or _to_login()
+    return await _address_change(page, identifier, "recovery")
+
+
+async def forwarding_form(request: Request) -> Response:
+    """A forwarding target (a confirmation link goes to it), or forwarding stopped."""
+    page, identifier, refused = await _posted(request)
+    if refused is not None or identifier is None:
+        return refused or _to_login()
+    return await _address_change(page, identifier, "forwarding")
+
+
+async def _address_change(page: Page, identifier: str, change: str) -> Response:
+    address = page.field(change).strip()
+    stop = change == "forwarding" and page.field("off") == "1"
+    errors: dict[str, str] = {}
+    notice = None
+    if not stop and (not address or len(address) > 256):
+        errors[change] = page.t("required" if not address else "too_long")
+    else:
+        try:
+            await in_worker(_request_change, page, identifier, change, address, stop)
+            notice = (
+                page.t("forwarding_stopped") if stop else page.t("link_sent_to", address=address)
+            )
+        except InvalidInputError as error:
+            errors[change] = page.t("address_refused", reason=error.message)
+        except UmacctError as error:
+            return error_response(page, error)
+    return await _answer(page, identifier, notice, errors)
+
+
+def _request_change(page: Page, identifier: str, change: str, address: str, stop: bool) -> None:
+    with page.context.runtime(page.client) as runtime:
+        if change == "recovery":
+            request_recovery(runtime, identifier, address)
+        elif stop:
+            clear_forwarding(runtime, identifier)
+        else:
+            request_forwarding(runtime, identifier, address)
+
+
+async def _answer(
+    page: Page, identifier: str, notice: str | None, errors: dict[str, str]
+) -> Response:
+    try:
+        view = await in_worker(_view, page, identifier)
+    except UmacctError as error:
+        return error_response(page, error)
+    return _render(page, view, 400 if errors else 200, notice=notice, errors=errors)
