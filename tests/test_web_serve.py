@@ -188,3 +188,23 @@ def test_sec53_the_real_server_logs_no_query_string(
     assert '"GET /activation" 400' in log, log
     assert secret not in log and "?token" not in log
     assert "no web secret stored" in log  # the per-process key is said
+
+
+def test_sec51_the_csrf_key_comes_from_the_secret_store(config_path: Path) -> None:
+    from test_web import csrf_of
+
+    from umacct.web.app import web_key
+
+    config = load_config(config_path)
+    key, warning = web_key(config)
+    assert warning is not None and "umacct secret set web" in warning
+    code, _, err = umacct("secret", "set", "web", "--stdin", stdin="a long shared web key 1234\n")
+    assert code == 0, err
+    key, warning = web_key(config)
+    assert (key, warning) == (b"a long shared web key 1234", None)
+    first = TestClient(create_app(config), base_url="https://x.test")
+    second = TestClient(create_app(config), base_url="https://x.test")
+    form = first.get("/")
+    second.cookies.update(dict(first.cookies))
+    answer = second.post("/", data={"csrf": csrf_of(form.text), "address": ""})
+    assert answer.status_code == 400  # past the CSRF check: the address is missing
