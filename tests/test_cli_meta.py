@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import importlib
+import json
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -15,6 +17,7 @@ from typer.main import get_command
 from typer.testing import CliRunner
 
 from umacct.cli.app import COMMANDS, app
+from umacct.services.runtime import Runtime
 
 runner = CliRunner()
 
@@ -52,6 +55,43 @@ def test_every_command_has_help(path: tuple[str, ...]) -> None:
 def test_read_commands_take_format(path: tuple[str, ...]) -> None:
     result = runner.invoke(app, [*path, "--help"])
     assert "--format" in result.stdout
+
+
+@pytest.mark.parametrize("path", ALL_COMMANDS, ids=" ".join)
+def test_every_command_takes_json_and_format_after_it(path: tuple[str, ...]) -> None:
+    """``umacct show X --json``: where people type it; write commands take --format json too."""
+    for options in (["--json"], ["--format", "json"], ["-f", "JSON"]):
+        result = runner.invoke(app, [*path, *options, "--help"])
+        assert result.exit_code == 0, (options, result.output)
+        assert "--json" in result.stdout and "--format" in result.stdout
+
+
+# What each read command needs to run on the test directory (ACCOUNT is a titulaire).
+READ_ARGUMENTS = {
+    "doctor": [], "show": ["ACCOUNT"], "explain": ["ACCOUNT"], "list": [], "audit": [],
+    "directory show": ["ACCOUNT"], "mail list": [], "report stale-passwords": [],
+    "report missing-recovery": [], "report pending-activation": [], "report forwarding": [],
+}  # fmt: skip
+
+
+def test_the_live_list_covers_every_read_command() -> None:
+    assert set(READ_ARGUMENTS) == READ_COMMANDS
+
+
+@pytest.mark.usefixtures("directory_clean")
+@pytest.mark.parametrize("command", sorted(READ_COMMANDS))
+def test_every_read_command_gives_json_with_json_after_it(
+    command: str, on: Callable[[date], Runtime], config_path: Path
+) -> None:
+    from command_line import umacct
+    from days import TODAY
+    from people import add_person
+
+    person = add_person(on(TODAY), "meta.json", profile="titulaire")
+    arguments = [person.identifier if a == "ACCOUNT" else a for a in READ_ARGUMENTS[command]]
+    code, out, err = umacct(*command.split(), *arguments, "--json")
+    assert code in (0, 1) if command == "doctor" else code == 0, err
+    json.loads(out)
 
 
 def test_the_command_table_matches_the_commands() -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import gc
 import json
+import os
+import sys
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -11,6 +13,7 @@ from typer.core import TyperGroup
 
 from umacct import __version__
 from umacct.cli.lazy import LazyCommands
+from umacct.cli.output import FORMAT_HELP, OutputFormat
 from umacct.cli.state import AppState, get_state
 from umacct.environment import Environment
 from umacct.errors import EXIT_CODE_MEANINGS, ExitCode, UmacctError
@@ -53,6 +56,23 @@ COMMANDS: dict[str, tuple[str, str]] = {
 EXIT_CODES_HELP = "Exit codes:\n\n\b\n" + "\n".join(
     f"{int(code):>3}  {meaning}" for code, meaning in EXIT_CODE_MEANINGS.items()
 )
+
+
+EXIT_READER_GONE = 128 + 13
+"""The exit code of a command whose stdout reader went away (``| head``): SIGPIPE's."""
+EXIT_INTERRUPTED = 128 + 2
+"""Ctrl-C (SIGINT)."""
+
+
+def silence_stdout() -> None:
+    """Point the process's stdout at /dev/null: what is still buffered goes nowhere, quietly."""
+    try:
+        descriptor = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):
+        return  # not a real file (a test's capture): nothing will flush to a closed pipe
+    null = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(null, descriptor)
+    os.close(null)
 
 
 def report_error(state: AppState, error: UmacctError) -> None:
@@ -105,8 +125,12 @@ class UmacctGroup(TyperGroup):
                 raise
             report_error(state, error)
             raise typer.Exit(int(error.exit_code)) from None
-        except (typer.Exit, typer.Abort, typer.TyperException, BrokenPipeError):
-            raise  # typer reports its own; a reader that went away (| head) is not an error
+        except BrokenPipeError:
+            # A reader that went away (| head) is not an error: quiet, as if killed by SIGPIPE.
+            silence_stdout()
+            raise typer.Exit(EXIT_READER_GONE) from None
+        except (typer.Exit, typer.Abort, typer.TyperException):
+            raise  # typer reports its own
         except Exception as error:
             state = get_state(ctx)
             if state.debug:
@@ -153,6 +177,10 @@ def root(
     json_output: Annotated[
         bool, typer.Option("--json", help="One JSON document on stdout; errors as JSON on stderr.")
     ] = False,
+    fmt: Annotated[
+        OutputFormat | None,
+        typer.Option("--format", "-f", help=FORMAT_HELP, case_sensitive=False),
+    ] = None,
     verbose: Annotated[
         int,
         typer.Option("--verbose", "-v", count=True, help="Say more (the directory server used)."),
@@ -169,12 +197,13 @@ def root(
         ),
     ] = False,
 ) -> None:
-    """Global options, valid before any command."""
+    """Global options, valid before any command (--json and --format also after it)."""
     env = ctx.obj if isinstance(ctx.obj, Environment) else Environment.from_system()
     ctx.obj = AppState(
         env=env,
         config_path=config,
-        json=json_output,
+        json=json_output or fmt is OutputFormat.JSON,
+        format=OutputFormat.JSON if json_output and fmt is None else fmt,
         verbose=verbose,
         quiet=quiet,
         color=not (no_color or env.environ.get("NO_COLOR")),
@@ -189,6 +218,16 @@ def main() -> None:
     gc.disable()
     try:
         app(obj=Environment.from_system())
+    except SystemExit as leaving:
+        code = leaving.code
+        try:
+            sys.stdout.flush()  # here, not at interpreter exit, where a closed pipe would warn
+        except BrokenPipeError:
+            silence_stdout()
+            code = EXIT_READER_GONE
+        sys.exit(code)
+    except KeyboardInterrupt:
+        sys.exit(EXIT_INTERRUPTED)
     finally:
         # Nor need it scan every object once more at exit: what is left goes with the
         # process (connections and files were closed when the command ended).

@@ -151,7 +151,11 @@ def _with_progress(state: AppState, items: Iterator[_Item], total: int) -> Itera
         return
     from rich.progress import Progress
 
-    with Progress(console=state.err.console, transient=True) as progress:
+    # rich would otherwise take sys.stdout over to print above the bar: the identifiers
+    # must go to stdout as it is (a file, a pipe), not to the terminal.
+    with Progress(
+        console=state.err.console, transient=True, redirect_stdout=False, redirect_stderr=False
+    ) as progress:
         task = progress.add_task("creating", total=total)
         for item in items:
             yield item

@@ -66,16 +66,11 @@ def read_passwords(
             wanted = ", then ".join(labels)
             raise InvalidInputError(f"expected on stdin, one per line: {wanted}")
         return lines[: len(labels)]
-    if lines is not None:
-        return [
-            _ask_on_the_terminal(label, confirm=i == len(labels) - 1)
-            for i, label in enumerate(labels)
-        ]
-    if not state.env.stdin_is_terminal:
+    if lines is None and not state.env.stdin_is_terminal:
         raise InvalidInputError("no terminal to ask for the password: use --password-stdin")
     return [
-        str(typer.prompt(label, hide_input=True, confirmation_prompt=index == len(labels) - 1))
-        for index, label in enumerate(labels)
+        _ask_on_the_terminal(state, label, confirm=i == len(labels) - 1)
+        for i, label in enumerate(labels)
     ]
 
 
@@ -98,21 +93,18 @@ def _stdin_lines(state: AppState) -> list[str]:
     return [line.removesuffix("\r") for line in state.env.stdin.read().split("\n")]
 
 
-def _ask_on_the_terminal(label: str, *, confirm: bool) -> str:
-    """A hidden prompt on the controlling terminal (stdin is taken by the token)."""
-    import getpass
+def _ask_on_the_terminal(state: AppState, label: str, *, confirm: bool) -> str:
+    """A hidden prompt on the controlling terminal, never on stdout (which carries data)."""
+    from umacct.cli.terminal import ask_hidden
 
     try:
-        with open("/dev/tty", "r+", encoding="utf-8") as terminal:
-            first = getpass.getpass(f"{label}: ", stream=terminal)
-            if confirm and getpass.getpass("Repeat for confirmation: ", stream=terminal) != first:
-                raise InvalidInputError("the two passwords typed differ")
-    except OSError:
+        return ask_hidden(state.env, label, confirm=confirm)
+    except InvalidInputError as error:
+        if "differ" in error.message:
+            raise InvalidInputError("the two passwords typed differ") from None
         raise InvalidInputError(
-            "no terminal to ask for the password: give it on stdin after the token "
-            "(--password-stdin)"
+            "no terminal to ask for the password: give it on stdin (--password-stdin)"
         ) from None
-    return first
 
 
 def render(state: AppState, result: Any) -> None:

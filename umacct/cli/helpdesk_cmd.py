@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import enum
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -16,12 +17,24 @@ from umacct.cli.output import (
     render_record,
     stream_rows,
 )
-from umacct.cli.params import AccountArgument, AsOf
+from umacct.cli.params import DURATION_SYNTAX, AccountArgument, AsOf, parse_duration
 from umacct.cli.state import get_state
 
 if TYPE_CHECKING:
     from umacct.services.explain import Explanation
     from umacct.services.helpdesk import AccountView
+
+
+class StateChoice(enum.StrEnum):
+    """The states ``list --state`` filters on (typed in any case)."""
+
+    ACTIVE = "active"
+    GRACE = "grace"
+    EXPIRED = "expired"
+    CREATED = "created"
+    PRECREATED = "precreated"
+    FOREIGN = "foreign"
+    UNKNOWN = "unknown"
 
 
 def register(app: typer.Typer) -> None:
@@ -60,7 +73,7 @@ def show(ctx: typer.Context, account: AccountArgument, fmt: FormatOption = None)
     if chosen is OutputFormat.JSON:
         state.out.out(dumps_json(view))
     else:
-        render_record(state.out, _account_record(view), chosen, title=view.identifier)
+        render_record(state.out, _account_record(view), chosen, title=view.account)
 
 
 def _explanation_text(result: Explanation) -> list[str]:
@@ -106,18 +119,15 @@ def list_command(
     ctx: typer.Context,
     profile: Annotated[str | None, typer.Option("--profile", help="Only this profile.")] = None,
     stage: Annotated[
-        str | None,
-        typer.Option(
-            "--state",
-            help="Only this state: active, grace, expired, created, precreated, foreign, unknown.",
-        ),
+        StateChoice | None,
+        typer.Option("--state", help="Only the accounts in this state.", case_sensitive=False),
     ] = None,
     expiring_within: Annotated[
-        int | None,
+        str | None,
         typer.Option(
             "--expiring-within",
-            metavar="DAYS",
-            help="Only accounts whose login stops (pwdEndTime) within DAYS days.",
+            metavar="DURATION",
+            help=f"Only accounts whose login stops (pwdEndTime) within it ({DURATION_SYNTAX}).",
         ),
     ] = None,
     fmt: FormatOption = None,
@@ -126,8 +136,12 @@ def list_command(
     from umacct.services.helpdesk import AccountRow, list_accounts
 
     state = get_state(ctx)
+    within = parse_duration(expiring_within, "--expiring-within")
     rows = list_accounts(
-        state.runtime(), profile=profile, stage=stage, expiring_within=expiring_within
+        state.runtime(),
+        profile=profile,
+        stage=stage.value if stage else None,
+        expiring_within=within,
     )
     columns = [field.name for field in dataclasses.fields(AccountRow)]
     count = stream_rows(state.out, state.info, rows, columns, state.output_format(fmt))

@@ -68,4 +68,6 @@ class LazyCommands(MutableMapping[str, "Command"]):
         # parameter's annotations to do so).
         scratch.registered_commands = [c for c in scratch.registered_commands if c.name == name]
         scratch.registered_groups = [g for g in scratch.registered_groups if g.name == name]
-        return get_group(scratch).commands[name]
+        from umacct.cli.common_options import add_output_options
+
+        return add_output_options(get_group(scratch).commands[name])

@@ -264,13 +264,16 @@ def purge(
     reason: Reason = None,
     dry_run: DryRun = False,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
-    limit: Annotated[int, typer.Option("--limit", help="Purge at most this many accounts.")] = 100,
+    limit: Annotated[
+        int, typer.Option("--limit", min=1, help="Purge at most this many accounts.")
+    ] = 100,
 ) -> None:
     """Archive (LDIF, mode 0600) then delete expired accounts; their identifiers stay reserved.
 
     Needs --reason. Without --yes it shows what it would delete and asks on a terminal;
     without a terminal it refuses.
     """
+    from umacct.cli.terminal import confirm
     from umacct.errors import RefusedError, UsageError
     from umacct.services.purge import purge as purge_one
     from umacct.services.purge import purge_expired
@@ -289,7 +292,7 @@ def purge(
                     "purge deletes the account: confirm with --yes (no terminal to ask)"
                 )
             _render_one(state, purge_one(runtime, account, dry_run=True), dry_run=True)
-            if not typer.confirm(f"Archive and delete {account}?"):
+            if not confirm(state.env, f"Archive and delete {account}?"):
                 raise typer.Exit(0)
         _render_one(state, purge_one(runtime, account, dry_run=dry_run), dry_run=dry_run)
         return
@@ -301,7 +304,7 @@ def purge(
         count = _render_stream(
             state, purge_expired(runtime, limit=limit, dry_run=True), dry_run=True
         )
-        if not count or not typer.confirm(f"Archive and delete these {count} accounts?"):
+        if not count or not confirm(state.env, f"Archive and delete these {count} accounts?"):
             raise typer.Exit(0)
     _render_stream(state, purge_expired(runtime, limit=limit, dry_run=dry_run), dry_run=dry_run)
 

@@ -32,7 +32,7 @@ def start(
     ctx: typer.Context,
     folder: FolderOption,
     population: Annotated[
-        int, typer.Option(help="Sample people to generate, across all profiles.")
+        int, typer.Option(min=0, help="Sample people to generate, across all profiles.")
     ] = 0,
     seed: Annotated[int, typer.Option(help="Seed of the generated population.")] = 1,
     durable: Annotated[bool, typer.Option(help="Sync writes to disk, as in production.")] = False,

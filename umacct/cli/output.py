@@ -89,22 +89,53 @@ def csv_safe(text: str) -> str:
 
 
 class OutputFormat(enum.StrEnum):
-    """How a read command prints its data."""
+    """How a command prints its data."""
 
     TABLE = "table"
+    TSV = "tsv"
     JSON = "json"
     CSV = "csv"
 
 
+class ResultFormat(enum.StrEnum):
+    """How a command that changes something reports it."""
+
+    TABLE = "table"
+    JSON = "json"
+
+
+def remember_format(ctx: typer.Context, value: enum.Enum | None) -> enum.Enum | None:
+    """Option callback: --format typed after the command counts as if typed before it."""
+    from umacct.cli.state import get_state
+
+    if value is not None:
+        get_state(ctx).set_format(OutputFormat(value.value))
+    return value
+
+
+def remember_json(ctx: typer.Context, value: bool) -> bool:
+    """Option callback: --json after the command, as before it."""
+    from umacct.cli.state import get_state
+
+    if value:
+        get_state(ctx).set_format(OutputFormat.JSON)
+    return value
+
+
+FORMAT_HELP = (
+    "Output format: table (for people; tab-separated rows, tsv, when not on a terminal), "
+    "json or csv (for scripts). --json is short for --format json."
+)
 FormatOption = Annotated[
     OutputFormat | None,
     typer.Option(
-        "--format",
-        "-f",
-        help="Output format: table (for people), json or csv (for scripts). --json is short for --format json.",
-        case_sensitive=False,
+        "--format", "-f", help=FORMAT_HELP, case_sensitive=False, callback=remember_format
     ),
 ]
+
+
+UNCUT_WIDTH = 100_000
+"""The width a table is drawn at when no terminal limits it: every value whole."""
 
 
 class Output:
@@ -139,8 +170,8 @@ class Output:
         self.file.write(printable(text, keep_layout=True) + end)
 
     def print(self, renderable: object) -> None:
-        """Draw a rich renderable (a table)."""
-        self.console.print(renderable)
+        """Draw a rich renderable (a table): as wide as the terminal, or whole off one."""
+        self.console.print(renderable, width=None if self.is_terminal else UNCUT_WIDTH)
 
 
 def to_jsonable(value: Any) -> Any:
@@ -214,17 +245,41 @@ def render_rows(
         console.out(dumps_json([{c: r.get(c) for c in columns} for r in rows]))
     elif fmt is OutputFormat.CSV:
         console.out(rows_to_csv(rows, columns), end="")
-    else:
-        from rich.table import Table
-        from rich.text import Text
-
-        # Text, not str: rich would read markup ("[/bold]") and emoji codes in a str.
-        table = Table(title=Text(printable(title)) if title else None, show_lines=False)
-        for column in columns:
-            table.add_column(Text(column.replace("_", " ")))
+    elif fmt is OutputFormat.TSV:
+        console.file.write(tsv_line(columns))
         for row in rows:
-            table.add_row(*(Text(printable(_cell(row.get(c)))) for c in columns))
-        console.print(table)
+            console.file.write(tsv_line([row.get(c) for c in columns]))
+    else:
+        console.print(_table(rows, columns, title))
+
+
+def tsv_line(cells: Iterable[object]) -> str:
+    """One line of tab-separated whole values (a tab or line break in one is shown escaped)."""
+    return "\t".join(printable(_cell(cell)) for cell in cells) + "\n"
+
+
+def _table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str], title: str | None) -> Any:
+    """A rich table that never cuts a value.
+
+    The first column (the account) is never wrapped; on a narrow terminal the other cells
+    are folded onto several lines.
+    """
+    from rich.table import Table
+    from rich.text import Text
+
+    cells = [[printable(_cell(row.get(c))) for c in columns] for row in rows]
+    # Text, not str: rich would read markup ("[/bold]") and emoji codes in a str.
+    table = Table(title=Text(printable(title)) if title else None, show_lines=False)
+    for index, column in enumerate(columns):
+        header = column.replace("_", " ")
+        if index == 0:
+            widest = max((len(line[0]) for line in cells), default=0)
+            table.add_column(Text(header), no_wrap=True, min_width=max(widest, len(header)))
+        else:
+            table.add_column(Text(header), overflow="fold")
+    for line in cells:
+        table.add_row(*(Text(cell) for cell in line))
+    return table
 
 
 def render_record(
@@ -235,6 +290,9 @@ def render_record(
         console.out(dumps_json(record))
     elif fmt is OutputFormat.CSV:
         console.out(rows_to_csv([record], list(record)), end="")
+    elif fmt is OutputFormat.TSV:
+        for name, value in record.items():
+            console.file.write(tsv_line([name, value]))
     else:
         names = [key.replace("_", " ") for key in record]
         width = max(map(len, names), default=0)
@@ -266,10 +324,18 @@ def stream_rows(
 ) -> int:
     """Print rows as they come, never holding them all; return how many there were.
 
-    JSON is one array, written element by element; CSV goes line by line; a table holds at
-    most ``TABLE_ROW_LIMIT`` rows and says on stderr how many more there were.
+    JSON is one array, written element by element; CSV and TSV go line by line; a table holds
+    at most ``TABLE_ROW_LIMIT`` rows and says on stderr how many more there were.
     """
     count = 0
+    if fmt is OutputFormat.TSV:
+        out.file.write(tsv_line(columns))
+        for item in rows:
+            count += 1
+            row = as_row(item)
+            out.file.write(tsv_line([row.get(c) for c in columns]))
+        out.file.flush()
+        return count
     if fmt is OutputFormat.TABLE:
         shown: list[Mapping[str, Any]] = []
         for item in rows:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Annotated
 
 import typer
+
+from umacct.errors import InvalidInputError
 
 ACCOUNT_HELP = "The account: institutional address, uid or login alias."
 
@@ -57,3 +60,23 @@ AsOf = Annotated[
         "--as-of", metavar="YYYY-MM-DD", help="As on this day (default: today, policy time zone)."
     ),
 ]
+
+
+_DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400, "y": 365 * 86400}
+DURATION_SYNTAX = "a number and a unit: 90m, 12h, 30d, 2w, 1y (a number alone is days)"
+
+
+def parse_duration(text: str | None, option: str) -> timedelta | None:
+    """A duration option (``30d``, ``12h``, ``1y``...); one syntax for every option.
+
+    InvalidInputError (exit 65) naming the option and the syntax; None when not given.
+    """
+    if text is None:
+        return None
+    import re
+
+    match = re.fullmatch(r"\s*(\d{1,9})\s*([smhdwy]?)\s*", text.lower())
+    if match is None:
+        raise InvalidInputError(f"{option}: expected {DURATION_SYNTAX}, got {text!r}")
+    number, unit = match.groups()
+    return timedelta(seconds=int(number) * _DURATION_UNITS[unit or "d"])

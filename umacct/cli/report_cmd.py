@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from umacct.cli.output import FormatOption, stream_rows
+from umacct.cli.params import DURATION_SYNTAX, parse_duration
 from umacct.cli.state import get_state
 
 report_app = typer.Typer(
@@ -41,7 +42,10 @@ def _columns(row_type: type) -> list[str]:
 def stale_passwords(
     ctx: typer.Context,
     older_than: Annotated[
-        str, typer.Option("--older-than", help="Age of the password: 365d, 90d, 12h...")
+        str,
+        typer.Option(
+            "--older-than", metavar="DURATION", help=f"Age of the password ({DURATION_SYNTAX})."
+        ),
     ] = "365d",
     notify: Notify = False,
     dry_run: DryRun = False,
@@ -52,7 +56,8 @@ def stale_passwords(
     from umacct.services.reports import stale_passwords as report
 
     state = get_state(ctx)
-    rows = report(state.runtime(), older_than=older_than, notify=notify, dry_run=dry_run)
+    age = parse_duration(older_than, "--older-than")
+    rows = report(state.runtime(), older_than=age or older_than, notify=notify, dry_run=dry_run)
     stream_rows(state.out, state.info, rows, _columns(StalePassword), state.output_format(fmt))
 
 
@@ -73,7 +78,12 @@ def missing_recovery(
 def pending_activation(
     ctx: typer.Context,
     older_than: Annotated[
-        str, typer.Option("--older-than", help="Created at least this long ago: 24h, 7d...")
+        str,
+        typer.Option(
+            "--older-than",
+            metavar="DURATION",
+            help=f"Created at least this long ago ({DURATION_SYNTAX}).",
+        ),
     ] = "24h",
     fmt: FormatOption = None,
 ) -> None:
@@ -81,7 +91,8 @@ def pending_activation(
     from umacct.services.reports import PendingActivation, pending_activations
 
     state = get_state(ctx)
-    rows = pending_activations(state.runtime(), older_than=older_than)
+    age = parse_duration(older_than, "--older-than")
+    rows = pending_activations(state.runtime(), older_than=age or older_than)
     stream_rows(state.out, state.info, rows, _columns(PendingActivation), state.output_format(fmt))
 
 

@@ -40,7 +40,9 @@ def set_secret(
     if stdin or not state.env.stdin_is_terminal:
         value = state.env.stdin.readline().rstrip("\r\n")
     else:
-        value = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+        from umacct.cli.terminal import ask_hidden
+
+        value = ask_hidden(state.env, "Password", confirm=True)
     if not value:
         raise InvalidInputError("empty password: nothing stored")
     backend = store_secret(kind, config, value)

@@ -23,6 +23,8 @@ class AppState:
     env: Environment = field(default_factory=Environment.from_system)
     config_path: str | None = None
     json: bool = False
+    format: OutputFormat | None = None
+    """--format (before or after the command); None: a table on a terminal, else TSV."""
     verbose: int = 0
     quiet: bool = False
     color: bool = True
@@ -98,11 +100,23 @@ class AppState:
             self._runtime.close()
             self._runtime = None
 
-    def output_format(self, fmt: OutputFormat | None) -> OutputFormat:
-        """The format a read command uses: --format, else --json, else a table."""
-        if fmt is not None:
-            return fmt
-        return OutputFormat.JSON if self.json else OutputFormat.TABLE
+    def output_format(self, fmt: OutputFormat | None = None) -> OutputFormat:
+        """The format a read command uses: --format, else --json, else a table on a terminal.
+
+        Off a terminal (piped, redirected) the default is tab-separated rows with whole
+        values (``tsv``): nothing is cut to a screen's width.
+        """
+        chosen = fmt or self.format
+        if chosen is not None:
+            return chosen
+        if self.json:
+            return OutputFormat.JSON
+        return OutputFormat.TABLE if self.out.is_terminal else OutputFormat.TSV
+
+    def set_format(self, fmt: OutputFormat) -> None:
+        """Record --format (typed after the command): json also makes errors JSON."""
+        self.format = fmt
+        self.json = fmt is OutputFormat.JSON
 
     def info(self, message: str) -> None:
         """A diagnostic line on stderr, unless --quiet."""
@@ -110,10 +124,16 @@ class AppState:
             self.err.out(message)
 
     def prompt_password(self, label: str) -> str:
-        """Ask for a secret on the terminal, hidden; refuse when there is no terminal."""
+        """Ask for a secret on the terminal (never on stdout), hidden; "" without a terminal."""
+        from umacct.cli.terminal import ask_hidden
+        from umacct.errors import InvalidInputError
+
         if not self.env.stdin_is_terminal:
             return ""
-        return str(typer.prompt(label, hide_input=True, default="", show_default=False))
+        try:
+            return ask_hidden(self.env, label)
+        except InvalidInputError:
+            return ""
 
 
 def get_state(ctx: typer.Context) -> AppState:

@@ -89,7 +89,8 @@ class AuditEntry:
 class AccountView:
     """Everything the helpdesk needs to know about one account, on one screen."""
 
-    identifier: str
+    account: str
+    """The institutional address (the key every command's JSON uses)."""
     uid: str
     dn: str
     given_name: str
@@ -126,7 +127,7 @@ class AccountView:
 class AccountRow:
     """One line of ``umacct list``."""
 
-    identifier: str
+    account: str
     uid: str
     name: str
     profile: str | None
@@ -186,7 +187,7 @@ def show_account(runtime: Runtime, key: str) -> AccountView:
     ]
     recent = runtime.audit.read(account=account.identifier, limit_last=RECENT_AUDIT_ENTRIES)
     return AccountView(
-        identifier=account.identifier,
+        account=account.identifier,
         uid=account.uid,
         dn=account.dn,
         given_name=account.given_name,
@@ -252,7 +253,7 @@ def list_filter(
     *,
     profile: str | None = None,
     stage: str | None = None,
-    expiring_within: int | None = None,
+    expiring_within: int | timedelta | None = None,
 ) -> str:
     """The server-side filter of ``umacct list`` (every value escaped)."""
     config = runtime.config
@@ -265,15 +266,27 @@ def list_filter(
     if stage is not None:
         parts.append(stage_filter(runtime, stage))
     if expiring_within is not None:
-        if expiring_within < 0:
-            raise InvalidInputError("--expiring-within: expected 0 or more days")
         now = runtime.clock.now()
-        horizon = _local_midnight(runtime, runtime.today() + timedelta(days=expiring_within + 1))
+        horizon = _horizon(runtime, expiring_within)
         parts += [
             filter_ge("pwdEndTime", to_generalized_time(now)),
             filter_le("pwdEndTime", to_generalized_time(horizon)),
         ]
     return filter_and(*parts)
+
+
+def _horizon(runtime: Runtime, within: int | timedelta) -> datetime:
+    """The end of ``within``.
+
+    Whole days end at the midnight after the last one (local time); any other duration
+    ends that long from now.
+    """
+    if isinstance(within, timedelta) and within % timedelta(days=1):
+        return runtime.clock.now() + within
+    whole_days = within.days if isinstance(within, timedelta) else within
+    if whole_days < 0:
+        raise InvalidInputError("--expiring-within: expected 0 or more days")
+    return _local_midnight(runtime, runtime.today() + timedelta(days=whole_days + 1))
 
 
 def _local_midnight(runtime: Runtime, day: date) -> datetime:
@@ -284,7 +297,7 @@ def account_row(account: Account) -> AccountRow:
     """One account as a line of ``umacct list``."""
     state = account.account_state
     return AccountRow(
-        identifier=account.identifier,
+        account=account.identifier,
         uid=account.uid,
         name=account.display_name,
         profile=account.profile_key,
@@ -303,7 +316,7 @@ def list_accounts(
     *,
     profile: str | None = None,
     stage: str | None = None,
-    expiring_within: int | None = None,
+    expiring_within: int | timedelta | None = None,
 ) -> Iterator[AccountRow]:
     """Stream the accounts matching the filters (``umacct list``), in no particular order.
 

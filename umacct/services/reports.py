@@ -108,11 +108,15 @@ class _Notifiable(Protocol):
 RowT = TypeVar("RowT", bound=_Notifiable)
 
 
-def _duration(text: str, option: str) -> timedelta:
+def _duration(value: str | timedelta, option: str) -> timedelta:
+    if isinstance(value, timedelta):
+        return value
     try:
-        return timedelta(seconds=parse_duration(text))
-    except ValueError as exc:
-        raise InvalidInputError(f"{option}: {exc}") from None
+        return timedelta(seconds=parse_duration(value))
+    except ValueError:
+        raise InvalidInputError(
+            f"{option}: expected a duration such as 30d, 12h or 90m, got {value!r}"
+        ) from None
 
 
 def _in_use(runtime: Runtime) -> str:
@@ -126,7 +130,9 @@ def _local_day(runtime: Runtime, instant: datetime) -> date:
 # --- stale passwords ----------------------------------------------------------------------
 
 
-def _stale_passwords(runtime: Runtime, older_than: str) -> Iterator[tuple[Account, StalePassword]]:
+def _stale_passwords(
+    runtime: Runtime, older_than: str | timedelta
+) -> Iterator[tuple[Account, StalePassword]]:
     cutoff = runtime.clock.now() - _duration(older_than, "--older-than")
     search = filter_and(
         _in_use(runtime),
@@ -162,7 +168,11 @@ def _stale_password_params(runtime: Runtime, account: Account) -> dict[str, str]
 
 
 def stale_passwords(
-    runtime: Runtime, *, older_than: str = "365d", notify: bool = False, dry_run: bool = False
+    runtime: Runtime,
+    *,
+    older_than: str | timedelta = "365d",
+    notify: bool = False,
+    dry_run: bool = False,
 ) -> Iterator[StalePassword]:
     """Accounts in use whose password is older than ``older_than`` (``report stale-passwords``).
 
@@ -278,7 +288,7 @@ def _remind(
 
 
 def pending_activations(
-    runtime: Runtime, *, older_than: str = "24h"
+    runtime: Runtime, *, older_than: str | timedelta = "24h"
 ) -> Iterator[PendingActivation]:
     """Accounts awaiting activation for longer than ``older_than`` with no valid link left."""
     cutoff_day = _local_day(runtime, runtime.clock.now() - _duration(older_than, "--older-than"))

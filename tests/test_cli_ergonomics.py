@@ -1,0 +1,291 @@
+"""The command line as a sysadmin's hands and scripts use it: options where people type them,
+output that pipes, quiet cron jobs."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from datetime import date
+from pathlib import Path
+
+import pytest
+from command_line import umacct
+from days import TODAY, month_end
+from hypothesis import given
+from hypothesis import strategies as st
+from people import add_person, read
+from terminal import run_on_terminal
+
+from umacct.services.runtime import Runtime
+
+pytestmark = pytest.mark.usefixtures("directory_clean")
+
+ENDED = month_end(-1)
+
+
+# --- --json and --format after the command -----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "options", [["--json"], ["--format", "json"], ["-f", "JSON"]], ids=" ".join
+)
+def test_json_after_a_read_command(
+    on: Callable[[date], Runtime], config_path: Path, options: list[str]
+) -> None:
+    person = add_person(on(TODAY), "erg.one")
+    code, out, err = umacct("show", person.identifier, *options)
+    assert code == 0, err
+    assert json.loads(out)["account"] == person.identifier
+
+
+def test_json_before_the_command_still_works(
+    on: Callable[[date], Runtime], config_path: Path
+) -> None:
+    person = add_person(on(TODAY), "erg.two")
+    for args in (["--json", "show", person.identifier], ["--format", "json", "show", "erg.two"]):
+        code, out, err = umacct(*args)
+        assert code == 0, err
+        assert json.loads(out)["account"] == person.identifier
+
+
+@pytest.mark.parametrize("options", [["--json"], ["--format", "json"]], ids=" ".join)
+def test_write_commands_take_format_json_after_the_command(
+    on: Callable[[date], Runtime], config_path: Path, options: list[str]
+) -> None:
+    runtime = on(TODAY)
+    person = add_person(runtime, "erg.three", end_of_activity=ENDED)
+    code, out, err = umacct("suspend", person.identifier, "--reason", "left", *options)
+    assert code == 0, err
+    document = json.loads(out)
+    assert (document["account"], document["substate"]) == (person.identifier, "SupannSursis")
+
+
+def test_an_error_after_json_typed_last_is_json(config_path: Path) -> None:
+    code, out, err = umacct("show", "nobody@umontpellier.fr", "--json")
+    assert code == 67
+    assert out == ""
+    assert json.loads(err)["exit_code"] == 67
+
+
+def test_format_table_after_a_write_command_is_the_plain_text(
+    on: Callable[[date], Runtime], config_path: Path
+) -> None:
+    person = add_person(on(TODAY), "erg.four", end_of_activity=ENDED)
+    code, out, err = umacct(
+        "suspend", person.identifier, "--reason", "x", "--dry-run", "--format", "table"
+    )
+    assert code == 0, err
+    assert out.startswith(f"{person.identifier}: ")
+    assert compte_unchanged(on(TODAY), person)
+
+
+def compte_unchanged(runtime: Runtime, person: object) -> bool:
+    from people import Person, compte
+
+    assert isinstance(person, Person)
+    return compte(read(runtime, person)).startswith("{COMPTE}A:SupannActif")
+
+
+# --- stdout is data only: prompts on the terminal ------------------------------------------
+
+
+def test_the_bind_password_prompt_is_not_on_stdout(
+    on: Callable[[date], Runtime], config_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``umacct --json show X | jq``: the prompt is on the screen, stdout is the document."""
+    person = add_person(on(TODAY), "erg.prompt")
+    password = os.environ["UMACCT_BIND_PASSWORD"]
+    monkeypatch.delenv("UMACCT_BIND_PASSWORD")
+    run = run_on_terminal(
+        ["--json", "show", person.identifier],
+        on_terminal=("stdin", "stderr"),
+        answers={"Password for ": password},
+    )
+    assert run.code == 0, run.screen
+    assert "Password for cn=" in run.screen
+    assert json.loads(run.stdout)["account"] == person.identifier
+
+
+def test_created_identifiers_go_to_stdout_under_a_progress_bar(
+    config_path: Path, tmp_path: Path
+) -> None:
+    """``create --csv F > created.txt`` with stderr on a terminal: the file gets them all."""
+    rows = [f"Tom{n};Progress;vacataire;tom{n}@example.net" for n in range(3)]
+    intake = tmp_path / "intake.csv"
+    intake.write_text("prenom;nom;profil;mail_perso\n" + "\n".join(rows) + "\n", "utf-8")
+    run = run_on_terminal(["create", "--csv", str(intake), "--no-mail"], on_terminal=("stderr",))
+    assert run.code == 0, run.screen
+    created = [line.split("\t")[1] for line in run.stdout.splitlines()]
+    assert created == [f"tom{n}.progress@umontpellier.fr" for n in range(3)]
+    assert "tom0.progress" not in run.screen
+
+
+# --- off a terminal nothing is cut --------------------------------------------------------
+
+LONG_UID = "maximilienne-alexandrine.de-la-tour-dauvergne-montmorency"
+
+
+def test_a_table_piped_is_tab_separated_whole_values(
+    on: Callable[[date], Runtime], config_path: Path
+) -> None:
+    person = add_person(on(TODAY), LONG_UID, profile="titulaire")
+    code, out, err = umacct("list")
+    assert code == 0, err
+    header, *rows = out.splitlines()
+    assert header.split("\t")[:3] == ["account", "uid", "name"]
+    [row] = rows
+    cells = row.split("\t")
+    assert cells[:2] == [person.identifier, LONG_UID]
+    assert len(cells) == len(header.split("\t"))
+    assert "…" not in out
+
+
+def test_a_table_asked_for_off_a_terminal_is_drawn_whole(
+    on: Callable[[date], Runtime], config_path: Path
+) -> None:
+    person = add_person(on(TODAY), LONG_UID, profile="titulaire")
+    code, out, err = umacct("list", "--format", "table")
+    assert code == 0, err
+    assert person.identifier in out and "…" not in out
+
+
+def test_on_a_narrow_terminal_the_account_is_never_cut(
+    on: Callable[[date], Runtime], config_path: Path
+) -> None:
+    person = add_person(on(TODAY), LONG_UID, profile="titulaire")
+    run = run_on_terminal(["list"], columns=100)
+    assert run.code == 0, run.screen
+    assert person.identifier in run.screen
+    assert "─" in run.screen  # a table, drawn for a person
+
+
+def test_a_confirmation_is_asked_on_stderr_not_stdout(
+    on: Callable[[date], Runtime], config_path: Path
+) -> None:
+    runtime = on(TODAY)
+    person = add_person(
+        runtime, "erg.ask", profile="autre_personnel", end_of_activity=month_end(-10)
+    )
+    assert umacct("suspend", person.identifier, "--no-notice", "--reason", "cut")[0] == 0
+    run = run_on_terminal(
+        ["purge", person.identifier, "--reason", "gone"],
+        on_terminal=("stdin", "stderr"),
+        answers={"Archive and delete": "n"},
+    )
+    assert run.code == 0, run.screen
+    assert "Archive and delete" in run.screen and "Archive" not in run.stdout
+    assert read(runtime, person)
+
+
+# --- | head, Ctrl-C, usage errors ---------------------------------------------------------
+
+
+def test_a_reader_that_goes_away_ends_the_command_quietly(
+    on: Callable[[date], Runtime], config_path: Path
+) -> None:
+    runtime = on(TODAY)
+    for n in range(3):
+        add_person(runtime, f"erg.head{n}")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "umacct", "list"], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    assert process.stdout is not None and process.stderr is not None
+    process.stdout.close()  # | head that has read all it wanted
+    with process.stderr:
+        error = process.stderr.read().decode()
+    assert process.wait(timeout=60) in (0, 141)
+    assert error == ""
+
+
+def test_ctrl_c_at_a_prompt_exits_130_without_a_traceback(
+    on: Callable[[date], Runtime], config_path: Path
+) -> None:
+    person = add_person(on(TODAY), "erg.intr")
+    run = run_on_terminal(["passwd", person.identifier], interrupt_at="Current password")
+    assert run.code == 130, run.screen
+    assert "Traceback" not in run.screen and "Aborted" not in run.screen
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["list", "--state", "sleeping"],
+        ["purge", "--expired", "--yes", "--limit", "0", "--reason", "x"],
+        ["sweep", "--purge", "--limit", "0"],
+        ["mail", "flush", "--limit", "0"],
+    ],
+    ids=" ".join,
+)
+def test_usage_errors_exit_2_and_change_nothing(
+    on: Callable[[date], Runtime], config_path: Path, args: list[str]
+) -> None:
+    runtime = on(TODAY)
+    person = add_person(runtime, "erg.usage", end_of_activity=month_end(-10))
+    before = read(runtime, person)
+    code, out, err = umacct(*args)
+    assert code == 2, err
+    assert out == ""
+    assert read(runtime, person) == before
+    assert runtime.audit.read() == []
+
+
+def test_state_values_in_any_case(on: Callable[[date], Runtime], config_path: Path) -> None:
+    person = add_person(on(TODAY), "erg.case")
+    for value in ("active", "ACTIVE", "Active"):
+        code, out, err = umacct("list", "--state", value, "--json")
+        assert code == 0, err
+        assert [row["account"] for row in json.loads(out)] == [person.identifier]
+
+
+@pytest.mark.parametrize("value", ["30d", "1y", "12h", "2w", "400", "0d"])
+def test_one_duration_syntax_for_every_option(
+    on: Callable[[date], Runtime], config_path: Path, value: str
+) -> None:
+    for args in (
+        ["list", "--expiring-within", value],
+        ["report", "stale-passwords", "--older-than", value],
+        ["report", "pending-activation", "--older-than", value],
+    ):
+        code, _out, err = umacct(*args, "--json")
+        assert code == 0, (args, err)
+
+
+@pytest.mark.parametrize("value", ["a year", "-3", "3x", "", "1.5d", "30 days", "9" * 12 + "d"])
+def test_a_bad_duration_names_the_option_and_the_syntax(config_path: Path, value: str) -> None:
+    for option, args in (
+        ("--expiring-within", ["list"]),
+        ("--older-than", ["report", "stale-passwords"]),
+    ):
+        code, out, err = umacct(*args, option, value)
+        assert code == 65, err
+        assert out == ""
+        [line] = err.splitlines()
+        assert line.startswith(f"umacct: error: {option}: expected a number and a unit")
+
+
+@given(st.text(max_size=12))
+def test_a_duration_is_read_or_refused_with_the_option_named(text: str) -> None:
+    from umacct.cli.params import parse_duration
+    from umacct.errors import InvalidInputError
+
+    try:
+        parsed = parse_duration(text, "--older-than")
+    except InvalidInputError as error:
+        assert error.message.startswith("--older-than: expected ")
+    else:
+        assert parsed is not None and parsed.total_seconds() >= 0
+
+
+@given(st.integers(0, 10**6), st.sampled_from(["s", "m", "h", "d", "w", "y", "D", ""]))
+def test_a_number_and_a_unit_is_that_long(number: int, unit: str) -> None:
+    from datetime import timedelta
+
+    from umacct.cli.params import parse_duration
+
+    seconds = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "y": 31536000, "": 86400}
+    assert parse_duration(f"{number}{unit}", "-x") == timedelta(
+        seconds=number * seconds[unit.lower()]
+    )

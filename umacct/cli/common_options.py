@@ -1,0 +1,67 @@
+"""``--json`` and ``--format`` on every command, typed after it as well as before it.
+
+``umacct show X --json`` is the first thing a helpdesk types. Every command gets ``--json``;
+a command without its own ``--format`` (the commands that change something) gets
+``--format table|json``. Both only set the run's output format (``AppState.set_format``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from typer.main import get_command
+
+from umacct.cli.output import ResultFormat, remember_format, remember_json
+
+if TYPE_CHECKING:
+    from typer._click import Command, Parameter
+
+JSON_HELP = "One JSON document on stdout; errors as JSON on stderr (as --format json)."
+
+
+def _json_template(
+    json_output: Annotated[
+        bool,
+        typer.Option("--json", help=JSON_HELP, callback=remember_json, expose_value=False),
+    ] = False,
+) -> None:
+    """Only its parameter is used."""
+
+
+def _format_template(
+    fmt: Annotated[
+        ResultFormat | None,
+        typer.Option(
+            "--format",
+            "-f",
+            help="Output format: table (for people) or json (for scripts).",
+            case_sensitive=False,
+            callback=remember_format,
+            expose_value=False,
+        ),
+    ] = None,
+) -> None:
+    """Only its parameter is used."""
+
+
+def _parameters(template: Callable[..., None]) -> list[Parameter]:
+    scratch = typer.Typer()
+    scratch.command()(template)
+    return list(get_command(scratch).params)
+
+
+def add_output_options(command: Command) -> Command:
+    """Give the command (each command of a group) ``--json``, and ``--format`` if it has none."""
+    subcommands = getattr(command, "commands", None)
+    if subcommands:
+        for sub in subcommands.values():
+            add_output_options(sub)
+        return command
+    names = {name for param in command.params for name in getattr(param, "opts", [])}
+    if "--json" not in names:
+        command.params.extend(_parameters(_json_template))
+    if "--format" not in names:
+        command.params.extend(_parameters(_format_template))
+    return command
