@@ -16,7 +16,7 @@ from datetime import date
 import pytest
 from command_line import umacct
 from days import TODAY, month_end, months
-from people import Person, add_person, compte, generalized, outbox_mails, read
+from people import Person, add_person, compte, generalized, outbox_mails, read, rewrite_config
 
 from umacct.config import load_config
 from umacct.directory import Change
@@ -227,3 +227,41 @@ def test_an_account_activated_before_its_arrival_is_anticipated_then_active(
     account = find_account(runtime.directory, runtime.config, created.account)
     assert account.account_state is not None
     assert account.account_state.format() == f"{{COMPTE}}A:SupannActif:{arrival:%Y%m%d}:"
+
+
+def test_a_site_may_give_a_new_address_when_the_profile_changes_domain(
+    on: Callable[[date], Runtime], config_path: object
+) -> None:
+    from pathlib import Path
+
+    from days import days
+
+    from umacct.services.lifecycle import suspend
+
+    rewrite_config(Path(str(config_path)), policy={"new_address_on_profile_change": True})
+    runtime = on(TODAY)
+    student = add_person(
+        runtime, "lea.futur", profile="etudiant", end_of_activity=days(-1),
+        extra={"supannEtuId": ["E77"]},
+    )  # fmt: skip
+    row = new_person(
+        runtime.config, given_name="Lea", surname="Futur", profile="titulaire",
+        personal_email="lea.futur@example.net", external_id="E77",
+    )  # fmt: skip
+    result = create_person(runtime, row)
+    assert result.action == "created"
+    # uids are one namespace: the new address gets the next free identifier in the new domain
+    assert result.account.endswith("@umontpellier.fr") and result.account != student.identifier
+    assert "linked to lea.futur@etu.umontpellier.fr" in result.message
+    new = find_account(runtime.directory, runtime.config, result.account)
+    assert new.values("supannRefId") == [f"{{UMACCT}}previous:{student.identifier}"]
+    assert new.values("supannAutreMail") == [student.identifier]
+    assert read(runtime, student).get("supannRefId") == [f"{{UMACCT}}next:{result.account}"]
+    # The old account goes its own way; when it expires its address stops being an alias.
+    suspend(runtime, student.identifier, reason="studies ended", notice=False)
+    later = on(days(200))
+    from umacct.services.sweep import SweepSummary, sweep
+
+    list(sweep(later, SweepSummary(later.today(), dry_run=False)))
+    new = find_account(later.directory, later.config, result.account)
+    assert new.values("supannAutreMail") == []

@@ -142,6 +142,9 @@ class PolicyConfig:
     warn_days_before_expiry: list[int] = field(default_factory=lambda: [30, 7])
     minimum_notice_days: int = 30
     max_changes_per_run: int = 500
+    new_address_on_profile_change: bool = False
+    """A person who takes a profile of another domain (a student who becomes staff) gets a new
+    account there, linked to the old one, instead of the profile added to the old one."""
     password_min_length: int = 12
     reserved_local_parts: list[str] = field(
         default_factory=lambda: [

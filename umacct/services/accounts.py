@@ -103,6 +103,7 @@ def account_attributes(config: Config) -> list[str]:
     """Every attribute the services read on an account (one search gets them all)."""
     names = [
         "objectClass", "uid", "mail", "cn", "sn", "givenName", "displayName",
+        "supannRefId", "supannAutreMail",
         config.directory.profile_attribute,
         *vars(config.attributes).values(),
         *PASSWORD_POLICY_ATTRIBUTES,
@@ -261,6 +262,11 @@ def find_account(directory: Directory, config: Config, key: str) -> Account:
     if not found:
         raise NotFoundError(f"no account {cleaned!r} (searched address, uid and login alias)")
     if len(found) > 1:
+        # An address held as an alias (supannAutreMail is a kind of mail) by the person's
+        # new account still names the account whose own address it is.
+        owners = [e for e in found if (e.first("mail") or "").lower() == cleaned.lower()]
+        if len(owners) == 1:
+            return account_from_entry(owners[0], config)
         names = ", ".join(sorted(entry.first("mail") or entry.dn for entry in found))
         raise InvalidInputError(
             f"{cleaned!r} is ambiguous: it names {len(found)} accounts ({names})"

@@ -12,6 +12,7 @@ reinstated, awaiting a new activation.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -43,7 +44,14 @@ from umacct.services.create_lookup import Known, existing_accounts, look_up
 from umacct.services.lifecycle import (
     end_of_activity_value,
 )
-from umacct.services.profiles import add_profile_change, tell_profile_added
+from umacct.services.profiles import (
+    ALIAS_ATTRIBUTE,
+    REF_PREVIOUS,
+    add_profile_change,
+    link_previous_account,
+    moves_domain,
+    tell_profile_added,
+)
 from umacct.services.returning import (
     check_archived_names,
     reinstatement,
@@ -373,6 +381,8 @@ class _Creator:
             return self._reinstate(row, account, "reinstated")
         held = {activity.profile_key for activity in account.activities}
         if stage is not Stage.FOREIGN and held and row.profile not in held:
+            if moves_domain(self.runtime, account, row.profile):
+                return self._new_address(row, account)
             return self._add_profile(row, account)
         if stage is Stage.FOREIGN:
             raise RefusedError(
@@ -403,6 +413,24 @@ class _Creator:
             message=message,
             line=row.line or None,
         )
+
+    def _new_address(self, row: IntakeRow, previous: Account) -> CreateOutcome:
+        """``new_address_on_profile_change``: a new account in the new profile's domain.
+
+        It is linked to the old one (``supannRefId``), the old address an alias of it until the
+        old account expires.
+        """
+        planned = self._prepare(row, look_up(self.runtime, [row]))
+        planned.attributes["supannRefId"] = [f"{REF_PREVIOUS}{previous.identifier}"]
+        planned.attributes[ALIAS_ATTRIBUTE] = [previous.identifier]
+        created = self._new(planned, look_up(self.runtime, [row]))
+        if not self.dry_run:
+            link_previous_account(self.runtime, previous, created.account)
+        message = (
+            f"{created.message}; new address for the {row.profile} profile, linked to "
+            f"{previous.identifier}, which stays an alias until that account expires"
+        )
+        return dataclasses.replace(created, message=message)
 
     def _add_profile(self, row: IntakeRow, account: Account) -> CreateOutcome:
         """One person, one account: the row's profile joins the ones the account has."""

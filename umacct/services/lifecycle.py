@@ -47,6 +47,7 @@ if TYPE_CHECKING:
     from umacct.policy import Evaluation, ResourceState
     from umacct.services.runtime import Runtime
 
+
 SAVED_AFFILIATIONS = "affiliations"
 SAVED_PRIMARY_AFFILIATION = "primary_affiliation"
 SAVED_FORWARDING = "forwarding"
@@ -364,6 +365,9 @@ def expire(
     expired_on = grace_end + timedelta(days=1)
     if not dry_run:
         runtime.tokens.cancel(account.identifier)
+        from umacct.services.profiles import drop_alias_of_expired  # it imports this module
+
+        drop_alias_of_expired(runtime, account)
         recovery = recovery_address(runtime, account)
         if recovery:
             # Never a day already gone: the data goes at the first purge from that day.

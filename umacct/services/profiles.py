@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import date
 
 from umacct.config import ProfileConfig
-from umacct.errors import InvalidInputError
+from umacct.errors import InvalidInputError, UmacctError
 from umacct.intake import IntakeRow
 from umacct.policy import Stage
 from umacct.services.accounts import Account, composite_fields
@@ -150,3 +150,50 @@ def drop_ended_profile_affiliations(
         params = {"name": account.display_name, "account": account.identifier, "profile": label}
         runtime.mailer.send(account.identifier, "profile_ended", account.identifier, params)
     return change
+
+
+REF_PREFIX = "{UMACCT}"
+"""``supannRefId`` values linking the accounts of one person across a change of domain."""
+REF_NEXT = f"{REF_PREFIX}next:"
+REF_PREVIOUS = f"{REF_PREFIX}previous:"
+ALIAS_ATTRIBUTE = "supannAutreMail"
+
+
+def moves_domain(runtime: Runtime, account: Account, profile_key: str) -> bool:
+    """Whether the row's profile should give the person a new account (the site's choice)."""
+    if not runtime.config.policy.new_address_on_profile_change:
+        return False
+    new_domain = runtime.config.profiles[profile_key].domain.lower()
+    return account.identifier.rpartition("@")[2] != new_domain
+
+
+def link_previous_account(runtime: Runtime, previous: Account, new_identifier: str) -> None:
+    """The old account points to the new one (``supannRefId``)."""
+    from umacct.services.changes import apply_change
+
+    refs = [v for v in previous.values("supannRefId") if not v.startswith(REF_NEXT)]
+    change = PlannedChange(previous, {"supannRefId": [*refs, f"{REF_NEXT}{new_identifier}"]})
+    apply_change(runtime, change, command="create", details={"new_account": new_identifier})
+
+
+def drop_alias_of_expired(runtime: Runtime, account: Account) -> None:
+    """An old account expires: its address stops being an alias of the person's new account."""
+    from umacct.services.accounts import find_account
+    from umacct.services.changes import apply_change
+
+    for value in account.values("supannRefId"):
+        if not value.startswith(REF_NEXT):
+            continue
+        try:
+            new = find_account(runtime.directory, runtime.config, value.removeprefix(REF_NEXT))
+        except UmacctError:
+            continue
+        aliases = new.values(ALIAS_ATTRIBUTE)
+        kept = [a for a in aliases if a.lower() != account.identifier.lower()]
+        if kept != aliases:
+            apply_change(
+                runtime,
+                PlannedChange(new, {ALIAS_ATTRIBUTE: kept}),
+                command="sweep",
+                details={"alias_ends_with": account.identifier},
+            )
