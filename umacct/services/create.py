@@ -15,13 +15,12 @@ import contextlib
 import dataclasses
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
 
 from umacct.audit import AuditRecord
 from umacct.config import ProfileConfig
 from umacct.directory import AlreadyExistsError
 from umacct.directory.escape import dn_join
-from umacct.errors import ExitCode, InvalidInputError, RefusedError, UmacctError, UnavailableError
+from umacct.errors import InvalidInputError, RefusedError, UmacctError, UnavailableError
 from umacct.identifiers import (
     choose_local_part,
     institutional_address,
@@ -41,6 +40,7 @@ from umacct.services.arrivals import (
 )
 from umacct.services.changes import apply_change, audit_uncertain
 from umacct.services.create_lookup import Known, existing_accounts, look_up
+from umacct.services.create_results import CreateOutcome, NewAccount, RowFailure, row_failure
 from umacct.services.lifecycle import (
     end_of_activity_value,
 )
@@ -61,41 +61,14 @@ from umacct.services.runtime import Runtime
 from umacct.store import PurgeRecord
 from umacct.tokens import TokenPurpose
 
+__all__ = ["CreateOutcome", "RowFailure", "create_people", "create_person"]
+
 BATCH_SIZE = 200
+"""Rows looked up together: one search per batch instead of one per row."""
 INTAKE_LOCK_WAIT_SECONDS = 10
 """How long a run that creates accounts waits for another one to finish, then exit 75."""
-"""Rows looked up together: one search per batch instead of one per row."""
 OBJECT_CLASSES = ("inetOrgPerson", "eduPerson", "supannPerson")
 _ADD_ATTEMPTS = 3
-
-
-@dataclass(frozen=True)
-class CreateOutcome:
-    """What ``create`` did (or would do) for one person."""
-
-    account: str
-    uid: str
-    profile: str
-    state: str | None
-    """The account state afterwards, ``STATE:SubState`` (``I:SupannCree``...)."""
-    action: str
-    """``created``, ``precreated``, ``reinstated``, ``restored`` or ``exists``."""
-    changed: bool
-    arrival: date
-    activation_expires: datetime | None
-    mail: str | None
-    """``sent``, ``queued`` (relay down: ``umacct mail flush`` sends it) or None (no mail)."""
-    message: str
-    line: int | None = None
-    """The intake file's line, for a row of a file."""
-
-
-@dataclass(frozen=True)
-class RowFailure:
-    """A row of an intake that was refused, and why."""
-
-    line: int
-    reason: str
 
 
 # --- use cases --------------------------------------------------------------------------------
@@ -174,32 +147,12 @@ def _create_batches(
 # --- the work ---------------------------------------------------------------------------------
 
 
-@dataclass
-class _NewAccount:
-    """A new account planned for one row: what will be added, and what became of the add."""
-
-    row: IntakeRow
-    uid: str
-    identifier: str
-    dn: str
-    attributes: dict[str, list[str]]
-    states: Sequence[ResourceState]
-    outcome: CreateOutcome | RowFailure | None = None
-
-
-def _row_failure(row: IntakeRow, error: UmacctError) -> RowFailure:
-    """The row's failure; a directory or store that is gone stops the run instead."""
-    if error.exit_code is ExitCode.UNAVAILABLE:
-        raise error
-    return RowFailure(row.line, error.message)
-
-
 @dataclass(frozen=True)
 class _Mailing:
     """The accounts of a batch added without error, those mailed a link, and their links."""
 
-    done: list[_NewAccount]
-    mailed: list[_NewAccount]
+    done: list[NewAccount]
+    mailed: list[NewAccount]
     links: PendingLinks | None
 
 
@@ -208,8 +161,8 @@ class _BatchInFlight:
     """A batch whose accounts are added and whose activation mails are on their way."""
 
     creator: _Creator
-    planned: list[CreateOutcome | RowFailure | _NewAccount]
-    new: list[_NewAccount]
+    planned: list[CreateOutcome | RowFailure | NewAccount]
+    new: list[NewAccount]
     mailing: _Mailing
 
     def results(self) -> list[CreateOutcome | RowFailure]:
@@ -217,7 +170,7 @@ class _BatchInFlight:
         self.creator.describe(self.mailing)
         results: list[CreateOutcome | RowFailure] = []
         for item in self.planned:
-            if isinstance(item, _NewAccount):
+            if isinstance(item, NewAccount):
                 assert item.outcome is not None
                 results.append(item.outcome)
             else:
@@ -262,7 +215,7 @@ class _Creator:
     def create(self, row: IntakeRow, known: Known) -> CreateOutcome:
         """Create, report or reinstate the person of one row."""
         planned = self._plan(row, known)
-        return self._new(planned, known) if isinstance(planned, _NewAccount) else planned
+        return self._new(planned, known) if isinstance(planned, NewAccount) else planned
 
     def start_batch(self, rows: Sequence[IntakeRow], known: Known) -> _BatchInFlight:
         """Every row of a batch planned, new accounts added together (pipelined), mail started.
@@ -272,18 +225,18 @@ class _Creator:
         sent; then, once the server has answered, one record per account added, flushed
         once for the batch (before any result of the batch is reported).
         """
-        planned: list[CreateOutcome | RowFailure | _NewAccount] = []
+        planned: list[CreateOutcome | RowFailure | NewAccount] = []
         for row in rows:
             try:
                 planned.append(self._plan(row, known))
             except UmacctError as error:
-                planned.append(_row_failure(row, error))
-        new = [item for item in planned if isinstance(item, _NewAccount)]
+                planned.append(row_failure(row, error))
+        new = [item for item in planned if isinstance(item, NewAccount)]
         if new and not self.dry_run:
             self._add_all(new, known)
         return _BatchInFlight(self, planned, new, self._start_links(new))
 
-    def _add_all(self, new: list[_NewAccount], known: Known) -> None:
+    def _add_all(self, new: list[NewAccount], known: Known) -> None:
         """Add the planned accounts together; a taken identifier is retried alone.
 
         Accounts whose answers a lost connection kept are audited as uncertain: a rerun
@@ -307,7 +260,7 @@ class _Creator:
                 elif isinstance(result.error, AlreadyExistsError):
                     retries.append(item)  # created meanwhile by someone else
                 else:
-                    item.outcome = _row_failure(item.row, result.error)
+                    item.outcome = row_failure(item.row, result.error)
         except UnavailableError as error:
             for item in new[answered:]:
                 details = self._details(item.row)
@@ -321,9 +274,9 @@ class _Creator:
             try:
                 self._add_one(item, known, _ADD_ATTEMPTS - 1)
             except UmacctError as error:
-                item.outcome = _row_failure(item.row, error)
+                item.outcome = row_failure(item.row, error)
 
-    def _start_links(self, new: list[_NewAccount]) -> _Mailing:
+    def _start_links(self, new: list[NewAccount]) -> _Mailing:
         """Record the tokens of the accounts just added and start mailing their links."""
         done = [item for item in new if item.outcome is None]
         mailed = [item for item in done if self._mails_link(item.states[0]) and not self.dry_run]
@@ -343,7 +296,7 @@ class _Creator:
                 _new_action(item.states), by_item.get(id(item)),
             )  # fmt: skip
 
-    def _plan(self, row: IntakeRow, known: Known) -> CreateOutcome | _NewAccount:
+    def _plan(self, row: IntakeRow, known: Known) -> CreateOutcome | NewAccount:
         """Report or reinstate the person of one row; or plan their new account."""
         if row.end_of_activity is not None and row.end_of_activity < self.today:
             raise InvalidInputError(
@@ -473,7 +426,7 @@ class _Creator:
             for mail in self.runtime.mailer.pending(account.identifier)
         )
 
-    def _prepare(self, row: IntakeRow, known: Known) -> _NewAccount:
+    def _prepare(self, row: IntakeRow, known: Known) -> NewAccount:
         """Choose the identifier of a new account (claimed for this run) and its entry."""
         profile = self.config.profiles[row.profile]
         states = arrival_states(self.today, row.arrival)
@@ -486,9 +439,9 @@ class _Creator:
         dn = dn_join("uid", uid, self.config.directory.people_dn)
         attributes = self._attributes(row, profile, uid, identifier, states)
         self.claimed.add(uid)
-        return _NewAccount(row, uid, identifier, dn, attributes, states)
+        return NewAccount(row, uid, identifier, dn, attributes, states)
 
-    def _new(self, planned: _NewAccount, known: Known) -> CreateOutcome:
+    def _new(self, planned: NewAccount, known: Known) -> CreateOutcome:
         """Add one planned account (not in a dry run) and mail its link."""
         if not self.dry_run:
             self._check_audit()
@@ -500,7 +453,7 @@ class _Creator:
         assert isinstance(planned.outcome, CreateOutcome)
         return planned.outcome
 
-    def _add_one(self, planned: _NewAccount, known: Known, attempts: int) -> _NewAccount:
+    def _add_one(self, planned: NewAccount, known: Known, attempts: int) -> NewAccount:
         """Add the account; when its identifier was taken meanwhile, the next one.
 
         Taken meanwhile may mean that another writer created this very person: the person is
@@ -525,7 +478,7 @@ class _Creator:
             "run again"
         )
 
-    def _create_record(self, planned: _NewAccount) -> AuditRecord:
+    def _create_record(self, planned: NewAccount) -> AuditRecord:
         return self.runtime.audit.record(
             "create", planned.identifier, _changes(planned), "ok", **self._details(planned.row)
         )
@@ -677,7 +630,7 @@ class _Creator:
         )
 
 
-def _changes(planned: _NewAccount) -> dict[str, dict[str, list[str]]]:
+def _changes(planned: NewAccount) -> dict[str, dict[str, list[str]]]:
     """The audited changes of a new account: every attribute, from nothing to its values."""
     return {
         name: {"before": [], "after": list(values)} for name, values in planned.attributes.items()
