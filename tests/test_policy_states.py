@@ -164,7 +164,7 @@ def test_resource_names_are_read_without_regard_to_case() -> None:
         ("{COMPTE}S:SupannVerrouTechnique:20240101:", Stage.FOREIGN),
         ("{COMPTE}I:SupannInactif::", Stage.FOREIGN),
         ("{COMPTE}I:SupannSupprDonnees:20270201:", Stage.FOREIGN),
-        ("{COMPTE}I:SupannSupprCompte:20270301:", Stage.FOREIGN),
+        ("{COMPTE}I:SupannSupprCompte:20270301:", Stage.EXPIRED),
         ("{COMPTE}I:SupannSuspendu::", Stage.FOREIGN),  # nonstandard, written by another tool
     ],
 )
