@@ -22,6 +22,7 @@ from umacct.directory.errors import AlreadyExistsError, ConflictError
 from umacct.directory.escape import dn_join, filter_and, filter_eq, filter_present
 from umacct.directory.results import RESULT_ERRORS, result_error
 from umacct.directory.schema import parse_subschema
+from umacct.directory.tls import client_context
 from umacct.errors import (
     ConfigError,
     InvalidInputError,
@@ -294,10 +295,10 @@ def test_missing_ca_file_is_a_config_error(settings: DirectoryConfig, tmp_path: 
 
 
 def test_tls_context_refuses_old_protocols() -> None:
-    tls = connection_module._StrictTls(None)
-    assert tls.context.minimum_version >= ssl.TLSVersion.TLSv1_2
-    assert tls.context.verify_mode == ssl.CERT_REQUIRED
-    assert tls.context.check_hostname
+    context = client_context(None)
+    assert context.minimum_version >= ssl.TLSVersion.TLSv1_2
+    assert context.verify_mode == ssl.CERT_REQUIRED
+    assert context.check_hostname
 
 
 # --- reads and writes ---------------------------------------------------------------------
@@ -404,7 +405,7 @@ def test_empty_password_refused_before_any_bind_security_11(
     directory: Directory, slapd: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     dn = person(directory, slapd.people_dn, "empty")
-    monkeypatch.setattr("ldap3.Connection", _no_network)
+    monkeypatch.setattr(connection_module, "_open_socket", _no_network)
     with pytest.raises(InvalidInputError, match="empty"):
         directory.check_password(dn, "")
     with pytest.raises(InvalidInputError, match="empty"):
@@ -467,7 +468,7 @@ def test_connection_lost_between_pages(directory: Directory, slapd: Any) -> None
         person(directory, slapd.people_dn, f"lost{i}")
     found = directory.search(slapd.people_dn, filter_present("uid"), ["uid"], page_size=2)
     next(found)
-    directory._connection.socket.shutdown(socket.SHUT_RDWR)
+    directory._wire._socket.shutdown(socket.SHUT_RDWR)  # type: ignore[union-attr]
     with pytest.raises(UnavailableError, match=r"connection to .* lost"):
         list(found)
 

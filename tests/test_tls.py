@@ -16,7 +16,9 @@ from typer.testing import CliRunner
 
 from umacct.cli.app import app
 from umacct.config import DirectoryConfig
-from umacct.directory.connection import discard, open_with_failover
+from umacct.directory import ber
+from umacct.directory.connection import open_with_failover
+from umacct.directory.wire import Wire
 from umacct.errors import ConfigError, InvalidInputError, UnavailableError
 from umacct.localdir import LocalDirectory, start
 from umacct.localdir.tls import make_ca, make_server_certificate
@@ -60,6 +62,12 @@ def use_config(
     monkeypatch.setenv("UMACCT_BIND_PASSWORD", directory.bind_password)
 
 
+def whoami(connection: Wire) -> str:
+    request = ber.extended_request("1.3.6.1.4.1.4203.1.11.3")
+    result = connection.exchange("whoami", "", request, ber.EXTENDED_RESPONSE)
+    return (result.value or b"").decode()
+
+
 def doctor_rows(output: str) -> dict[str, dict[str, str]]:
     return {row["check"]: row for row in json.loads(output)}
 
@@ -74,10 +82,10 @@ def test_sec17_a_valid_certificate_works(tls_directory: LocalDirectory, mode: st
     )
     try:
         assert address.host == "localhost"
-        assert connection.socket.version() in ("TLSv1.2", "TLSv1.3")
-        assert connection.extend.standard.who_am_i() == f"dn:{tls_directory.bind_dn}"
+        assert connection.tls_version in ("TLSv1.2", "TLSv1.3")
+        assert whoami(connection) == f"dn:{tls_directory.bind_dn}"
     finally:
-        discard(connection)
+        connection.close()
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -97,7 +105,7 @@ def test_the_certificate_survives_a_restart(tls_directory: LocalDirectory) -> No
     connection, _ = open_with_failover(
         settings(tls_directory, "ldaps"), tls_directory.bind_password
     )
-    discard(connection)
+    connection.close()
 
 
 # --- refusals -------------------------------------------------------------------------------
@@ -199,7 +207,7 @@ def test_sec17_cleartext_to_a_remote_server_exits_78(
 
 def test_cleartext_to_loopback_is_allowed(tls_directory: LocalDirectory) -> None:
     connection, _ = open_with_failover(settings(tls_directory, "none"), tls_directory.bind_password)
-    discard(connection)
+    connection.close()
 
 
 def test_a_directory_started_without_tls_has_no_tls_configuration(slapd: LocalDirectory) -> None:

@@ -1,7 +1,7 @@
 """The directory as the rest of the tool sees it: typed entries, typed changes, mapped errors.
 
-``Directory`` is a thin wrapper over one bound ldap3 connection (one per thread). It takes
-no decision about SUPANN: services say what to read and write, this module makes it safe
+``Directory`` is a thin wrapper over one bound connection (one per thread), a ``Wire`` that
+alone uses its socket; every request is encoded by ``ber``. It takes no decision about SUPANN: services say what to read and write, this module makes it safe
 (escaping is the caller's job through ``escape``; results are never ignored; searches never
 end silently short).
 """
@@ -9,13 +9,8 @@ end silently short).
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
-from typing import Any, Literal
-
-from ldap3.core.exceptions import LDAPCommunicationError, LDAPException, LDAPResponseTimeoutError
-from ldap3.extend.standard.modifyPassword import ModifyPassword
-from ldap3.extend.standard.whoAmI import WhoAmI
+from typing import Literal
 
 from umacct.closing import Closing
 from umacct.config import DirectoryConfig
@@ -40,6 +35,7 @@ from umacct.directory.wire import (
     AddResult,
     Item,
     RawEntry,
+    SearchEnd,
     Wire,
     add_pipelined,
     commit_together,
@@ -51,6 +47,8 @@ from umacct.errors import InvalidInputError, UnavailableError
 ASSERTION_CONTROL = "1.3.6.1.1.12"
 PAGED_RESULTS_CONTROL = "1.2.840.113556.1.4.319"
 CONTENT_SYNC_CONTROL = "1.3.6.1.4.1.4203.1.9.1.1"
+WHO_AM_I = "1.3.6.1.4.1.4203.1.11.3"
+RFC_3062_MODIFY = "1.3.6.1.4.1.4203.1.11.1"
 NO_ATTRIBUTES = "1.1"
 _ROOT_DSE_ATTRIBUTES = ("*", "+")
 _ANY_ENTRY = ber.encode_filter("(objectClass=*)")
@@ -140,13 +138,12 @@ def transactions_offered(root_dse: Mapping[str, Sequence[str]]) -> bool:
 class Directory(Closing):
     """A bound connection to the directory; use ``connect()`` to get one, one per thread."""
 
-    def __init__(self, connection: Any, address: ServerAddress, settings: DirectoryConfig) -> None:
-        self._connection = connection
+    def __init__(self, wire: Wire, address: ServerAddress, settings: DirectoryConfig) -> None:
         self._address = address
         self._settings = settings
         self._subschema: Subschema | None = None
         self._root_dse: dict[str, list[str]] | None = None
-        self._wire = Wire(connection, address.url)
+        self._wire = wire
         self._transactions: bool | None = None
         """Whether batches of adds go in transactions; decided at the first batch that could."""
         self._stored_attributes: set[str] = set()
@@ -159,22 +156,17 @@ class Directory(Closing):
 
     # --- plumbing -------------------------------------------------------------------------
 
-    @contextmanager
-    def _guard(self, operation: str, target: str) -> Iterator[None]:
-        """Map ldap3's exceptions: lost connection -> UnavailableError, else InvalidInputError."""
-        try:
-            yield
-        except (LDAPCommunicationError, LDAPResponseTimeoutError) as exc:
-            raise self._wire.lost(operation, target, exc) from None
-        except LDAPException as exc:
-            raise InvalidInputError(f"{operation} {target}: {exc}") from None
+    @property
+    def tls_version(self) -> str | None:
+        """The TLS version of the connection (``TLSv1.3``...), None in cleartext or ldapi."""
+        return self._wire.tls_version
 
-    def _extended(self, name: str, target: str, operation: Any) -> Mapping[str, Any]:
-        """Send an ldap3 extended operation and check its result; return the result."""
-        with self._guard(name, target):
-            operation.send()
-        check_result(name, target, operation.result)
-        return operation.result  # type: ignore[no-any-return]
+    def _extended(self, name: str, target: str, oid: str, value: bytes | None = None) -> ber.Result:
+        """Send an extended operation and check its result; return the result."""
+        request = ber.extended_request(oid, value)
+        result = self._wire.exchange(name, target, request, ber.EXTENDED_RESPONSE)
+        check_result(name, target, result.as_mapping())
+        return result
 
     # --- reads ----------------------------------------------------------------------------
 
@@ -206,10 +198,16 @@ class Directory(Closing):
         while True:
             paging = ber.paged_results_value(page, cookie) if page else None
             controls = [ber.control(PAGED_RESULTS_CONTROL, False, paging)] if paging else []
-            entries, done = self._wire.search(base, request, controls)
-            for dn, raw_attributes in entries:
-                received += 1
-                yield _entry(dn, raw_attributes)
+            end = SearchEnd()
+            stream = self._wire.search(base, request, controls, end)
+            try:
+                for dn, raw_attributes in stream:
+                    received += 1
+                    yield _entry(dn, raw_attributes)
+            finally:
+                stream.close()  # stopped early: the request is abandoned
+            done = end.done
+            assert done is not None
             result = self._wire.decoded("search", base, ber.decode_result, done)
             if result.code != SUCCESS:
                 error = result_error("search", base, result.as_mapping())
@@ -234,7 +232,10 @@ class Directory(Closing):
         self, dn: str, attributes: Sequence[str]
     ) -> tuple[list[RawEntry], ber.Message]:
         request = ber.search_request(dn, "base", _ANY_ENTRY, attributes)
-        return self._wire.search(dn, request, [])
+        end = SearchEnd()
+        entries = list(self._wire.search(dn, request, [], end))
+        assert end.done is not None
+        return entries, end.done
 
     def root_dse(self) -> dict[str, list[str]]:
         """The root DSE: supportedControl, supportedExtension, namingContexts, ... as sent.
@@ -267,8 +268,8 @@ class Directory(Closing):
 
     def whoami(self) -> str:
         """The identity the server sees for this connection, e.g. ``dn:cn=umacct,dc=...``."""
-        result = self._extended("whoami", self.url, WhoAmI(self._connection))
-        return str(result.get("authzid") or "")
+        result = self._extended("whoami", self.url, WHO_AM_I)
+        return (result.value or b"").decode("utf-8", errors="replace")
 
     # --- writes ---------------------------------------------------------------------------
 
@@ -378,13 +379,12 @@ class Directory(Closing):
             raise InvalidInputError(f"password change for {dn}: an empty password is refused")
         if old_password is not None and not old_password:
             raise InvalidInputError(f"password change for {dn}: the old password is empty")
-        operation = ModifyPassword(
-            self._connection,
-            user=dn,
-            old_password=old_password.encode("utf-8") if old_password else None,
-            new_password=new_password.encode("utf-8"),
+        value = ber.password_modify_value(
+            dn,
+            new_password.encode("utf-8"),
+            old_password.encode("utf-8") if old_password else None,
         )
-        self._extended("password change for", dn, operation)
+        self._extended("password change for", dn, RFC_3062_MODIFY, value)
 
     def check_password(self, dn: str, password: str) -> bool:
         """Whether ``password`` is the password of ``dn``, by a bind on a separate connection.
@@ -402,23 +402,24 @@ class Directory(Closing):
             return False
         except ServerFailure as failure:
             raise UnavailableError(f"password check for {dn}: {self.url}: {failure}") from None
-        connection.unbind()
+        connection.close()
         return True
 
     # --- life -----------------------------------------------------------------------------
 
     def close(self) -> None:
         """Unbind and close; safe to call twice."""
-        with suppress(LDAPException):
-            self._connection.unbind()
+        self._wire.close()
 
 
-def connect(settings: DirectoryConfig, password: str) -> Directory:
+def connect(settings: DirectoryConfig, password: str | None = None) -> Directory:
     """Bind to the first reachable server of ``settings.urls`` and return the directory.
 
-    ConfigError for a cleartext setting to a remote server (checked before any network
-    access), an empty password, or invalid credentials; UnavailableError, naming each URL
-    tried and why, when none can be used.
+    ``password`` is the service account's, for ``bind_method = "simple"``; with
+    ``"sasl_external"`` there is none (``needs_password`` says which). ConfigError for a
+    cleartext setting to a remote server (checked before any network access), an empty
+    password, or invalid credentials; UnavailableError, naming each URL tried and why,
+    when none can be used.
     """
-    connection, address = open_with_failover(settings, password)
-    return Directory(connection, address, settings)
+    wire, address = open_with_failover(settings, password)
+    return Directory(wire, address, settings)

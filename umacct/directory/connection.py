@@ -1,27 +1,24 @@
-"""Opening a bound ldap3 connection: URL parsing, TLS policy, bounded failover, bind.
+"""Opening a bound connection: URL parsing, TLS policy, bounded failover, bind.
 
-Every connection uses the SAFE_SYNC strategy (each call returns its own result, no shared
-state), ``get_info=NONE`` (the schema is read only when asked for), ``raise_exceptions=False``
-(results are mapped in ``results``) and ``check_names=False`` so that DNs and filters, already
-escaped by ``escape``, are sent exactly as built.
+The tool opens its sockets itself (TCP, or the ldapi Unix socket), secures them with
+``ssl`` (``tls``) and binds with requests encoded by ``ber``: each connection is one
+``Wire``, which alone reads and writes its socket. Binds are simple (the service account's
+DN and password) or SASL EXTERNAL over ldapi (the server maps the peer's OS user; no
+password at all).
 """
 
 from __future__ import annotations
 
-import contextlib
 import ipaddress
 import socket
-import ssl
-import struct
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 from urllib.parse import quote, unquote, urlsplit
 
-import ldap3
-from ldap3.core.exceptions import LDAPException
-
 from umacct.config import DirectoryConfig
+from umacct.directory import ber
 from umacct.directory.results import INVALID_CREDENTIALS, SUCCESS, result_error
+from umacct.directory.wire import Wire
 from umacct.errors import (
     ConfigError,
     InvalidInputError,
@@ -33,6 +30,7 @@ from umacct.errors import (
 DEFAULT_PORTS = {"ldap": 389, "ldaps": 636}
 DEFAULT_LDAPI_SOCKET = "/var/run/slapd/ldapi"
 TlsMode = Literal["starttls", "ldaps", "none"]
+BIND_METHODS = ("simple", "sasl_external")
 
 
 @dataclass(frozen=True)
@@ -114,66 +112,6 @@ def check_cleartext(addresses: list[ServerAddress], configured: str) -> None:
         )
 
 
-class _StrictTls(ldap3.Tls):  # type: ignore[misc]
-    """Certificate and host name checked by OpenSSL, TLS 1.2 or later, SNI sent.
-
-    ldap3's own host name check uses a backport that rejects IP addresses on recent Pythons,
-    so the whole wrapping is done here; the reason of a refusal is kept for the error text.
-    """
-
-    def __init__(self, ca_file: str | None) -> None:
-        super().__init__(validate=ssl.CERT_REQUIRED)
-        try:
-            # Without ca_file, the system's trust store.
-            self.context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=ca_file)
-        except (OSError, ssl.SSLError) as exc:
-            raise ConfigError(f"[directory] ca_file {ca_file}: cannot load it: {exc}") from None
-        self.context.minimum_version = ssl.TLSVersion.TLSv1_2
-        self.refusal: str | None = None
-
-    def wrap_socket(self, connection: Any, do_handshake: bool = False) -> None:
-        host = connection.server.host
-        # Wrapping moves the file descriptor to the new socket: keep it where cleanup finds it.
-        connection.socket = self.context.wrap_socket(
-            connection.socket, server_hostname=host, do_handshake_on_connect=False
-        )
-        try:
-            connection.socket.do_handshake()
-        except ssl.SSLCertVerificationError as exc:
-            reason = exc.verify_message or str(exc)
-            if "mismatch" in reason.lower():
-                self.refusal = f"host name mismatch: the certificate of {host} does not name it"
-            else:
-                self.refusal = f"certificate of {host} not trusted: {reason}"
-            raise
-        except ssl.SSLError as exc:
-            self.refusal = f"TLS handshake with {host} failed: {exc.reason or exc}"
-            raise
-
-
-def _describe_socket_error(exc: BaseException) -> str:
-    """A one-line reason from ldap3's socket errors, which may nest a list of attempts."""
-    if len(exc.args) == 2 and isinstance(exc.args[1], list):
-        return "; ".join(f"{address}: {error}" for error, address in exc.args[1])
-    return str(exc)
-
-
-def _set_receive_timeout(connection: Any, seconds: int) -> None:
-    """Change the socket's receive timeout once bound (ldap3 sets it only when opening)."""
-    sock = connection.socket
-    sock.settimeout(seconds)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, struct.pack("LL", seconds, 0))
-
-
-def discard(connection: Any) -> None:
-    """Unbind and close the socket, which ldap3 leaves open when opening fails midway."""
-    with contextlib.suppress(LDAPException, OSError):
-        connection.unbind()
-    if connection.socket is not None:
-        with contextlib.suppress(OSError):
-            connection.socket.close()
-
-
 class ServerFailure(Exception):
     """The server cannot be used now (down, TLS refused, busy); the next one may be tried."""
 
@@ -182,83 +120,159 @@ class InvalidCredentials(Exception):
     """The server answered the bind with invalidCredentials (49), ppolicy refusals included."""
 
 
-def open_bound(
-    address: ServerAddress, settings: DirectoryConfig, bind_dn: str, password: str
-) -> Any:
-    """Open a connection to one server, secure it as configured, bind as ``bind_dn``; return it.
-
-    An empty password is refused before anything is sent (security requirement 11). Each
-    network wait while opening is bounded by ``connect_timeout``; once bound, reads wait at
-    most ``receive_timeout``. Raises ``ServerFailure`` when the server cannot be used,
-    ``InvalidCredentials`` on result 49, the mapped error for any other refusal.
-    """
-    if not password:
-        raise InvalidInputError(f"bind as {bind_dn}: an empty password is refused")
-    mode = tls_mode(address, settings.tls)
-    tls = _StrictTls(settings.ca_file) if mode != "none" else None
-    target = f"ldapi://{quote(address.host)}" if address.scheme == "ldapi" else address.host
-    server = ldap3.Server(
-        target,
-        port=address.port,
-        use_ssl=mode == "ldaps",
-        tls=tls,
-        get_info=ldap3.NONE,
-        connect_timeout=settings.connect_timeout,
-    )
-    connection = ldap3.Connection(
-        server,
-        user=bind_dn,
-        password=password.encode("utf-8"),  # bytes are sent as they are, without SASLprep
-        client_strategy=ldap3.SAFE_SYNC,
-        raise_exceptions=False,
-        receive_timeout=int(settings.connect_timeout),
-        check_names=False,
-        auto_escape=False,
-        auto_referrals=False,
-        return_empty_attributes=False,
-    )
+def _open_socket(address: ServerAddress, timeout: float) -> socket.socket:
+    """A connected socket to ``address``, each wait bounded by ``timeout``; ServerFailure."""
     try:
-        connection.open(read_server_info=False)
-        if mode == "starttls":
-            connection.start_tls(read_server_info=False)
-        connection.bind(read_server_info=False)
-    except LDAPException as exc:
-        discard(connection)
-        refusal = tls.refusal if tls else None
-        raise ServerFailure(refusal or _describe_socket_error(exc)) from None
-    result = connection.result
-    if result["result"] != SUCCESS:
-        discard(connection)
-        if result["result"] == INVALID_CREDENTIALS:
-            raise InvalidCredentials(str(result.get("message") or ""))
-        error = result_error("bind as", bind_dn, result)
+        if address.scheme == "ldapi":
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                sock.settimeout(timeout)
+                sock.connect(address.host)
+            except BaseException:
+                sock.close()
+                raise
+            return sock
+        sock = socket.create_connection((address.host, address.port), timeout=timeout)
+    except OSError as exc:
+        raise ServerFailure(f"cannot connect: {exc.strerror or exc}") from None
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return sock
+
+
+def _secured(address: ServerAddress, settings: DirectoryConfig) -> Wire:
+    """A connection to ``address``, secured as configured (TLS verified), not yet bound."""
+    from umacct.directory.tls import TlsRefused
+
+    mode = tls_mode(address, settings.tls)
+    context = None
+    if mode != "none":
+        from umacct.directory.tls import client_context
+
+        context = client_context(settings.ca_file)  # ConfigError before any network access
+    sock = _open_socket(address, settings.connect_timeout)
+    try:
+        if context is not None and mode == "ldaps":
+            from umacct.directory.tls import handshake
+
+            sock = handshake(sock, context, address.host)
+        wire = Wire(sock, address.url)
+        if context is not None and mode == "starttls":
+            wire.start_tls(context, address.host)
+    except TlsRefused as refused:
+        sock.close()
+        raise ServerFailure(str(refused)) from None
+    except UnavailableError as lost:
+        sock.close()
+        raise ServerFailure(lost.message) from None
+    return wire
+
+
+def _bind_request(method: str, bind_dn: str, password: str | None) -> bytes:
+    if method == "sasl_external":
+        return ber.sasl_bind_request("EXTERNAL")
+    # The password's bytes are sent as they are, without SASLprep.
+    return ber.simple_bind_request(bind_dn, (password or "").encode("utf-8"))
+
+
+def open_bound(
+    address: ServerAddress,
+    settings: DirectoryConfig,
+    bind_dn: str,
+    password: str | None,
+    method: str = "simple",
+) -> Wire:
+    """Open a connection to one server, secure it as configured, bind; return it.
+
+    ``method`` is ``simple`` (``bind_dn`` and ``password``) or ``sasl_external`` (ldapi only;
+    no DN, no password). An empty password is refused before anything is sent (security
+    requirement 11). Each network wait while opening is bounded by ``connect_timeout``;
+    once bound, reads wait at most ``receive_timeout``. Raises ``ServerFailure`` when the
+    server cannot be used, ``InvalidCredentials`` on result 49, the mapped error for any
+    other refusal.
+    """
+    if method == "simple" and not password:
+        raise InvalidInputError(f"bind as {bind_dn}: an empty password is refused")
+    if method == "sasl_external" and address.scheme != "ldapi":
+        raise ConfigError(
+            f"[directory] bind_method = 'sasl_external' works over ldapi:// only, not {address.url}"
+        )
+    who = "SASL EXTERNAL" if method == "sasl_external" else bind_dn
+    wire = _secured(address, settings)
+    try:
+        result = wire.exchange(
+            "bind as", who, _bind_request(method, bind_dn, password), ber.BIND_RESPONSE
+        )
+    except UnavailableError as lost:
+        raise ServerFailure(lost.message) from None
+    if result.code != SUCCESS:
+        wire.close()
+        if result.code == INVALID_CREDENTIALS:
+            raise InvalidCredentials(result.diagnostic)
+        error = result_error("bind as", who, result.as_mapping())
         if isinstance(error, UnavailableError | TemporaryError):
             raise ServerFailure(error.message)
         raise error
-    _set_receive_timeout(connection, int(settings.receive_timeout))
-    return connection
+    wire.set_timeout(settings.receive_timeout)
+    return wire
 
 
-def open_with_failover(settings: DirectoryConfig, password: str) -> tuple[Any, ServerAddress]:
+def bind_method(settings: DirectoryConfig) -> str:
+    """The configured bind method, checked: ``simple`` or ``sasl_external``."""
+    method = getattr(settings, "bind_method", "simple")
+    if method not in BIND_METHODS:
+        raise ConfigError(
+            f"[directory] bind_method: expected 'simple' or 'sasl_external', got {method!r}"
+        )
+    return str(method)
+
+
+def needs_password(settings: DirectoryConfig) -> bool:
+    """Whether binding as configured takes a password (not with SASL EXTERNAL)."""
+    return bind_method(settings) == "simple"
+
+
+def check_external(addresses: list[ServerAddress]) -> None:
+    """SASL EXTERNAL is for the directory's own host: every URL must be an ldapi socket."""
+    remote = [a.url for a in addresses if a.scheme != "ldapi"]
+    if remote:
+        raise ConfigError(
+            "[directory] bind_method = 'sasl_external' binds over ldapi:// only (the server "
+            f"maps the OS user of the socket's peer); not over {', '.join(remote)}"
+        )
+
+
+def open_with_failover(
+    settings: DirectoryConfig, password: str | None
+) -> tuple[Wire, ServerAddress]:
     """Try the configured URLs in order; return the first bound connection and its server.
 
     Raises ConfigError, before any network access, for a missing password or cleartext to a
-    remote server, and for a bind refused with invalid credentials; UnavailableError listing
-    each URL tried and why when no server can be used.
+    remote server (SASL EXTERNAL: for a URL that is not ldapi), and for a bind refused with
+    invalid credentials; UnavailableError listing each URL tried and why when no server can
+    be used. With SASL EXTERNAL the password is neither needed nor sent.
     """
+    method = bind_method(settings)
     addresses = [parse_url(url) for url in settings.urls]
     if not addresses:
         raise ConfigError("[directory] urls: expected at least one URL")
-    check_cleartext(addresses, settings.tls)
-    if not password:
-        raise ConfigError(f"no bind password for {settings.bind_dn}: an empty one is refused")
+    if method == "sasl_external":
+        check_external(addresses)
+        password = None
+    else:
+        check_cleartext(addresses, settings.tls)
+        if not password:
+            raise ConfigError(f"no bind password for {settings.bind_dn}: an empty one is refused")
     failures: list[str] = []
     for address in addresses:
         try:
-            return open_bound(address, settings, settings.bind_dn, password), address
+            return open_bound(address, settings, settings.bind_dn, password, method), address
         except ServerFailure as failure:
             failures.append(f"{address.url}: {failure}")
         except InvalidCredentials:
+            if method == "sasl_external":
+                raise ConfigError(
+                    f"SASL EXTERNAL bind to {address.url} refused: invalid credentials"
+                ) from None
             raise ConfigError(
                 f"bind as {settings.bind_dn} refused: invalid credentials; check the password "
                 "in the keyring ('umacct secret set directory') or $UMACCT_BIND_PASSWORD"

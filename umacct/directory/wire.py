@@ -1,26 +1,31 @@
-"""LDAP messages on the wire: the requests the adapter encodes by hand, and their answers.
+"""One LDAP connection and its messages: the socket, the message ids, the answers.
 
-The adapter's ldap3 connection is bound and idle between its own operations. The requests
-made here (searches, pipelined adds, LDAP transactions) use its socket directly and read
-every answer they are due before returning, so that ldap3 finds the socket as it left it.
+A ``Wire`` owns its socket from the moment it is opened (``connection.open_bound``) to its
+unbind: no other code reads or writes it, and no other library shares it. Every request
+is encoded by ``ber``; answers are read as they come and handed to the request they
+answer, so that requests may overlap (a modify while a search streams its entries). A
+message the server announces as larger than ``MAX_MESSAGE_BYTES`` closes the connection
+before its body is read, and so do answers left unread beyond ``MAX_BACKLOG_BYTES``.
 """
 
 from __future__ import annotations
 
+import contextlib
+import socket
 import time
 from collections import deque
 from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any, TypeVar
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from umacct.directory import ber
-from umacct.directory.connection import discard
 from umacct.directory.results import SUCCESS, result_error
 from umacct.errors import InvalidInputError, UmacctError, UnavailableError
 
 TRANSACTION_START = "1.3.6.1.1.21.1"
 TRANSACTION_SPECIFICATION = "1.3.6.1.1.21.2"
 TRANSACTION_END = "1.3.6.1.1.21.3"
+START_TLS = "1.3.6.1.4.1.1466.20037"
 SETTLE_SECONDS = 0.05
 """The pause between the last answer to a transaction's adds and the end of the transaction.
 
@@ -29,8 +34,19 @@ handled it is done with it, and ending the transaction frees every update: ended
 slapd can crash (a use after free, reproduced here on a loaded two-core machine). The pause
 lets those threads finish; ``[directory] transactions = "off"`` avoids the question.
 """
+MAX_MESSAGE_BYTES = 64 * 1024 * 1024
+"""The largest answer accepted: far above any entry of an accounts directory (a photo is a
+few KiB), far below what would exhaust the machine's memory."""
+MAX_BACKLOG_BYTES = 64 * 1024 * 1024
+"""The most answers kept for requests that are not being read (the entries a search sends
+while the caller waits for a modify): a server that ignores the paging control cannot make
+the tool hold a whole directory."""
 _RECEIVE_BYTES = 65536
+_MAX_MESSAGE_ID = 2**31 - 1
 _T = TypeVar("_T")
+
+if TYPE_CHECKING:
+    import ssl
 
 Item = tuple[str, Mapping[str, Sequence[str]]]
 """An entry to add: its DN and its attributes."""
@@ -46,50 +62,175 @@ class AddResult:
     error: UmacctError | None = None
 
 
-class Wire:
-    """Hand-encoded requests and their answers over the socket of one bound ldap3 connection."""
+@dataclass
+class SearchEnd:
+    """How one search request ended: its SearchResultDone and the continuation references."""
 
-    def __init__(self, connection: Any, url: str) -> None:
-        self._connection = connection
+    done: ber.Message | None = None
+    references: list[str] = field(default_factory=list)
+
+
+class Wire:
+    """One connection to one server: the only code that reads or writes its socket."""
+
+    def __init__(self, sock: socket.socket, url: str) -> None:
+        self._socket: socket.socket | None = sock
         self.url = url
         self._buffer = bytearray()
+        self._queues: dict[int, deque[ber.Message]] = {}
+        """The answers received for each request still due, not yet read."""
+        self._backlog = 0
+        """The bytes of those answers."""
+        self._last_id = 0
+        self._abandoned: set[int] = set()
+        """Requests abandoned: whatever the server still sends for them is dropped."""
+
+    @property
+    def is_open(self) -> bool:
+        """Whether the connection can still be used."""
+        return self._socket is not None
+
+    @property
+    def tls_version(self) -> str | None:
+        """The TLS version in use (``TLSv1.3``...), None in cleartext."""
+        version = getattr(self._socket, "version", None)  # an ssl.SSLSocket's
+        return version() if callable(version) else None
 
     def next_id(self) -> int:
-        """A message id of the connection's sequence, never used before."""
-        return int(self._connection.server.next_message_id())
+        """A message id never used before on this connection; its answers are awaited."""
+        if self._last_id >= _MAX_MESSAGE_ID:
+            raise self.lost("request", self.url, "message ids exhausted")
+        self._last_id += 1
+        self._queues[self._last_id] = deque()
+        return self._last_id
+
+    def finished(self, message_id: int) -> None:
+        """No more answer is due for ``message_id``."""
+        for message in self._queues.pop(message_id, ()):
+            self._backlog -= len(message.raw)
+
+    def set_timeout(self, seconds: float) -> None:
+        """How long each wait for the server may last from now on."""
+        if self._socket is not None:
+            self._socket.settimeout(seconds)
+
+    def start_tls(self, context: ssl.SSLContext, host: str) -> None:
+        """Ask for StartTLS (RFC 4511, 4.14), then secure the socket; TlsRefused on failure."""
+        from umacct.directory.tls import handshake  # ssl is loaded only where TLS is used
+
+        started = self.exchange(
+            "StartTLS with", host, ber.extended_request(START_TLS), ber.EXTENDED_RESPONSE
+        )
+        if started.code != SUCCESS:
+            raise self.lost("StartTLS with", host, f"refused: {started.diagnostic or started.code}")
+        if self._buffer or self._backlog:  # cleartext sent to pass for protected data
+            raise self.lost("StartTLS with", host, "data received before the TLS handshake")
+        sock, self._socket = self._socket, None
+        if sock is not None:
+            self._socket = handshake(sock, context, host)
+
+    def close(self) -> None:
+        """Unbind (without waiting: no answer comes) and close; safe to call twice."""
+        sock, self._socket = self._socket, None
+        self._forget()
+        if sock is None:
+            return
+        with contextlib.suppress(OSError, ValueError):
+            sock.sendall(ber.message(self._last_id + 1, ber.UNBIND))
+        with contextlib.suppress(OSError):
+            sock.close()
 
     def lost(self, operation: str, target: str, why: object) -> UnavailableError:
         """Close the connection (it cannot be trusted any more) and describe why."""
-        discard(self._connection)
-        self._buffer.clear()
+        sock, self._socket = self._socket, None
+        self._forget()
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.close()
         return UnavailableError(f"{operation} {target}: connection to {self.url} lost: {why}")
+
+    def _forget(self) -> None:
+        self._buffer.clear()
+        self._queues.clear()
+        self._backlog = 0
 
     def send(self, operation: str, target: str, data: bytes) -> None:
         """Write ``data`` (whole LDAP messages) to the server."""
+        if self._socket is None:
+            raise self.lost(operation, target, "already closed")
         try:
-            self._connection.socket.sendall(data)
+            self._socket.sendall(data)
         except OSError as exc:
             raise self.lost(operation, target, exc) from None
 
-    def receive(self, operation: str, target: str) -> list[ber.Message]:
-        """Wait for data from the server; the complete messages it holds (maybe none yet)."""
+    def abandon(self, message_id: int) -> None:
+        """Ask the server to stop working on ``message_id`` (no answer comes; RFC 4511, 4.11)."""
+        self.finished(message_id)
+        self._abandoned.add(message_id)
+        if self._socket is None:
+            return
+        abandon_id = self.next_id()
+        self.finished(abandon_id)  # an abandon has no answer
         try:
-            data = self._connection.socket.recv(_RECEIVE_BYTES)
+            self._socket.sendall(ber.message(abandon_id, ber.abandon_request(message_id)))
+        except OSError:
+            self.lost("abandon", str(message_id), "write failed")
+
+    def _fill(self, operation: str, target: str) -> None:
+        """Wait for data from the server and queue the complete messages it holds."""
+        if self._socket is None:
+            raise self.lost(operation, target, "already closed")
+        try:
+            data = self._socket.recv(_RECEIVE_BYTES)
         except OSError as exc:
             raise self.lost(operation, target, exc) from None
         if not data:
             raise self.lost(operation, target, "closed by the server")
         self._buffer += data
-        messages = [
-            self.decoded(operation, target, ber.decode_message, raw)
-            for raw in ber.split_messages(self._buffer)
-        ]
-        for message in messages:
-            if message.message_id == 0:  # an unsolicited notice: the server is closing
-                notice = self.decoded(operation, target, ber.decode_result, message)
-                why = notice.diagnostic or f"result {notice.code}"
-                raise self.lost(operation, target, f"the server ended the session: {why}")
-        return messages
+        for raw in ber.split_messages(self._buffer):
+            self._dispatch(
+                operation, target, self.decoded(operation, target, ber.decode_message, raw)
+            )
+        size = self.decoded(operation, target, ber.message_size, self._buffer)
+        if size is not None and size > MAX_MESSAGE_BYTES:
+            raise self.lost(
+                operation,
+                target,
+                f"an answer of {size} bytes, over the limit of {MAX_MESSAGE_BYTES} bytes",
+            )
+        if self._backlog > MAX_BACKLOG_BYTES:
+            raise self.lost(
+                operation,
+                target,
+                f"more than {MAX_BACKLOG_BYTES} bytes of answers sent ahead of the one awaited "
+                "(does the server ignore the paging control?)",
+            )
+
+    def _dispatch(self, operation: str, target: str, message: ber.Message) -> None:
+        """Hand ``message`` to the request it answers."""
+        if message.message_id == 0:  # an unsolicited notice: the server is closing
+            notice = self.decoded(operation, target, ber.decode_result, message)
+            why = notice.diagnostic or f"result {notice.code}"
+            raise self.lost(operation, target, f"the server ended the session: {why}")
+        queue = self._queues.get(message.message_id)
+        if queue is not None:
+            queue.append(message)
+            self._backlog += len(message.raw)
+        elif message.message_id not in self._abandoned:
+            raise self.lost(
+                operation, target, f"an answer to request {message.message_id}, never sent"
+            )
+
+    def next_message(self, operation: str, target: str, message_id: int) -> ber.Message:
+        """The next message answering ``message_id``; others are kept for their requests."""
+        queue = self._queues.get(message_id)
+        if queue is None:
+            raise self.lost(operation, target, f"request {message_id} is not awaited")
+        while not queue:
+            self._fill(operation, target)
+        message = queue.popleft()
+        self._backlog -= len(message.raw)
+        return message
 
     def decoded(self, operation: str, target: str, decode: Callable[[Any], _T], data: Any) -> _T:
         """``decode(data)``; an answer that does not decode ends the connection."""
@@ -98,23 +239,13 @@ class Wire:
         except (IndexError, ValueError) as exc:
             raise self.lost(operation, target, f"unreadable answer: {exc}") from None
 
-    def answer(
-        self, operation: str, target: str, message_id: int, tag: int, early: dict[int, ber.Result]
-    ) -> ber.Result:
-        """Wait for the result of ``message_id``, an answer of type ``tag``.
-
-        Results of other requests that arrive first are kept in ``early`` until asked for.
-        """
-        while message_id not in early:
-            for message in self.receive(operation, target):
-                if message.tag != tag:
-                    raise self.lost(
-                        operation, target, f"unexpected answer to request {message.message_id}"
-                    )
-                early[message.message_id] = self.decoded(
-                    operation, target, ber.decode_result, message
-                )
-        return early.pop(message_id)
+    def answer(self, operation: str, target: str, message_id: int, tag: int) -> ber.Result:
+        """Wait for the result of ``message_id``, an answer of type ``tag``."""
+        message = self.next_message(operation, target, message_id)
+        self.finished(message_id)
+        if message.tag != tag:
+            raise self.lost(operation, target, f"unexpected answer to request {message_id}")
+        return self.decoded(operation, target, ber.decode_result, message)
 
     def exchange(
         self, operation: str, target: str, request: bytes, tag: int, controls: Sequence[bytes] = ()
@@ -122,28 +253,38 @@ class Wire:
         """Send one request (a protocolOp) and wait for its result, an answer of type ``tag``."""
         message_id = self.next_id()
         self.send(operation, target, ber.message(message_id, request, controls))
-        return self.answer(operation, target, message_id, tag, {})
+        return self.answer(operation, target, message_id, tag)
 
     def search(
-        self, target: str, request: bytes, controls: Sequence[bytes]
-    ) -> tuple[list[RawEntry], ber.Message]:
-        """Send one SearchRequest; the entries (DN, raw attributes) and the SearchResultDone.
+        self, target: str, request: bytes, controls: Sequence[bytes], end: SearchEnd
+    ) -> Generator[RawEntry, None, None]:
+        """Send one SearchRequest; yield each entry (DN, raw attributes) as it arrives.
 
-        Continuation references are left out (the tool follows no referral).
+        Only the message being decoded is held, whatever the number of entries (a server
+        that ignores the paging control sends them all at once). ``end`` receives the
+        SearchResultDone and the continuation references. Stopped before the end, the
+        request is abandoned, so the server stops sending and the connection stays usable.
         """
         message_id = self.next_id()
         self.send("search", target, ber.message(message_id, request, controls))
-        entries: list[RawEntry] = []
-        while True:
-            for message in self.receive("search", target):
-                if message.message_id != message_id:
-                    raise self.lost("search", target, "answer to a request never sent")
+        finished = False
+        try:
+            while True:
+                message = self.next_message("search", target, message_id)
                 if message.tag == ber.SEARCH_ENTRY:
-                    entries.append(self.decoded("search", target, ber.decode_entry, message))
+                    yield self.decoded("search", target, ber.decode_entry, message)
                 elif message.tag == ber.SEARCH_DONE:
-                    return entries, message
-                elif message.tag != ber.SEARCH_REFERENCE:
+                    finished = True
+                    self.finished(message_id)
+                    end.done = message
+                    return
+                elif message.tag == ber.SEARCH_REFERENCE:
+                    end.references += self.decoded("search", target, ber.decode_references, message)
+                elif message.tag != ber.INTERMEDIATE_RESPONSE:
                     raise self.lost("search", target, f"unexpected answer (tag {message.tag:#x})")
+        finally:
+            if not finished and self.is_open:
+                self.abandon(message_id)
 
 
 # --- many adds at once ----------------------------------------------------------------------------
@@ -170,13 +311,12 @@ def add_pipelined(
     pending = iter(items)
     sent: deque[tuple[int, str]] = deque()
     refused: dict[int, UmacctError] = {}
-    early: dict[int, ber.Result] = {}
     _send_adds(wire, pending, sent, refused, window)
     try:
         while sent:
             message_id, dn = sent[0]
             error = refused.pop(message_id, None) or _add_error(
-                dn, wire.answer("add", dn, message_id, ber.ADD_RESPONSE, early)
+                dn, wire.answer("add", dn, message_id, ber.ADD_RESPONSE)
             )
             sent.popleft()
             if len(sent) < window // 2:
@@ -185,7 +325,7 @@ def add_pipelined(
     except GeneratorExit:
         for message_id, dn in sent:
             if refused.pop(message_id, None) is None:
-                wire.answer("add", dn, message_id, ber.ADD_RESPONSE, early)
+                wire.answer("add", dn, message_id, ber.ADD_RESPONSE)
         raise
 
 
@@ -204,6 +344,7 @@ def _send_adds(
         error = missing_values(dn, attributes)
         if error is not None:
             refused[message_id] = error
+            wire.finished(message_id)  # never sent: no answer is due
         else:
             requests.append(ber.message(message_id, ber.add_request(dn, attributes)))
         if len(sent) == count:
@@ -238,11 +379,8 @@ def commit_together(wire: Wire, items: Sequence[Item]) -> bool:
         ber.message(message_id, operation, [specification])
         for (message_id, _), operation in zip(sent, operations, strict=True)
     ))  # fmt: skip
-    early: dict[int, ber.Result] = {}
     # Every answer is read, even after a refusal: each was due.
-    codes = [
-        wire.answer("add", dn, message_id, ber.ADD_RESPONSE, early).code for message_id, dn in sent
-    ]
+    codes = [wire.answer("add", dn, message_id, ber.ADD_RESPONSE).code for message_id, dn in sent]
     accepted = all(code == SUCCESS for code in codes)
     time.sleep(SETTLE_SECONDS)
     end = ber.extended_request(TRANSACTION_END, ber.end_transaction_value(accepted, identifier))
