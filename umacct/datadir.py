@@ -37,10 +37,12 @@ AUDIT_FILE = "audit.jsonl"
 OUTBOX_DIR = "outbox"
 ARCHIVE_DIR = "archive"
 _SQLITE_SIDE_FILES = ("", "-journal", "-wal", "-shm")
+WEB_SESSIONS_FILE = "web.db"
+"""The web front door's sessions and rate-limit counters (``umacct serve``)."""
 DATA_FILES = (
     *(
         f"{database}{suffix}"
-        for database in (STATE_FILE, QUEUE_FILE)
+        for database in (STATE_FILE, QUEUE_FILE, WEB_SESSIONS_FILE)
         for suffix in _SQLITE_SIDE_FILES
     ),
     f"{QUEUE_FILE}.lock",
