@@ -147,8 +147,9 @@ def test_csv_text_output_and_dry_run(
     before = state_of(slapd, config_path)
     result = run("create", "--csv", str(intake), "--dry-run")
     assert result.exit_code == 0, result.stderr
-    assert result.stdout.split()[:4] == ["line", "2", "jose.munoz@umontpellier.fr", "created"]
-    assert "(dry run)" in result.stderr and "failed 0" in result.stderr
+    assert result.stdout.split("\t")[:3] == ["line 2", "jose.munoz@umontpellier.fr", "would create"]
+    assert "(dry run)" in result.stderr and "would create 1" in result.stderr
+    assert "failed 0" in result.stderr
     assert state_of(slapd, config_path) == before
 
 

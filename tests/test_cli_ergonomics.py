@@ -289,3 +289,96 @@ def test_a_number_and_a_unit_is_that_long(number: int, unit: str) -> None:
     assert parse_duration(f"{number}{unit}", "-x") == timedelta(
         seconds=number * seconds[unit.lower()]
     )
+
+
+# --- the sweep: quiet cron ----------------------------------------------------------------
+
+
+def test_a_sweep_with_nothing_to_do_prints_nothing_at_all(
+    on: Callable[[date], Runtime], config_path: Path
+) -> None:
+    add_person(on(TODAY), "erg.calm")
+    assert umacct("sweep") == (0, "", "")
+    assert umacct("sweep", "--dry-run") == (0, "", "")
+
+
+def test_purgeable_accounts_are_summarised_not_listed_every_night(
+    on: Callable[[date], Runtime], config_path: Path
+) -> None:
+    runtime = on(TODAY)
+    person = add_person(
+        runtime, "erg.purgeable", profile="autre_personnel", end_of_activity=month_end(-10)
+    )
+    assert umacct("suspend", person.identifier, "--no-notice", "--reason", "cut")[0] == 0
+    code, out, err = umacct("sweep")  # the first night marks it for other tools: a change
+    assert out.split("\t")[:2] == [person.identifier, "awaiting-deletion"]
+    assert umacct("sweep") == (0, "", "")  # still purgeable, unchanged: nothing to mail
+    code, out, err = umacct("-v", "sweep")
+    assert (code, out) == (0, "")
+    assert "still purgeable 1" in err and person.identifier not in err
+    code, out, err = umacct("sweep", "--json")
+    [item] = json.loads(out)
+    assert (item["action"], item["changed"], item["dry_run"]) == ("purgeable", False, False)
+    code, out, err = umacct("sweep", "--purge", "--dry-run")
+    assert out == f"{person.identifier}\twould purge\twould be archived and deleted\n"
+    assert read(runtime, person)
+    code, out, err = umacct("sweep", "--purge")
+    assert code == 0, err
+    assert out.split("\t")[:2] == [person.identifier, "purge"]
+    assert "purge 1" in err
+
+
+def test_a_dry_run_says_what_it_would_do(on: Callable[[date], Runtime], config_path: Path) -> None:
+    runtime = on(TODAY)
+    person = add_person(runtime, "erg.dry", end_of_activity=ENDED)
+    code, out, err = umacct("suspend", person.identifier, "--reason", "x", "--dry-run")
+    assert code == 0, err
+    assert out.startswith(f"{person.identifier}: would suspend: ")
+    code, out, err = umacct("suspend", person.identifier, "--reason", "x", "--dry-run", "--json")
+    assert json.loads(out)["dry_run"] is True
+    code, out, err = umacct("suspend", person.identifier, "--reason", "x", "--json")
+    assert json.loads(out)["dry_run"] is False
+    assert compte_unchanged(runtime, person) is False
+
+
+# --- times in the policy's zone; attribute names as the schema spells them ------------------
+
+
+def test_show_gives_times_in_the_policy_zone_with_the_zone_named(
+    on: Callable[[date], Runtime], config_path: Path
+) -> None:
+    from datetime import timedelta
+
+    from days import PARIS, clock_on
+
+    from umacct.tokens import TokenPurpose
+
+    runtime = on(TODAY)
+    person = add_person(runtime, "erg.zone")
+    runtime.tokens.issue(person.identifier, TokenPurpose.RESET, timedelta(hours=1))
+    issued = clock_on(TODAY).now().astimezone(PARIS)
+    code, out, err = umacct("show", person.identifier, "--format", "table")
+    assert code == 0, err
+    [links] = [line for line in out.splitlines() if line.startswith("pending links")]
+    assert f"issued {issued:%Y-%m-%d %H:%M:%S %Z}" in links  # 09:00 in Paris, named
+    code, out, err = umacct("audit", "--account", person.identifier)
+    assert code == 0, err
+
+
+def test_the_audit_shows_attribute_names_as_the_schema_spells_them(
+    on: Callable[[date], Runtime], config_path: Path
+) -> None:
+    runtime = on(TODAY)
+    person = add_person(
+        runtime, "erg.case.audit", profile="autre_personnel", end_of_activity=month_end(-10)
+    )
+    assert umacct("suspend", person.identifier, "--no-notice", "--reason", "cut")[0] == 0
+    assert umacct("purge", person.identifier, "--yes", "--reason", "gone")[0] == 0
+    raw = [record.changes for record in runtime.audit.read(account=person.identifier)]
+    assert any("supannmailperso" in changes for changes in raw)  # as the log holds it
+    code, out, err = umacct("audit", "--account", person.identifier, "--json")
+    assert code == 0, err
+    names = {name for record in json.loads(out) for name in record["changes"]}
+    assert "supannMailPerso" in names and "supannmailperso" not in names
+    code, out, err = umacct("audit", "--account", person.identifier)
+    assert "supannMailPerso" in out and "supannmailperso" not in out

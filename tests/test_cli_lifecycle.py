@@ -109,15 +109,18 @@ def test_sweep_lines_and_summary(on: Callable[[date], Runtime], config_path: Pat
     code, out, err = umacct("sweep", "--as-of", today, "--dry-run")
     assert code == 0, err
     grace_end = month_end(2).isoformat()
-    assert f"{person.identifier}  would suspend  grace period until {grace_end}" in out
-    assert "(dry run)" in err
+    assert out == f"{person.identifier}\twould suspend\tgrace period until {grace_end}\n"
+    assert "(dry run)" in err and "would suspend 1" in err
     assert compte(read(runtime, person)).startswith("{COMPTE}A:SupannActif")
     code, out, err = umacct("--json", "sweep", "--as-of", today)
     assert code == 0
-    assert [item["action"] for item in json.loads(out)] == ["suspend"]
+    assert [(item["action"], item["dry_run"]) for item in json.loads(out)] == [("suspend", False)]
     code, out, err = umacct("--json", "sweep", "--as-of", today)
     assert json.loads(out) == []
-    assert "nothing to do" in err
+    assert err == ""  # nothing changed: nothing for cron to mail
+    code, out, err = umacct("-v", "sweep", "--as-of", today)
+    assert (code, out) == (0, "")
+    assert "nothing changed" in err
 
 
 def test_purge_and_restore_through_the_cli(

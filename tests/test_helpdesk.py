@@ -89,6 +89,12 @@ def test_ambiguous_alias_lists_candidates_and_changes_nothing(
         assert code == 65
         error = json.loads(err)
         assert first.identifier in error["message"] and second.identifier in error["message"]
+        assert error["candidates"] == sorted([first.identifier, second.identifier])
+    code, _, err = cli("suspend", "bchen", "--reason", "x", "--json")  # a write command too
+    assert (code, json.loads(err)["candidates"]) == (
+        65,
+        sorted([first.identifier, second.identifier]),
+    )
     assert [read(runtime, first), read(runtime, second)] == before
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import json
 import os
+import re
 import sys
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -75,15 +76,30 @@ def silence_stdout() -> None:
     os.close(null)
 
 
+_AMBIGUOUS = re.compile(r"is ambiguous: it names \d+ accounts \((?P<names>.+)\)$")
+
+
+def _candidates(error: UmacctError) -> list[str]:
+    """The accounts an ambiguous name matches (for a script to choose among them)."""
+    given = getattr(error, "candidates", None)
+    if isinstance(given, list | tuple):
+        return [str(name) for name in given]
+    found = _AMBIGUOUS.search(error.message)
+    return found.group("names").split(", ") if found else []
+
+
 def report_error(state: AppState, error: UmacctError) -> None:
     """Print one error line on stderr (a JSON object with --json)."""
     stderr = state.env.stderr
     if state.json:
-        document = {
+        document: dict[str, object] = {
             "error": error.kind,
             "message": error.message,
             "exit_code": int(error.exit_code),
         }
+        candidates = _candidates(error)
+        if candidates:
+            document["candidates"] = candidates
         stderr.write(json.dumps(document, ensure_ascii=False) + "\n")
     else:
         stderr.write(f"umacct: error: {error.message}\n")

@@ -33,7 +33,7 @@ def init(
     state = get_state(ctx)
     written = write_starter_config(path, overwrite=force)
     if state.json:
-        state.out.out(dumps_json({"written": written}))
+        state.json_result({"written": written})
     else:
         state.info(
             f"wrote {written}: edit [directory], then run 'umacct config check' and 'umacct doctor'"

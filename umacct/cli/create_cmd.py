@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 
-from umacct.cli.output import dumps_json
+from umacct.cli.output import dumps_json, tsv_line
 from umacct.cli.state import AppState, get_state
 
 if TYPE_CHECKING:
@@ -108,12 +108,24 @@ def create(
     )
     result = create_person(runtime, person, send_mail=not no_mail, dry_run=dry_run)
     if state.json:
-        state.out.out(dumps_json(result))
+        state.json_result(result, dry_run=dry_run)
         return
     state.out.out(result.account)
-    state.info(
-        f"{result.account}: {'(dry run) ' if dry_run else ''}{result.action}; {result.message}"
-    )
+    state.info(f"{result.account}: {_action(result.action, dry_run)}; {result.message}")
+
+
+DRY_RUN_WORDS = {
+    "created": "would create",
+    "precreated": "would pre-create",
+    "reinstated": "would reinstate",
+    "restored": "would restore",
+    "profile-added": "would add the profile",
+}
+"""What a dry run says instead of what a real run did."""
+
+
+def _action(action: str, dry_run: bool) -> str:
+    return DRY_RUN_WORDS.get(action, action) if dry_run else action
 
 
 def _create_from_file(state: AppState, path: Path, *, send_mail: bool, dry_run: bool) -> None:
@@ -129,7 +141,10 @@ def _create_from_file(state: AppState, path: Path, *, send_mail: bool, dry_run: 
         if isinstance(item, CreateOutcome):
             results.append(item)
             if not state.json:
-                state.out.out(f"line {item.line}\t{item.account}\t{item.action}\t{item.message}")
+                action = _action(item.action, dry_run)
+                state.out.file.write(
+                    tsv_line([f"line {item.line}", item.account, action, item.message])
+                )
         else:
             failures.append(item)
     failures.sort(key=lambda failure: failure.line)
@@ -163,7 +178,9 @@ def _with_progress(state: AppState, items: Iterator[_Item], total: int) -> Itera
 
 
 def _summary(path: Path, counts: Counter[str], failed: int, dry_run: bool) -> str:
-    done = ", ".join(f"{action} {count}" for action, count in sorted(counts.items()))
+    done = ", ".join(
+        f"{_action(action, dry_run)} {count}" for action, count in sorted(counts.items())
+    )
     prefix = "(dry run) " if dry_run else ""
     return f"{prefix}{path}: {done or 'nothing done'}, failed {failed}"
 

@@ -10,7 +10,6 @@ from typing import Annotated, Any
 
 import typer
 
-from umacct.cli.output import dumps_json
 from umacct.cli.params import ACCOUNT_HELP, OptionalAccount, checked_reason
 from umacct.cli.state import AppState, get_state
 from umacct.errors import InvalidInputError, UsageError
@@ -109,7 +108,10 @@ def _ask_on_the_terminal(state: AppState, label: str, *, confirm: bool) -> str:
 
 def render(state: AppState, result: Any) -> None:
     """The result as JSON with --json, else its message."""
-    state.out.out(dumps_json(result) if state.json else result.message)
+    if state.json:
+        state.json_result(result)
+    else:
+        state.out.out(result.message)
 
 
 def _one_of(given: dict[str, bool]) -> None:
@@ -188,7 +190,10 @@ def reset(
     assert account is not None
     if self_service:
         answer = self_service_reset(state.runtime(), account)
-        state.out.out(dumps_json({"message": answer}) if state.json else answer)
+        if state.json:
+            state.json_result({"message": answer})
+        else:
+            state.out.out(answer)
         return
     render(state, send_reset(state.runtime(), account))
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+from datetime import tzinfo
 from typing import TYPE_CHECKING, Annotated, Any
+from zoneinfo import ZoneInfo
 
 import typer
 
@@ -13,6 +15,7 @@ from umacct.cli.output import (
     OutputFormat,
     as_row,
     dumps_json,
+    local_time,
     printable,
     render_record,
     stream_rows,
@@ -45,15 +48,16 @@ def register(app: typer.Typer) -> None:
     app.command("audit")(audit)
 
 
-def _account_record(view: AccountView) -> dict[str, Any]:
+def _account_record(view: AccountView, zone: tzinfo) -> dict[str, Any]:
     record = as_row(view)
     record["pending_links"] = [
-        f"{link.purpose} issued {link.issued:%Y-%m-%d %H:%M}, expires {link.expires:%Y-%m-%d %H:%M}"
+        f"{link.purpose} issued {local_time(link.issued, zone)}, "
+        f"expires {local_time(link.expires, zone)}"
         for link in view.pending_links
     ]
     record["queued_mail"] = [f"{mail.kind} to {mail.recipient}" for mail in view.queued_mail]
     record["recent_audit"] = [
-        f"{entry.time:%Y-%m-%d %H:%M} {entry.command} by {entry.actor}: {entry.result}"
+        f"{local_time(entry.time, zone)} {entry.command} by {entry.actor}: {entry.result}"
         for entry in view.recent_audit
     ]
     return record
@@ -73,7 +77,8 @@ def show(ctx: typer.Context, account: AccountArgument, fmt: FormatOption = None)
     if chosen is OutputFormat.JSON:
         state.out.out(dumps_json(view))
     else:
-        render_record(state.out, _account_record(view), chosen, title=view.account)
+        zone = ZoneInfo(state.config.policy.timezone)
+        render_record(state.out, _account_record(view, zone), chosen, title=view.account)
 
 
 def _explanation_text(result: Explanation) -> list[str]:

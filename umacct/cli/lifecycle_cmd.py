@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from umacct.cli.output import dumps_json
+from umacct.cli.output import tsv_line
 from umacct.cli.params import (
     AccountArgument,
     AsOf,
@@ -23,26 +23,52 @@ from umacct.cli.state import AppState, get_state
 
 if TYPE_CHECKING:
     from umacct.services.lifecycle import AccountOutcome
+    from umacct.services.sweep import SweepSummary
+
+
+UNCHANGED_ACTIONS = frozenset({"none", "skipped", "purgeable"})
+"""Outcomes that change nothing: a nightly run does not list them (see ``_summary``)."""
+
+
+def _is_change(result: AccountOutcome, dry_run: bool) -> bool:
+    """Whether the run changed the account (a dry run: would change it)."""
+    return result.action not in UNCHANGED_ACTIONS and (result.changed or dry_run)
+
+
+def _words(result: AccountOutcome, dry_run: bool) -> str:
+    if dry_run and _is_change(result, dry_run) and not result.message.startswith("would "):
+        return f"would {result.action}: {result.message}"
+    return result.message
 
 
 def _render_one(state: AppState, result: AccountOutcome, *, dry_run: bool = False) -> None:
     if state.json:
-        state.out.out(dumps_json(result))
+        state.json_result(result, dry_run=dry_run)
     else:
-        state.out.out(f"{result.account}: {'(dry run) ' if dry_run else ''}{result.message}")
+        state.out.out(f"{result.account}: {_words(result, dry_run)}")
 
 
 def _render_stream(state: AppState, results: Iterable[AccountOutcome], *, dry_run: bool) -> int:
-    """Print one line per account as they come (JSON: one array at the end); return the count."""
+    """One tab-separated line per account changed, as they come: account, action, details.
+
+    A dry run says ``would <action>``. Accounts left as they were (still purgeable, state
+    set by another tool) are not listed: the summary counts them. JSON: one array of every
+    account looked at, at the end. Returns how many accounts were changed (or would be).
+    """
     collected: list[AccountOutcome] = []
+    changes = 0
     for result in results:
         collected.append(result)
+        if not _is_change(result, dry_run):
+            continue
+        changes += 1
         if not state.json:
-            mark = "would " if dry_run else ""
-            state.out.out(f"{result.account}  {mark}{result.action}  {result.message}")
+            action = f"would {result.action}" if dry_run else result.action
+            state.out.file.write(tsv_line([result.account, action, result.message]))
+            state.out.file.flush()
     if state.json:
-        state.out.out(dumps_json(collected))
-    return len(collected)
+        state.json_result(collected, dry_run=dry_run)
+    return changes
 
 
 def register(app: typer.Typer) -> None:
@@ -228,8 +254,10 @@ def sweep(
 ) -> None:
     """The daily job (cron): suspend what is due, send warnings, expire, list or purge.
 
-    One line per account changed, then a summary on stderr. Safe to run twice the same day:
-    the second run changes nothing. Exit 75 when another sweep is running; exit 77, nothing
+    One tab-separated line per account changed (account, action, details) and a summary on
+    stderr; nothing at all when nothing changed (-v: the summary anyway). Accounts still
+    purgeable are counted in the summary, not listed. Safe to run twice the same day: the
+    second run changes nothing. Exit 75 when another sweep is running; exit 77, nothing
     changed, when it would suspend, expire or purge more than [policy] max_changes_per_run.
     """
     from umacct.cli.dates import parse_day
@@ -241,18 +269,32 @@ def sweep(
     runtime = state.runtime(as_of=day, writes=not dry_run, force_date=force_date)
     summary = SweepSummary(runtime.today(), dry_run)
     results = run_sweep(runtime, summary, purge=purge, purge_limit=limit, max_changes=max_changes)
-    _render_stream(state, results, dry_run=dry_run)
-    counts = (
-        ", ".join(f"{action} {count}" for action, count in sorted(summary.counts.items()))
-        or "nothing to do"
-    )
-    state.info(f"sweep {summary.as_of.isoformat()}{' (dry run)' if dry_run else ''}: {counts}")
+    changes = _render_stream(state, results, dry_run=dry_run)
+    if changes or state.verbose:  # cron mails whatever a job prints: nothing when nothing changed
+        state.info(_sweep_summary(summary))
     if summary.purges_left:
         state.info(f"purge stopped at --limit {limit}: {summary.purges_left} more purgeable")
     for error in summary.errors:
-        state.info(f"error: {error}")
+        state.err.out(f"error: {error}")
     if summary.errors:
         raise typer.Exit(65)
+
+
+def _sweep_summary(summary: SweepSummary) -> str:
+    """``sweep DAY: suspend 2, warn 5; still purgeable 3``: counts, unchanged ones once."""
+    mark = "would " if summary.dry_run else ""
+    done = ", ".join(
+        f"{mark}{action} {count}"
+        for action, count in sorted(summary.counts.items())
+        if action not in UNCHANGED_ACTIONS
+    )
+    words = [done or ("nothing would change" if summary.dry_run else "nothing changed")]
+    if summary.counts["purgeable"]:
+        words.append(f"still purgeable {summary.counts['purgeable']} (sweep --purge purges them)")
+    if summary.counts["skipped"]:
+        words.append(f"left alone {summary.counts['skipped']} (state set by another tool)")
+    dry = " (dry run)" if summary.dry_run else ""
+    return f"sweep {summary.as_of.isoformat()}{dry}: {'; '.join(words)}"
 
 
 def purge(

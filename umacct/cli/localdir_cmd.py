@@ -7,7 +7,6 @@ from typing import Annotated
 
 import typer
 
-from umacct.cli.output import dumps_json
 from umacct.cli.state import get_state
 
 app = typer.Typer(
@@ -46,7 +45,7 @@ def start(
         folder, population=population, seed=seed, durable=durable, supann_schema=supann_schema
     )
     if state.json:
-        state.out.out(dumps_json(started))
+        state.json_result(started)
         return
     state.out.out(f"export UMACCT_CONFIG={started.config_path}")
     state.out.out(f"export UMACCT_BIND_PASSWORD=$(cat {started.password_file})")

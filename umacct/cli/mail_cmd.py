@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from umacct.cli.output import FormatOption, dumps_json, render_rows
+from umacct.cli.output import FormatOption, render_rows
 from umacct.cli.state import get_state
 
 QUEUE_COLUMNS = (
@@ -39,7 +39,7 @@ def flush(
     state = get_state(ctx)
     report = flush_mail(state.runtime(), limit=limit)
     if state.json:
-        state.out.out(dumps_json(report))
+        state.json_result(report)
     else:
         state.out.out(f"sent {report.sent}, still queued {report.remaining}")
         for failure in report.failures:

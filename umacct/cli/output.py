@@ -21,7 +21,7 @@ import io
 import json
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from datetime import date, datetime
+from datetime import date, datetime, tzinfo
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TextIO
 
@@ -144,10 +144,18 @@ class Output:
     ``show`` and every JSON or CSV output never import rich, which keeps one-liners quick.
     """
 
-    def __init__(self, stream: TextIO, *, color: bool) -> None:
+    def __init__(
+        self, stream: TextIO, *, color: bool, zone: Callable[[], tzinfo | None] | None = None
+    ) -> None:
         self.file = stream
         self._color = color
         self._console: Console | None = None
+        self._zone = zone
+
+    @property
+    def zone(self) -> tzinfo | None:
+        """The time zone instants are shown in for people (the policy's), if known."""
+        return self._zone() if self._zone else None
 
     @property
     def console(self) -> Console:
@@ -191,6 +199,16 @@ def to_jsonable(value: Any) -> Any:
     return value
 
 
+def with_dry_run(value: Any, dry_run: bool) -> Any:
+    """A command's result as JSON data, saying whether it was a dry run (each item of a list)."""
+    data = to_jsonable(value)
+    if isinstance(data, dict):
+        return {**data, "dry_run": dry_run}
+    if isinstance(data, list):
+        return [{**item, "dry_run": dry_run} if isinstance(item, dict) else item for item in data]
+    return data
+
+
 def dumps_json(value: Any) -> str:
     r"""One JSON document, stable key order, UTF-8 kept readable, every control escaped.
 
@@ -202,7 +220,11 @@ def dumps_json(value: Any) -> str:
     )
 
 
-def _cell(value: Any) -> str:
+def _cell(value: Any, zone: tzinfo | None = None) -> str:
+    if isinstance(value, datetime) and zone is not None and value.tzinfo is not None:
+        return local_time(value, zone)
+    if isinstance(value, list | tuple) and zone is not None:
+        return ", ".join(_cell(v, zone) for v in value)
     value = to_jsonable(value)
     if value is None:
         return ""
@@ -248,17 +270,27 @@ def render_rows(
     elif fmt is OutputFormat.TSV:
         console.file.write(tsv_line(columns))
         for row in rows:
-            console.file.write(tsv_line([row.get(c) for c in columns]))
+            console.file.write(tsv_line([row.get(c) for c in columns], console.zone))
     else:
-        console.print(_table(rows, columns, title))
+        console.print(_table(rows, columns, title, console.zone))
 
 
-def tsv_line(cells: Iterable[object]) -> str:
+def local_time(instant: datetime, zone: tzinfo) -> str:
+    """An instant for people: in the policy's time zone, the zone named (``CEST``)."""
+    return instant.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S %Z")
+
+
+def tsv_line(cells: Iterable[object], zone: tzinfo | None = None) -> str:
     """One line of tab-separated whole values (a tab or line break in one is shown escaped)."""
-    return "\t".join(printable(_cell(cell)) for cell in cells) + "\n"
+    return "\t".join(printable(_cell(cell, zone)) for cell in cells) + "\n"
 
 
-def _table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str], title: str | None) -> Any:
+def _table(
+    rows: Sequence[Mapping[str, Any]],
+    columns: Sequence[str],
+    title: str | None,
+    zone: tzinfo | None,
+) -> Any:
     """A rich table that never cuts a value.
 
     The first column (the account) is never wrapped; on a narrow terminal the other cells
@@ -267,7 +299,7 @@ def _table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str], title: str
     from rich.table import Table
     from rich.text import Text
 
-    cells = [[printable(_cell(row.get(c))) for c in columns] for row in rows]
+    cells = [[printable(_cell(row.get(c), zone)) for c in columns] for row in rows]
     # Text, not str: rich would read markup ("[/bold]") and emoji codes in a str.
     table = Table(title=Text(printable(title)) if title else None, show_lines=False)
     for index, column in enumerate(columns):
@@ -292,7 +324,7 @@ def render_record(
         console.out(rows_to_csv([record], list(record)), end="")
     elif fmt is OutputFormat.TSV:
         for name, value in record.items():
-            console.file.write(tsv_line([name, value]))
+            console.file.write(tsv_line([name, value], console.zone))
     else:
         names = [key.replace("_", " ") for key in record]
         width = max(map(len, names), default=0)
@@ -300,7 +332,7 @@ def render_record(
             console.out(printable(title))
         for name, value in zip(names, record.values(), strict=True):
             # One line per value: a line break in it is shown escaped, it cannot forge a line.
-            console.out(f"{name:<{width}}  {printable(_cell(value))}".rstrip())
+            console.out(f"{name:<{width}}  {printable(_cell(value, console.zone))}".rstrip())
 
 
 TABLE_ROW_LIMIT = 1000
@@ -333,7 +365,7 @@ def stream_rows(
         for item in rows:
             count += 1
             row = as_row(item)
-            out.file.write(tsv_line([row.get(c) for c in columns]))
+            out.file.write(tsv_line([row.get(c) for c in columns], out.zone))
         out.file.flush()
         return count
     if fmt is OutputFormat.TABLE:

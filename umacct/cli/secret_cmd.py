@@ -6,7 +6,6 @@ from typing import Annotated
 
 import typer
 
-from umacct.cli.output import dumps_json
 from umacct.cli.state import get_state
 from umacct.secrets import SecretKind
 
@@ -48,6 +47,6 @@ def set_secret(
     backend = store_secret(kind, config, value)
     user = keyring_username(kind, config)
     if state.json:
-        state.out.out(dumps_json({"stored": str(kind), "keyring_user": user, "backend": backend}))
+        state.json_result({"stored": str(kind), "keyring_user": user, "backend": backend})
     else:
         state.info(f"stored the {kind} password for {user} in the keyring ({backend})")

@@ -43,7 +43,7 @@ def antispam(
     state = get_state(ctx)
     result = antispam_level(state.runtime(), account, level, dry_run=dry_run)
     if state.json:
-        state.out.out(dumps_json(result))
+        state.json_result(result, dry_run=dry_run)
         return
     current = result.level or (
         f"none of the levels (value {result.value!r})" if result.value else "not set"
@@ -92,7 +92,7 @@ def directory_set(
     state = get_state(ctx)
     data = set_directory_data(state.runtime(), account, assignments, dry_run=dry_run)
     if state.json:
-        state.out.out(dumps_json(data))
+        state.json_result(data, dry_run=dry_run)
         return
     record = as_row(data)["attributes"]
     render_record(state.out, record, OutputFormat.TABLE, title=data.account)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, tzinfo
 from typing import TYPE_CHECKING
 
 import typer
@@ -47,15 +47,23 @@ class AppState:
     def out(self) -> Output:
         """Output for data (stdout)."""
         if self._out is None:
-            self._out = Output(self.env.stdout, color=self.color)
+            self._out = Output(self.env.stdout, color=self.color, zone=self.display_zone)
         return self._out
 
     @property
     def err(self) -> Output:
         """Output for diagnostics (stderr)."""
         if self._err is None:
-            self._err = Output(self.env.stderr, color=self.color)
+            self._err = Output(self.env.stderr, color=self.color, zone=self.display_zone)
         return self._err
+
+    def display_zone(self) -> tzinfo | None:
+        """The policy's time zone, once the configuration is loaded (instants for people)."""
+        if self._config is None:
+            return None
+        from zoneinfo import ZoneInfo
+
+        return ZoneInfo(self._config.policy.timezone)
 
     def runtime(
         self, *, as_of: date | None = None, writes: bool = False, force_date: bool = False
@@ -117,6 +125,12 @@ class AppState:
         """Record --format (typed after the command): json also makes errors JSON."""
         self.format = fmt
         self.json = fmt is OutputFormat.JSON
+
+    def json_result(self, result: object, *, dry_run: bool = False) -> None:
+        """A write command's result as one JSON document on stdout, with ``dry_run``."""
+        from umacct.cli.output import dumps_json, with_dry_run
+
+        self.out.out(dumps_json(with_dry_run(result, dry_run)))
 
     def info(self, message: str) -> None:
         """A diagnostic line on stderr, unless --quiet."""

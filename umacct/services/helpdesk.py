@@ -35,6 +35,7 @@ from umacct.services.accounts import (
 
 if TYPE_CHECKING:
     from umacct.audit import AuditRecord
+    from umacct.config import Config
     from umacct.services.runtime import Runtime
 
 RECENT_AUDIT_ENTRIES = 5
@@ -155,8 +156,42 @@ def instant_of(account: Account, attribute: str) -> datetime | None:
         return None
 
 
-def audit_entry(record: AuditRecord) -> AuditEntry:
-    """An audit record as the helpdesk commands show it."""
+WELL_KNOWN_ATTRIBUTES = (
+    "objectClass", "uid", "mail", "cn", "sn", "givenName", "displayName", "userPassword",
+    "pwdEndTime", "pwdChangedTime", "pwdLastSuccess", "pwdAccountLockedTime", "pwdPolicySubentry",
+    "pwdHistory", "pwdFailureTime", "pwdReset", "supannRessourceEtat", "supannRessourceEtatDate",
+    "supannMailPerso", "supannAliasLogin", "supannCodePopulation", "supannEmpId", "supannEtuId",
+    "supannEmpDateFin", "supannEtuDateFin", "supannExtDateFin", "supannEmpProfil",
+    "supannEtuInscription", "supannEntiteAffectation", "supannCivilite", "supannListeRouge",
+    "eduPersonAffiliation", "eduPersonPrimaryAffiliation", "eduPersonPrincipalName",
+    "mailForwardingAddress", "telephoneNumber", "roomNumber", "title", "postalAddress",
+    "description", "jpegPhoto", "preferredLanguage",
+)  # fmt: skip
+"""Attribute names as the SUPANN, eduPerson, inetOrgPerson and ppolicy schemas spell them."""
+
+
+def schema_spelling(config: Config) -> dict[str, str]:
+    """Each attribute name the tool knows, lower case to the schema's spelling.
+
+    The audit log is read without the directory (it may be down): the spelling comes from
+    the configuration's attribute names and the schemas the tool works with.
+    """
+    names = [*WELL_KNOWN_ATTRIBUTES, *vars(config.attributes).values()]
+    names += [config.directory.profile_attribute, *config.staff.editable_attributes]
+    names += [profile.end_date_attribute for profile in config.profiles.values()]
+    if config.antispam is not None:
+        names.append(config.antispam.attribute)
+    return {name.lower(): name for name in names if isinstance(name, str)}
+
+
+def audit_entry(record: AuditRecord, spelling: Mapping[str, str] | None = None) -> AuditEntry:
+    """An audit record as the helpdesk commands show it.
+
+    Attribute names are spelt as the schema has them (``spelling``), so that ``grep
+    supannMailPerso`` finds them whatever case the log holds.
+    """
+    names = spelling or {}
+    changes = {names.get(name.lower(), name): change for name, change in record.changes.items()}
     return AuditEntry(
         time=record.time,
         actor=record.actor,
@@ -164,8 +199,8 @@ def audit_entry(record: AuditRecord) -> AuditEntry:
         command=record.command,
         account=record.account,
         result=record.result,
-        changed=sorted(record.changes),
-        changes=record.changes,
+        changed=sorted(changes),
+        changes=changes,
         details=record.details,
     )
 
@@ -216,7 +251,7 @@ def show_account(runtime: Runtime, key: str) -> AccountView:
         locked_since=instant_of(account, "pwdAccountLockedTime"),
         pending_links=links,
         queued_mail=queued,
-        recent_audit=[audit_entry(record) for record in recent],
+        recent_audit=[audit_entry(record, schema_spelling(config)) for record in recent],
     )
 
 
@@ -354,4 +389,5 @@ def read_audit(
     identifier = audit_account_key(runtime, account) if account else None
     start = _local_midnight(runtime, since) if since else None
     records = runtime.audit.read(account=identifier, since=start, actor=actor)
-    return [audit_entry(record) for record in records]
+    spelling = schema_spelling(runtime.config)
+    return [audit_entry(record, spelling) for record in records]
