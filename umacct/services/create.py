@@ -38,7 +38,7 @@ from umacct.services.arrivals import (
     send_activation_link,
     start_activation_links,
 )
-from umacct.services.changes import apply_change, audit_uncertain
+from umacct.services.changes import PlannedChange, apply_change, audit_uncertain
 from umacct.services.create_lookup import Known, existing_accounts, look_up
 from umacct.services.create_results import CreateOutcome, NewAccount, RowFailure, row_failure
 from umacct.services.lifecycle import (
@@ -387,16 +387,7 @@ class _Creator:
 
     def _add_profile(self, row: IntakeRow, account: Account) -> CreateOutcome:
         """One person, one account: the row's profile joins the ones the account has."""
-        change = add_profile_change(self.runtime, account, row)
-        if not self.dry_run:
-            self._check_audit()
-        apply_change(
-            self.runtime,
-            change,
-            command="create",
-            dry_run=self.dry_run,
-            details={**self._details(row), "profile_added": row.profile},
-        )
+        self._apply(row, add_profile_change(self.runtime, account, row), profile_added=row.profile)
         if not self.dry_run:
             tell_profile_added(self.runtime, account, row.profile)
         return CreateOutcome(
@@ -525,6 +516,18 @@ class _Creator:
             ]
         return {name: values for name, values in attributes.items() if values}
 
+    def _apply(self, row: IntakeRow, change: PlannedChange, **details: object) -> None:
+        """Write a change to an existing person's account for ``row`` (audited first)."""
+        if not self.dry_run:
+            self._check_audit()
+        apply_change(
+            self.runtime,
+            change,
+            command="create",
+            dry_run=self.dry_run,
+            details={**self._details(row), **details},
+        )
+
     def _details(self, row: IntakeRow) -> dict[str, object]:
         return {"line": row.line} if row.line else {}
 
@@ -566,15 +569,7 @@ class _Creator:
         """
         change, states = reinstatement(self.runtime, account, row, self.today)
         previous = account.values(self.config.attributes.personal_mail)
-        if not self.dry_run:
-            self._check_audit()
-        apply_change(
-            self.runtime,
-            change,
-            command="create",
-            dry_run=self.dry_run,
-            details={**self._details(row), "reinstated": True},
-        )
+        self._apply(row, change, reinstated=True)
         if not self.dry_run:
             self.runtime.tokens.cancel(account.identifier)
             tell_previous_addresses(self.runtime, account, previous, row.personal_email)
