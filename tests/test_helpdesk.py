@@ -128,8 +128,9 @@ def test_explain_vacataire_in_words(on: Callable[[date], Runtime]) -> None:
     document = json.loads(out)
     assert document["as_of"] == after_expiry
     assert any("due now" in event["text"] for event in document["upcoming"])
-    code, out, _ = cli("explain", person.identifier)
+    code, out, _ = cli("explain", person.identifier)  # piped: the same plain words
     assert code == 0 and "cannot be extended" in out
+    assert "What happens next:" in out and "\t" not in out
 
 
 def test_explain_names_what_blocks_a_login(on: Callable[[date], Runtime]) -> None:

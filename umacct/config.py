@@ -54,6 +54,8 @@ class DirectoryConfig:
     people_dn: str
     tls: str = "starttls"
     ca_file: str | None = None
+    state_dn: str | None = None
+    """The branch of the tool's own state (links, notices, purges, locks): docs/state.md."""
     profile_attribute: str = "supannCodePopulation"
     connect_timeout: int = 5
     receive_timeout: int = 30
@@ -203,6 +205,16 @@ class ReportsConfig:
 
 
 @dataclass(frozen=True)
+class StateConfig:
+    """``[state]``: where the tool keeps its own state (docs/state.md)."""
+
+    backend: str | None = None
+    """``directory`` (under ``[directory] state_dn``, shared by every host) or ``sqlite``
+    (``state.db`` in the data folder, one host); by default ``directory`` when ``state_dn``
+    is set, else ``sqlite``."""
+
+
+@dataclass(frozen=True)
 class Config:
     """The whole validated configuration, and the file it came from."""
 
@@ -216,6 +228,7 @@ class Config:
     policy: PolicyConfig = field(default_factory=PolicyConfig)
     staff: StaffConfig = field(default_factory=StaffConfig)
     reports: ReportsConfig = field(default_factory=ReportsConfig)
+    state: StateConfig = field(default_factory=StateConfig)
     antispam: AntispamConfig | None = None
     source: Path | None = None
 
@@ -531,6 +544,45 @@ def _check_values(config: Config) -> None:
             raise _KeyProblem("tokens", name, "expected a duration from 1m to 24h")
     if config.tokens.reset_per_hour < 1:
         raise _KeyProblem("tokens", "reset_per_hour", "expected 1 or more")
+    _check_state(config)
+
+
+STATE_BACKENDS = ("directory", "sqlite")
+
+
+def state_backend(config: Config) -> str:
+    """The state store in use: ``[state] backend``, else ``directory`` if ``state_dn`` is set."""
+    if config.state.backend:
+        return config.state.backend
+    return "directory" if config.directory.state_dn else "sqlite"
+
+
+def _dn_text(dn: str) -> str:
+    """A DN lower-cased, without the spaces around its separators (enough to compare)."""
+    return re.sub(r"\s*([,=+])\s*", r"\1", dn.strip().lower())
+
+
+def _check_state(config: Config) -> None:
+    backend, state_dn = config.state.backend, config.directory.state_dn
+    if backend is not None and backend not in STATE_BACKENDS:
+        raise _KeyProblem("state", "backend", f"expected 'directory' or 'sqlite', got {backend!r}")
+    if state_dn is None:
+        if backend == "directory":
+            raise _KeyProblem(
+                "state", "backend", "'directory' needs [directory] state_dn (the state's branch)"
+            )
+        return
+    text, base = _dn_text(state_dn), _dn_text(config.directory.base_dn)
+    if not text.startswith("ou=") or not text.endswith("," + base):
+        raise _KeyProblem(
+            "directory", "state_dn",
+            f"expected a branch ou=...,{config.directory.base_dn} (below base_dn), got {state_dn!r}",
+        )  # fmt: skip
+    people = _dn_text(config.directory.people_dn)
+    if text == people or text.endswith("," + people):
+        raise _KeyProblem(
+            "directory", "state_dn", f"expected a branch outside people_dn, got {state_dn!r}"
+        )
 
 
 def _to_dict(value: Any) -> Any:

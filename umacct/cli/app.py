@@ -48,6 +48,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "mail": ("umacct.cli.mail_cmd", "The queue of mail the relay did not take yet."),
     "config": ("umacct.cli.config_cmd", "Write, show and check the configuration file."),
     "serve": ("umacct.cli.serve_cmd", "Serve the web pages of the mailed links (activation, reset, confirmation) and first login."),
+    "state": ("umacct.cli.state_cmd", "The tool's own state in the directory: make its branch, move a state.db into it."),
     "secret": ("umacct.cli.secret_cmd", "Store passwords in the system keyring (never on the command line)."),
     "localdir": ("umacct.cli.localdir_cmd", "Start, describe and stop a throwaway local OpenLDAP directory (demo, tests, benchmarks)."),
 }  # fmt: skip

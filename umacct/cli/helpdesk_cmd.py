@@ -111,7 +111,7 @@ def explain(
     state = get_state(ctx)
     result = explain_account(state.runtime(as_of=parse_day(as_of, "--as-of")), account)
     chosen = state.output_format(fmt)
-    if chosen is OutputFormat.TABLE:
+    if chosen in (OutputFormat.TABLE, OutputFormat.TSV):  # plain words, for people
         for line in _explanation_text(result):
             state.out.out(printable(line))  # a line break in a value cannot forge a line
     elif chosen is OutputFormat.JSON:

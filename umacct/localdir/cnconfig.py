@@ -71,6 +71,11 @@ class Tree:
         return f"cn=umacct,{self.system_dn}"
 
     @property
+    def state_dn(self) -> str:
+        """The branch of the tool's own state (``[directory] state_dn``; docs/state.md)."""
+        return f"ou=umacct,{self.system_dn}"
+
+    @property
     def root_dn(self) -> str:
         """The directory manager, reached over ldapi with SASL EXTERNAL."""
         return f"cn=admin,{self.base_dn}"
@@ -129,6 +134,8 @@ def _access_rules(tree: Tree) -> list[str]:
         # The service account may set passwords (Password Modify) and test their presence,
         # but never read the hashes.
         f"to attrs=userPassword by self write by anonymous auth by {service} =wscdx by * none",
+        # The tool's state (pending links, purged identifiers...): its DN only (docs/state.md).
+        f'to dn.subtree="{tree.state_dn}" by {service} write by * none',
         # Plain write covers ppolicy's pwdStartTime, pwdEndTime and pwdAccountLockedTime:
         # in OpenLDAP 2.5 they are operational but administrator-modifiable.
         f"to {people} by {service} write by self read by * none",
@@ -266,11 +273,14 @@ def _unit(dn: str, name: str) -> LdifEntry:
 
 
 def base_entries(tree: Tree, bind_password: str) -> list[LdifEntry]:
-    """The base tree: the base entry, the three units, the default policy, the service account."""
+    """The base tree: base entry, units, default policy, service account, the tool's state."""
+    from umacct.state.branch import branch_entries
+
     return [
         _base_entry(tree.base_dn),
         _unit(tree.people_dn, "people"),
         _unit(tree.system_dn, "system"),
+        *(LdifEntry(dn, attributes) for dn, attributes in branch_entries(tree.state_dn)),
         _unit(tree.policies_dn, "policies"),
         LdifEntry(tree.default_policy_dn, {
             "objectClass": ["organizationalRole", "pwdPolicy"],

@@ -77,6 +77,11 @@ class LocalDirectory:
         return f"ldap://127.0.0.1:{self.port}"
 
     @property
+    def state_dn(self) -> str:
+        """The branch of the tool's state, made at start, that only ``bind_dn`` may use."""
+        return Tree(self.base_dn).state_dn
+
+    @property
     def ldapi_url(self) -> str:
         """The URL of the Unix socket, where the current OS user is the directory manager."""
         return ldapi_url(self.socket_path)

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from umacct.clock import Clock, SystemClock, local_today
-from umacct.config import Config
+from umacct.config import Config, state_backend
 from umacct.datadir import QUEUE_FILE, STATE_FILE
 from umacct.secrets import Prompt, SecretKind, find_secret
 
@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from umacct.mail.mailer import Mailer
     from umacct.mail.queue import MailQueue, QueuedMail
     from umacct.mail.transport import Transport
-    from umacct.store import SQLiteStore
+    from umacct.store import Store
     from umacct.tokens import TokenRecord, Tokens
 
 
@@ -39,7 +39,7 @@ class Runtime:
     audit_details: dict[str, object] = field(default_factory=dict)
     """Details every audit record of this run carries (``forced_date`` on a replay)."""
     _directory: Directory | None = field(default=None, repr=False)
-    _store: SQLiteStore | None = field(default=None, repr=False)
+    _store: Store | None = field(default=None, repr=False)
     _audit: AuditLog | None = field(default=None, repr=False)
     _tokens: Tokens | None = field(default=None, repr=False)
     _mailer: Mailer | None = field(default=None, repr=False)
@@ -59,11 +59,15 @@ class Runtime:
     def directory(self) -> Directory:
         """The directory connection (bound as the tool's service account)."""
         if self._directory is None:
-            from umacct.directory import connect
-
-            password = find_secret(SecretKind.DIRECTORY, self.config, self.prompt)
-            self._directory = connect(self.config.directory, password.value)
+            self._directory = self.connect_directory()
         return self._directory
+
+    def connect_directory(self) -> Directory:
+        """A new connection, bound as the tool (the run's own is ``directory``)."""
+        from umacct.directory import connect
+
+        password = find_secret(SecretKind.DIRECTORY, self.config, self.prompt)
+        return connect(self.config.directory, password.value)
 
     @property
     def directory_url(self) -> str | None:
@@ -71,13 +75,38 @@ class Runtime:
         return self._directory.url if self._directory is not None else None
 
     @property
-    def store(self) -> SQLiteStore:
-        """The state store (tokens, notices, locks, purged identifiers)."""
-        if self._store is None:
-            from umacct.store import SQLiteStore
+    def state_in_directory(self) -> bool:
+        """Whether the state store is the directory's state branch (else ``state.db``)."""
+        return state_backend(self.config) == "directory"
 
-            self._store = SQLiteStore(self.data_dir)
+    @property
+    def store(self) -> Store:
+        """The state store (tokens, notices, locks, purged identifiers, saved values).
+
+        In the directory under ``[directory] state_dn`` (shared by every host), or in
+        ``<data_dir>/state.db`` with ``[state] backend = "sqlite"`` (docs/state.md).
+        """
+        if self._store is None:
+            if self.state_in_directory:
+                from umacct.state.directory_store import DirectoryStore
+
+                assert self.config.directory.state_dn is not None  # checked by the config
+                self._store = DirectoryStore(
+                    self.directory, self.config.directory.state_dn, connect=self.connect_directory
+                )
+            else:
+                from umacct.store import SQLiteStore
+
+                self._store = SQLiteStore(self.data_dir)
         return self._store
+
+    def _no_state_yet(self) -> bool:
+        """Whether no state exists to read: no state.db (reading it must not make one)."""
+        return (
+            self._store is None
+            and not self.state_in_directory
+            and not (self.data_dir / STATE_FILE).exists()
+        )
 
     @property
     def audit(self) -> AuditLog:
@@ -122,13 +151,13 @@ class Runtime:
 
     def pending_links(self, account: str) -> list[TokenRecord]:
         """The account's usable links; with no state store yet there are none (none is made)."""
-        if self._tokens is None and not (self.data_dir / STATE_FILE).exists():
+        if self._tokens is None and self._no_state_yet():
             return []
         return self.tokens.pending(account)
 
     def notice_day(self, account: str, kind: str, key: str) -> date | None:
         """The day (policy time zone) a notice was recorded; None if never (none is made)."""
-        if self._store is None and not (self.data_dir / STATE_FILE).exists():
+        if self._no_state_yet():
             return None
         sent = self.store.notice_sent_at(account, kind, key)
         if sent is None:
@@ -156,8 +185,8 @@ class Runtime:
             self._transport.close()
         if self._queue is not None:
             self._queue.close()
+        if self._store is not None:
+            self._store.close()  # before the directory: the directory store uses it
         if self._directory is not None:
             self._directory.close()
-        if self._store is not None:
-            self._store.close()
         self._directory = self._store = self._mailer = self._transport = self._queue = None
