@@ -135,6 +135,43 @@ def transactions_offered(root_dse: Mapping[str, Sequence[str]]) -> bool:
     return offered and CONTENT_SYNC_CONTROL not in lowered.get("supportedcontrol", set())
 
 
+PEERCRED_SUFFIX = ",cn=peercred,cn=external,cn=auth"
+"""How slapd names the OS user of an ldapi peer that no ``olcAuthzRegexp`` maps to an entry."""
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Who the server says the connection is bound as (RFC 4532 WhoAmI)."""
+
+    authzid: str
+    """As sent: ``dn:<DN>``, ``u:<user>``, or empty for an anonymous session."""
+    method: str
+    """How the connection bound: ``simple`` or ``sasl_external``."""
+
+    @property
+    def dn(self) -> str | None:
+        """The DN bound as, if the identity is one."""
+        return self.authzid[3:] if self.authzid[:3].lower() == "dn:" else None
+
+    @property
+    def mapped(self) -> bool:
+        """Whether the identity is an entry of the directory (not an unmapped OS user)."""
+        dn = self.dn or ""
+        return bool(dn) and not dn.lower().endswith(PEERCRED_SUFFIX)
+
+    def describe(self) -> str:
+        """One line: ``cn=umacct,... (simple bind)``, or what is wrong with the mapping."""
+        how = "SASL EXTERNAL over ldapi" if self.method == "sasl_external" else "simple bind"
+        if not self.authzid:
+            return f"anonymous ({how})"
+        if self.dn is not None and not self.mapped:
+            return (
+                f"{self.dn} ({how}): the OS user is mapped to no entry of the directory; "
+                "add an olcAuthzRegexp rule for it"
+            )
+        return f"{self.dn if self.dn is not None else self.authzid} ({how})"
+
+
 class Directory(Closing):
     """A bound connection to the directory; use ``connect()`` to get one, one per thread."""
 
@@ -270,6 +307,10 @@ class Directory(Closing):
         """The identity the server sees for this connection, e.g. ``dn:cn=umacct,dc=...``."""
         result = self._extended("whoami", self.url, WHO_AM_I)
         return (result.value or b"").decode("utf-8", errors="replace")
+
+    def identity(self) -> Identity:
+        """The identity the server mapped this connection to, and how it bound."""
+        return Identity(self.whoami(), self._settings.bind_method)
 
     # --- writes ---------------------------------------------------------------------------
 
@@ -410,6 +451,11 @@ class Directory(Closing):
     def close(self) -> None:
         """Unbind and close; safe to call twice."""
         self._wire.close()
+
+
+def mapped_identity(directory: Directory) -> Identity:
+    """The identity the server mapped ``directory``'s connection to (what ``doctor`` shows)."""
+    return directory.identity()
 
 
 def connect(settings: DirectoryConfig, password: str | None = None) -> Directory:

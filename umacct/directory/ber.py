@@ -143,7 +143,7 @@ def simple_bind_request(dn: str, password: bytes) -> bytes:
 def sasl_bind_request(mechanism: str, credentials: bytes | None = None) -> bytes:
     """The protocolOp of a SASL BindRequest: no DN, the mechanism and its credentials if any.
 
-    ``EXTERNAL`` with no credentials asks for the identity the transport established (the
+    ``EXTERNAL`` with empty credentials asks for the identity the transport established (the
     peer's user and group on an ldapi socket), with no authorisation identity of its own.
     """
     sasl = _text(mechanism)

@@ -169,7 +169,8 @@ def _secured(address: ServerAddress, settings: DirectoryConfig) -> Wire:
 
 def _bind_request(method: str, bind_dn: str, password: str | None) -> bytes:
     if method == "sasl_external":
-        return ber.sasl_bind_request("EXTERNAL")
+        # An empty initial response: no authorisation identity of its own, the mapped one.
+        return ber.sasl_bind_request("EXTERNAL", b"")
     # The password's bytes are sent as they are, without SASLprep.
     return ber.simple_bind_request(bind_dn, (password or "").encode("utf-8"))
 
@@ -218,12 +219,12 @@ def open_bound(
 
 def bind_method(settings: DirectoryConfig) -> str:
     """The configured bind method, checked: ``simple`` or ``sasl_external``."""
-    method = getattr(settings, "bind_method", "simple")
+    method = settings.bind_method
     if method not in BIND_METHODS:
         raise ConfigError(
             f"[directory] bind_method: expected 'simple' or 'sasl_external', got {method!r}"
         )
-    return str(method)
+    return method
 
 
 def needs_password(settings: DirectoryConfig) -> bool:
