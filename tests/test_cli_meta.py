@@ -23,7 +23,7 @@ runner = CliRunner()
 
 # Commands that print data people may want in a script take --format table|json|csv.
 READ_COMMANDS = {
-    "doctor", "show", "explain", "list", "audit", "directory show", "mail list",
+    "doctor", "search", "show", "explain", "list", "audit", "directory show", "mail list",
     "report stale-passwords", "report missing-recovery", "report pending-activation", "report forwarding",
 }  # fmt: skip
 
@@ -68,7 +68,7 @@ def test_every_command_takes_json_and_format_after_it(path: tuple[str, ...]) -> 
 
 # What each read command needs to run on the test directory (ACCOUNT is a titulaire).
 READ_ARGUMENTS = {
-    "doctor": [], "show": ["ACCOUNT"], "explain": ["ACCOUNT"], "list": [], "audit": [],
+    "doctor": [], "search": ["meta json"], "show": ["ACCOUNT"], "explain": ["ACCOUNT"], "list": [], "audit": [],
     "directory show": ["ACCOUNT"], "mail list": [], "report stale-passwords": [],
     "report missing-recovery": [], "report pending-activation": [], "report forwarding": [],
 }  # fmt: skip

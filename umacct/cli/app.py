@@ -37,6 +37,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "sweep": ("umacct.cli.lifecycle_cmd", "The daily job (cron): suspend what is due, send warnings, expire, list or purge."),
     "purge": ("umacct.cli.lifecycle_cmd", "Archive (LDIF, mode 0600) then delete expired accounts; their identifiers stay reserved."),
     "restore": ("umacct.cli.lifecycle_cmd", "Put a purged account back from its archive: expired, with no usable password until a reset."),
+    "search": ("umacct.cli.helpdesk_cmd", "Find people by name, identifier, alias, personal address or external id."),
     "show": ("umacct.cli.helpdesk_cmd", "Everything about one account on one screen."),
     "explain": ("umacct.cli.helpdesk_cmd", "The account's timeline in plain words, and what blocks a login today."),
     "list": ("umacct.cli.helpdesk_cmd", "List accounts, filtered by the directory itself; streamed (csv or json for large lists)."),

@@ -18,6 +18,7 @@ from umacct.cli.output import (
     local_time,
     printable,
     render_record,
+    render_rows,
     stream_rows,
 )
 from umacct.cli.params import DURATION_SYNTAX, AccountArgument, AsOf, parse_duration
@@ -26,6 +27,7 @@ from umacct.cli.state import get_state
 if TYPE_CHECKING:
     from umacct.services.explain import Explanation
     from umacct.services.helpdesk import AccountView
+    from umacct.services.search import Match
 
 
 class StateChoice(enum.StrEnum):
@@ -42,6 +44,7 @@ class StateChoice(enum.StrEnum):
 
 def register(app: typer.Typer) -> None:
     """Add the helpdesk commands to the application."""
+    app.command("search")(search)
     app.command("show")(show)
     app.command("explain")(explain)
     app.command("list")(list_command)
@@ -61,6 +64,66 @@ def _account_record(view: AccountView, zone: tzinfo) -> dict[str, Any]:
         for entry in view.recent_audit
     ]
     return record
+
+
+SEARCH_COLUMNS = (
+    "account", "name", "profile", "stage", "matched", "uid", "aliases", "personal_address",
+    "external_ids", "purged_at",
+)  # fmt: skip
+
+
+def search(
+    ctx: typer.Context,
+    text: Annotated[
+        str,
+        typer.Argument(
+            help="A name (any words, any order, accents and case folded), an identifier, "
+            "uid, login alias, personal address or external id.",
+            show_default=False,
+        ),
+    ],
+    limit: Annotated[
+        int, typer.Option("--limit", min=1, help="Show at most this many people.")
+    ] = 20,
+    fmt: FormatOption = None,
+) -> None:
+    """Find people by name, identifier, alias, personal address or external id.
+
+    "Louis Benali", "benali", "BENALI Louis" and "Bénali" find the same person; exact keys
+    come first. A purged account is found by its identifier, uid or external id.
+    """
+    from umacct.services.search import search_people
+
+    state = get_state(ctx)
+    result = search_people(state.runtime(), text, limit=limit)
+    chosen = state.output_format(fmt)
+    if chosen is OutputFormat.TABLE:
+        for line in _search_lines(result.matches):
+            state.out.out(printable(line))
+    else:
+        rows = [as_row(match) for match in result.matches]
+        render_rows(state.out, rows, SEARCH_COLUMNS, chosen)
+    if result.more:
+        state.info(f"{result.more} more not shown: narrow the search or raise --limit")
+    elif not result.matches:
+        state.info(f"nobody found for {result.text!r}")
+
+
+def _search_lines(matches: list[Match]) -> list[str]:
+    """A few lines per person, for people."""
+    lines: list[str] = []
+    for match in matches:
+        where = ", ".join(filter(None, [match.profile, match.stage]))
+        lines.append(f"{match.account}  {match.name}  ({where})".replace("  ()", ""))
+        facts = [f"uid {match.uid}", f"matched {match.matched}"]
+        facts += [f"alias {alias}" for alias in match.aliases]
+        if match.personal_address:
+            facts.append(f"personal address {match.personal_address}")
+        facts += [f"external id {value}" for value in match.external_ids]
+        if match.purged_at:
+            facts.append(f"purged {match.purged_at:%Y-%m-%d}: umacct show {match.account}")
+        lines.append("    " + "; ".join(facts))
+    return lines
 
 
 def show(ctx: typer.Context, account: AccountArgument, fmt: FormatOption = None) -> None:

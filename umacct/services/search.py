@@ -1,0 +1,169 @@
+"""``umacct search TEXT``: find people the way the helpdesk is asked about them.
+
+By name ("Louis Benali", "benali", "BENALI Louis": every word, in any order, accents and
+case folded), or exactly by identifier, uid, login alias, personal address or external id.
+The directory does the filtering (substring and equality filters, every value escaped);
+the names are then checked folded here, so that "Benali" finds "Bénali" and "Ben" does not
+find "Aubenas" by a word it only ends. A purged account is found by its identifier, uid or
+external id in the state store.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from umacct.directory.escape import (
+    check_attribute_name,
+    escape_filter_value,
+    filter_and,
+    filter_eq,
+    filter_or,
+    filter_present,
+)
+from umacct.errors import InvalidInputError
+from umacct.identifiers import fold_name
+from umacct.services.accounts import Account, check_account_key, iter_accounts, recovery_address
+from umacct.services.create_lookup import external_id_attributes
+
+if TYPE_CHECKING:
+    from umacct.services.runtime import Runtime
+
+MIN_LENGTH = 2
+DEFAULT_LIMIT = 20
+_WORDS = re.compile(r"[\s,;]+")
+
+
+@dataclass(frozen=True)
+class Match:
+    """One person found: who, where the account stands, and what matched."""
+
+    account: str
+    uid: str
+    name: str
+    profile: str | None
+    stage: str
+    matched: str
+    """``identifier``, ``uid``, ``alias``, ``personal address``, ``external id`` or ``name``."""
+    aliases: list[str]
+    personal_address: str | None
+    external_ids: list[str]
+    purged_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    """The people found (at most ``limit``) and how many more there were."""
+
+    text: str
+    matches: list[Match]
+    more: int
+
+
+def _contains(attribute: str, word: str) -> str:
+    return f"({check_attribute_name(attribute)}=*{escape_filter_value(word)}*)"
+
+
+def _words(text: str) -> list[tuple[str, str]]:
+    """The words of the text, each with its folded form (hyphens kept inside)."""
+    return [(word, fold_name(word)) for word in _WORDS.split(text) if word]
+
+
+def search_filter(runtime: Runtime, text: str) -> str:
+    """The server-side filter: an exact key, or every word in a name (values escaped)."""
+    config = runtime.config
+    names = config.attributes
+    exact = [
+        filter_eq(attribute, text)
+        for attribute in (
+            "mail", "uid", names.alias_login, names.personal_mail, names.recovery_mail,
+            *external_id_attributes(config),
+        )
+    ]  # fmt: skip
+    every_word = [
+        filter_or(
+            *(_contains(attribute, word) for attribute in ("cn", "sn", "givenName", "displayName")),
+            *(_contains(attribute, folded) for attribute in ("uid", "mail") if folded),
+        )
+        for word, folded in _words(text)
+    ]
+    wanted = filter_or(*exact, filter_and(*every_word)) if every_word else filter_or(*exact)
+    return filter_and(filter_present(config.directory.profile_attribute), wanted)
+
+
+def _name_words(account: Account) -> set[str]:
+    local = account.identifier.partition("@")[0]
+    text = " ".join([account.given_name, account.surname, account.display_name, account.uid, local])
+    folded = fold_name(text.replace(".", " "))
+    words = set(folded.split("-"))
+    return words | {folded} | {part for part in re.split(r"[-\d]+", folded) if part}
+
+
+def _matched(runtime: Runtime, account: Account, text: str) -> str | None:
+    """What of the account matches the text (None: only a substring the names do not hold)."""
+    config = runtime.config
+    key = text.casefold()
+    checks = [
+        ("identifier", [account.identifier]),
+        ("uid", [account.uid]),
+        ("alias", account.values(config.attributes.alias_login)),
+        ("personal address", account.values(config.attributes.personal_mail)),
+        ("personal address", account.values(config.attributes.recovery_mail)),
+        ("external id", _external_ids(runtime, account)),
+    ]
+    for what, values in checks:
+        if any(value.casefold() == key for value in values):
+            return what
+    wanted = [folded for _, folded in _words(text) if folded]
+    known = _name_words(account)
+    if wanted and all(
+        any(word == have or have.startswith(word) for have in known) for word in wanted
+    ):
+        return "name"
+    return None
+
+
+def _external_ids(runtime: Runtime, account: Account) -> list[str]:
+    found: list[str] = []
+    for attribute in external_id_attributes(runtime.config):
+        found += account.values(attribute)
+    return found
+
+
+def _match(runtime: Runtime, account: Account, matched: str) -> Match:
+    return Match(
+        account=account.identifier,
+        uid=account.uid,
+        name=account.display_name,
+        profile=account.profile_key,
+        stage=account.stage.value,
+        matched=matched,
+        aliases=account.values(runtime.config.attributes.alias_login),
+        personal_address=recovery_address(runtime, account)
+        or account.entry.first(runtime.config.attributes.personal_mail),
+        external_ids=_external_ids(runtime, account),
+    )
+
+
+def search_people(runtime: Runtime, text: str, *, limit: int = DEFAULT_LIMIT) -> SearchResult:
+    """The people ``text`` names, exact keys first, then names in alphabetical order."""
+    cleaned = check_account_key(text)
+    if len(cleaned) < MIN_LENGTH:
+        raise InvalidInputError(f"search needs at least {MIN_LENGTH} characters")
+    found: list[Match] = []
+    for account in iter_accounts(
+        runtime.directory, runtime.config, search_filter(runtime, cleaned)
+    ):
+        matched = _matched(runtime, account, cleaned)
+        if matched is not None:
+            found.append(_match(runtime, account, matched))
+    purge = runtime.store.find_purge(cleaned)
+    if purge is not None and purge.restored_at is None:
+        found.append(
+            Match(purge.account, purge.uid, "", None, "purged", "identifier", [], None,
+                  [purge.external_id] if purge.external_id else [], purge.purged_at)
+        )  # fmt: skip
+    found.sort(key=lambda m: (m.matched == "name", m.name.casefold(), m.account))
+    return SearchResult(cleaned, found[:limit], max(0, len(found) - limit))
