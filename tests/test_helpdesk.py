@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from command_line import umacct
 from days import TODAY, days, month_end, ymd
-from people import add_person, day_after, read
+from people import add_person, day_after, read, rewrite_config
 
 from umacct.errors import InvalidInputError, NotFoundError
 from umacct.services.explain import explain
@@ -264,3 +264,68 @@ def test_read_commands_change_nothing(on: Callable[[date], Runtime], config_path
     assert read(runtime, person) == before
     assert runtime.audit.read() == []
     assert runtime.mailer.pending() == []
+
+
+# --- purged accounts, and the audit with the directory down ---------------------------------
+
+
+def _purged(runtime: Runtime, uid: str) -> str:
+    person = add_person(runtime, uid, profile="autre_personnel", end_of_activity=month_end(-10))
+    assert cli("suspend", person.identifier, "--no-notice", "--reason", "cut")[0] == 0
+    assert cli("purge", person.identifier, "--yes", "--reason", "gone")[0] == 0
+    return person.identifier
+
+
+def test_show_and_explain_say_an_account_was_purged(on: Callable[[date], Runtime]) -> None:
+    identifier = _purged(on(TODAY), "paul.purge")
+    for key in (identifier, "paul.purge"):
+        code, out, err = cli("show", key, "--json")
+        assert code == 0, err
+        document = json.loads(out)
+        assert (document["account"], document["stage"]) == (identifier, "purged")
+        assert document["archive"].endswith(".ldif")
+        assert document["restore"] == f"umacct restore {identifier} --reason TEXT"
+    code, out, err = cli("show", identifier, "--format", "table")
+    assert code == 0 and "(purged)" in out and "umacct restore" in out
+    code, out, err = cli("explain", identifier)
+    assert code == 0, err
+    assert f"{identifier} on {TODAY.isoformat()} (purged)" in out
+    assert ".ldif" in out and f"umacct restore {identifier}" in out
+    code, out, err = cli("explain", identifier, "--json")
+    assert (code, json.loads(out)["stage"]) == (0, "purged")
+    assert cli("show", "never.was@umontpellier.fr")[0] == 67
+
+
+def test_list_state_purged_lists_the_purged_accounts(on: Callable[[date], Runtime]) -> None:
+    runtime = on(TODAY)
+    identifier = _purged(runtime, "pia.purge")
+    add_person(runtime, "still.here")
+    code, out, err = cli("list", "--state", "purged", "--json")
+    assert code == 0, err
+    [row] = json.loads(out)
+    assert (row["account"], row["stage"], row["profile"]) == (
+        identifier,
+        "purged",
+        "autre_personnel",
+    )
+    assert json.loads(cli("list", "--state", "PURGED", "--profile", "titulaire", "--json")[1]) == []
+    assert cli("list", "--state", "purged", "--expiring-within", "3d")[0] == 2
+    assert cli("restore", identifier, "--reason", "mistake")[0] == 0
+    assert json.loads(cli("list", "--state", "purged", "--json")[1]) == []
+
+
+def test_audit_of_one_account_works_with_the_directory_down(
+    on: Callable[[date], Runtime], config_path: Path
+) -> None:
+    runtime = on(TODAY)
+    person = add_person(runtime, "ada.down", end_of_activity=month_end(-1))
+    assert cli("suspend", person.identifier, "--reason", "left")[0] == 0
+    gone = _purged(runtime, "gil.down")
+    rewrite_config(config_path, directory={"urls": ["ldap://127.0.0.1:9"], "connect_timeout": 1})
+    for key, identifier in ((person.identifier, person.identifier), ("ada.down", person.identifier),
+                            ("gil.down", gone)):  # fmt: skip
+        code, out, err = cli("audit", "--account", key, "--json")
+        assert code == 0, (key, err)
+        records = json.loads(out)
+        assert records and {record["account"] for record in records} == {identifier}
+    assert cli("show", person.identifier)[0] == 69  # the directory itself is needed there

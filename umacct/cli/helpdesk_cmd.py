@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import enum
-from datetime import tzinfo
+from collections.abc import Iterable
+from datetime import date, tzinfo
 from typing import TYPE_CHECKING, Annotated, Any
 from zoneinfo import ZoneInfo
 
@@ -22,11 +23,11 @@ from umacct.cli.output import (
     stream_rows,
 )
 from umacct.cli.params import DURATION_SYNTAX, AccountArgument, AsOf, parse_duration
-from umacct.cli.state import get_state
+from umacct.cli.state import AppState, get_state
 
 if TYPE_CHECKING:
     from umacct.services.explain import Explanation
-    from umacct.services.helpdesk import AccountView
+    from umacct.services.helpdesk import AccountRow, AccountView, PurgedView
     from umacct.services.search import Match
 
 
@@ -40,6 +41,7 @@ class StateChoice(enum.StrEnum):
     PRECREATED = "precreated"
     FOREIGN = "foreign"
     UNKNOWN = "unknown"
+    PURGED = "purged"
 
 
 def register(app: typer.Typer) -> None:
@@ -132,16 +134,18 @@ def show(ctx: typer.Context, account: AccountArgument, fmt: FormatOption = None)
     State and dates, grace end, extensions, recovery address, forwarding, password and login
     times, pending links (never the token), queued mail and the last five audit entries.
     """
-    from umacct.services.helpdesk import show_account
+    from umacct.services.helpdesk import AccountView, show_account_or_purged
 
     state = get_state(ctx)
-    view = show_account(state.runtime(), account)
+    view = show_account_or_purged(state.runtime(), account)
     chosen = state.output_format(fmt)
     if chosen is OutputFormat.JSON:
         state.out.out(dumps_json(view))
-    else:
+    elif isinstance(view, AccountView):
         zone = ZoneInfo(state.config.policy.timezone)
         render_record(state.out, _account_record(view, zone), chosen, title=view.account)
+    else:
+        render_record(state.out, as_row(view), chosen, title=f"{view.account} (purged)")
 
 
 def _explanation_text(result: Explanation) -> list[str]:
@@ -169,11 +173,21 @@ def explain(
     The rule of its profile applied to its dates, what happened, what happens next and when.
     """
     from umacct.cli.dates import parse_day
+    from umacct.errors import NotFoundError
     from umacct.services.explain import explain as explain_account
+    from umacct.services.helpdesk import purged_account
 
     state = get_state(ctx)
-    result = explain_account(state.runtime(as_of=parse_day(as_of, "--as-of")), account)
+    runtime = state.runtime(as_of=parse_day(as_of, "--as-of"))
     chosen = state.output_format(fmt)
+    try:
+        result = explain_account(runtime, account)
+    except NotFoundError:
+        purged = purged_account(runtime, account)
+        if purged is None:
+            raise
+        _explain_purged(state, purged, runtime.today(), chosen)
+        return
     if chosen in (OutputFormat.TABLE, OutputFormat.TSV):  # plain words, for people
         for line in _explanation_text(result):
             state.out.out(printable(line))  # a line break in a value cannot forge a line
@@ -181,6 +195,29 @@ def explain(
         state.out.out(dumps_json(result))
     else:
         render_record(state.out, as_row(result), chosen)
+
+
+def _explain_purged(state: AppState, purged: PurgedView, today: date, fmt: OutputFormat) -> None:
+    """A purged account's explanation: when, where its archive is, how to put it back."""
+    if fmt is OutputFormat.JSON:
+        state.out.out(dumps_json({**as_row(purged), "as_of": today}))
+        return
+    if fmt is OutputFormat.CSV:
+        render_record(state.out, as_row(purged), fmt)
+        return
+    zone = ZoneInfo(state.config.policy.timezone)
+    lines = [
+        f"{purged.account} on {today.isoformat()} (purged)",
+        f"Purged on {local_time(purged.purged_at, zone)}: the entry was archived to "
+        f"{purged.archive} and deleted; the identifier stays reserved.",
+        "",
+        "What happens next:",
+        f"  nothing scheduled; to put it back: {purged.restore}",
+        "Login blocked today:",
+        "  - the account was purged: it is no longer in the directory",
+    ]
+    for line in lines:
+        state.out.out(printable(line))
 
 
 def list_command(
@@ -201,16 +238,20 @@ def list_command(
     fmt: FormatOption = None,
 ) -> None:
     """List accounts, filtered by the directory itself; streamed (csv or json for large lists)."""
-    from umacct.services.helpdesk import AccountRow, list_accounts
+    from umacct.errors import UsageError
+    from umacct.services.helpdesk import AccountRow, list_accounts, list_purged
 
     state = get_state(ctx)
     within = parse_duration(expiring_within, "--expiring-within")
-    rows = list_accounts(
-        state.runtime(),
-        profile=profile,
-        stage=stage.value if stage else None,
-        expiring_within=within,
-    )
+    if stage is StateChoice.PURGED:
+        if within is not None:
+            raise UsageError("--expiring-within does not go with --state purged")
+        rows: Iterable[AccountRow] = list_purged(state.runtime(), profile=profile)
+    else:
+        stage_name = stage.value if stage else None
+        rows = list_accounts(
+            state.runtime(), profile=profile, stage=stage_name, expiring_within=within
+        )
     columns = [field.name for field in dataclasses.fields(AccountRow)]
     count = stream_rows(state.out, state.info, rows, columns, state.output_format(fmt))
     state.info(f"{count} account{'s' if count != 1 else ''}")

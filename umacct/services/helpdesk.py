@@ -22,7 +22,7 @@ from umacct.directory.escape import (
     filter_prefix,
     filter_present,
 )
-from umacct.errors import InvalidInputError
+from umacct.errors import InvalidInputError, NotFoundError, UmacctError, UnavailableError
 from umacct.policy import ACCOUNT, Stage, parse_generalized_time, to_generalized_time
 from umacct.services.accounts import (
     Account,
@@ -37,8 +37,11 @@ if TYPE_CHECKING:
     from umacct.audit import AuditRecord
     from umacct.config import Config
     from umacct.services.runtime import Runtime
+    from umacct.store import PurgeRecord
 
 RECENT_AUDIT_ENTRIES = 5
+PURGED = "purged"
+"""The stage of an account that was archived and deleted (its identifier stays reserved)."""
 
 STAGE_STATES: Mapping[Stage, tuple[str, ...]] = {
     Stage.ACTIVE: ("A:SupannActif", "A:SupannAnticipe"),
@@ -370,12 +373,29 @@ def list_accounts(
 def audit_account_key(runtime: Runtime, key: str) -> str:
     """The identifier the audit log files an account under.
 
-    An address is taken as given (the account may be purged); a uid or an alias is looked up.
+    An address is taken as given (the account may be purged). A uid or an alias is looked
+    up in the directory, else among the purged accounts; with the directory down (the log
+    is local and must stay readable then), among the purged accounts, else the log's own
+    accounts whose address starts with that uid.
     """
     cleaned = check_account_key(key).lower()
     if "@" in cleaned:
         return cleaned
-    return find_account(runtime.directory, runtime.config, key).identifier
+    try:
+        return find_account(runtime.directory, runtime.config, key).identifier
+    except NotFoundError:
+        purge = _find_purge(runtime, cleaned)
+        if purge is None:
+            raise
+        return purge.account.lower()
+    except UnavailableError:
+        purge = _find_purge(runtime, cleaned)
+        if purge is not None:
+            return purge.account.lower()
+        for record in runtime.audit.read():
+            if record.account and record.account.lower().partition("@")[0] == cleaned:
+                return record.account.lower()
+        raise
 
 
 def read_audit(
@@ -391,3 +411,93 @@ def read_audit(
     records = runtime.audit.read(account=identifier, since=start, actor=actor)
     spelling = schema_spelling(runtime.config)
     return [audit_entry(record, spelling) for record in records]
+
+
+# --- purged accounts ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PurgedView:
+    """A purged account: not "no account", but archived, deleted and reserved."""
+
+    account: str
+    uid: str
+    stage: str
+    purged_at: datetime
+    archive: str
+    archive_sha256: str | None
+    external_id: str | None
+    restore: str
+    """The command that puts it back."""
+
+
+def _find_purge(runtime: Runtime, key: str) -> PurgeRecord | None:
+    try:
+        return runtime.store.find_purge(key)
+    except UmacctError:
+        return None  # the store is out of reach too (in the directory, say): not found
+
+
+def purged_account(runtime: Runtime, key: str) -> PurgedView | None:
+    """The purge of the account ``key`` names (identifier, uid or external id), if not restored."""
+    purge = _find_purge(runtime, check_account_key(key))
+    if purge is None or purge.restored_at is not None:
+        return None
+    return PurgedView(
+        account=purge.account,
+        uid=purge.uid,
+        stage=PURGED,
+        purged_at=purge.purged_at,
+        archive=str(purge.archive),
+        archive_sha256=purge.archive_sha256,
+        external_id=purge.external_id,
+        restore=f"umacct restore {purge.account} --reason TEXT",
+    )
+
+
+def show_account_or_purged(runtime: Runtime, key: str) -> AccountView | PurgedView:
+    """``umacct show``: the account, or what became of it when it was purged."""
+    try:
+        return show_account(runtime, key)
+    except NotFoundError:
+        purged = purged_account(runtime, key)
+        if purged is None:
+            raise
+        return purged
+
+
+def list_purged(runtime: Runtime, *, profile: str | None = None) -> Iterator[AccountRow]:
+    """``list --state purged``: the purged accounts not restored, oldest purge first.
+
+    Found through the audit log's purge records (each confirmed by the state store): the
+    name and profile are the entry's as it was archived.
+    """
+    config = runtime.config
+    seen: set[str] = set()
+    for record in runtime.audit.read():
+        if record.command != "purge" or record.result != "ok" or not record.account:
+            continue
+        purge = _find_purge(runtime, record.account)
+        if purge is None or purge.restored_at is not None or purge.account in seen:
+            continue
+        seen.add(purge.account)
+        archived = {
+            name.lower(): change.get("before", []) for name, change in record.changes.items()
+        }
+        profiles = archived.get(config.directory.profile_attribute.lower(), [])
+        if profile is not None and profile not in profiles:
+            continue
+        names = archived.get("displayname") or archived.get("cn") or [purge.uid]
+        yield AccountRow(
+            account=purge.account,
+            uid=purge.uid,
+            name=names[0],
+            profile=profiles[0] if profiles else None,
+            profiles=",".join(profiles),
+            stage=PURGED,
+            state=None,
+            since=purge.purged_at.astimezone(ZoneInfo(config.policy.timezone)).date(),
+            end_of_activity=None,
+            grace_end=None,
+            password_end=None,
+        )
