@@ -194,3 +194,63 @@ def test_integers_are_minimal_and_positive(value: int) -> None:
     encoded = ber.message(value, ber.extended_request("1.2.3"))
     message, _ = decoder.decode(encoded, asn1Spec=LDAPMessage())
     assert int(message["messageID"]) == value
+
+
+# --- the requests of the tool's own connection (binds, unbind, abandon, passwords) ------------
+
+
+def test_bind_requests_are_what_ldap3_reads() -> None:
+    simple, rest = decoder.decode(
+        ber.message(1, ber.simple_bind_request("cn=umacct,dc=org", "pé s".encode())),
+        asn1Spec=LDAPMessage(),
+    )
+    assert rest == b""
+    bind = simple["protocolOp"].getComponent()
+    assert int(bind["version"]) == 3
+    assert bytes(bind["name"]) == b"cn=umacct,dc=org"
+    assert bytes(bind["authentication"].getComponent()) == "pé s".encode()
+    external, _ = decoder.decode(
+        ber.message(1, ber.sasl_bind_request("EXTERNAL", b"")), asn1Spec=LDAPMessage()
+    )
+    sasl = external["protocolOp"].getComponent()
+    assert bytes(sasl["name"]) == b""
+    credentials = sasl["authentication"].getComponent()
+    assert bytes(credentials["mechanism"]) == b"EXTERNAL"
+    assert bytes(credentials["credentials"]) == b""
+
+
+def test_unbind_and_abandon_are_what_ldap3_reads() -> None:
+    unbind, _ = decoder.decode(ber.message(3, ber.UNBIND), asn1Spec=LDAPMessage())
+    assert unbind["protocolOp"].getName() == "unbindRequest"
+    abandon, _ = decoder.decode(ber.message(4, ber.abandon_request(300)), asn1Spec=LDAPMessage())
+    assert abandon["protocolOp"].getName() == "abandonRequest"
+    assert int(abandon["protocolOp"].getComponent()) == 300
+
+
+def test_password_modify_value_follows_rfc_3062() -> None:
+    value = ber.password_modify_value("uid=a,dc=org", b"new", b"old")
+    assert value == bytes.fromhex("3018") + b"\x80\x0cuid=a,dc=org\x81\x03old\x82\x03new"
+    assert ber.password_modify_value("uid=a", b"n", None) == b"\x30\x0a\x80\x05uid=a\x82\x01n"
+
+
+@pytest.mark.parametrize(
+    ("header", "size"),
+    [(b"", None), (b"\x30", None), (b"\x30\x05", 7), (b"\x30\x82\x01", None),
+     (b"\x30\x82\x01\x00", 260), (b"\x30\x84\x08\x00\x00\x00", 2**27 + 6)],
+)  # fmt: skip
+def test_a_message_size_is_known_from_its_header(header: bytes, size: int | None) -> None:
+    assert ber.message_size(header) == size
+
+
+def test_indefinite_or_huge_lengths_are_refused() -> None:
+    for header in (b"\x30\x80", b"\x30\x85\x01\x00\x00\x00\x00"):
+        with pytest.raises(ValueError, match="unsupported BER length"):
+            ber.message_size(header)
+
+
+def test_a_continuation_reference_is_decoded() -> None:
+    urls = ber.tlv(ber.OCTET_STRING, b"ldap://a/ou=x??sub") + ber.tlv(
+        ber.OCTET_STRING, b"ldap://b/"
+    )
+    message = ber.decode_message(ber.message(7, ber.tlv(ber.SEARCH_REFERENCE, urls)))
+    assert ber.decode_references(message) == ("ldap://a/ou=x??sub", "ldap://b/")

@@ -9,7 +9,7 @@ end silently short).
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from umacct.closing import Closing
@@ -22,8 +22,16 @@ from umacct.directory.connection import (
     open_bound,
     open_with_failover,
 )
+from umacct.directory.referrals import (
+    Referral,
+    continued_scope,
+    followed_again,
+    not_followed,
+    parse_referral,
+)
 from umacct.directory.results import (
     NO_SUCH_OBJECT,
+    REFERRAL,
     SUCCESS,
     check_result,
     result_error,
@@ -42,7 +50,7 @@ from umacct.directory.wire import (
     missing_values,
     transaction_fits,
 )
-from umacct.errors import InvalidInputError, UnavailableError
+from umacct.errors import ConfigError, InvalidInputError, UnavailableError
 
 ASSERTION_CONTROL = "1.3.6.1.1.12"
 PAGED_RESULTS_CONTROL = "1.2.840.113556.1.4.319"
@@ -175,9 +183,23 @@ class Identity:
 class Directory(Closing):
     """A bound connection to the directory; use ``connect()`` to get one, one per thread."""
 
-    def __init__(self, wire: Wire, address: ServerAddress, settings: DirectoryConfig) -> None:
+    def __init__(
+        self,
+        wire: Wire,
+        address: ServerAddress,
+        settings: DirectoryConfig,
+        password: str | None = None,
+        *,
+        referred_from: str | None = None,
+    ) -> None:
         self._address = address
         self._settings = settings
+        self._password = password
+        """The service account's, kept to bind where a referral leads (when followed)."""
+        self._referred_from = referred_from
+        """The server whose referral led here: a referral from here is not followed."""
+        self._referred: dict[str, Directory] = {}
+        """Connections opened to follow referrals, by server URL."""
         self._subschema: Subschema | None = None
         self._root_dse: dict[str, list[str]] | None = None
         self._wire = wire
@@ -197,6 +219,45 @@ class Directory(Closing):
     def tls_version(self) -> str | None:
         """The TLS version of the connection (``TLSv1.3``...), None in cleartext or ldapi."""
         return self._wire.tls_version
+
+    def _referred_to(
+        self, operation: str, target: str, urls: Sequence[str]
+    ) -> tuple[Directory, Referral]:
+        """A connection where one of ``urls`` (alternatives) leads, and that URL; or the error.
+
+        Not followed (the setting, or a second hop): ConfigError naming the URL. The server
+        is reached as the configured ones are: same bind, TLS checks and cleartext rule.
+        """
+        if not urls:
+            raise UnavailableError(
+                f"{operation} {target}: a referral without a URL from {self.url}"
+            )
+        if self._referred_from is not None:
+            raise followed_again(operation, target, urls[0], self.url)
+        if not self._settings.follow_referrals:
+            raise not_followed(operation, target, list(urls))
+        failures = []
+        for url in urls:
+            referral = parse_referral(url)
+            known = self._referred.get(referral.server.url)
+            if known is not None:
+                return known, referral
+            settings = replace(self._settings, urls=[referral.server.url])
+            try:
+                wire, address = open_with_failover(settings, self._password)
+            except ConfigError as refused:
+                raise ConfigError(
+                    f"{operation} {target}: cannot follow the referral to {url}: {refused.message}"
+                ) from None
+            except UnavailableError as down:
+                failures.append(down.message)
+                continue
+            referred = Directory(wire, address, settings, self._password, referred_from=self.url)
+            self._referred[referral.server.url] = referred
+            return referred, referral
+        raise UnavailableError(
+            f"{operation} {target}: the referral leads nowhere reachable: {'; '.join(failures)}"
+        )
 
     def _extended(self, name: str, target: str, oid: str, value: bytes | None = None) -> ber.Result:
         """Send an extended operation and check its result; return the result."""
@@ -232,6 +293,7 @@ class Directory(Closing):
         )
         cookie: bytes | None = None
         received = 0
+        references: list[tuple[str, ...]] = []
         while True:
             paging = ber.paged_results_value(page, cookie) if page else None
             controls = [ber.control(PAGED_RESULTS_CONTROL, False, paging)] if paging else []
@@ -245,7 +307,15 @@ class Directory(Closing):
                 stream.close()  # stopped early: the request is abandoned
             done = end.done
             assert done is not None
+            references += end.references
             result = self._wire.decoded("search", base, ber.decode_result, done)
+            if result.code == REFERRAL and not received:  # the base itself is elsewhere
+                referred, referral = self._referred_to("search", base, result.referrals)
+                yield from referred.search(
+                    referral.dn or base, filter, attributes, scope=scope,
+                    page_size=page_size, size_limit=size_limit,
+                )  # fmt: skip
+                return
             if result.code != SUCCESS:
                 error = result_error("search", base, result.as_mapping())
                 if received:
@@ -253,7 +323,29 @@ class Directory(Closing):
                 raise error
             cookie = _paged_cookie(self._wire.decoded("search", base, ber.decode_controls, done))
             if not cookie:
-                return
+                break
+        yield from self._continued(base, filter, attributes, scope, references, received)
+
+    def _continued(
+        self,
+        base: str,
+        filter: str,
+        attributes: Sequence[str],
+        scope: Literal["base", "one", "sub"],
+        references: list[tuple[str, ...]],
+        received: int,
+    ) -> Iterator[Entry]:
+        """The parts of a search held elsewhere (continuation references), or the error."""
+        if references and (self._referred_from is not None or not self._settings.follow_referrals):
+            urls = [group[0] for group in references if group]
+            if self._referred_from is not None:
+                raise followed_again("search", base, urls[0], self.url)
+            raise not_followed("search", base, urls, received)
+        for group in references:
+            referred, referral = self._referred_to("search", base, group)
+            yield from referred.search(
+                referral.dn or base, filter, attributes, scope=continued_scope(referral, scope)
+            )
 
     def read(self, dn: str, attributes: Sequence[str]) -> Entry | None:
         """The entry ``dn`` with the given attributes, or None when it does not exist."""
@@ -262,6 +354,9 @@ class Directory(Closing):
         result = self._wire.decoded("read", dn, ber.decode_result, done)
         if result.code == NO_SUCH_OBJECT:
             return None
+        if result.code == REFERRAL:
+            referred, referral = self._referred_to("read", dn, result.referrals)
+            return referred.read(referral.dn or dn, attributes)
         check_result("read", dn, result.as_mapping())
         return _entry(*entries[0]) if entries else None
 
@@ -320,6 +415,10 @@ class Directory(Closing):
         if missing is not None:
             raise missing
         result = self._wire.exchange("add", dn, ber.add_request(dn, attributes), ber.ADD_RESPONSE)
+        if result.code == REFERRAL:
+            referred, referral = self._referred_to("add", dn, result.referrals)
+            referred.add(referral.dn or dn, attributes)
+            return
         check_result("add", dn, result.as_mapping())
 
     def add_many(self, items: Iterable[Item], *, window: int = ADD_WINDOW) -> Iterator[AddResult]:
@@ -395,6 +494,10 @@ class Directory(Closing):
         result = self._wire.exchange(
             "modify", dn, request, ber.MODIFY_RESPONSE, _assertion_controls(dn, assertion)
         )
+        if result.code == REFERRAL:
+            referred, referral = self._referred_to("modify", dn, result.referrals)
+            referred.modify(referral.dn or dn, changes, assertion=assertion)
+            return
         check_result("modify", dn, result.as_mapping())
 
     def delete(self, dn: str, *, assertion: str | None = None) -> None:
@@ -406,6 +509,10 @@ class Directory(Closing):
             ber.DELETE_RESPONSE,
             _assertion_controls(dn, assertion),
         )
+        if result.code == REFERRAL:
+            referred, referral = self._referred_to("delete", dn, result.referrals)
+            referred.delete(referral.dn or dn, assertion=assertion)
+            return
         check_result("delete", dn, result.as_mapping())
 
     # --- passwords ------------------------------------------------------------------------
@@ -450,6 +557,9 @@ class Directory(Closing):
 
     def close(self) -> None:
         """Unbind and close; safe to call twice."""
+        for referred in self._referred.values():
+            referred.close()
+        self._referred.clear()
         self._wire.close()
 
 
@@ -468,4 +578,4 @@ def connect(settings: DirectoryConfig, password: str | None = None) -> Directory
     when none can be used.
     """
     wire, address = open_with_failover(settings, password)
-    return Directory(wire, address, settings)
+    return Directory(wire, address, settings, password)

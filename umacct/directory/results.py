@@ -17,6 +17,7 @@ from umacct.errors import (
 )
 
 SUCCESS = 0
+REFERRAL = 10
 NO_SUCH_OBJECT = 32
 INVALID_CREDENTIALS = 49
 
@@ -31,7 +32,11 @@ RESULT_ERRORS: Mapping[int, tuple[type[UmacctError], str]] = {
     4: (TemporaryError, "size limit exceeded, the results would be incomplete"),
     7: (ConfigError, "authentication method not supported"),
     8: (ConfigError, "stronger authentication required"),
-    10: (ConfigError, "referred elsewhere (a read-only replica? list the provider first)"),
+    10: (
+        ConfigError,
+        "referred to another server (a read-only replica? list the provider "
+        "first, or set [directory] follow_referrals = true)",
+    ),
     11: (TemporaryError, "administrative limit exceeded"),
     12: (RefusedError, "a critical control is not supported by the server"),
     13: (ConfigError, "confidentiality required: the server wants TLS"),

@@ -67,7 +67,8 @@ class SearchEnd:
     """How one search request ended: its SearchResultDone and the continuation references."""
 
     done: ber.Message | None = None
-    references: list[str] = field(default_factory=list)
+    references: list[tuple[str, ...]] = field(default_factory=list)
+    """One tuple per continuation reference: URLs of the same part of the tree."""
 
 
 class Wire:
@@ -279,7 +280,9 @@ class Wire:
                     end.done = message
                     return
                 elif message.tag == ber.SEARCH_REFERENCE:
-                    end.references += self.decoded("search", target, ber.decode_references, message)
+                    end.references.append(
+                        self.decoded("search", target, ber.decode_references, message)
+                    )
                 elif message.tag != ber.INTERMEDIATE_RESPONSE:
                     raise self.lost("search", target, f"unexpected answer (tag {message.tag:#x})")
         finally:
