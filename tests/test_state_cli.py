@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 from collections.abc import Callable
-from datetime import date
+from datetime import UTC, date, datetime, time
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +40,7 @@ from umacct.store import SQLiteStore
 __all__ = ["branch", "on_host", "two_hosts"]
 
 OnHost = Callable[[Host, date], Runtime]
+TODAY_NOON = datetime.combine(TODAY, time(12), tzinfo=UTC)
 
 
 def write(path: Path, document: dict[str, Any]) -> Path:
@@ -307,3 +308,27 @@ def test_migrating_two_hosts_files_keeps_both(
     for key in ("from-a", "from-b", "both"):
         assert runtime.store.has_notice("x@x.org", "reminder", key)
     assert runtime.store.last_notice("x@x.org", "reminder") == runtime.clock.now()
+
+
+def test_a_branch_the_tool_may_not_write_is_refused_naming_the_acl(
+    slapd: LocalDirectory,
+) -> None:
+    from test_state_support import bound
+
+    from umacct.errors import RefusedError
+    from umacct.state.branch import branch_entries
+
+    outside = f"ou=noacl,ou=system,{slapd.base_dn}"  # made by the manager, no ACL for the tool
+    ldif = "".join(
+        f"dn: {dn}\n" + "".join(f"{k}: {v}\n" for k, values in attrs.items() for v in values) + "\n"
+        for dn, attrs in branch_entries(outside)
+    )
+    slapd.run_root("ldapadd", ldif=ldif)
+    try:
+        with bound(slapd)() as directory:
+            store = DirectoryStore(directory, outside)
+            with pytest.raises(RefusedError, match=r"docs/state\.md") as caught:
+                store.record_notice("a@x.org", "k", "k", TODAY_NOON)
+            assert caught.value.exit_code == 77 and outside in caught.value.message
+    finally:
+        drop_branch(slapd, outside)

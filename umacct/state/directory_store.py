@@ -28,7 +28,7 @@ from typing import Any, ParamSpec, TypeVar
 from umacct.closing import Closing
 from umacct.directory import AlreadyExistsError, Change, ConflictError, Directory, Entry
 from umacct.directory.escape import filter_and, filter_eq, filter_or
-from umacct.errors import ConfigError, InvalidInputError, NotFoundError
+from umacct.errors import ConfigError, InvalidInputError, NotFoundError, RefusedError
 from umacct.state.branch import (
     NOTICES,
     PURGED,
@@ -59,7 +59,7 @@ _R = TypeVar("_R")
 
 
 def _branch_needed(method: Callable[_P, _R]) -> Callable[_P, _R]:
-    """A missing branch or unit is a configuration error that says how to make it."""
+    """Say how to make a missing branch or unit (exit 78), which rights a refusal lacks (77)."""
 
     @functools.wraps(method)
     def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> _R:
@@ -69,6 +69,13 @@ def _branch_needed(method: Callable[_P, _R]) -> Callable[_P, _R]:
             store = args[0]
             assert isinstance(store, DirectoryStore)
             raise store.missing_branch(error) from None
+        except RefusedError as error:
+            store = args[0]
+            assert isinstance(store, DirectoryStore)
+            raise RefusedError(
+                f"{error.message}; the tool's DN needs read and write access to "
+                f"{store.state_dn} (docs/state.md gives the ACL)"
+            ) from None
 
     return wrapper
 
