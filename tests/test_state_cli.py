@@ -208,7 +208,7 @@ def test_sec39_only_the_tools_dn_reads_the_state_branch(
         assert added.returncode != 0, credentials
 
 
-def test_sec02_the_directory_never_holds_a_token(
+def test_sec02_sec39_the_directory_never_holds_a_token(
     two_hosts: tuple[Host, Host], on_host: OnHost, slapd: LocalDirectory, branch: str
 ) -> None:
     a, _ = two_hosts
@@ -310,7 +310,7 @@ def test_migrating_two_hosts_files_keeps_both(
     assert runtime.store.last_notice("x@x.org", "reminder") == runtime.clock.now()
 
 
-def test_a_branch_the_tool_may_not_write_is_refused_naming_the_acl(
+def test_sec39_a_branch_the_tool_may_not_write_is_refused_naming_the_acl(
     slapd: LocalDirectory,
 ) -> None:
     from test_state_support import bound

@@ -74,7 +74,7 @@ def test_the_directory_backend_keeps_nothing_in_the_data_folder(
     assert not (a.data_dir / STATE_FILE).exists()
 
 
-def test_sec03_a_link_mailed_from_a_is_redeemed_on_b_and_dead_on_a(
+def test_sec03_sec40_a_link_mailed_from_a_is_redeemed_on_b_and_dead_on_a(
     two_hosts: Hosts, on_host: OnHost
 ) -> None:
     a, b = two_hosts
@@ -103,7 +103,7 @@ def test_sec03_a_link_cancelled_on_b_is_dead_on_a(two_hosts: Hosts, on_host: OnH
     reset_with_token(on_a, link_token(on_b, "reset"), NEW_PASSWORD)
 
 
-def test_sec21_an_identifier_purged_on_a_is_not_handed_out_by_b(
+def test_sec21_sec40_an_identifier_purged_on_a_is_not_handed_out_by_b(
     two_hosts: Hosts, on_host: OnHost
 ) -> None:
     a, b = two_hosts
@@ -144,7 +144,7 @@ def test_a_suspension_on_a_is_undone_on_b_with_the_saved_affiliations(
     assert entry.get("eduPersonPrimaryAffiliation") == ["researcher"]
 
 
-def test_deleting_a_data_folder_loses_no_pending_link_nor_purged_identifier(
+def test_sec40_deleting_a_data_folder_loses_no_pending_link_nor_purged_identifier(
     two_hosts: Hosts, on_host: OnHost
 ) -> None:
     a, b = two_hosts
@@ -190,7 +190,7 @@ def _recipients(host: Host) -> Counter[str]:
     return counts
 
 
-def test_two_sweeps_on_two_hosts_at_once_change_each_account_once(
+def test_sec40_two_sweeps_on_two_hosts_at_once_change_each_account_once(
     two_hosts: Hosts, slapd: LocalDirectory
 ) -> None:
     a, b = two_hosts

@@ -59,7 +59,7 @@ def opened(host: Host, day: date, runtimes: list[Runtime]) -> Runtime:
     return runtime
 
 
-def test_links_and_tombstones_survive_the_loss_of_the_first_provider(
+def test_sec40_links_and_tombstones_survive_the_loss_of_the_first_provider(
     pair: Pair, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     a, b = hosts_on(pair, tmp_path, monkeypatch)

@@ -73,7 +73,7 @@ def token(account: str, purpose: str = "reset", at: datetime = T0, n: int = 0) -
 # --- tokens ---------------------------------------------------------------------------------
 
 
-def test_sec03_sec25_a_token_is_used_once_even_from_another_store(
+def test_sec03_sec25_sec40_a_token_is_used_once_even_from_another_store(
     stores: tuple[Store, Callable[[], Store]],
 ) -> None:
     store, other = stores
@@ -282,3 +282,38 @@ def test_job_lock_names_are_checked(store: Store) -> None:
     for bad in ("../escape", "", "Sweep", "a/b", "a,b"):
         with pytest.raises(InvalidInputError), store.job_lock(bad):
             pass
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(account=TEXT, uid=TEXT, external_id=st.none() | TEXT)
+def test_any_identifier_finds_its_tombstone(
+    store: Store, tmp_path: Path, account: str, uid: str, external_id: str | None
+) -> None:
+    record = PurgeRecord(account, uid, f"uid={uid}", tmp_path / "x.ldif", T0, None, external_id)
+    store.record_purge(record)
+    for key in (account, uid, external_id):
+        if key is not None:
+            upper = key.upper()
+            found = store.find_purge(upper if upper.lower() == key.lower() else key)
+            assert found is not None and key.lower() in {
+                found.account.lower(),
+                found.uid.lower(),
+                (found.external_id or "").lower(),
+            }
+    assert store.find_purge(uid + "\u2603") is None
+
+
+def test_issuing_no_token_does_nothing(store: Store) -> None:
+    assert store.issue_tokens([]) == []
+
+
+@pytest.mark.parametrize(("account", "uid"), [("x  y@x.org", "x y@x.org"), (" a", "a")])
+def test_identifiers_the_directory_compares_as_one_make_one_tombstone(
+    store: Store, tmp_path: Path, account: str, uid: str
+) -> None:
+    store.record_purge(PurgeRecord(account, uid, "uid=a", tmp_path / "a.ldif", T0))
+    for key in (account, uid):
+        found = store.find_purge(key)
+        assert found is not None and found.account == account

@@ -62,13 +62,22 @@ def branch_entries(state_dn: str) -> list[tuple[str, Attributes]]:
     return [root, *units]
 
 
+def _as_compared(value: str) -> str:
+    """A ``cn`` value as slapd compares it: case and runs of spaces do not count."""
+    return " ".join(value.split()).lower()
+
+
 def search_keys(name: str, keys: Sequence[str | None]) -> list[str]:
-    """The ``cn`` values of a record: its name, then each key once (compared as slapd does)."""
+    """The ``cn`` values of a record: its name, then each key once (compared as slapd does).
+
+    A key slapd would take for one already given (``"a  b"`` after ``"A b"``) or blank is
+    left out: the search for it finds the entry by the other, the store then checks exactly.
+    """
     values = [name]
-    seen = {name.lower()}
+    seen = {_as_compared(name)}
     for key in keys:
-        if key and key.lower() not in seen:
-            seen.add(key.lower())
+        if key and _as_compared(key) and _as_compared(key) not in seen:
+            seen.add(_as_compared(key))
             values.append(key)
     return values
 
