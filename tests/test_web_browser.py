@@ -3,7 +3,8 @@
 A person is created by ``umacct create``; the activation mail lands in the outbox; the
 browser opens its link on ``umacct serve``, chooses a password, and a real bind with it
 succeeds. Then the same person forgets it: ``/`` sends a reset link, the browser opens it and
-sets another password, and logs in to the account page with it. Screenshots of the pages go to ``$UMACCT_SCREENSHOTS`` (the ones in
+sets another password, and logs in to the account page with it, where (a staff profile) she
+changes her telephone number and her antispam level. Screenshots of the pages go to ``$UMACCT_SCREENSHOTS`` (the ones in
 ``docs/screenshots/`` were made with ``UMACCT_SCREENSHOTS=docs/screenshots``), else to the
 test's own folder.
 
@@ -24,7 +25,7 @@ from typing import Any
 import pytest
 from command_line import umacct
 from days import TODAY
-from people import mail_text, outbox_mails, runtime_on
+from people import mail_text, outbox_mails, rewrite_config, runtime_on
 from test_web_serve import server
 
 from umacct.clock import SystemClock
@@ -74,6 +75,13 @@ def browser(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
 
 
 @pytest.fixture
+def antispam_levels(config_path: Path) -> None:
+    """An [antispam] table in the configuration, before the server reads it."""
+    levels = {"off": "antispam:off", "normal": "antispam:normal", "high": "antispam:high"}
+    rewrite_config(config_path, antispam={"attribute": "description", "levels": levels})
+
+
+@pytest.fixture
 def shots(tmp_path: Path) -> Path:
     folder = Path(os.environ.get("UMACCT_SCREENSHOTS") or tmp_path / "screenshots")
     folder.mkdir(parents=True, exist_ok=True)
@@ -105,14 +113,15 @@ def heading(driver: Any) -> str:
     return str(element.text)
 
 
-def submit(driver: Any) -> None:
-    """Send the page's form and wait for the next page (the POST may take a second)."""
+def submit(driver: Any, action: str | None = None) -> None:
+    """Send the page's form (the one posted to ``action``) and wait for the next page."""
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions
     from selenium.webdriver.support.wait import WebDriverWait
 
     page = driver.find_element(By.TAG_NAME, "html")
-    driver.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+    form = f"form[action='{action}'] " if action else ""
+    driver.find_element(By.CSS_SELECTOR, f"{form}button[type=submit]").click()
     WebDriverWait(driver, 20).until(expected_conditions.staleness_of(page))
 
 
@@ -126,6 +135,7 @@ def choose_password(driver: Any, password: str) -> None:
 
 def test_activation_then_reset_in_a_real_browser(
     config_path: Path,
+    antispam_levels: None,
     server: tuple[int, subprocess.Popen[bytes]],
     browser: Any,
     shots: Path,
@@ -184,6 +194,23 @@ def test_activation_then_reset_in_a_real_browser(
         assert heading(browser) == "Gestion du compte"
         assert "zoe.lefevre@example.net" in browser.page_source  # the recovery address
         browser.save_screenshot(str(shots / "account.png"))
+
+        phone = browser.find_element(By.ID, "dir-telephoneNumber-0")
+        phone.send_keys("+33 4 67 14 30 30")
+        submit(browser, "/account/directory")
+        notice = browser.find_element(By.CSS_SELECTOR, ".notice").text
+        assert notice.startswith("Vos données d'annuaire sont enregistrées"), notice
+        browser.find_element(By.CSS_SELECTOR, "label[for=level-3]").click()
+        submit(browser, "/account/antispam")
+        notice = browser.find_element(By.CSS_SELECTOR, ".notice").text
+        assert notice == "Le niveau antispam est désormais : Élevé.", notice
+        entry = runtime.directory.read(dn, ["telephoneNumber", "description"])
+        assert entry is not None
+        assert entry.get("telephoneNumber") == ["+33 4 67 14 30 30"]
+        assert entry.get("description") == ["antispam:high"]
+        browser.set_window_size(820, 1500)  # the whole staff part in one picture
+        browser.get(site + "/account#staff-title")
+        browser.save_screenshot(str(shots / "account-staff.png"))
     finally:
         runtime.close()
     browser.set_window_size(390, 844)

@@ -1,16 +1,19 @@
-"""The pages behind a login ("Gestion du compte"): password, recovery address, forwarding.
+"""The pages behind a login ("Gestion du compte"): password, addresses, and for staff more.
 
 A person logs in with the institutional address and the password, checked by a real bind as
 that person (the same answer, status and time, at least a second, for an unknown account, a
 wrong password or an account that cannot log in); or, behind the site's single sign-on, a
 trusted proxy names the person in ``[web] remote_user_header`` (from any other peer that
 header is ignored). The forms call the services of ``umacct passwd``, ``set-recovery`` and
-``redirect``: a new address is stored only once the link mailed to it is opened.
+``redirect``: a new address is stored only once the link mailed to it is opened. For a
+staff profile the page also has the directory data and the antispam level (``umacct
+directory set``, ``umacct antispam``; see ``umacct.web.staff``).
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from starlette.requests import Request
@@ -33,6 +36,19 @@ from umacct.web.app import (
 )
 from umacct.web.i18n import password_reason
 from umacct.web.security import cookie_options, session_cookie_name
+from umacct.web.staff import (
+    FIELD_PREFIX,
+    StaffAnswer,
+    StaffView,
+    attribute_hint,
+    attribute_label,
+    level_label,
+    save_antispam,
+    save_directory_data,
+    staff_view,
+    typed_values,
+    with_typed,
+)
 
 LOGIN_SECONDS = 1.0
 _LOGIN_STAGES = (Stage.ACTIVE, Stage.GRACE)
@@ -47,6 +63,8 @@ def routes() -> list[Route]:
         Route("/account/password", password_form, methods=["POST"]),
         Route("/account/recovery", recovery_form, methods=["POST"]),
         Route("/account/forwarding", forwarding_form, methods=["POST"]),
+        Route("/account/directory", directory_form, methods=["POST"]),
+        Route("/account/antispam", antispam_form, methods=["POST"]),
     ]
 
 
@@ -57,6 +75,8 @@ class AccountView:
     account: str
     recovery: str | None
     forwarding: str | None
+    staff: StaffView | None = None
+    """The staff part (directory data, antispam); None for an account that is not staff."""
 
 
 # --- who is there ---------------------------------------------------------------------------
@@ -94,14 +114,16 @@ def who(page: Page) -> str | None:
         return sessions.account(_session_cookie(page))
 
 
-def _view(page: Page, identifier: str) -> AccountView:
+def _view(page: Page, identifier: str, typed: dict[str, list[str]] | None = None) -> AccountView:
     with page.context.runtime(page.client) as runtime:
         account = find_account(runtime.directory, runtime.config, identifier)
         forwards = account.values(runtime.config.attributes.forwarding)
+        staff = staff_view(runtime, account)
         return AccountView(
             account.identifier,
             recovery_address(runtime, account),
             forwards[0] if forwards else None,
+            with_typed(staff, typed) if staff is not None and typed else staff,
         )
 
 
@@ -205,15 +227,20 @@ def _render(
     notice: str | None = None,
     errors: dict[str, str] | None = None,
 ) -> Response:
+    t = page.t
     return page.render(
         "account.html",
         status,
-        title=page.t("account_title"),
+        title=t("account_title"),
         view=view,
         notice=notice,
         errors=errors or {},
+        first_error=next(iter(errors or {}), None),
         sso=bool(page.context.settings.remote_user_header and page.client.from_proxy),
         min_length=page.context.config.policy.password_min_length,
+        attribute_label=lambda name: attribute_label(t, name),
+        attribute_hint=lambda name: attribute_hint(t, name),
+        level_label=lambda name: level_label(t, name),
     )
 
 
@@ -321,10 +348,58 @@ def _request_change(page: Page, identifier: str, change: str, address: str, stop
 
 
 async def _answer(
-    page: Page, identifier: str, notice: str | None, errors: dict[str, str]
+    page: Page,
+    identifier: str,
+    notice: str | None,
+    errors: dict[str, str],
+    typed: dict[str, list[str]] | None = None,
 ) -> Response:
     try:
-        view = await in_worker(_view, page, identifier)
+        view = await in_worker(_view, page, identifier, typed if errors else None)
     except UmacctError as error:
         return error_response(page, error)
     return _render(page, view, 400 if errors else 200, notice=notice, errors=errors)
+
+
+# --- for staff: directory data and antispam level ---------------------------------------------
+
+
+async def directory_form(request: Request) -> Response:
+    """Staff: the editable directory data, every value checked on its field, one write."""
+    page, identifier, refused = await _posted(request)
+    if refused is not None or identifier is None:
+        return refused or _to_login()
+    return await _staff_change(page, identifier, _save_directory)
+
+
+async def antispam_form(request: Request) -> Response:
+    """Staff: the antispam level, one of ``[antispam] levels`` (no table: not offered)."""
+    page, identifier, refused = await _posted(request)
+    if refused is not None or identifier is None:
+        return refused or _to_login()
+    if page.context.config.antispam is None:
+        return page.message(400, "antispam_title", "antispam_not_offered", link="/account")
+    return await _staff_change(page, identifier, _save_antispam)
+
+
+async def _staff_change(
+    page: Page, identifier: str, save: Callable[[Page, str], StaffAnswer]
+) -> Response:
+    try:
+        answer = await in_worker(save, page, identifier)
+    except RefusedError:
+        return page.message(403, "staff_only_title", "staff_only", link="/account")
+    except UmacctError as error:
+        return error_response(page, error)
+    return await _answer(page, identifier, answer.notice, answer.errors or {}, answer.typed)
+
+
+def _save_directory(page: Page, identifier: str) -> StaffAnswer:
+    with page.context.runtime(page.client) as runtime:
+        typed = typed_values(runtime, page.fields(FIELD_PREFIX))
+        return save_directory_data(runtime, identifier, typed, page.t, page.lang)
+
+
+def _save_antispam(page: Page, identifier: str) -> StaffAnswer:
+    with page.context.runtime(page.client) as runtime:
+        return save_antispam(runtime, identifier, page.field("level"), page.t)

@@ -45,6 +45,7 @@ LANG_COOKIE = "umacct-lang"
 LANG_COOKIE_SECONDS = 365 * 86400
 STYLE_FILE = "umacct.css"
 MAX_FIELD_CHARS = 1024
+MAX_FIELDS = 48
 _SAME_SITE = ("same-origin", "none")
 _BUILTIN = Path(__file__).parent
 T = TypeVar("T")
@@ -246,6 +247,16 @@ class Page:
         value = self.form.get(name) if self.form is not None else None
         return value if isinstance(value, str) else ""
 
+    def fields(self, prefix: str) -> dict[str, list[str]]:
+        """The posted text fields whose names start with ``prefix``, with all their values."""
+        if self.form is None:
+            return {}
+        found: dict[str, list[str]] = {}
+        for name, value in self.form.multi_items():
+            if name.startswith(prefix) and isinstance(value, str):
+                found.setdefault(name, []).append(value)
+        return found
+
     def switch_href(self, **query: str) -> str:
         """The same page in the other language."""
         return f"{self.request.url.path}?{urlencode({**query, 'lang': self.t('switch_lang')})}"
@@ -325,7 +336,9 @@ async def page_for(request: Request) -> Page:
 
 async def _read_form(request: Request) -> FormData | None:
     try:
-        form = await request.form(max_files=0, max_fields=12, max_part_size=MAX_FIELD_CHARS * 4)
+        form = await request.form(
+            max_files=0, max_fields=MAX_FIELDS, max_part_size=MAX_FIELD_CHARS * 4
+        )
     except (MultiPartException, ValueError, KeyError):
         return None
     return form

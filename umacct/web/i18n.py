@@ -135,6 +135,53 @@ MESSAGES: dict[str, dict[str, str]] = {
         "address_refused": "Cette adresse ne peut pas être utilisée : {reason}",
         "logout": "Se déconnecter",
         "logged_out": "Vous êtes déconnecté.",
+        "staff_title": "Pour les personnels",
+        "staff_intro": "Vos données d'annuaire et le niveau antispam de votre messagerie.",
+        "directory_title": "Vos données d'annuaire",
+        "directory_intro": "Ces informations figurent dans l'annuaire de l'université. Videz "
+        "un champ pour retirer sa valeur.",
+        "directory_none": "Aucune donnée d'annuaire n'est modifiable ici.",
+        "directory_button": "Enregistrer les données d'annuaire",
+        "directory_saved": "Vos données d'annuaire sont enregistrées ({names}).",
+        "directory_unchanged": "Rien n'a changé : ce sont déjà les valeurs de l'annuaire.",
+        "directory_refused": "L'annuaire a refusé ces valeurs : {reason}",
+        "value_number": "{label} ({number})",
+        "postal_hint": "Une ligne d'adresse par ligne.",
+        "attr.telephoneNumber": "Téléphone",
+        "attr.mobile": "Téléphone portable",
+        "attr.facsimileTelephoneNumber": "Télécopie",
+        "attr.roomNumber": "Bureau",
+        "attr.title": "Fonction",
+        "attr.postalAddress": "Adresse postale",
+        "attr.physicalDeliveryOfficeName": "Site",
+        "attr.labeledURI": "Page web",
+        "hint.telephoneNumber": "Par exemple +33 4 67 14 30 30.",
+        "hint.mobile": "Par exemple +33 6 12 34 56 78.",
+        "hint.roomNumber": "Par exemple B204.",
+        "antispam_title": "Niveau antispam",
+        "antispam_intro": "Le filtrage des courriers indésirables (spams) de votre boîte aux "
+        "lettres.",
+        "antispam_unset": "Aucun niveau n'est choisi : le réglage par défaut de la messagerie "
+        "s'applique.",
+        "antispam_other": "Le réglage actuel ({value}) n'est aucun des niveaux proposés.",
+        "antispam_not_offered": "Le niveau antispam n'est pas proposé sur ce site : pour le "
+        "changer, contactez l'assistance.",
+        "antispam_legend": "Niveau de filtrage",
+        "antispam_button": "Enregistrer le niveau antispam",
+        "antispam_saved": "Le niveau antispam est désormais : {level}.",
+        "antispam_unchanged": "Le niveau antispam était déjà : {level}.",
+        "antispam_choose": "Choisissez un niveau.",
+        "antispam_unknown": "Ce niveau n'existe pas : choisissez l'un des niveaux proposés.",
+        "current": "(actuel)",
+        "level.off": "Désactivé",
+        "level.none": "Aucun",
+        "level.low": "Faible",
+        "level.medium": "Moyen",
+        "level.normal": "Normal",
+        "level.high": "Élevé",
+        "level.strict": "Strict",
+        "staff_only_title": "Réservé aux personnels",
+        "staff_only": "Cette partie de la gestion du compte est réservée aux personnels.",
         "help": "Aide",
         "home_link": "Accueil",
     },
@@ -250,6 +297,51 @@ MESSAGES: dict[str, dict[str, str]] = {
         "address_refused": "This address cannot be used: {reason}",
         "logout": "Log out",
         "logged_out": "You are logged out.",
+        "staff_title": "For staff",
+        "staff_intro": "Your directory data and the antispam level of your mailbox.",
+        "directory_title": "Your directory data",
+        "directory_intro": "This information is in the university's directory. Empty a field "
+        "to remove its value.",
+        "directory_none": "No directory data can be changed here.",
+        "directory_button": "Save the directory data",
+        "directory_saved": "Your directory data is saved ({names}).",
+        "directory_unchanged": "Nothing changed: these are already the directory's values.",
+        "directory_refused": "The directory refused these values: {reason}",
+        "value_number": "{label} ({number})",
+        "postal_hint": "One address line per line.",
+        "attr.telephoneNumber": "Telephone",
+        "attr.mobile": "Mobile phone",
+        "attr.facsimileTelephoneNumber": "Fax",
+        "attr.roomNumber": "Office",
+        "attr.title": "Job title",
+        "attr.postalAddress": "Postal address",
+        "attr.physicalDeliveryOfficeName": "Site",
+        "attr.labeledURI": "Web page",
+        "hint.telephoneNumber": "For example +33 4 67 14 30 30.",
+        "hint.mobile": "For example +33 6 12 34 56 78.",
+        "hint.roomNumber": "For example B204.",
+        "antispam_title": "Antispam level",
+        "antispam_intro": "How your mailbox filters unwanted mail (spam).",
+        "antispam_unset": "No level is chosen: the mail service's default applies.",
+        "antispam_other": "The current setting ({value}) is none of the levels offered.",
+        "antispam_not_offered": "The antispam level is not offered on this site: to change "
+        "it, contact the helpdesk.",
+        "antispam_legend": "Filtering level",
+        "antispam_button": "Save the antispam level",
+        "antispam_saved": "The antispam level is now: {level}.",
+        "antispam_unchanged": "The antispam level already was: {level}.",
+        "antispam_choose": "Choose a level.",
+        "antispam_unknown": "There is no such level: choose one of the levels offered.",
+        "current": "(current)",
+        "level.off": "Off",
+        "level.none": "None",
+        "level.low": "Low",
+        "level.medium": "Medium",
+        "level.normal": "Normal",
+        "level.high": "High",
+        "level.strict": "Strict",
+        "staff_only_title": "Staff only",
+        "staff_only": "This part of account management is for staff only.",
         "help": "Help",
         "home_link": "Home",
     },
@@ -358,6 +450,56 @@ def password_reason(reason: str, lang: str) -> str:
     for pattern, french in _FRENCH_REASONS:
         if pattern.match(reason):
             return pattern.sub(french, reason)
+    return reason
+
+
+# --- the directory values' refusals (umacct.services.staff.check_value), in French ----------
+
+_VALUE_REASONS: list[tuple[str, str, str]] = [
+    (
+        "control characters and invisible ones",
+        "Control characters and invisible ones (line breaks, tabs, bidi overrides, "
+        "zero-width characters) are not allowed.",
+        "Les caractères de contrôle et les caractères invisibles (tabulations, retours à la "
+        "ligne, caractères sans largeur...) ne sont pas acceptés.",
+    ),
+    (
+        "an empty or blank value is not allowed",
+        "An empty or blank value is not allowed.",
+        "Une valeur vide ou faite d'espaces n'est pas acceptée.",
+    ),
+    (
+        "not a telephone number",
+        "Not a telephone number: digits, spaces and + ( ) . - / only, for example "
+        "+33 4 67 14 30 30.",
+        "Ce n'est pas un numéro de téléphone : chiffres, espaces et + ( ) . - / seulement, "
+        "par exemple +33 4 67 14 30 30.",
+    ),
+    (
+        "only ASCII characters are allowed",
+        "Only ASCII characters (no accents) are allowed.",
+        "Seuls les caractères ASCII (sans accents) sont acceptés.",
+    ),
+    ("not an integer", "Not a whole number.", "Ce n'est pas un nombre entier."),
+    (
+        "lines are separated by '$'",
+        "No address line may be empty (a '$' separates lines).",
+        "Aucune ligne d'adresse ne peut être vide (un « $ » sépare les lignes).",
+    ),
+    ("too long", "This value is too long.", "Cette valeur est trop longue."),
+]
+
+
+def value_reason(reason: str, lang: str) -> str:
+    """A directory value's refusal (``attr='value': problem``) in the page's language.
+
+    The value is left out (the field shows it); a reason of another shape (the server's
+    own) is shown as it is.
+    """
+    problem = reason.rsplit(": ", 1)[-1]
+    for start, english, french in _VALUE_REASONS:
+        if problem.startswith(start):
+            return french if lang == "fr" else english
     return reason
 
 
