@@ -382,3 +382,35 @@ def test_the_audit_shows_attribute_names_as_the_schema_spells_them(
     assert "supannMailPerso" in names and "supannmailperso" not in names
     code, out, err = umacct("audit", "--account", person.identifier)
     assert "supannMailPerso" in out and "supannmailperso" not in out
+
+
+# --- mail: the outbox says what it does ------------------------------------------------------
+
+
+def test_with_the_outbox_messages_say_the_mail_was_not_sent(
+    on: Callable[[date], Runtime], config_path: Path
+) -> None:
+    person = add_person(on(TODAY), "erg.outbox", awaiting_activation=True)
+    code, out, err = umacct("activate", person.identifier)
+    assert code == 0, err
+    assert "written to the outbox (not sent)" in out and " sent to " not in out
+    code, out, err = umacct(
+        "create", "--given-name", "Oscar", "--surname", "Boite", "--profile", "vacataire",
+        "--personal-email", "oscar@example.net",
+    )  # fmt: skip
+    assert code == 0, err
+    assert "written to the outbox (not sent)" in err
+
+
+def test_with_a_relay_messages_say_sent(on: Callable[[date], Runtime], mail_relay: object) -> None:
+    person = add_person(on(TODAY), "erg.relay", awaiting_activation=True)
+    code, out, err = umacct("activate", person.identifier)
+    assert code == 0, err
+    assert f"sent to {person.uid}@example.net" in out and "outbox" not in out
+
+
+def test_config_init_explains_the_transport_choice(tmp_path: Path) -> None:
+    code, out, err = umacct("config", "init", str(tmp_path / "config.toml"))
+    assert code == 0, err
+    assert out == ""
+    assert 'transport = "outbox"' in err and "sends nothing" in err and "[mail.smtp]" in err

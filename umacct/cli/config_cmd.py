@@ -18,6 +18,14 @@ def register(parent: typer.Typer) -> None:
     parent.add_typer(app, name="config")
 
 
+TRANSPORT_CHOICE = (
+    'mail: [mail] transport = "outbox" (the starter\'s) writes each message to a folder and '
+    'sends nothing (for trying the tool); to send, set transport = "smtp" and [mail.smtp] '
+    "host, port, security (and username: 'umacct secret set smtp')"
+)
+"""What ``config init`` says about the one choice it cannot make for the site."""
+
+
 @app.command("init")
 def init(
     ctx: typer.Context,
@@ -27,7 +35,10 @@ def init(
     ] = None,
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
 ) -> None:
-    """Write a commented starter configuration to edit (the six profiles of the page)."""
+    """Write a commented starter configuration to edit (the six profiles of the page).
+
+    It says which mail transport to choose: the outbox (nothing is sent) or an SMTP relay.
+    """
     from umacct.services.configfile import write_starter_config
 
     state = get_state(ctx)
@@ -38,6 +49,7 @@ def init(
         state.info(
             f"wrote {written}: edit [directory], then run 'umacct config check' and 'umacct doctor'"
         )
+        state.info(TRANSPORT_CHOICE)
 
 
 @app.command("show")
@@ -60,9 +72,16 @@ def show(ctx: typer.Context) -> None:
 
 @app.command("check")
 def check(ctx: typer.Context) -> None:
-    """Validate the configuration file; exit 78 with the first problem found."""
+    """Validate the configuration file; exit 78 with the first problem found.
+
+    Also what every command would refuse at its first connection: cleartext (tls = "none",
+    SMTP security = "none") to a server that is not loopback.
+    """
+    from umacct.services.doctor import config_refusals
+
     state = get_state(ctx)
     config = state.config
+    config_refusals(config)
     if state.json:
         state.out.out(dumps_json({"ok": True, "source": config.source}))
     else:

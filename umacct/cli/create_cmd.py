@@ -111,7 +111,8 @@ def create(
         state.json_result(result, dry_run=dry_run)
         return
     state.out.out(result.account)
-    state.info(f"{result.account}: {_action(result.action, dry_run)}; {result.message}")
+    message = state.mail_words(result.message, mailed=result.mail == "sent")
+    state.info(f"{result.account}: {_action(result.action, dry_run)}; {message}")
 
 
 DRY_RUN_WORDS = {
@@ -142,9 +143,8 @@ def _create_from_file(state: AppState, path: Path, *, send_mail: bool, dry_run: 
             results.append(item)
             if not state.json:
                 action = _action(item.action, dry_run)
-                state.out.file.write(
-                    tsv_line([f"line {item.line}", item.account, action, item.message])
-                )
+                message = state.mail_words(item.message, mailed=item.mail == "sent")
+                state.out.file.write(tsv_line([f"line {item.line}", item.account, action, message]))
         else:
             failures.append(item)
     failures.sort(key=lambda failure: failure.line)

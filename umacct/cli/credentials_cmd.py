@@ -111,7 +111,7 @@ def render(state: AppState, result: Any) -> None:
     if state.json:
         state.json_result(result)
     else:
-        state.out.out(result.message)
+        state.out.out(state.mail_words(result.message, mailed=getattr(result, "sent", False)))
 
 
 def _one_of(given: dict[str, bool]) -> None:

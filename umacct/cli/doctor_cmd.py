@@ -2,30 +2,47 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
 
 from umacct.cli.output import FormatOption, render_rows
 from umacct.cli.state import get_state
 
 
-def doctor(ctx: typer.Context, fmt: FormatOption = None) -> None:
+def doctor(
+    ctx: typer.Context,
+    write_test: Annotated[
+        bool,
+        typer.Option(
+            "--write-test",
+            help="Also add and delete a probe entry in the directory, and make the missing "
+            "folders (without it doctor writes nothing).",
+        ),
+    ] = False,
+    fmt: FormatOption = None,
+) -> None:
     """Check the configuration, secrets, connection, TLS, bind, write access, schema, ppolicy and mail.
 
     One row per file the tool trusts (configuration, CA file, templates, data dir, state
     store, mail queue, audit log): owned by root or the tool's user, writable by no one else.
-    Exits 0 when every check passes, 1 otherwise; each failing check says how to fix it. A
+    SMTP: connects, says EHLO, STARTTLS and AUTH as configured (sends nothing); the outbox
+    is a warning, since it delivers nothing by itself. Doctor writes nothing unless
+    --write-test (a probe entry added and deleted, the missing folders made).
+    Exits 0 when every check passes (WARN and skip included), 1 otherwise; each failing or
+    warning check says how to fix it. A
     configuration, CA file or templates others may rewrite stops it first, as every command
     (exit 78): the directory is not contacted with settings someone else may have written.
     """
     from umacct.services.doctor import run_doctor
 
     state = get_state(ctx)
-    report = run_doctor(state.config, prompt=state.prompt_password)
+    report = run_doctor(state.config, prompt=state.prompt_password, write_test=write_test)
     rows = [
-        {"check": c.name, "status": "ok" if c.ok else "FAIL", "detail": c.detail, "fix": c.fix}
+        {"check": c.name, "status": c.status, "detail": c.detail, "fix": c.fix}
         for c in report.checks
     ]
-    columns = ["check", "status", "detail"] + (["fix"] if not report.ok else [])
+    columns = ["check", "status", "detail"] + (["fix"] if any(r["fix"] for r in rows) else [])
     render_rows(state.out, rows, columns, state.output_format(fmt))
     if not report.ok:
         raise typer.Exit(1)

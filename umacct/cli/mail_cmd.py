@@ -34,6 +34,7 @@ def flush(
     rest stays queued), 75 when another flush is running.
     """
     from umacct.errors import UnavailableError
+    from umacct.mail.transport import OUTBOX_WORDS
     from umacct.services.links import flush_mail
 
     state = get_state(ctx)
@@ -41,7 +42,12 @@ def flush(
     if state.json:
         state.json_result(report)
     else:
-        state.out.out(f"sent {report.sent}, still queued {report.remaining}")
+        done = (
+            f"{OUTBOX_WORDS} {report.sent}"
+            if state.config.mail.transport == "outbox"
+            else f"sent {report.sent}"
+        )
+        state.out.out(f"{done}, still queued {report.remaining}")
         for failure in report.failures:
             state.info(
                 f"message {failure.id} to {failure.account} ({failure.kind}): {failure.error}"

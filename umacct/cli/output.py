@@ -164,7 +164,11 @@ class Output:
             from rich.console import Console
 
             self._console = Console(
-                file=self.file, no_color=not self._color, highlight=False, soft_wrap=True
+                file=self.file,
+                no_color=not self._color,
+                highlight=False,
+                soft_wrap=True,
+                width=None if self.is_terminal else UNCUT_WIDTH,
             )
         return self._console
 
@@ -179,7 +183,7 @@ class Output:
 
     def print(self, renderable: object) -> None:
         """Draw a rich renderable (a table): as wide as the terminal, or whole off one."""
-        self.console.print(renderable, width=None if self.is_terminal else UNCUT_WIDTH)
+        self.console.print(renderable)
 
 
 def to_jsonable(value: Any) -> Any:

@@ -132,6 +132,14 @@ class AppState:
 
         self.out.out(dumps_json(with_dry_run(result, dry_run)))
 
+    def mail_words(self, message: str, *, mailed: bool) -> str:
+        """A result's message; with the outbox transport, mail "sent" says it was not."""
+        if mailed and self.config.mail.transport == "outbox":
+            from umacct.mail.transport import outbox_wording
+
+            return outbox_wording(message)
+        return message
+
     def info(self, message: str) -> None:
         """A diagnostic line on stderr, unless --quiet."""
         if not self.quiet:

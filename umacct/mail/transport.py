@@ -52,6 +52,20 @@ class Transport(Protocol):
     ) -> None: ...
 
 
+OUTBOX_WORDS = "written to the outbox (not sent)"
+"""What the outbox transport does with a message: it delivers nothing by itself."""
+_SENT_TO = re.compile(r"\bsent to (?P<recipient>\S+)")
+
+
+def outbox_wording(text: str) -> str:
+    """A message about mail "sent to X", as the outbox transport really handled it.
+
+    ``activation link sent to x@example.net`` becomes ``activation link for x@example.net
+    written to the outbox (not sent)``: nobody receives it until someone delivers the folder.
+    """
+    return _SENT_TO.sub(lambda found: f"for {found['recipient']} {OUTBOX_WORDS}", text)
+
+
 class OutboxTransport(Closing):
     """Writes each message to its own ``.eml`` file (mode 0600) in a private folder (0700).
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import secrets as pysecrets
+import smtplib
+import ssl
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +40,15 @@ class Check:
     ok: bool
     detail: str
     fix: str = ""
+    level: str = ""
+    """``warn``: passes but needs a look; ``skip``: not run (doctor writes only when asked)."""
+
+    @property
+    def status(self) -> str:
+        """``ok``, ``WARN``, ``skip`` or ``FAIL``."""
+        if not self.ok:
+            return "FAIL"
+        return {"warn": "WARN", "skip": "skip"}.get(self.level, "ok")
 
 
 @dataclass(frozen=True)
@@ -66,14 +77,19 @@ def required_attributes(config: Config) -> list[str]:
     return list(unique.values())
 
 
-def run_doctor(config: Config, prompt: Prompt | None = None) -> DoctorReport:
-    """Run every check against the configured directory, data dir and mail transport."""
-    return DoctorReport(list(_checks(config, prompt)))
+def run_doctor(
+    config: Config, prompt: Prompt | None = None, *, write_test: bool = False
+) -> DoctorReport:
+    """Run every check against the configured directory, data dir and mail transport.
+
+    It writes nothing (no probe entry, no folder made) unless ``write_test``.
+    """
+    return DoctorReport(list(_checks(config, prompt, write_test)))
 
 
-def _checks(config: Config, prompt: Prompt | None) -> Iterator[Check]:
+def _checks(config: Config, prompt: Prompt | None, write_test: bool) -> Iterator[Check]:
     yield Check("configuration", True, f"{config.source} is valid")
-    yield from _local_checks(config)
+    yield from _local_checks(config, write_test)
     try:
         password = find_secret(SecretKind.DIRECTORY, config, prompt)
     except UmacctError as error:
@@ -90,7 +106,15 @@ def _checks(config: Config, prompt: Prompt | None) -> Iterator[Check]:
     with directory:
         yield Check("connection", True, f"{directory.url} ({_tls_words(config)})")
         yield _guard("bind", lambda: _bind_check(directory, config))
-        yield _guard("write access", lambda: _write_check(directory, config))
+        if write_test:
+            yield _guard("write access", lambda: _write_check(directory, config))
+        else:
+            yield Check(
+                "write access",
+                True,
+                "not tested: 'umacct doctor --write-test' adds and deletes a probe entry",
+                level="skip",
+            )
         yield from _schema_checks(directory, config)
 
 
@@ -172,21 +196,33 @@ def _schema_checks(directory: Directory, config: Config) -> Iterator[Check]:
     )
 
 
-def _local_checks(config: Config) -> Iterator[Check]:
+def _local_checks(config: Config, write_test: bool) -> Iterator[Check]:
     data_dir = Path(config.paths.data_dir)
     yield from _file_checks(config)
-    yield _writable_dir("data dir", data_dir)
+    yield _writable_dir("data dir", data_dir, make=write_test)
     yield _written_file("state store", data_dir / STATE_FILE)
     yield _written_file("mail queue", data_dir / QUEUE_FILE)
     audit = config.paths.audit_log_path
-    audit_folder = _writable_dir("audit log", audit.parent, "audit log folder")
+    audit_folder = _writable_dir("audit log", audit.parent, "audit log folder", make=write_test)
     yield _written_file("audit log", audit) if audit_folder.ok else audit_folder
     if config.mail.transport == "outbox":
-        yield _writable_dir(
-            "mail transport", config.outbox_dir, "outbox", detail=f"outbox {config.outbox_dir}"
-        )
+        yield _outbox_check(config, write_test)
     else:
         yield _guard("mail transport", lambda: _smtp_check(config))
+
+
+def _outbox_check(config: Config, write_test: bool) -> Check:
+    folder = _writable_dir("mail transport", config.outbox_dir, "outbox", make=write_test)
+    if not folder.ok:
+        return folder
+    return Check(
+        "mail transport",
+        True,
+        f"outbox {config.outbox_dir}: messages are written there, nothing delivers them by "
+        "itself: nobody receives a link until they are sent on",
+        'to send mail, set [mail] transport = "smtp" and [mail.smtp]',
+        level="warn",
+    )
 
 
 def _file_checks(config: Config) -> Iterator[Check]:
@@ -229,13 +265,16 @@ def _written_file(name: str, path: Path) -> Check:
 
 
 def _writable_dir(
-    name: str, path: Path, what: str = "data dir", detail: str | None = None
+    name: str, path: Path, what: str = "data dir", detail: str | None = None, *, make: bool
 ) -> Check:
     problem = find_written_problem(path, folder=True)
     if problem:
         return Check(name, False, f"{problem.path}: {problem.problem}", problem.fix)
+    if not make and not os.path.lexists(path):
+        return _future_dir(name, path)
     try:
-        ensure_private_dir(path, what)
+        if make:
+            ensure_private_dir(path, what)
         writable = os.access(path, os.W_OK | os.X_OK)
     except UmacctError as error:
         return Check(name, False, error.message, f"give the tool's user a private folder {path}")
@@ -246,13 +285,105 @@ def _writable_dir(
     return Check(name, True, detail or f"{path} is writable, and no one else's")
 
 
+def _future_dir(name: str, path: Path) -> Check:
+    """A folder not made yet: doctor does not make it; say whether the tool could."""
+    parent = path.parent
+    while not os.path.lexists(parent) and parent != parent.parent:
+        parent = parent.parent
+    if not os.access(parent, os.W_OK | os.X_OK):
+        return Check(
+            name,
+            False,
+            f"{path} does not exist and {parent} is not writable",
+            f"make {path} (mode 0700) for the tool's user",
+        )
+    return Check(name, True, f"{path} not created yet (made 0700 on first use)")
+
+
 def _smtp_check(config: Config) -> Check:
-    from umacct.mail.transport import transport_from_config
+    """Connect to the relay, say EHLO, STARTTLS and AUTH when configured; send nothing."""
+    from umacct.mail.transport import SmtpTransport
 
     smtp = config.mail.smtp
-    password = None
-    if smtp.username:
-        password = find_secret(SecretKind.SMTP, config).value
-    with transport_from_config(config, password):
-        pass
-    return Check("mail transport", True, f"SMTP {smtp.host}:{smtp.port} ({smtp.security}) answers")
+    password = find_secret(SecretKind.SMTP, config).value if smtp.username else None
+    SmtpTransport(smtp, password)  # the settings every command would refuse
+    where = f"SMTP {smtp.host}:{smtp.port}"
+    steps: list[str] = []
+    try:
+        steps = smtp_handshake(config, password)
+    except (OSError, smtplib.SMTPException, _HandshakeError) as error:
+        done = f" after {', '.join(steps)}" if steps else ""
+        return Check(
+            "mail transport",
+            False,
+            f"{where}: {_smtp_words(error)}{done}",
+            "check [mail.smtp] host, port and security, that the relay runs, and the SMTP "
+            "password ('umacct secret set smtp')",
+        )
+    return Check("mail transport", True, f"{where}: {', '.join(steps)}")
+
+
+class _HandshakeError(Exception):
+    """The relay answered, but not what the configuration needs."""
+
+
+def smtp_handshake(config: Config, password: str | None) -> list[str]:
+    """Connect, EHLO, STARTTLS (``starttls``), AUTH (with a username): the steps done."""
+    smtp = config.mail.smtp
+    context = ssl.create_default_context()
+    client: smtplib.SMTP
+    if smtp.security == "tls":
+        client = smtplib.SMTP_SSL(smtp.host, smtp.port, timeout=smtp.timeout, context=context)
+    else:
+        client = smtplib.SMTP(smtp.host, smtp.port, timeout=smtp.timeout)
+    steps = ["connected" + (" (TLS, certificate verified)" if smtp.security == "tls" else "")]
+    try:
+        code, _ = client.ehlo()
+        if not 200 <= code < 300:
+            raise _HandshakeError(f"EHLO answered {code}")
+        steps.append("EHLO")
+        if smtp.security == "starttls":
+            if not client.has_extn("starttls"):
+                raise _HandshakeError("the relay does not offer STARTTLS")
+            client.starttls(context=context)
+            client.ehlo()
+            steps.append("STARTTLS (certificate verified)")
+        if smtp.username:
+            if not client.has_extn("auth"):
+                raise _HandshakeError("the relay does not offer AUTH")
+            client.login(smtp.username, password or "")
+            steps.append(f"AUTH as {smtp.username}")
+        client.quit()
+    finally:
+        client.close()
+    return steps
+
+
+def _smtp_words(error: BaseException) -> str:
+    if isinstance(error, smtplib.SMTPAuthenticationError):
+        return "the relay refused the login: check the SMTP password"
+    if isinstance(error, ssl.SSLError):
+        return f"TLS failed: {error.reason or error}"
+    if isinstance(error, smtplib.SMTPResponseException):
+        answer = error.smtp_error
+        text = answer.decode("utf-8", "replace") if isinstance(answer, bytes) else str(answer)
+        return f"the relay answered {error.smtp_code} {text}"
+    if isinstance(error, smtplib.SMTPException):
+        return str(error) or type(error).__name__
+    if isinstance(error, OSError):
+        return f"connection failed: {error.strerror or error or type(error).__name__}"
+    return str(error) or type(error).__name__
+
+
+def config_refusals(config: Config) -> None:
+    """Raise ConfigError for what every command would refuse at its first connection.
+
+    Cleartext to a directory server that is not loopback or ldapi, an unusable directory
+    URL, SMTP in clear to a relay that is not loopback.
+    """
+    from umacct.directory.connection import check_cleartext, parse_url
+    from umacct.mail.transport import SmtpTransport
+
+    check_cleartext([parse_url(url) for url in config.directory.urls], config.directory.tls)
+    if config.mail.transport == "smtp":
+        SmtpTransport(config.mail.smtp, "unused: the settings only")
