@@ -246,6 +246,15 @@ def os_actor(environ: Mapping[str, str] | None = None) -> Actor:
     return Actor(escape_controls(user), unverified_sudo_user=escape_controls(claimed[:_MAX_CLAIM]))
 
 
+def _to_syslog(records: Sequence[AuditRecord]) -> None:
+    """Each record as one line to syslog (journald), facility auth, tagged ``umacct``."""
+    import syslog
+
+    syslog.openlog("umacct", syslog.LOG_PID, syslog.LOG_AUTH)
+    for record in records:
+        syslog.syslog(syslog.LOG_INFO, record.to_json())
+
+
 def current_actor() -> tuple[str, str | None]:
     """Return the OS user running the tool, and the verified user behind ``sudo`` if any."""
     actor = os_actor()
@@ -256,12 +265,19 @@ class AuditLog:
     """The audit log file at ``path``, stamped with the injected clock."""
 
     def __init__(
-        self, path: Path, clock: Clock, run_details: Mapping[str, object] | None = None
+        self,
+        path: Path,
+        clock: Clock,
+        run_details: Mapping[str, object] | None = None,
+        *,
+        syslog: bool = False,
     ) -> None:
         self.path = Path(path)
         self._clock = clock
         self._run_details = dict(run_details or {})
         """Details every record of this run carries (a replay's ``forced_date``)."""
+        self._syslog = syslog
+        """Also send each record to syslog (``[audit] syslog``)."""
         self._group_every = 0
         self._unsynced = 0
         self._actor: Actor | None = None
@@ -363,6 +379,8 @@ class AuditLog:
             raise UnavailableError(f"audit log {self.path}: cannot write: {exc.strerror}") from exc
         finally:
             os.close(fd)
+        if self._syslog:
+            _to_syslog(records)
 
     def read(
         self,

@@ -66,6 +66,9 @@ class DirectoryConfig:
     """``simple``: ``bind_dn`` and its password; ``sasl_external``: over ldapi://, no password."""
     follow_referrals: bool = False
     """Whether a referral is followed (one hop, same bind and TLS checks) or is an error."""
+    bind_password_file: str | None = None
+    """A file that holds the bind password (``ldapsearch -y``): mode 0600 (or 0400), owned
+    by the user running the tool; for servers with no system keyring."""
 
 
 @dataclass(frozen=True)
@@ -89,11 +92,26 @@ class PathsConfig:
 
     data_dir: str = "/var/lib/umacct"
     audit_log: str | None = None
+    archive_dir: str | None = None
+    """Where purge archives go (sites put it on shared or backed-up storage)."""
 
     @property
     def audit_log_path(self) -> Path:
         """The audit log, ``audit.jsonl`` in the data dir unless configured."""
         return Path(self.audit_log) if self.audit_log else Path(self.data_dir) / "audit.jsonl"
+
+    @property
+    def archive_path(self) -> Path:
+        """The archive folder, ``archive`` in the data dir unless configured."""
+        return Path(self.archive_dir) if self.archive_dir else Path(self.data_dir) / "archive"
+
+
+@dataclass(frozen=True)
+class AuditConfig:
+    """``[audit]``: where the audit log goes besides its file."""
+
+    syslog: bool = False
+    """Also send every record to syslog (journald), where sites already centralise logs."""
 
 
 @dataclass(frozen=True)
@@ -228,6 +246,7 @@ class Config:
     policy: PolicyConfig = field(default_factory=PolicyConfig)
     staff: StaffConfig = field(default_factory=StaffConfig)
     reports: ReportsConfig = field(default_factory=ReportsConfig)
+    audit: AuditConfig = field(default_factory=AuditConfig)
     state: StateConfig = field(default_factory=StateConfig)
     antispam: AntispamConfig | None = None
     source: Path | None = None
@@ -488,6 +507,8 @@ def _check_values(config: Config) -> None:
             "directory", "transactions", f"expected 'auto' or 'off', got {d.transactions!r}"
         )
     _check_bind_method(d)
+    if d.bind_password_file is not None and not Path(d.bind_password_file).is_absolute():
+        raise _KeyProblem("directory", "bind_password_file", "expected an absolute path")
     if not config.profiles:
         raise _KeyProblem("", "profiles", "expected at least one [profiles.<key>] table")
     for key, profile in config.profiles.items():

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from umacct.datadir import ensure_private_dir
 from umacct.directory import Entry, Subschema
+from umacct.due_filters import purge_filter
 from umacct.errors import InvalidInputError, NotFoundError, RefusedError, UnavailableError
 from umacct.ldif import LdifEntry, entry_to_ldif, parse_ldif
 from umacct.policy import (
@@ -175,7 +176,7 @@ def write_archive(runtime: Runtime, account: Account, entry: LdifEntry) -> tuple
     Raises before any deletion if that fails: ``ArchiveError`` when it is this entry's
     archive that cannot be written, ``UnavailableError`` when the folder or the disk fails.
     """
-    folder = runtime.data_dir / ARCHIVE_DIR
+    folder = runtime.config.paths.archive_path
     try:
         data = entry_to_ldif(entry).encode("utf-8")
     except InvalidInputError as exc:
@@ -253,10 +254,8 @@ def purge(runtime: Runtime, key: str, *, dry_run: bool = False) -> AccountOutcom
 
 def purgeable_accounts(runtime: Runtime) -> Iterator[Account]:
     """Expired accounts past their purge date (server-side filter on pwdEndTime)."""
-    from umacct.services.sweep import purge_filter
-
     for account in iter_accounts(
-        runtime.directory, runtime.config, purge_filter(runtime, runtime.today())
+        runtime.directory, runtime.config, purge_filter(runtime.config, runtime.today())
     ):
         first_day = purgeable_on(runtime, account)
         if first_day is not None and first_day <= runtime.today():
@@ -304,7 +303,7 @@ def restore(runtime: Runtime, key: str, *, accept_unverified: bool = False) -> A
     record = runtime.store.find_purge(cleaned)
     if record is None:
         raise NotFoundError(
-            f"no purged account {cleaned!r} (see the archives in {runtime.data_dir / ARCHIVE_DIR})"
+            f"no purged account {cleaned!r} (see the archives in {runtime.config.paths.archive_path})"
         )
     if record.restored_at is not None and runtime.directory.read(record.dn, ["uid"]) is not None:
         raise RefusedError(

@@ -114,7 +114,12 @@ class Runtime:
         if self._audit is None:
             from umacct.audit import AuditLog
 
-            self._audit = AuditLog(self.config.paths.audit_log_path, self.clock, self.audit_details)
+            self._audit = AuditLog(
+                self.config.paths.audit_log_path,
+                self.clock,
+                self.audit_details,
+                syslog=self.config.audit.syslog,
+            )
         return self._audit
 
     @property
