@@ -11,29 +11,11 @@ import contextlib
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
-from zoneinfo import ZoneInfo
+from datetime import date
 
-from umacct.config import ProfileConfig
-from umacct.directory.escape import (
-    filter_and,
-    filter_eq,
-    filter_ge,
-    filter_le,
-    filter_not,
-    filter_or,
-    filter_prefix,
-    filter_present,
-)
+from umacct.due_filters import grace_filter, purge_filter, reactivation_filter, suspension_filter
 from umacct.errors import InvalidInputError, RefusedError, UmacctError
-from umacct.policy import (
-    ActionKind,
-    Stage,
-    awaiting_deletion_states,
-    supann_date_bound,
-    to_generalized_time,
-)
-from umacct.policy.dates import ONE_DAY
+from umacct.policy import ActionKind, Stage, awaiting_deletion_states
 from umacct.services.accounts import Account, evaluate_account, iter_accounts, profile_of
 from umacct.services.arrivals import arrival_day, arrivals_due, arrive
 from umacct.services.changes import PlannedChange, apply_change
@@ -50,10 +32,6 @@ from umacct.services.lifecycle import (
 from umacct.services.profiles import drop_ended_profile_affiliations, ended_profile_affiliations
 from umacct.services.purge import purge_account
 from umacct.services.runtime import Runtime
-
-GRACE_PREFIX = "{COMPTE}A:SupannSursis:"
-EXPIRED_PREFIX = "{COMPTE}I:SupannExpire:"
-DELETION_PREFIX = "{COMPTE}I:SupannSupprCompte:"
 
 
 @dataclass
@@ -72,98 +50,6 @@ class SweepSummary:
         self.counts[result.action] += 1
 
 
-def _midnight(runtime: Runtime, day: date) -> datetime:
-    return datetime(day.year, day.month, day.day, tzinfo=ZoneInfo(runtime.config.policy.timezone))
-
-
-def _time(runtime: Runtime, day: date) -> str:
-    """GeneralizedTime of ``day`` 00:00 local (``pwdEndTime`` bounds)."""
-    return to_generalized_time(_midnight(runtime, day))
-
-
-def suspension_filter(runtime: Runtime, as_of: date) -> str:
-    """Accounts whose end of activity is before ``as_of`` and that are not in grace or later."""
-    config = runtime.config
-    state = config.attributes.state_date
-    by_profile = [
-        filter_and(
-            filter_eq(config.directory.profile_attribute, key),
-            _end_filter(profile, supann_date_bound(as_of - ONE_DAY, upper=True), upper=True),
-        )
-        for key, profile in config.profiles.items()
-    ]
-    return filter_and(
-        filter_or(*by_profile),
-        filter_not(filter_prefix(state, GRACE_PREFIX)),
-        filter_not(filter_prefix(state, EXPIRED_PREFIX)),
-        filter_not(filter_prefix(state, DELETION_PREFIX)),
-    )
-
-
-def _end_filter(profile: ProfileConfig, bound: str, *, upper: bool) -> str:
-    """The end-date test of a profile, ordered on its date attribute.
-
-    A composite value (``[datefin=...]``) cannot be ordered by the server: its holders are
-    all looked at.
-    """
-    if profile.end_date_match is not None:
-        return filter_present(profile.end_date_attribute)
-    if upper:
-        return filter_le(profile.end_date_attribute, bound)
-    return filter_ge(profile.end_date_attribute, bound)
-
-
-def grace_filter(runtime: Runtime, as_of: date) -> str:
-    """Accounts in grace whose expiry is within the warning or notice period (or past).
-
-    Also those with no ``pwdEndTime`` at all (a grace written by another tool): the directory
-    enforces nothing for them yet, so the tool must look at their dates.
-    """
-    policy = runtime.config.policy
-    ahead = max([*policy.warn_days_before_expiry, policy.minimum_notice_days])
-    horizon = as_of + timedelta(days=ahead)
-    return filter_and(
-        filter_prefix(runtime.config.attributes.state_date, GRACE_PREFIX),
-        filter_or(
-            filter_le("pwdEndTime", _time(runtime, horizon)),
-            filter_not(filter_present("pwdEndTime")),
-        ),
-    )
-
-
-def purge_filter(runtime: Runtime, as_of: date) -> str:
-    """Expired accounts whose expiry is at least ``purge_after_days`` old."""
-    oldest = as_of - timedelta(days=runtime.config.policy.purge_after_days)
-    state = runtime.config.attributes.state_date
-    return filter_or(
-        filter_and(
-            filter_prefix(state, EXPIRED_PREFIX), filter_le("pwdEndTime", _time(runtime, oldest))
-        ),
-        filter_prefix(state, DELETION_PREFIX),
-    )
-
-
-def reactivation_filter(runtime: Runtime, as_of: date) -> str:
-    """Accounts in grace or expired whose end of activity moved to ``as_of`` or later."""
-    config = runtime.config
-    state = config.attributes.state_date
-    by_profile = [
-        filter_and(
-            filter_eq(config.directory.profile_attribute, key),
-            _end_filter(profile, supann_date_bound(as_of, upper=False), upper=False),
-        )
-        for key, profile in config.profiles.items()
-    ]
-    return filter_and(
-        filter_or(*by_profile),
-        filter_or(
-            filter_prefix(state, GRACE_PREFIX),
-            filter_prefix(state, EXPIRED_PREFIX),
-            filter_prefix(state, DELETION_PREFIX),
-        ),
-    )
-
-
 def due_accounts(runtime: Runtime, as_of: date) -> Iterator[Account]:
     """Every account some step of the sweep may concern, each once (arrivals first)."""
     seen: set[str] = set()
@@ -171,10 +57,10 @@ def due_accounts(runtime: Runtime, as_of: date) -> Iterator[Account]:
         seen.add(account.dn.lower())
         yield account
     for search_filter in (
-        suspension_filter(runtime, as_of),
-        reactivation_filter(runtime, as_of),
-        grace_filter(runtime, as_of),
-        purge_filter(runtime, as_of),
+        suspension_filter(runtime.config, as_of),
+        reactivation_filter(runtime.config, as_of),
+        grace_filter(runtime.config, as_of),
+        purge_filter(runtime.config, as_of),
     ):
         for account in iter_accounts(runtime.directory, runtime.config, search_filter):
             if account.dn.lower() not in seen:
@@ -359,7 +245,7 @@ def suspend_due(
 
     Refused before any change when more accounts are due than the cap (see ``sweep``).
     """
-    due_filter = suspension_filter(runtime, runtime.today())
+    due_filter = suspension_filter(runtime.config, runtime.today())
     if not dry_run:
         count = sum(
             1
