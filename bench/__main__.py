@@ -31,8 +31,8 @@ class Sizes:
     startup_rounds: int
 
 
-FULL = Sizes(10_000, 100_000, 20_000, 1_000, 2, 15)
-QUICK = Sizes(2_000, 20_000, 4_000, 200, 1, 7)
+FULL = Sizes(3_000, 20_000, 4_000, 500, 3, 15)
+QUICK = Sizes(600, 4_000, 1_000, 100, 1, 7)
 QUICK_NOTE = (
     "quick run: populations five times smaller than the targets' and one round, so each"
     " process's fixed costs (start-up, connection, local disk syncs) weigh more and single"
@@ -46,9 +46,13 @@ def _measure(target: int, sizes: Sizes) -> list[Result]:
     if target == 1:
         from bench.intake import measure_intake
 
+        count, rounds = sizes.intake, sizes.rounds
         return [
-            measure_intake(sizes.intake, sizes.rounds, durable=True),
-            measure_intake(sizes.intake, sizes.rounds, durable=False),
+            measure_intake(count, rounds, durable=False, indexed=False, smtp=True),
+            measure_intake(count, rounds, durable=False, indexed=False, smtp=False),
+            measure_intake(count, rounds, durable=True, indexed=False, smtp=True),
+            measure_intake(count, rounds, durable=False, indexed=True, judged=False),
+            measure_intake(count, rounds, durable=True, indexed=True, judged=False),
         ]
     if target in (2, 3):
         from bench.sweep import measure_sweep

@@ -12,6 +12,7 @@ changes are reverted with ``ldapmodify``, so every run starts from the same dire
 from __future__ import annotations
 
 import json
+import statistics
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import date, timedelta
@@ -21,16 +22,19 @@ from unittest import mock
 import umacct.localdir.slapd
 from bench.common import (
     OUT,
+    SERVER_KINDS,
     UMACCT,
     Result,
     Run,
     local_directory,
     run_timed,
     service_args,
+    times_list,
     write_config,
 )
 from umacct.config import load_config
 from umacct.directory.escape import filter_or, filter_prefix
+from umacct.due_filters import grace_filter, purge_filter, reactivation_filter, suspension_filter
 from umacct.ldif import LdifEntry
 from umacct.localdir import LocalDirectory
 from umacct.localdir.population import generate_people
@@ -38,7 +42,6 @@ from umacct.localdir.profiles import PROFILES
 from umacct.services.accounts import account_attributes
 from umacct.services.arrivals import PRECREATED_PREFIX
 from umacct.services.runtime import Runtime
-from umacct.services.sweep import grace_filter, purge_filter, reactivation_filter, suspension_filter
 
 END_DATE_ATTRIBUTES = {profile.end_date_attribute for profile in PROFILES.values()}
 
@@ -49,7 +52,12 @@ def _reshape(entries: list[LdifEntry], due: int, today: date) -> list[LdifEntry]
     for entry in entries:
         for name in END_DATE_ATTRIBUTES:
             entry.attributes.pop(name, None)
-    active = [entry for entry in entries if "userPassword" in entry.attributes]
+    # Active people of one profile: a second, ongoing activity would keep the account.
+    active = [
+        entry
+        for entry in entries
+        if "userPassword" in entry.attributes and len(entry.attributes["supannCodePopulation"]) == 1
+    ]
     if due > len(active):
         raise RuntimeError(f"only {len(active)} active people, {due} cannot be made due")
     step = len(active) // due if due else 1
@@ -60,8 +68,10 @@ def _reshape(entries: list[LdifEntry], due: int, today: date) -> list[LdifEntry]
 
 
 @contextmanager
-def sweep_directory(name: str, accounts: int, due: int) -> Iterator[LocalDirectory]:
-    """A durable local directory of ``accounts`` people, ``due`` of them past their end."""
+def sweep_directory(
+    name: str, accounts: int, due: int, *, durable: bool = False, indexed: bool = True
+) -> Iterator[LocalDirectory]:
+    """A local directory of ``accounts`` people, ``due`` of them past their end."""
     today = date.today()
 
     def people(count: int, seed: int = 1, **options: object) -> list[LdifEntry]:
@@ -69,7 +79,9 @@ def sweep_directory(name: str, accounts: int, due: int) -> Iterator[LocalDirecto
 
     # The launcher has no hook for a custom population: replace its generator while it builds.
     with mock.patch.object(umacct.localdir.slapd, "generate_people", people):
-        context = local_directory(name, population=accounts, durable=True, today=today)
+        context = local_directory(
+            name, population=accounts, durable=durable, indexed=indexed, today=today
+        )
         directory = context.__enter__()
     try:
         yield directory
@@ -83,10 +95,10 @@ def _due_filter(config_path: Path) -> tuple[str, list[str]]:
     config = runtime.config
     search = filter_or(
         filter_prefix(config.attributes.state_date, PRECREATED_PREFIX),
-        suspension_filter(runtime, today),
-        reactivation_filter(runtime, today),
-        grace_filter(runtime, today),
-        purge_filter(runtime, today),
+        suspension_filter(config, today),
+        reactivation_filter(config, today),
+        grace_filter(config, today),
+        purge_filter(config, today),
     )
     return search, account_attributes(config)
 
@@ -114,9 +126,28 @@ def _sweep(directory: LocalDirectory, folder: Path) -> tuple[Run, Path, dict[str
 
 
 def measure_sweep(accounts: int, due: int, rounds: int, small_accounts: int) -> Sequence[Result]:
-    """Target 2 (time against the tools) and target 3 (peak RSS, small against large)."""
-    folder = OUT / "sweep"
-    with sweep_directory("sweep-slapd", accounts, due) as directory:
+    """Target 2 on a bare server (judged) and an indexed one; target 3 (peak RSS, flat)."""
+    bare, peak = _sweep_against_tools(accounts, due, rounds, indexed=False)
+    indexed, _ = _sweep_against_tools(accounts, due, rounds, indexed=True, judged=False)
+    with sweep_directory("sweep-small-slapd", small_accounts, due, indexed=False) as directory:
+        small_peak = _sweep(directory, OUT / "sweep-small")[0].peak_rss_mib
+    return [
+        bare,
+        indexed,
+        Result("3 memory", f"sweep peak RSS, {accounts:,} accounts", peak, 100.0, 1.0, "MiB",
+               "reference: the 100 MiB ceiling"),
+        Result("3 memory", f"peak RSS {accounts:,} vs {small_accounts:,} accounts", peak,
+               small_peak, 1.1, "MiB", "reference: the same sweep over the smaller directory"),
+    ]  # fmt: skip
+
+
+def _sweep_against_tools(
+    accounts: int, due: int, rounds: int, *, indexed: bool, judged: bool = True
+) -> tuple[Result, float]:
+    """Interleaved rounds of the sweep and of the tools on a no-sync server; the medians."""
+    kind = "indexed" if indexed else "bare"
+    folder = OUT / f"sweep-{kind}"
+    with sweep_directory(f"sweep-{kind}-slapd", accounts, due, indexed=indexed) as directory:
         tool_times, references, peaks = [], [], []
         for _ in range(rounds):
             run, audit_log, env = _sweep(directory, folder)
@@ -139,40 +170,15 @@ def measure_sweep(accounts: int, due: int, rounds: int, small_accounts: int) -> 
                 + run_timed([*modify, str(folder / "redo.ldif")], env=env).seconds
             )
             run_timed([*modify, str(folder / "undo.ldif")], env=env)
-    with sweep_directory("sweep-small-slapd", small_accounts, due) as directory:
-        small_peak = _sweep(directory, OUT / "sweep-small")[0].peak_rss_mib
-    large_peak = min(peaks)
-    return [
-        Result(
-            "2 nightly sweep",
-            f"{accounts:,} accounts, {due:,} due",
-            min(tool_times),
-            min(references),
-            1.5,
-            "s",
-            "ldapsearch of the due set + ldapmodify of the same changes; all runs: "
-            + f"tool {_list(tool_times)}, tools {_list(references)}",
-        ),
-        Result(
-            "3 memory",
-            f"sweep peak RSS, {accounts:,} accounts",
-            large_peak,
-            100.0,
-            1.0,
-            "MiB",
-            "reference: the 100 MiB ceiling",
-        ),
-        Result(
-            "3 memory",
-            f"peak RSS {accounts:,} vs {small_accounts:,} accounts",
-            large_peak,
-            small_peak,
-            1.1,
-            "MiB",
-            "reference: the same sweep over the smaller directory",
-        ),
-    ]
-
-
-def _list(times: list[float]) -> str:
-    return "/".join(f"{value:.2f}" for value in times)
+    result = Result(
+        "2 nightly sweep",
+        f"{accounts:,} accounts, {due:,} due, nosync, {SERVER_KINDS[indexed]}",
+        statistics.median(tool_times),
+        statistics.median(references),
+        3.0,
+        "s",
+        "ldapsearch of the due set + ldapmodify of the same changes; all runs: "
+        + f"tool {times_list(tool_times)}, tools {times_list(references)}",
+        judged=judged,
+    )
+    return result, max(peaks)
