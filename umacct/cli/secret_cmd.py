@@ -29,13 +29,27 @@ def set_secret(
         bool,
         typer.Option("--stdin", help="Read the password from the first line of standard input."),
     ] = False,
+    allow_plaintext: Annotated[
+        bool,
+        typer.Option(
+            "--allow-plaintext",
+            help="Store it even when the keyring backend is a plain file (keyrings.alt).",
+        ),
+    ] = False,
 ) -> None:
-    """Store a password in the keyring (service 'umacct'), read from a hidden prompt or stdin."""
+    """Store a password in the keyring (service 'umacct'), read from a hidden prompt or stdin.
+
+    A backend that keeps passwords in a plain file is refused (exit 77) unless
+    --allow-plaintext. On a server without a system keyring, use [directory]
+    bind_password_file (mode 0600) or a systemd credential (LoadCredential=) instead.
+    """
     from umacct.errors import InvalidInputError
-    from umacct.secrets import keyring_username, store_secret
+    from umacct.secrets import keyring_username, refuse_plaintext, store_secret
 
     state = get_state(ctx)
     config = state.config
+    if not allow_plaintext:
+        refuse_plaintext(kind)  # before asking for anything
     if stdin or not state.env.stdin_is_terminal:
         value = state.env.stdin.readline().rstrip("\r\n")
     else:
@@ -44,7 +58,7 @@ def set_secret(
         value = ask_hidden(state.env, "Password", confirm=True)
     if not value:
         raise InvalidInputError("empty password: nothing stored")
-    backend = store_secret(kind, config, value)
+    backend = store_secret(kind, config, value, allow_plaintext=allow_plaintext)
     user = keyring_username(kind, config)
     if state.json:
         state.json_result({"stored": str(kind), "keyring_user": user, "backend": backend})
