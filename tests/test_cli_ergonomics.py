@@ -414,3 +414,14 @@ def test_config_init_explains_the_transport_choice(tmp_path: Path) -> None:
     assert code == 0, err
     assert out == ""
     assert 'transport = "outbox"' in err and "sends nothing" in err and "[mail.smtp]" in err
+
+
+@pytest.mark.parametrize("command", ["activate", "reset"])
+def test_a_dead_link_is_said_before_a_password_is_asked(
+    on: Callable[[date], Runtime], config_path: Path, command: str
+) -> None:
+    add_person(on(TODAY), "erg.link")
+    run = run_on_terminal([command, "--token", "no-such-token-0123456789"], columns=100)
+    assert run.code == 65, run.screen
+    assert "this link is not valid" in run.screen
+    assert "password" not in run.screen.lower()  # nobody typed one for nothing

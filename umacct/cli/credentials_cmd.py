@@ -106,6 +106,13 @@ def _ask_on_the_terminal(state: AppState, label: str, *, confirm: bool) -> str:
         ) from None
 
 
+def _check_link(state: AppState, token: str, purpose: str) -> None:
+    """An expired, used or unknown link is said before anyone types a password for it."""
+    from umacct.tokens import TokenPurpose
+
+    state.runtime().tokens.check(token, TokenPurpose(purpose))
+
+
 def render(state: AppState, result: Any) -> None:
     """The result as JSON with --json, else its message."""
     if state.json:
@@ -151,6 +158,7 @@ def activate(
         render(state, send_activation(state.runtime(), account))
         return
     assert token is not None
+    _check_link(state, token, "activation")
     [password] = read_passwords(state, ["New password"], from_stdin=password_stdin, lines=lines)
     render(state, activate_account(state.runtime(), token, password))
 
@@ -184,6 +192,7 @@ def reset(
     if token is not None:
         if self_service:
             raise typer.BadParameter("--self-service goes with ACCOUNT, not --token")
+        _check_link(state, token, "reset")
         [password] = read_passwords(state, ["New password"], from_stdin=password_stdin, lines=lines)
         render(state, reset_with_token(state.runtime(), token, password))
         return
