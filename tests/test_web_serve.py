@@ -198,7 +198,10 @@ def test_sec51_the_csrf_key_comes_from_the_secret_store(config_path: Path) -> No
     config = load_config(config_path)
     key, warning = web_key(config)
     assert warning is not None and "umacct secret set web" in warning
-    code, _, err = umacct("secret", "set", "web", "--stdin", stdin="a long shared web key 1234\n")
+    code, _, err = umacct(
+        "secret", "set", "web", "--stdin", "--allow-plaintext",  # the tests' file keyring
+        stdin="a long shared web key 1234\n",
+    )  # fmt: skip
     assert code == 0, err
     key, warning = web_key(config)
     assert (key, warning) == (b"a long shared web key 1234", None)
