@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -163,3 +165,90 @@ def test_unreadable_or_malformed_file_exits_65_and_creates_nothing(
     result = run("create", "--csv", str(bad))
     assert result.exit_code == 65 and "unknown column" in result.stderr
     assert state_of(slapd, config_path) == before
+
+
+# --- warnings, refused rows handed back, extra columns ---------------------------------------
+
+
+def test_a_second_account_for_the_same_names_is_warned_about(
+    config_path: Path, slapd: LocalDirectory
+) -> None:
+    first = run(
+        "create", "--given-name", "Jean", "--surname", "Martin", "--profile", "vacataire",
+        "--personal-email", "jean@example.net",
+    )  # fmt: skip
+    assert first.exit_code == 0, first.stderr
+    assert "warning" not in first.stderr
+    second = run(
+        "create", "--given-name", "Jean", "--surname", "Martin", "--profile", "vacataire",
+        "--personal-email", "jean.martin.bis@example.net",
+    )  # fmt: skip
+    assert second.exit_code == 0, second.stderr
+    assert second.stdout.strip() == "jean.martin2@umontpellier.fr"
+    assert "warning: jean.martin2@umontpellier.fr: same names as jean.martin@umontpellier.fr" in (
+        second.stderr
+    )
+    intake = config_path.parent / "homonyms.csv"
+    intake.write_text(
+        "prenom;nom;profil;mail_perso\nJEAN;Martin;vacataire;jm3@example.net\n", "utf-8"
+    )
+    report = json.loads(run("create", "--csv", str(intake), "--json").stdout)
+    [warning] = report["warnings"]
+    assert warning["line"] == 2 and warning["account"] == "jean.martin3@umontpellier.fr"
+    assert "jean.martin2@umontpellier.fr" in warning["warning"]
+
+
+def test_a_shortened_identifier_is_warned_about(config_path: Path, slapd: LocalDirectory) -> None:
+    given, surname = "Marie-Antoinette-Josèphe-Jeanne", "de Habsbourg-Lorraine-et-Bourbon-Parme"
+    result = run(
+        "create", "--given-name", given, "--surname", surname, "--profile", "vacataire",
+        "--personal-email", "marie@example.net", "--json",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    document = json.loads(result.stdout)
+    [warning] = document["warnings"]
+    local = document["account"].split("@")[0]
+    assert warning["warning"].startswith(f"identifier shortened to {local} (the names make ")
+
+
+@pytest.mark.parametrize(
+    ("header", "reason", "delimiter", "encoding"),
+    [
+        ("prenom;nom;profil;mail_perso;service", "motif", ";", "cp1252"),
+        ("given_name,surname,profile,personal_email,service", "reason", ",", "utf-8"),
+    ],
+)
+def test_rejects_hands_the_refused_rows_back_with_the_reason(
+    config_path: Path,
+    slapd: LocalDirectory,
+    tmp_path: Path,
+    header: str,
+    reason: str,
+    delimiter: str,
+    encoding: str,
+) -> None:
+    rows = [
+        ["Léa", "Dubois", "etudiant", "lea@example.net", "=1+1"],
+        ["Hugo", "Petit", "etudiant", "not-an-address", "IT"],
+        ["Zoé", "Roux", "alien", "zoe@example.net", "RH"],
+    ]
+    intake = tmp_path / "intake.csv"
+    lines = [header, *(delimiter.join(row) for row in rows)]
+    intake.write_bytes(("\r\n".join(lines) + "\r\n").encode(encoding))
+    refused = tmp_path / "refused.csv"
+    result = run("create", "--csv", str(intake), "--rejects", str(refused))
+    assert result.exit_code == 65
+    assert "unknown column" in result.stderr  # an extra column stops the whole file...
+    assert not refused.exists()
+    result = run(
+        "create", "--csv", str(intake), "--rejects", str(refused), "--ignore-unknown-columns"
+    )
+    assert result.exit_code == 65, result.stderr  # ...unless told to skip it
+    assert "columns ignored: service" in result.stderr
+    assert result.stdout.split("\t")[1] == "lea.dubois@etu.umontpellier.fr"
+    assert f"refused rows written to {refused}" in result.stderr
+    assert refused.stat().st_mode & 0o777 == 0o600
+    back = list(csv.reader(io.StringIO(refused.read_bytes().decode(encoding)), delimiter=delimiter))
+    assert back[0] == [*header.split(delimiter), reason]
+    assert [row[:5] for row in back[1:]] == rows[1:]
+    assert "not-an-address" in back[1][5] and "unknown profile 'alien'" in back[2][5]

@@ -15,7 +15,8 @@ The file is what a spreadsheet exports:
 Whole-file problems raise ``InvalidInputError`` (exit 65) and nothing is created: an
 undecodable file, a file over 64 MiB or 200,000 rows, malformed quoting, a missing required
 column, a column named twice, and an **unknown column**
-(a misspelt ``date_fn`` must not silently drop everyone's end date). Columns with an empty
+(a misspelt ``date_fn`` must not silently drop everyone's end date), unless the caller asks
+to skip unknown columns (an export with extra ones: ``--ignore-unknown-columns``). Columns with an empty
 header are allowed (Excel adds them after a stray cell) as long as every row leaves them empty.
 
 Each row is then validated on its own. A bad row becomes a ``RowError`` with its physical line
@@ -34,7 +35,7 @@ import re
 import types
 import unicodedata
 from collections.abc import Callable, Collection, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from typing import TypeVar
 
@@ -99,6 +100,17 @@ class Intake:
     errors: tuple[RowError, ...]
     encoding: str
     delimiter: str
+    header: tuple[str, ...] = ()
+    """The header row as written (for a file of refused rows to hand back)."""
+    ignored: tuple[str, ...] = ()
+    """Unknown columns skipped (``ignore_unknown_columns``)."""
+    records: Mapping[int, tuple[str, ...]] = field(default_factory=dict)
+    """Every data row's fields as written, by line."""
+
+    @property
+    def french(self) -> bool:
+        """Whether the header uses the French column names."""
+        return any(_column_key(cell) in _FRENCH_COLUMNS for cell in self.header)
 
 
 def validate_email(address: str) -> str:
@@ -164,11 +176,15 @@ def parse_date(text: str) -> date:
     return date(year, month, day)
 
 
-def read_intake(data: bytes, *, profiles: Collection[str]) -> Intake:
+def read_intake(
+    data: bytes, *, profiles: Collection[str], ignore_unknown_columns: bool = False
+) -> Intake:
     """Decode, parse and validate an intake file; ``profiles`` are the configured keys.
 
     Raises ``InvalidInputError`` for problems with the whole file; problems with single
-    rows are returned in ``Intake.errors``.
+    rows are returned in ``Intake.errors``. With ``ignore_unknown_columns`` a column the
+    tool does not know (an export's extra ones) is skipped instead of refusing the file
+    (``Intake.ignored`` names them).
     """
     if len(data) > MAX_INTAKE_BYTES:
         raise InvalidInputError(
@@ -183,21 +199,27 @@ def read_intake(data: bytes, *, profiles: Collection[str]) -> Intake:
     if first is None:
         raise InvalidInputError("the file has no header row")
     header_line, header = first
-    columns = _map_header(header, header_line)
+    columns = _map_header(header, header_line, ignore_unknown=ignore_unknown_columns)
     validator = _RowValidator(columns, profiles)
     rows: list[IntakeRow] = []
     errors: list[RowError] = []
+    written: dict[int, tuple[str, ...]] = {}
     for count, (line, fields) in enumerate(records, start=1):
         if count > MAX_INTAKE_ROWS:
             raise InvalidInputError(
                 f"line {line}: more than {MAX_INTAKE_ROWS} rows in one file; split it"
             )
+        written[line] = tuple(fields)
         outcome = validator.check(line, fields)
         if isinstance(outcome, IntakeRow):
             rows.append(outcome)
         else:
             errors.append(outcome)
-    return Intake(rows=tuple(rows), errors=tuple(errors), encoding=encoding, delimiter=delimiter)
+    ignored = tuple(cell for cell, column in zip(header, columns, strict=True) if column == IGNORED)
+    return Intake(
+        rows=tuple(rows), errors=tuple(errors), encoding=encoding, delimiter=delimiter,
+        header=tuple(header), ignored=ignored, records=written,
+    )  # fmt: skip
 
 
 def _decode(data: bytes) -> tuple[str, str]:
@@ -272,7 +294,11 @@ def _column_key(name: str) -> str:
     return re.sub(r"[\s-]+", "_", bare)
 
 
-def _map_header(header: list[str], line: int) -> list[str | None]:
+IGNORED = "-ignored-"
+"""The column of an unknown header cell skipped with ``ignore_unknown_columns``."""
+
+
+def _map_header(header: list[str], line: int, *, ignore_unknown: bool = False) -> list[str | None]:
     """The canonical column name of every header cell (None for an empty cell)."""
     columns: list[str | None] = []
     unknown: list[str] = []
@@ -281,6 +307,9 @@ def _map_header(header: list[str], line: int) -> list[str | None]:
             columns.append(None)
             continue
         canonical = _COLUMN_NAMES.get(_column_key(cell))
+        if canonical is None and ignore_unknown:
+            columns.append(IGNORED)
+            continue
         if canonical is None:
             unknown.append(cell)
         elif canonical in columns:
@@ -291,7 +320,8 @@ def _map_header(header: list[str], line: int) -> list[str | None]:
         expected = ", ".join(REQUIRED_COLUMNS + OPTIONAL_COLUMNS)
         raise InvalidInputError(
             f"line {line}: unknown column(s) {names}; expected: {expected} "
-            "(or the French prenom, nom, profil, mail_perso, date_fin, id_externe, arrivee)"
+            "(or the French prenom, nom, profil, mail_perso, date_fin, id_externe, arrivee); "
+            "--ignore-unknown-columns skips them"
         )
     missing = [name for name in REQUIRED_COLUMNS if name not in columns]
     if missing:
@@ -315,6 +345,8 @@ class _RowValidator:
             return RowError(line, f"expected {len(self.columns)} fields, found {len(fields)}", raw)
         reasons: list[str] = []
         for index, (column, value) in enumerate(zip(self.columns, fields, strict=True), 1):
+            if column == IGNORED:
+                continue
             if _LINE_BREAK_OR_NUL.search(value):
                 reasons.append(
                     f"{column or f'column {index}'}: line breaks and NUL are not allowed"
@@ -338,7 +370,7 @@ class _RowValidator:
         named: dict[str, str] = {}
         for index, value in enumerate(fields, 1):
             column = self.columns[index - 1] if index <= len(self.columns) else None
-            named[column or f"column_{index}"] = value
+            named[column if column and column != IGNORED else f"column_{index}"] = value
         return types.MappingProxyType(named)
 
     def _build(self, line: int, raw: Mapping[str, str], reasons: list[str]) -> IntakeRow | None:

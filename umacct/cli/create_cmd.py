@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 
-from umacct.cli.output import dumps_json, tsv_line
+from umacct.cli.intake_report import IntakeWarning, names_by_line, say, warnings_for, write_rejects
+from umacct.cli.output import as_row, dumps_json, tsv_line
 from umacct.cli.state import AppState, get_state
+from umacct.errors import InvalidInputError
 
 if TYPE_CHECKING:
     from umacct.intake import Intake
@@ -63,6 +66,21 @@ def create(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Show what would be created; change nothing.")
     ] = False,
+    rejects: Annotated[
+        Path | None,
+        typer.Option(
+            "--rejects",
+            metavar="FILE",
+            help="With --csv: write the refused rows there, as they were, with the reason.",
+        ),
+    ] = None,
+    ignore_unknown_columns: Annotated[
+        bool,
+        typer.Option(
+            "--ignore-unknown-columns",
+            help="With --csv: skip the columns the tool does not know (an export's extra ones).",
+        ),
+    ] = False,
 ) -> None:
     """Create accounts: one person, or everyone in a CSV intake file (--csv FILE).
 
@@ -74,10 +92,13 @@ def create(
     """
     state = get_state(ctx)
     single = (given_name, surname, profile, personal_email, end_of_activity, external_id, arrival)
+    if csv_file is None and (rejects is not None or ignore_unknown_columns):
+        raise typer.BadParameter("--rejects and --ignore-unknown-columns go with --csv FILE")
     if csv_file is not None:
         if any(value is not None for value in single):
             raise typer.BadParameter("--csv takes the people from the file: give no other person")
-        _create_from_file(state, csv_file, send_mail=not no_mail, dry_run=dry_run)
+        options = FileOptions(not no_mail, dry_run, rejects, ignore_unknown_columns)
+        _create_from_file(state, csv_file, options)
         return
     missing = [
         option
@@ -108,11 +129,14 @@ def create(
     )
     result = create_person(runtime, person, send_mail=not no_mail, dry_run=dry_run)
     if state.json:
-        state.json_result(result, dry_run=dry_run)
+        warnings = warnings_for(runtime, result, person.name)
+        state.json_result({**as_row(result), "warnings": warnings}, dry_run=dry_run)
         return
     state.out.out(result.account)
     message = state.mail_words(result.message, mailed=result.mail == "sent")
     state.info(f"{result.account}: {_action(result.action, dry_run)}; {message}")
+    for warning in warnings_for(runtime, result, person.name):
+        state.info(say(warning))
 
 
 DRY_RUN_WORDS = {
@@ -129,32 +153,69 @@ def _action(action: str, dry_run: bool) -> str:
     return DRY_RUN_WORDS.get(action, action) if dry_run else action
 
 
-def _create_from_file(state: AppState, path: Path, *, send_mail: bool, dry_run: bool) -> None:
+@dataclass(frozen=True)
+class FileOptions:
+    """How ``create --csv`` runs."""
+
+    send_mail: bool
+    dry_run: bool
+    rejects: Path | None
+    ignore_unknown_columns: bool
+
+
+def _read_intake(state: AppState, path: Path, ignore_unknown: bool) -> Intake:
+    from umacct.intake import read_intake
+
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise InvalidInputError(f"cannot read {path}: {exc.strerror}") from None
+    try:
+        profiles = state.config.profiles
+        return read_intake(data, profiles=profiles, ignore_unknown_columns=ignore_unknown)
+    except InvalidInputError as error:
+        raise InvalidInputError(f"{path}: {error.message}") from None
+
+
+def _create_from_file(state: AppState, path: Path, options: FileOptions) -> None:
     from umacct.services.create import CreateOutcome, RowFailure, create_people
-    from umacct.services.create_input import read_intake_file
 
     runtime = state.runtime()
-    intake = read_intake_file(runtime.config, path)
+    intake = _read_intake(state, path, options.ignore_unknown_columns)
+    if intake.ignored:
+        state.info(f"{path}: columns ignored: {', '.join(intake.ignored)}")
+    names = names_by_line(intake)
     results: list[CreateOutcome] = []
+    warnings: list[IntakeWarning] = []
     failures = [RowFailure(error.line, error.reason) for error in intake.errors]
-    created = create_people(runtime, intake.rows, send_mail=send_mail, dry_run=dry_run)
+    dry_run = options.dry_run
+    created = create_people(runtime, intake.rows, send_mail=options.send_mail, dry_run=dry_run)
     for item in _with_progress(state, created, len(intake.rows)):
-        if isinstance(item, CreateOutcome):
-            results.append(item)
-            if not state.json:
-                action = _action(item.action, dry_run)
-                message = state.mail_words(item.message, mailed=item.mail == "sent")
-                state.out.file.write(tsv_line([f"line {item.line}", item.account, action, message]))
-        else:
+        if not isinstance(item, CreateOutcome):
             failures.append(item)
+            continue
+        results.append(item)
+        if item.line is not None and item.line in names:
+            warnings += warnings_for(runtime, item, names[item.line])
+        if not state.json:
+            action = _action(item.action, dry_run)
+            message = state.mail_words(item.message, mailed=item.mail == "sent")
+            state.out.file.write(tsv_line([f"line {item.line}", item.account, action, message]))
     failures.sort(key=lambda failure: failure.line)
+    if options.rejects is not None:
+        write_rejects(options.rejects, intake, [(f.line, f.reason) for f in failures])
     counts = Counter(result.action for result in results)
     if state.json:
-        state.out.out(dumps_json(_report(path, intake, results, failures, counts, dry_run)))
+        report = _report(path, intake, results, failures, counts, dry_run)
+        state.out.out(dumps_json({**report, "warnings": warnings, "rejects": options.rejects}))
     else:
         for failure in failures:
             state.info(f"line {failure.line}: {failure.reason}")
+        for warning in warnings:
+            state.info(say(warning))
         state.info(_summary(path, counts, len(failures), dry_run))
+        if options.rejects is not None and failures:
+            state.info(f"refused rows written to {options.rejects}, with the reason")
     if failures:
         raise typer.Exit(65)
 

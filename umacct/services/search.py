@@ -21,6 +21,7 @@ from umacct.directory.escape import (
     filter_and,
     filter_eq,
     filter_or,
+    filter_prefix,
     filter_present,
 )
 from umacct.errors import InvalidInputError
@@ -167,3 +168,29 @@ def search_people(runtime: Runtime, text: str, *, limit: int = DEFAULT_LIMIT) ->
         )  # fmt: skip
     found.sort(key=lambda m: (m.matched == "name", m.name.casefold(), m.account))
     return SearchResult(cleaned, found[:limit], max(0, len(found) - limit))
+
+
+def homonyms(runtime: Runtime, given_name: str, surname: str, *, besides: str) -> list[str]:
+    """The other accounts of people with the same names (folded), ``besides`` left out.
+
+    For the intake's warning: a second account for the same names may be a homonym, or the
+    same person the tool could not recognise (another personal address, no external id).
+    """
+    from umacct.identifiers import local_part, same_names
+
+    config = runtime.config
+    try:
+        base = local_part(given_name, surname)
+    except InvalidInputError:
+        return []
+    wanted = filter_or(
+        filter_prefix("uid", base),
+        filter_and(filter_eq("sn", surname), filter_eq("givenName", given_name)),
+    )
+    search = filter_and(filter_present(config.directory.profile_attribute), wanted)
+    return sorted(
+        account.identifier
+        for account in iter_accounts(runtime.directory, config, search)
+        if account.identifier.lower() != besides.lower()
+        and same_names(account.given_name, account.surname, given_name, surname)
+    )

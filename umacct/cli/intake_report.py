@@ -1,0 +1,110 @@
+"""What ``create`` says about an intake beyond each row: warnings, and the refused rows.
+
+Two warnings a sysadmin wants before the links are opened: a second account made for a
+person with the same names as another (a homonym, or the same person the tool could not
+recognise), and an identifier shortened because the names are long. ``--rejects FILE``
+writes the refused rows as they were, with the reason, to hand back to HR.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from umacct.cli.output import csv_safe
+from umacct.errors import InvalidInputError
+
+if TYPE_CHECKING:
+    from umacct.identifiers import PersonName
+    from umacct.intake import Intake
+    from umacct.services.create import CreateOutcome
+    from umacct.services.runtime import Runtime
+
+NEW_ACCOUNT_ACTIONS = frozenset({"created", "precreated"})
+_SUFFIX = re.compile(r"[0-9]+$")
+
+
+@dataclass(frozen=True)
+class IntakeWarning:
+    """Something to check about one account the run made."""
+
+    line: int | None
+    account: str
+    warning: str
+
+
+def warnings_for(runtime: Runtime, result: CreateOutcome, name: PersonName) -> list[IntakeWarning]:
+    """The homonym and shortened-identifier warnings of one new account."""
+    from umacct.identifiers import MAX_BASE_LENGTH, fold_name, local_part
+    from umacct.services.search import homonyms
+
+    if result.action not in NEW_ACCOUNT_ACTIONS:
+        return []
+    found: list[IntakeWarning] = []
+    full = f"{fold_name(name.given_name)}.{fold_name(name.surname)}"
+    base = local_part(name.given_name, name.surname)
+    if base != full:
+        found.append(
+            IntakeWarning(
+                result.line,
+                result.account,
+                f"identifier shortened to {base} (the names make {len(full)} characters, "
+                f"at most {MAX_BASE_LENGTH})",
+            )
+        )
+    if _SUFFIX.sub("", result.uid) != result.uid:  # the names' identifier was taken
+        others = homonyms(runtime, name.given_name, name.surname, besides=result.account)
+        if others:
+            found.append(
+                IntakeWarning(
+                    result.line,
+                    result.account,
+                    f"same names as {', '.join(others)}: a homonym, or the same person under "
+                    "another personal address or external id? check before the link is used",
+                )
+            )
+    return found
+
+
+def say(warning: IntakeWarning) -> str:
+    """One warning line for stderr."""
+    where = f"line {warning.line}: " if warning.line else ""
+    return f"{where}warning: {warning.account}: {warning.warning}"
+
+
+def write_rejects(path: Path, intake: Intake, refused: Iterable[tuple[int, str]]) -> int:
+    """Write the refused rows as the file had them, plus the reason; return how many.
+
+    Same delimiter and encoding as the intake, its header plus ``reason`` (``motif`` for a
+    French header); a cell a spreadsheet would compute starts with ``'``. The file is the
+    tool's user's only (mode 0600: it holds personal data), never written through a link.
+    """
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, delimiter=intake.delimiter, lineterminator="\r\n")
+    writer.writerow([*intake.header, "motif" if intake.french else "reason"])
+    count = 0
+    for line, reason in sorted(refused):
+        fields = intake.records.get(line, ())
+        writer.writerow([*(csv_safe(cell) for cell in fields), csv_safe(reason)])
+        count += 1
+    data = buffer.getvalue().encode(intake.encoding, errors="replace")
+    try:
+        descriptor = os.open(
+            path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600
+        )
+        with os.fdopen(descriptor, "wb") as handle:
+            handle.write(data)
+    except OSError as exc:
+        raise InvalidInputError(f"--rejects {path}: cannot write: {exc.strerror}") from None
+    return count
+
+
+def names_by_line(intake: Intake) -> Mapping[int, PersonName]:
+    """Each valid row's names, by line."""
+    return {row.line: row.name for row in intake.rows}
