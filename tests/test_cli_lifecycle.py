@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from command_line import umacct
 from days import TODAY, month_end
-from people import add_person, compte, read
+from people import Person, add_person, compte, read, rewrite_config
 
 from umacct.services.runtime import Runtime
 
@@ -77,7 +77,7 @@ def test_extend_refusal_exit_77_and_no_change(
             "--end-of-activity",
         ),
         (["sweep", "--as-of", "2026-13-01"], 65, "--as-of"),
-        (["suspend"], 2, "give either ACCOUNT or --due"),
+        (["suspend"], 2, "give one of ACCOUNT, --due or --csv FILE"),
         (["suspend", "cli.three"], 2, "--reason"),
         (["purge", "--expired", "--reason", "x"], 77, "confirm with --yes"),
         (["restore", "never.purged", "--reason", "x"], 67, "no purged account"),
@@ -150,3 +150,76 @@ def test_verbose_names_the_directory_server_used(
     assert code == 0
     assert "directory: ldap://127.0.0.1:" in err
     assert "directory:" not in umacct("suspend", person.identifier, "--dry-run", "--reason", "x")[2]
+
+
+# --- suspend --csv: the HR departures list ------------------------------------------------
+
+
+def _departures(on: Callable[[date], Runtime], tmp_path: Path) -> tuple[Runtime, list[str], Path]:
+    runtime = on(TODAY)
+    by_uid = add_person(runtime, "dep.one")
+    by_alias = add_person(runtime, "dep.two", extra={"supannAliasLogin": ["dtwo"]})
+    by_id = add_person(runtime, "dep.three", extra={"supannEmpId": ["RH-303"]})
+    ended = ENDED.strftime("%d/%m/%Y")
+    text = (
+        "compte;date_fin;motif\r\n"
+        f"dep.one;{ended};fin de contrat\r\n"
+        f"dtwo;{ENDED.isoformat()};\r\n"
+        f"RH-303;;démission\r\n"
+        f"nobody.here;{ended};x\r\n"
+        f"dep.one;{ended};again\r\n"
+        "dep.four;31/02/2026;x\r\n"
+    )
+    path = tmp_path / "departs.csv"
+    path.write_bytes(text.encode("cp1252"))
+    return runtime, [by_uid.identifier, by_alias.identifier, by_id.identifier], path
+
+
+def test_suspend_csv_runs_the_departures_list_like_the_intake(
+    on: Callable[[date], Runtime], config_path: Path, tmp_path: Path
+) -> None:
+    runtime, identifiers, path = _departures(on, tmp_path)
+    before = [compte(read(runtime, p)) for p in _people(runtime, identifiers)]
+    code, out, err = umacct("suspend", "--csv", str(path), "--reason", "HR list", "--dry-run")
+    assert code == 65, err
+    assert [line.split("\t")[1] for line in out.splitlines()] == identifiers
+    assert all(line.split("\t")[2] == "would suspend" for line in out.splitlines())
+    assert [compte(read(runtime, p)) for p in _people(runtime, identifiers)] == before
+    code, out, err = umacct("suspend", "--csv", str(path), "--reason", "HR list", "--json")
+    assert code == 65, err
+    report = json.loads(out)
+    assert report["encoding"] == "cp1252" and report["dry_run"] is False
+    assert [r["account"] for r in report["results"]] == identifiers
+    assert {r["substate"] for r in report["results"]} == {"SupannSursis"}
+    assert [(e["line"], e["reason"][:20]) for e in report["errors"]] == [
+        (5, "no account 'nobody.h"),
+        (6, "duplicate of line 2 "),
+        (7, "end_of_activity: dat"),
+    ]
+    reasons = {r.account: r.details.get("reason") for r in runtime.audit.read()}
+    assert reasons[identifiers[0]] == "fin de contrat" and reasons[identifiers[1]] == "HR list"
+
+
+def _people(runtime: Runtime, identifiers: list[str]) -> list[Person]:
+    return [
+        Person(
+            i.split("@")[0], i, f"uid={i.split('@')[0]},{runtime.config.directory.people_dn}", ""
+        )
+        for i in identifiers
+    ]
+
+
+def test_suspend_csv_obeys_the_change_cap_and_needs_a_reason(
+    on: Callable[[date], Runtime], config_path: Path, tmp_path: Path
+) -> None:
+    runtime, identifiers, path = _departures(on, tmp_path)
+    rewrite_config(config_path, policy={"max_changes_per_run": 2})
+    code, out, err = umacct("suspend", "--csv", str(path), "--reason", "HR list")
+    assert code == 77 and "--max-changes 4" in err and out == ""
+    assert runtime.audit.read() == []
+    code, out, err = umacct("suspend", "--csv", str(path), "--max-changes", "4")
+    assert code == 65
+    assert "line 3: no reason: give one in the file or --reason" in err
+    path.write_bytes(b"who;when\r\nx;y\r\n")
+    code, out, err = umacct("suspend", "--csv", str(path), "--reason", "x")
+    assert code == 65 and "unknown column 'who'" in err

@@ -441,3 +441,174 @@ def _duplicate_key(row: IntakeRow) -> tuple[str, ...]:
         row.profile,
         row.personal_email.casefold(),
     )
+
+
+# --- other lists HR hands over: the same encodings, delimiters and header rules ------------
+
+
+@dataclass(frozen=True)
+class Table:
+    """A CSV file read as the intake reads one: each non-empty row by canonical column."""
+
+    rows: tuple[tuple[int, Mapping[str, str]], ...]
+    header: tuple[str, ...]
+    encoding: str
+    delimiter: str
+
+
+def read_table(
+    data: bytes, names: Mapping[str, str], required: Collection[str], *, what: str
+) -> Table:
+    """Decode and split a file of ``names`` (header cell key -> canonical column).
+
+    The intake's rules: UTF-8 (BOM or not) or Windows-1252, comma or semicolon, header
+    names folded (case, accents, spaces and hyphens), an unknown, missing or repeated column
+    stops the whole file (InvalidInputError), at most ``MAX_INTAKE_ROWS`` rows.
+    """
+    if len(data) > MAX_INTAKE_BYTES:
+        raise InvalidInputError(f"the file is {len(data)} bytes, more than {MAX_INTAKE_BYTES}")
+    text, encoding = _decode(data)
+    if not text.strip():
+        raise InvalidInputError(f"the file is empty: expected a header row and one row per {what}")
+    delimiter = _detect_delimiter(text)
+    records = _records(text, delimiter)
+    first = next(records, None)
+    if first is None:
+        raise InvalidInputError("the file has no header row")
+    header_line, header = first
+    columns: list[str | None] = []
+    for cell in header:
+        canonical = names.get(_column_key(cell)) if cell.strip() else None
+        if cell.strip() and canonical is None:
+            expected = ", ".join(sorted(set(names)))
+            raise InvalidInputError(
+                f"line {header_line}: unknown column {cell!r}; expected: {expected}"
+            )
+        if canonical is not None and canonical in columns:
+            raise InvalidInputError(f"line {header_line}: column {canonical!r} appears twice")
+        columns.append(canonical)
+    missing = [name for name in required if name not in columns]
+    if missing:
+        raise InvalidInputError(
+            f"line {header_line}: missing required column(s) {', '.join(missing)}"
+        )
+    rows: list[tuple[int, Mapping[str, str]]] = []
+    for count, (line, fields) in enumerate(records, start=1):
+        if count > MAX_INTAKE_ROWS:
+            raise InvalidInputError(f"line {line}: more than {MAX_INTAKE_ROWS} rows; split it")
+        named = {
+            column or f"column_{index}": value
+            for index, (column, value) in enumerate(zip(columns, fields, strict=False), 1)
+        }
+        if len(fields) != len(columns):
+            named["_error"] = f"expected {len(columns)} fields, found {len(fields)}"
+        rows.append((line, types.MappingProxyType(named)))
+    return Table(tuple(rows), tuple(header), encoding, delimiter)
+
+
+# --- the HR departures list (``umacct suspend --csv FILE``) --------------------------------
+# Columns ``account`` (an identifier, uid, login alias or external id), ``end_of_activity``
+# (empty: the profile's end-date attribute, else yesterday) and ``reason`` (empty:
+# ``--reason``); French ``compte``, ``date_fin``, ``motif``. Read as the intake is; a bad row
+# is refused with its line and every reason, the others go on; a repeated account is refused.
+
+DEPARTURE_COLUMNS = {
+    "account": "account", "compte": "account",
+    "end_of_activity": "end_of_activity", "date_fin": "end_of_activity",
+    "reason": "reason", "motif": "reason",
+}  # fmt: skip
+MAX_ACCOUNT_LENGTH = 256
+MAX_REASON_LENGTH = 500
+
+
+@dataclass(frozen=True)
+class Departure:
+    """One valid row: whose activity ends, on which day, why."""
+
+    line: int
+    account: str
+    end_of_activity: date | None
+    reason: str | None
+
+
+@dataclass(frozen=True)
+class RefusedRow:
+    """A row refused before anything changed."""
+
+    line: int
+    reason: str
+
+
+@dataclass(frozen=True)
+class Departures:
+    """The whole file: the valid rows and the refused ones."""
+
+    rows: tuple[Departure, ...]
+    errors: tuple[RefusedRow, ...]
+    encoding: str
+
+
+def read_departures(data: bytes) -> Departures:
+    """Read and check the departures list; InvalidInputError for a whole-file problem."""
+    table = read_table(data, DEPARTURE_COLUMNS, ("account",), what="departing person")
+    rows: list[Departure] = []
+    errors: list[RefusedRow] = []
+    seen: dict[str, int] = {}
+    for line, raw in table.rows:
+        reasons = [raw["_error"]] if "_error" in raw else []
+        reasons += _stray(raw)
+        account = _departing_account(raw.get("account", ""), reasons)
+        end = _departure_day(raw.get("end_of_activity", ""), reasons)
+        reason = _departure_reason(raw.get("reason", ""), reasons)
+        if account and account.casefold() in seen and not reasons:
+            reasons.append(f"duplicate of line {seen[account.casefold()]} (same account)")
+        if reasons or account is None:
+            errors.append(RefusedRow(line, "; ".join(reasons)))
+            continue
+        seen[account.casefold()] = line
+        rows.append(Departure(line, account, end, reason))
+    return Departures(tuple(rows), tuple(errors), table.encoding)
+
+
+def _stray(raw: Mapping[str, str]) -> list[str]:
+    return [
+        f"{name.replace('_', ' ')} has no header but holds {value!r}"
+        for name, value in raw.items()
+        if name.startswith("column_") and value.strip()
+    ]
+
+
+def _departing_account(value: str, reasons: list[str]) -> str | None:
+    text = unicodedata.normalize("NFKC", value.strip())
+    if not text:
+        reasons.append("account is empty")
+        return None
+    if len(text) > MAX_ACCOUNT_LENGTH or any(unicodedata.category(c)[0] == "C" for c in text):
+        reasons.append(f"account {value!r}: control characters or too long")
+        return None
+    return text
+
+
+def _departure_day(value: str, reasons: list[str]) -> date | None:
+    if not value.strip():
+        return None
+    try:
+        return parse_date(value)
+    except InvalidInputError as error:
+        reasons.append(f"end_of_activity: {error.message}")
+        return None
+
+
+def _departure_reason(value: str, reasons: list[str]) -> str | None:
+    text = value.strip()
+    if not text:
+        return None
+    if _LINE_BREAK_OR_NUL.search(text) or any(
+        unicodedata.category(c) in ("Cc", "Cf") for c in text
+    ):
+        reasons.append("reason: control, line-break or invisible characters are not allowed")
+        return None
+    if len(text) > MAX_REASON_LENGTH:
+        reasons.append(f"reason is {len(text)} characters long (at most {MAX_REASON_LENGTH})")
+        return None
+    return text

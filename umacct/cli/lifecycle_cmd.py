@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Iterable
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -112,21 +113,43 @@ def suspend(
     ] = False,
     max_changes: MaxChanges = None,
     dry_run: DryRun = False,
+    csv_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--csv",
+            metavar="FILE",
+            help="The HR departures list: columns account, end_of_activity, reason (or "
+            "compte, date_fin, motif); --reason for rows without one.",
+        ),
+    ] = None,
 ) -> None:
     """Start the grace period of an account whose activity ended (repeating it changes nothing).
 
     The account keeps limited access (institutional mail, account management) for its
     profile's grace period, and at least [policy] minimum_notice_days from the day the person
     is told (today); then the directory itself refuses its logins. ACCOUNT needs --reason.
+    --csv FILE takes the HR departures list (account: address, uid, alias or external id),
+    reported as the intake is: bad rows with their line, exit 65 if any failed.
     """
     from umacct.cli.dates import parse_day
+    from umacct.cli.suspend_file import suspend_from_file
     from umacct.errors import UsageError
     from umacct.services.lifecycle import suspend as suspend_account
     from umacct.services.sweep import suspend_due
 
     state = get_state(ctx)
-    if due == (account is not None):
-        raise typer.BadParameter("give either ACCOUNT or --due")
+    if [due, account is not None, csv_file is not None].count(True) != 1:
+        raise typer.BadParameter("give one of ACCOUNT, --due or --csv FILE")
+    if csv_file is not None:
+        if no_notice or end_of_activity:
+            raise UsageError("--csv takes the dates from the file; --no-notice is for one ACCOUNT")
+        day = parse_day(as_of, "--as-of")
+        runtime = state.runtime(as_of=day, writes=not dry_run, force_date=force_date)
+        suspend_from_file(
+            state, runtime, csv_file,
+            reason=reason, force=force, dry_run=dry_run, max_changes=max_changes,
+        )  # fmt: skip
+        return
     if account is not None and not reason:
         raise UsageError("suspend ACCOUNT needs --reason TEXT (kept in the audit log)")
     if due and no_notice:

@@ -194,3 +194,34 @@ def homonyms(runtime: Runtime, given_name: str, surname: str, *, besides: str) -
         if account.identifier.lower() != besides.lower()
         and same_names(account.given_name, account.surname, given_name, surname)
     )
+
+
+def account_key(runtime: Runtime, key: str) -> str:
+    """The identifier of the account ``key`` names: address, uid, login alias or external id.
+
+    For lists HR hands over, which name people by their HR or student-system id.
+    NotFoundError when none matches; InvalidInputError (with the candidates) when several do.
+    """
+    from umacct.errors import NotFoundError
+    from umacct.services.accounts import find_account
+
+    config = runtime.config
+    try:
+        return find_account(runtime.directory, config, key).identifier
+    except NotFoundError:
+        pass
+    cleaned = check_account_key(key)
+    search = filter_and(
+        filter_present(config.directory.profile_attribute),
+        filter_or(*(filter_eq(name, cleaned) for name in external_id_attributes(config))),
+    )
+    found = sorted(a.identifier for a in iter_accounts(runtime.directory, config, search))
+    if not found:
+        raise NotFoundError(
+            f"no account {cleaned!r} (searched address, uid, login alias and external id)"
+        )
+    if len(found) > 1:
+        raise InvalidInputError(
+            f"{cleaned!r} is ambiguous: it names {len(found)} accounts ({', '.join(found)})"
+        )
+    return found[0]
