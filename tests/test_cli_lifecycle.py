@@ -212,7 +212,7 @@ def _people(runtime: Runtime, identifiers: list[str]) -> list[Person]:
 def test_suspend_csv_obeys_the_change_cap_and_needs_a_reason(
     on: Callable[[date], Runtime], config_path: Path, tmp_path: Path
 ) -> None:
-    runtime, identifiers, path = _departures(on, tmp_path)
+    runtime, _, path = _departures(on, tmp_path)
     rewrite_config(config_path, policy={"max_changes_per_run": 2})
     code, out, err = umacct("suspend", "--csv", str(path), "--reason", "HR list")
     assert code == 77 and "--max-changes 4" in err and out == ""
