@@ -425,3 +425,31 @@ def test_a_dead_link_is_said_before_a_password_is_asked(
     assert run.code == 65, run.screen
     assert "this link is not valid" in run.screen
     assert "password" not in run.screen.lower()  # nobody typed one for nothing
+
+
+# --- CSV for French Excel ---------------------------------------------------------------------
+
+
+def test_csv_excel_is_semicolons_and_utf8_with_a_bom(
+    on: Callable[[date], Runtime], config_path: Path
+) -> None:
+    import csv
+    import io
+
+    person = add_person(on(TODAY), "zoé.lefèvre".replace("é", "e").replace("è", "e"))
+    for args in (["list"], ["show", person.identifier], ["audit"]):
+        code, out, err = umacct(*args, "--format", "csv-excel")
+        assert code == 0, err
+        assert out.startswith("\ufeff")
+        rows = list(csv.reader(io.StringIO(out.removeprefix("\ufeff")), delimiter=";"))
+        assert rows[0][0] in ("account", "time")
+    code, out, _ = umacct("list", "--format", "csv-excel")
+    assert person.identifier in out.splitlines()[1].split(";")[0]
+    assert umacct("--format", "csv-excel", "list")[1] == out
+    raw = subprocess.run(
+        [sys.executable, "-m", "umacct", "list", "--format", "csv-excel"],
+        capture_output=True,
+        check=True,
+    ).stdout
+    assert raw.startswith(b"\xef\xbb\xbfaccount;") and raw.endswith(b"\r\n")
+    assert "zoe.lefevre" in raw.decode("utf-8-sig")

@@ -202,7 +202,7 @@ def _explain_purged(state: AppState, purged: PurgedView, today: date, fmt: Outpu
     if fmt is OutputFormat.JSON:
         state.out.out(dumps_json({**as_row(purged), "as_of": today}))
         return
-    if fmt is OutputFormat.CSV:
+    if fmt.is_csv:
         render_record(state.out, as_row(purged), fmt)
         return
     zone = ZoneInfo(state.config.policy.timezone)

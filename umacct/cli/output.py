@@ -95,6 +95,16 @@ class OutputFormat(enum.StrEnum):
     TSV = "tsv"
     JSON = "json"
     CSV = "csv"
+    CSV_EXCEL = "csv-excel"
+    """CSV as French Excel opens it by a double click: ``;`` and UTF-8 with a BOM."""
+
+    @property
+    def is_csv(self) -> bool:
+        """Either CSV flavour."""
+        return self in (OutputFormat.CSV, OutputFormat.CSV_EXCEL)
+
+
+EXCEL_BOM = "\ufeff"
 
 
 class ResultFormat(enum.StrEnum):
@@ -124,7 +134,8 @@ def remember_json(ctx: typer.Context, value: bool) -> bool:
 
 FORMAT_HELP = (
     "Output format: table (for people; tab-separated rows, tsv, when not on a terminal), "
-    "json or csv (for scripts). --json is short for --format json."
+    "json or csv (for scripts), csv-excel (';' and a BOM, for French Excel). --json is short "
+    "for --format json."
 )
 FormatOption = Annotated[
     OutputFormat | None,
@@ -241,10 +252,17 @@ def _cell(value: Any, zone: tzinfo | None = None) -> str:
     return str(value)
 
 
-def rows_to_csv(rows: Iterable[Mapping[str, Any]], columns: Sequence[str]) -> str:
-    """CSV text with a header row; lists are joined with ``;``."""
+def rows_to_csv(
+    rows: Iterable[Mapping[str, Any]], columns: Sequence[str], *, excel: bool = False
+) -> str:
+    """CSV text with a header row; lists are joined with ``;``.
+
+    ``excel``: ``;`` between the cells and CRLF line ends, as French Excel reads them.
+    """
     buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
+    writer = csv.writer(
+        buffer, lineterminator="\r\n" if excel else "\n", delimiter=";" if excel else ","
+    )
     writer.writerow(columns)
     for row in rows:
         writer.writerow([_csv_cell(row.get(column)) for column in columns])
@@ -269,8 +287,8 @@ def render_rows(
     """Print a list of records as a table, a JSON array or CSV."""
     if fmt is OutputFormat.JSON:
         console.out(dumps_json([{c: r.get(c) for c in columns} for r in rows]))
-    elif fmt is OutputFormat.CSV:
-        console.out(rows_to_csv(rows, columns), end="")
+    elif fmt.is_csv:
+        _write_csv(console, rows, columns, fmt)
     elif fmt is OutputFormat.TSV:
         console.file.write(tsv_line(columns))
         for row in rows:
@@ -282,6 +300,14 @@ def render_rows(
 def local_time(instant: datetime, zone: tzinfo) -> str:
     """An instant for people: in the policy's time zone, the zone named (``CEST``)."""
     return instant.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S %Z")
+
+
+def _write_csv(
+    console: Output, rows: Sequence[Mapping[str, Any]], columns: Sequence[str], fmt: OutputFormat
+) -> None:
+    excel = fmt is OutputFormat.CSV_EXCEL
+    # The cells are escaped already (csv_safe); the BOM is written as it is.
+    console.file.write((EXCEL_BOM if excel else "") + rows_to_csv(rows, columns, excel=excel))
 
 
 def tsv_line(cells: Iterable[object], zone: tzinfo | None = None) -> str:
@@ -324,8 +350,8 @@ def render_record(
     """Print one record: aligned "name  value" lines for people, one JSON object for scripts."""
     if fmt is OutputFormat.JSON:
         console.out(dumps_json(record))
-    elif fmt is OutputFormat.CSV:
-        console.out(rows_to_csv([record], list(record)), end="")
+    elif fmt.is_csv:
+        _write_csv(console, [record], list(record), fmt)
     elif fmt is OutputFormat.TSV:
         for name, value in record.items():
             console.file.write(tsv_line([name, value], console.zone))
@@ -386,12 +412,13 @@ def stream_rows(
             )
         return count
     stream = out.file
-    if fmt is OutputFormat.CSV:
-        stream.write(rows_to_csv([], columns))
+    if fmt.is_csv:
+        excel = fmt is OutputFormat.CSV_EXCEL
+        stream.write((EXCEL_BOM if excel else "") + rows_to_csv([], columns, excel=excel))
         for item in rows:
             count += 1
             # The shared renderer formats the cells; its header line (names only) is dropped.
-            stream.write(rows_to_csv([as_row(item)], columns).split("\n", 1)[1])
+            stream.write(rows_to_csv([as_row(item)], columns, excel=excel).split("\n", 1)[1])
         stream.flush()
         return count
     stream.write("[")
