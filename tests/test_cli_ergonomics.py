@@ -453,3 +453,39 @@ def test_csv_excel_is_semicolons_and_utf8_with_a_bom(
     ).stdout
     assert raw.startswith(b"\xef\xbb\xbfaccount;") and raw.endswith(b"\r\n")
     assert "zoe.lefevre" in raw.decode("utf-8-sig")
+
+
+# --- shell completion and help --------------------------------------------------------------
+
+
+def _complete(words: str) -> list[str]:
+    from typer.testing import CliRunner
+
+    from umacct.cli.app import app
+
+    env = {
+        "_UMACCT_COMPLETE": "complete_bash",
+        "COMP_WORDS": words,
+        "COMP_CWORD": str(len(words.split(" ")) - 1),
+    }
+    result = CliRunner().invoke(app, [], env=env, prog_name="umacct")
+    assert result.exit_code == 0, result.output
+    return result.output.split()
+
+
+def test_shell_completion_of_states_profiles_and_formats(config_path: Path) -> None:
+    assert "purged" in _complete("umacct list --state ") and "grace" in _complete(
+        "umacct list --state gr"
+    )
+    assert _complete("umacct list --profile vac") == ["vacataire"]
+    assert "titulaire" in _complete("umacct create --profile ")
+    assert _complete(f"umacct --config {config_path} list --profile etu") == ["etudiant"]
+    assert "csv-excel" in _complete("umacct audit --format ")
+    assert _complete("umacct suspend --format ") == ["table", "json"]
+
+
+def test_profile_completion_without_a_configuration_offers_nothing(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("UMACCT_CONFIG", str(tmp_path / "missing.toml"))
+    assert _complete("umacct list --profile ") == []

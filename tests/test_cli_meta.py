@@ -66,6 +66,21 @@ def test_every_command_takes_json_and_format_after_it(path: tuple[str, ...]) -> 
         assert "--json" in result.stdout and "--format" in result.stdout
 
 
+@pytest.mark.parametrize("path", ALL_COMMANDS, ids=" ".join)
+def test_umacct_help_command_is_the_commands_own_help(path: tuple[str, ...]) -> None:
+    """``umacct help COMMAND``: generated from the same text as ``COMMAND --help``."""
+    own = runner.invoke(app, [*path, "--help"])
+    through_help = runner.invoke(app, ["help", *path])
+    assert through_help.exit_code == 0, through_help.output
+    assert through_help.stdout.rstrip("\n") == own.stdout.rstrip("\n")
+
+
+def test_umacct_help_of_an_unknown_command_is_a_usage_error() -> None:
+    result = runner.invoke(app, ["help", "no-such-command"])
+    assert result.exit_code == 2
+    assert result.stdout == "" and "no command 'no-such-command'" in result.stderr
+
+
 # What each read command needs to run on the test directory (ACCOUNT is a titulaire).
 READ_ARGUMENTS = {
     "doctor": [], "search": ["meta json"], "show": ["ACCOUNT"], "explain": ["ACCOUNT"], "list": [], "audit": [],

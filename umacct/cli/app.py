@@ -52,6 +52,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "state": ("umacct.cli.state_cmd", "The tool's own state in the directory: make its branch, move a state.db into it."),
     "secret": ("umacct.cli.secret_cmd", "Store passwords in the system keyring (never on the command line)."),
     "localdir": ("umacct.cli.localdir_cmd", "Start, describe and stop a throwaway local OpenLDAP directory (demo, tests, benchmarks)."),
+    "help": ("umacct.cli.help_cmd", "Show the help of a command: umacct help COMMAND [SUBCOMMAND]."),
 }  # fmt: skip
 """Every command: the module that registers it, and the first paragraph of its help (what
 ``--help`` lists without importing the module; a test checks it against the command's own)."""

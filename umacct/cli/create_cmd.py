@@ -12,6 +12,7 @@ import typer
 
 from umacct.cli.intake_report import IntakeWarning, names_by_line, say, warnings_for, write_rejects
 from umacct.cli.output import as_row, dumps_json, tsv_line
+from umacct.cli.params import complete_profile
 from umacct.cli.state import AppState, get_state
 from umacct.errors import InvalidInputError
 
@@ -34,7 +35,10 @@ def create(
     ] = None,
     surname: Annotated[str | None, typer.Option("--surname", help="Surname, as written.")] = None,
     profile: Annotated[
-        str | None, typer.Option("--profile", help="Profile key (a [profiles] table).")
+        str | None,
+        typer.Option(
+            "--profile", help="Profile key (a [profiles] table).", autocompletion=complete_profile
+        ),
     ] = None,
     personal_email: Annotated[
         str | None,

@@ -22,7 +22,13 @@ from umacct.cli.output import (
     render_rows,
     stream_rows,
 )
-from umacct.cli.params import DURATION_SYNTAX, AccountArgument, AsOf, parse_duration
+from umacct.cli.params import (
+    DURATION_SYNTAX,
+    AccountArgument,
+    AsOf,
+    complete_profile,
+    parse_duration,
+)
 from umacct.cli.state import AppState, get_state
 
 if TYPE_CHECKING:
@@ -222,7 +228,10 @@ def _explain_purged(state: AppState, purged: PurgedView, today: date, fmt: Outpu
 
 def list_command(
     ctx: typer.Context,
-    profile: Annotated[str | None, typer.Option("--profile", help="Only this profile.")] = None,
+    profile: Annotated[
+        str | None,
+        typer.Option("--profile", help="Only this profile.", autocompletion=complete_profile),
+    ] = None,
     stage: Annotated[
         StateChoice | None,
         typer.Option("--state", help="Only the accounts in this state.", case_sensitive=False),

@@ -80,3 +80,16 @@ def parse_duration(text: str | None, option: str) -> timedelta | None:
         raise InvalidInputError(f"{option}: expected {DURATION_SYNTAX}, got {text!r}")
     number, unit = match.groups()
     return timedelta(seconds=int(number) * _DURATION_UNITS[unit or "d"])
+
+
+def complete_profile(ctx: typer.Context, incomplete: str) -> list[str]:
+    """Shell completion of ``--profile``: the configured profile keys (none if no config)."""
+    from umacct.config import load_config
+    from umacct.errors import UmacctError
+
+    root = ctx.find_root()
+    try:
+        config = load_config(root.params.get("config"))
+    except (UmacctError, OSError):
+        return []
+    return sorted(key for key in config.profiles if key.startswith(incomplete))
