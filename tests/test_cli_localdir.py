@@ -81,3 +81,9 @@ def test_start_on_a_stopped_directory_restarts_it_with_its_data(
         assert (code, json.loads(out)) == (0, []), err
     finally:
         umacct("localdir", "stop", "--dir", str(folder))
+
+
+def test_config_of_a_folder_with_no_directory_is_a_clear_error(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["localdir", "config", "--dir", str(tmp_path / "none")])
+    assert result.exit_code == 67
+    assert "no local directory was started" in result.stderr and "unexpected" not in result.stderr

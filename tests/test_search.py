@@ -75,6 +75,8 @@ def test_search_on_a_terminal_prints_a_few_lines_each(
     assert "alias lbenali" in second and "external id P4521" in second
     code, out, err = umacct("search", "benali")  # piped: one tab-separated row
     assert out.splitlines()[1].split("\t")[0] == identifier
+    code, out, err = umacct("search", "Louis", "Benali", "--json")  # no quotes needed
+    assert [found["account"] for found in json.loads(out)] == [identifier]
 
 
 def test_a_word_inside_another_name_is_not_a_match(

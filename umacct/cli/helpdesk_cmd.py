@@ -82,11 +82,12 @@ SEARCH_COLUMNS = (
 
 def search(
     ctx: typer.Context,
-    text: Annotated[
-        str,
+    words: Annotated[
+        list[str],
         typer.Argument(
-            help="A name (any words, any order, accents and case folded), an identifier, "
-            "uid, login alias, personal address or external id.",
+            metavar="TEXT...",
+            help="A name (any words, any order, accents and case folded; quotes not needed), "
+            "an identifier, uid, login alias, personal address or external id.",
             show_default=False,
         ),
     ],
@@ -103,7 +104,7 @@ def search(
     from umacct.services.search import search_people
 
     state = get_state(ctx)
-    result = search_people(state.runtime(), text, limit=limit)
+    result = search_people(state.runtime(), " ".join(words), limit=limit)
     chosen = state.output_format(fmt)
     if chosen is OutputFormat.TABLE:
         for line in _search_lines(result.matches):

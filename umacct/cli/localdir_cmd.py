@@ -116,7 +116,15 @@ def config(ctx: typer.Context, folder: FolderOption) -> None:
     """Print the configuration file written for the directory running in FOLDER."""
     from umacct.services.localdir import local_config_path
 
-    get_state(ctx).out.out(local_config_path(folder).read_text("utf-8"), end="")
+    path = local_config_path(folder)
+    try:
+        text = path.read_text("utf-8")
+    except OSError as exc:
+        raise NotFoundError(
+            f"{path}: {exc.strerror}: no local directory was started in {folder} "
+            f"('umacct localdir start --dir {folder}')"
+        ) from None
+    get_state(ctx).out.out(text, end="")
 
 
 @app.command("stop")
