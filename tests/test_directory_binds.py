@@ -31,7 +31,7 @@ def external(slapd: LocalDirectory, settings: DirectoryConfig) -> DirectoryConfi
     return replace(settings, bind_method="sasl_external", urls=[slapd.ldapi_url])
 
 
-def test_sasl_external_over_ldapi_binds_as_the_mapped_os_user(
+def test_sec42_sasl_external_over_ldapi_binds_as_the_mapped_os_user(
     slapd: LocalDirectory, settings: DirectoryConfig
 ) -> None:
     with connect(external(slapd, settings)) as directory:
@@ -42,7 +42,7 @@ def test_sasl_external_over_ldapi_binds_as_the_mapped_os_user(
         assert directory.read(slapd.people_dn, ["ou"]) is not None
 
 
-def test_sasl_external_sends_no_password_even_when_one_is_at_hand(
+def test_sec42_sasl_external_sends_no_password_even_when_one_is_at_hand(
     slapd: LocalDirectory, settings: DirectoryConfig, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     sent: list[bytes] = []
@@ -88,7 +88,7 @@ def test_password_checks_still_bind_as_the_person_over_ldapi(
 @pytest.mark.parametrize(
     "urls", [["ldap://127.0.0.1:389"], ["ldapi:///", "ldaps://ldap.example.org"]]
 )
-def test_sasl_external_is_refused_over_anything_but_ldapi_before_connecting(
+def test_sec42_sasl_external_is_refused_over_anything_but_ldapi_before_connecting(
     settings: DirectoryConfig, monkeypatch: pytest.MonkeyPatch, urls: list[str]
 ) -> None:
     def no_network(*_: object) -> None:

@@ -76,7 +76,7 @@ def uids(entries: Iterator[Entry]) -> list[str]:
     return sorted(entry.first("uid") or "" for entry in entries)
 
 
-def test_a_continuation_reference_is_an_error_naming_the_url_after_the_local_entries(
+def test_sec43_a_continuation_reference_is_an_error_naming_the_url_after_the_local_entries(
     referring: LocalDirectory, tmp_path: Path
 ) -> None:
     people = referring.people_dn
@@ -107,7 +107,7 @@ def test_a_followed_continuation_reference_finds_the_entries_held_elsewhere(
         ]
 
 
-def test_a_referral_result_is_reported_or_followed_for_reads_and_writes(
+def test_sec43_a_referral_result_is_reported_or_followed_for_reads_and_writes(
     referring: LocalDirectory, tmp_path: Path
 ) -> None:
     people = referring.people_dn
@@ -128,7 +128,7 @@ def test_a_referral_result_is_reported_or_followed_for_reads_and_writes(
         assert moved is not None and moved.get("cn") == ["changed"]
 
 
-def test_a_referral_is_followed_once_only(referring: LocalDirectory, tmp_path: Path) -> None:
+def test_sec43_a_referral_is_followed_once_only(referring: LocalDirectory, tmp_path: Path) -> None:
     chosen = referring_settings(referring, tmp_path, follow_referrals=True)
     with (
         connect(chosen, referring.bind_password) as directory,
@@ -137,7 +137,7 @@ def test_a_referral_is_followed_once_only(referring: LocalDirectory, tmp_path: P
         list(directory.search(f"ou=hops,{referring.people_dn}", filter_present("uid"), ["uid"]))
 
 
-def test_sec17_a_referral_to_a_remote_server_in_cleartext_is_not_followed(
+def test_sec17_sec43_a_referral_to_a_remote_server_in_cleartext_is_not_followed(
     referring: LocalDirectory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     chosen = referring_settings(referring, tmp_path, follow_referrals=True)
@@ -229,7 +229,7 @@ def test_a_modify_while_a_search_streams_gets_its_own_answer(
 # --- odd servers (a scripted one on loopback) -----------------------------------------------
 
 
-def test_a_message_over_the_size_cap_closes_the_connection_before_its_body(
+def test_sec44_a_message_over_the_size_cap_closes_the_connection_before_its_body(
     settings: DirectoryConfig,
 ) -> None:
     def huge_answer(peer: Peer) -> None:
@@ -249,7 +249,7 @@ def test_a_message_over_the_size_cap_closes_the_connection_before_its_body(
     server.finish()
 
 
-def test_a_server_that_ignores_paging_is_streamed_entry_by_entry(
+def test_sec44_a_server_that_ignores_paging_is_streamed_entry_by_entry(
     settings: DirectoryConfig,
 ) -> None:
     first_seen = threading.Event()
@@ -305,7 +305,7 @@ def test_a_search_stopped_early_on_a_server_ignoring_paging_drops_what_still_com
     server.finish()
 
 
-def test_answers_piling_up_behind_an_awaited_one_are_capped(
+def test_sec44_answers_piling_up_behind_an_awaited_one_are_capped(
     settings: DirectoryConfig, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(wire, "MAX_BACKLOG_BYTES", 50_000)

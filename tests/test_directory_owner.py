@@ -75,7 +75,7 @@ def relative(path: Path) -> str:
     return str(path.relative_to(ROOT))
 
 
-def test_no_module_of_the_tool_touches_a_socket_of_ldap3s() -> None:
+def test_sec41_no_module_of_the_tool_touches_a_socket_of_ldap3s() -> None:
     offences = {
         relative(path): uses
         for path in modules()
@@ -98,7 +98,7 @@ def test_only_the_directory_package_may_import_ldap3() -> None:
     ("names", "owner"),
     [(SOCKET_IO, "wire.py"), (SOCKET_OPENING, "connection.py"), (TLS_WRAPPING, "tls.py")],
 )
-def test_inside_the_directory_package_one_module_does_each_socket_job(
+def test_sec41_inside_the_directory_package_one_module_does_each_socket_job(
     names: set[str], owner: str
 ) -> None:
     elsewhere = {
@@ -140,7 +140,7 @@ def test_the_checks_catch_the_borrowing_of_the_previous_adapter() -> None:
     assert ldap3_socket_uses(previous.stdout)
 
 
-def test_connecting_and_searching_never_loads_ldap3(slapd: object) -> None:
+def test_sec41_connecting_and_searching_never_loads_ldap3(slapd: object) -> None:
     """The tool's own client is the only one at run time (ldap3 is not even imported)."""
     script = (
         "import sys\n"

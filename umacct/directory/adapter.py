@@ -578,4 +578,5 @@ def connect(settings: DirectoryConfig, password: str | None = None) -> Directory
     when none can be used.
     """
     wire, address = open_with_failover(settings, password)
-    return Directory(wire, address, settings, password)
+    # The password is kept only where a referral may need it.
+    return Directory(wire, address, settings, password if settings.follow_referrals else None)
