@@ -489,3 +489,24 @@ def test_profile_completion_without_a_configuration_offers_nothing(
 ) -> None:
     monkeypatch.setenv("UMACCT_CONFIG", str(tmp_path / "missing.toml"))
     assert _complete("umacct list --profile ") == []
+
+
+def test_sec37_tab_separated_rows_escape_what_would_forge_a_cell_or_a_line(
+    on: Callable[[date], Runtime], config_path: Path
+) -> None:
+    from umacct.directory import Change
+
+    runtime = on(TODAY)
+    person = add_person(runtime, "erg.tsv")
+    hostile = "Tab\there\nnew line \x1b[2J \u202e"
+    runtime.directory.modify(person.dn, [Change("replace", "sn", (hostile,))])
+    runtime.directory.modify(person.dn, [Change("replace", "givenName", ("Ok",))])
+    code, out, err = umacct("list")
+    assert code == 0, err
+    header, row = out.splitlines()
+    assert len(row.split("\t")) == len(header.split("\t"))
+    code, out, err = umacct("show", person.identifier)
+    assert code == 0, err
+    assert all(len(line.split("\t")) == 2 for line in out.splitlines())
+    [surname] = [line.split("\t")[1] for line in out.splitlines() if line.startswith("surname\t")]
+    assert surname == "Tab\\x09here\\x0anew line \\x1b[2J \\u202e"

@@ -181,7 +181,7 @@ def rewrite_mail(config_path: Path, smtp: dict[str, object]) -> None:
          "in clear"),
     ],
 )  # fmt: skip
-def test_config_check_refuses_what_every_command_would(
+def test_sec15_sec17_config_check_refuses_what_every_command_would(
     config_path: Path, table: str, values: dict[str, object], words: str
 ) -> None:
     document = tomllib.loads(config_path.read_text("utf-8"))
