@@ -64,8 +64,10 @@ class Runtime:
 
     def connect_directory(self) -> Directory:
         """A new connection, bound as the tool (the run's own is ``directory``)."""
-        from umacct.directory import connect
+        from umacct.directory import connect, needs_password
 
+        if not needs_password(self.config.directory):  # SASL EXTERNAL over ldapi: no password
+            return connect(self.config.directory, None)
         password = find_secret(SecretKind.DIRECTORY, self.config, self.prompt)
         return connect(self.config.directory, password.value)
 
