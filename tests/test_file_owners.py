@@ -349,6 +349,7 @@ def test_sec31_a_link_planted_in_the_data_dir_stops_the_command_and_spares_its_t
 
 
 def test_sec31_doctor_reports_each_file_check(config_path: Path, tmp_path: Path) -> None:
+    (tmp_path / "data").mkdir(mode=0o700, exist_ok=True)  # doctor writes nothing by itself
     code, out, err = umacct("--json", "doctor")
     assert code == 0, err
     rows = {row["check"]: row for row in json.loads(out)}

@@ -218,8 +218,8 @@ def test_the_corpus_is_large_and_varied() -> None:
 
 
 SUBPROCESS_CASES = [case for case in CASES if case.name in {
-    "account-filter-show", "address-crlf-create", "option-json-after-command",
-    "option-json-at-end", "date-impossible-suspend",
+    "account-filter-show", "address-crlf-create", "option-missing-value",
+    "option-password-argument", "date-impossible-suspend",
 }]  # fmt: skip
 
 

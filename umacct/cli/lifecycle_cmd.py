@@ -32,7 +32,12 @@ UNCHANGED_ACTIONS = frozenset({"none", "skipped", "purgeable"})
 
 
 def _is_change(result: AccountOutcome, dry_run: bool) -> bool:
-    """Whether the run changed the account (a dry run: would change it)."""
+    """Whether the line is printed: the run changed the account (a dry run: would), or failed.
+
+    An account the run could not purge says why on its own line.
+    """
+    if result.action == "error":
+        return True
     return result.action not in UNCHANGED_ACTIONS and (result.changed or dry_run)
 
 

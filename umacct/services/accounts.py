@@ -78,6 +78,11 @@ class Account:
         return AccountFacts.from_state(self.account_state, None).stage
 
     @property
+    def full_name(self) -> str:
+        """Given name and surname as the directory holds them (shown escaped to people)."""
+        return f"{self.given_name} {self.surname}".strip() or self.uid
+
+    @property
     def display_name(self) -> str:
         """Given name and surname, for mail and messages.
 

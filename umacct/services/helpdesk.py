@@ -230,7 +230,7 @@ def show_account(runtime: Runtime, key: str) -> AccountView:
         dn=account.dn,
         given_name=account.given_name,
         surname=account.surname,
-        display_name=account.display_name,
+        display_name=account.full_name,
         aliases=account.values(config.attributes.alias_login),
         profile=account.profile_key,
         profile_label=profile.label if profile else None,
@@ -337,7 +337,7 @@ def account_row(account: Account) -> AccountRow:
     return AccountRow(
         account=account.identifier,
         uid=account.uid,
-        name=account.display_name,
+        name=account.full_name,
         profile=account.profile_key,
         profiles=",".join(activity.profile_key for activity in account.activities),
         stage=account.stage.value,

@@ -137,7 +137,7 @@ def _match(runtime: Runtime, account: Account, matched: str) -> Match:
     return Match(
         account=account.identifier,
         uid=account.uid,
-        name=account.display_name,
+        name=account.full_name,
         profile=account.profile_key,
         stage=account.stage.value,
         matched=matched,
