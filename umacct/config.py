@@ -133,6 +133,8 @@ class MailConfig:
     outbox_dir: str | None = None
     from_: str = "Comptes informatiques <no-reply@example.org>"
     templates_dir: str | None = None
+    helpdesk: str | None = None
+    """The helpdesk's address: told of extension requests that wait for a review."""
     recipient_delimiter: str = "+"
     """Folds ``name+tag@`` to ``name@`` in the loop and self-forward checks; ``""``: never."""
     smtp: SmtpConfig = field(default_factory=SmtpConfig)
@@ -145,6 +147,7 @@ class LinksConfig:
     activation: str = "https://ent.example.org/activation?token={token}"
     reset: str = "https://ent.example.org/reset?token={token}"
     confirm: str = "https://ent.example.org/confirm?token={token}"
+    extension: str = "https://ent.example.org/extension?token={token}"
 
 
 @dataclass(frozen=True)
@@ -188,6 +191,9 @@ class ProfileConfig:
     extendable: bool = False
     extension_months: int = 0
     max_extensions: int | None = None
+    extension_approval: str | None = None
+    """How a person's extension request is handled: ``auto`` (granted at once; the default of
+    an extendable profile) or ``review`` (queued for ``umacct extension grant|refuse``)."""
     staff: bool = False
     end_date_attribute: str = "supannEmpDateFin"
     end_date_match: str | None = None
@@ -249,6 +255,8 @@ class Config:
     audit: AuditConfig = field(default_factory=AuditConfig)
     state: StateConfig = field(default_factory=StateConfig)
     antispam: AntispamConfig | None = None
+    web: dict[str, Any] = field(default_factory=dict)
+    """``[web]``: what ``umacct serve`` needs (checked by ``umacct.web.settings``)."""
     source: Path | None = None
 
     @property
@@ -392,6 +400,8 @@ def _type_name(value: Any) -> str:
 
 
 def _convert(tp: Any, value: Any, table: str, key: str) -> Any:
+    if tp is Any:
+        return value
     origin = typing.get_origin(tp)
     if origin in (typing.Union, types.UnionType):
         inner = next(arg for arg in typing.get_args(tp) if arg is not type(None))
@@ -485,6 +495,33 @@ def _check_bind_method(d: DirectoryConfig) -> None:
             )
 
 
+def _check_profile(table: str, profile: ProfileConfig) -> None:
+    if not _DOMAIN.match(profile.domain):
+        raise _KeyProblem(table, "domain", f"expected a domain name, got {profile.domain!r}")
+    if not 1 <= profile.grace_months <= 120:
+        raise _KeyProblem(table, "grace_months", "expected a number of months from 1 to 120")
+    if profile.extendable and profile.extension_months <= 0:
+        raise _KeyProblem(
+            table,
+            "extension_months",
+            "expected a positive number of months (the profile is extendable)",
+        )
+    if profile.max_extensions is not None and profile.max_extensions < 0:
+        raise _KeyProblem(table, "max_extensions", "expected 0 or more")
+    approval = profile.extension_approval
+    if approval is not None and approval not in ("auto", "review"):
+        raise _KeyProblem(
+            table, "extension_approval", f"expected 'auto' or 'review', got {approval!r}"
+        )
+    match = profile.end_date_match
+    if match is not None and (
+        "=" not in match or not match.partition("=")[0] or "[" in match or "]" in match
+    ):
+        raise _KeyProblem(
+            table, "end_date_match", f"expected key=value (population=...), got {match!r}"
+        )
+
+
 def _check_values(config: Config) -> None:
     d = config.directory
     if not d.urls:
@@ -512,26 +549,7 @@ def _check_values(config: Config) -> None:
     if not config.profiles:
         raise _KeyProblem("", "profiles", "expected at least one [profiles.<key>] table")
     for key, profile in config.profiles.items():
-        table = f"profiles.{key}"
-        if not _DOMAIN.match(profile.domain):
-            raise _KeyProblem(table, "domain", f"expected a domain name, got {profile.domain!r}")
-        if not 1 <= profile.grace_months <= 120:
-            raise _KeyProblem(table, "grace_months", "expected a number of months from 1 to 120")
-        if profile.extendable and profile.extension_months <= 0:
-            raise _KeyProblem(
-                table,
-                "extension_months",
-                "expected a positive number of months (the profile is extendable)",
-            )
-        if profile.max_extensions is not None and profile.max_extensions < 0:
-            raise _KeyProblem(table, "max_extensions", "expected 0 or more")
-        match = profile.end_date_match
-        if match is not None and (
-            "=" not in match or not match.partition("=")[0] or "[" in match or "]" in match
-        ):
-            raise _KeyProblem(
-                table, "end_date_match", f"expected key=value (population=...), got {match!r}"
-            )
+        _check_profile(f"profiles.{key}", profile)
     _check_policy(config.policy)
     if config.mail.transport not in ("outbox", "smtp"):
         raise _KeyProblem(
@@ -550,11 +568,14 @@ def _check_values(config: Config) -> None:
             "security",
             f"expected 'starttls', 'tls' or 'none', got {config.mail.smtp.security!r}",
         )
-    for name in ("activation", "reset", "confirm"):
+    for name in LINK_NAMES:
         link = getattr(config.links, name)
-        if not link.startswith("https://") or "{token}" not in link:
+        if not _acceptable_link(link):
             raise _KeyProblem(
-                "links", name, f"expected an https:// URL containing {{token}}, got {link!r}"
+                "links",
+                name,
+                "expected an https:// URL containing {token} (http:// only on a loopback "
+                f"address: 127.0.0.1, [::1], localhost), got {link!r}",
             )
     for name in ("activation_ttl", "reset_ttl", "confirm_ttl"):
         try:
@@ -566,6 +587,36 @@ def _check_values(config: Config) -> None:
     if config.tokens.reset_per_hour < 1:
         raise _KeyProblem("tokens", "reset_per_hour", "expected 1 or more")
     _check_state(config)
+
+
+LINK_NAMES = ("activation", "reset", "confirm", "extension")
+LOOPBACK_HOSTS = ("localhost",)
+
+
+def is_loopback_host(host: str) -> bool:
+    """Whether a host name or address is this machine's loopback (127.0.0.0/8, ::1, localhost)."""
+    import ipaddress
+
+    if host.lower() in LOOPBACK_HOSTS:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _acceptable_link(link: str) -> bool:
+    """An https link with ``{token}``, or an http one to a loopback address (tests, demo)."""
+    if "{token}" not in link:
+        return False
+    if link.startswith("https://"):
+        return True
+    try:
+        parts = urlsplit(link)
+        host = parts.hostname
+    except ValueError:
+        return False
+    return parts.scheme == "http" and host is not None and is_loopback_host(host)
 
 
 STATE_BACKENDS = ("directory", "sqlite")
