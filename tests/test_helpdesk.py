@@ -138,6 +138,7 @@ def test_explain_names_what_blocks_a_login(on: Callable[[date], Runtime]) -> Non
     waiting = add_person(runtime, "dee.martin", awaiting_activation=True, since=TODAY)
     blockers = explain(runtime, waiting.identifier).login_blockers
     assert blockers and "no activation link is valid" in blockers[0]
+    assert blockers[0].endswith(f"send a new one: `umacct activate {waiting.identifier}`")
     runtime.tokens.issue(waiting.identifier, TokenPurpose.ACTIVATION, timedelta(hours=24))
     assert "valid until" in explain(runtime, waiting.identifier).login_blockers[0]
 
@@ -146,6 +147,7 @@ def test_explain_names_what_blocks_a_login(on: Callable[[date], Runtime]) -> Non
     suspend(runtime, gone.identifier, notice=False, reason="cut")
     words = " | ".join(explain(runtime, gone.identifier).login_blockers)
     assert "grace period over" in words and "password expired" in words
+    assert "the next sweep reactivates it" in words  # vacataire: not extendable
 
     locked = add_person(
         runtime,
@@ -154,7 +156,14 @@ def test_explain_names_what_blocks_a_login(on: Callable[[date], Runtime]) -> Non
     )
     result = explain(runtime, locked.identifier)
     assert not result.can_log_in
-    assert "locked by another tool" in result.login_blockers[0]
+    assert result.login_blockers[0] == (
+        f"locked: state S:SupannVerrouAdministratif since {days(-330).isoformat()}; to undo: "
+        f"`umacct unlock {locked.identifier} --reason ...`"
+    )
+    foreign = add_person(
+        runtime, "gus.petit", state_values=[f"{{COMPTE}}S:SupannAutre:{ymd(days(-3))}:"]
+    )
+    assert "locked by another tool" in explain(runtime, foreign.identifier).login_blockers[0]
 
 
 def _identifiers(rows: object) -> set[str]:

@@ -11,7 +11,7 @@ from datetime import date, timedelta
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-from umacct.policy import Action, ActionKind, Stage, grace_end_for
+from umacct.policy import LOCK_SUBSTATES, Action, ActionKind, Stage, grace_end_for
 from umacct.services.accounts import Account, evaluate_account, find_account, rules_for
 from umacct.services.helpdesk import instant_of
 from umacct.tokens import TokenPurpose
@@ -60,6 +60,10 @@ class Explanation:
     login_blockers: list[str]
     """Why a login fails on ``as_of``; empty when nothing in the tool's view blocks it."""
     can_log_in: bool
+    extendable: bool
+    """Whether an extension can be granted today (the same answer as ``show``)."""
+    extension_refusal: str | None
+    """Why not, in words (None when it can, as in ``show``)."""
 
 
 def _months(count: int) -> str:
@@ -76,7 +80,12 @@ def _extension_words(profile: ProfileConfig, evaluation: Evaluation | None) -> s
     )
     used = evaluation.extensions_granted if evaluation else None
     used_words = f"; {used} used so far" if used else ""
-    return f"it can be extended by {_months(profile.extension_months)} on request ({limit}{used_words})"
+    words = f"it can be extended by {_months(profile.extension_months)} on request ({limit}{used_words})"
+    if evaluation is None:
+        return words
+    if evaluation.extension_allowed:
+        return f"{words}; an extension can be asked now"
+    return f"{words}; not now: {evaluation.extension_refusal}"
 
 
 def _end_of_activity(account: Account) -> date | None:
@@ -177,11 +186,29 @@ def _history(runtime: Runtime, account: Account) -> list[TimelineEvent]:
     return sorted(events, key=lambda event: event.day or date.min)
 
 
-def _upcoming(runtime: Runtime, evaluation: Evaluation | None) -> list[TimelineEvent]:
-    if evaluation is None:
+def _arrival(runtime: Runtime, account: Account) -> list[TimelineEvent]:
+    """A pre-created account's arrival day: it becomes operational and its link is mailed."""
+    state = account.account_state
+    if account.stage is not Stage.PRECREATED or state is None or state.end is None:
         return []
+    arrival = state.end + timedelta(days=1)
+    return [
+        TimelineEvent(
+            max(arrival, runtime.today()),
+            "arrival: the daily sweep makes the account operational and mails the activation "
+            "link to the personal address",
+        )
+    ]
+
+
+def _upcoming(
+    runtime: Runtime, account: Account, evaluation: Evaluation | None
+) -> list[TimelineEvent]:
+    """What comes from today on: sorted by day, each event once, nothing of the past."""
     today = runtime.today()
-    events: list[TimelineEvent] = []
+    events: list[TimelineEvent] = _arrival(runtime, account)
+    if evaluation is None:
+        return events
     if evaluation.action_due is not None:
         events.append(
             TimelineEvent(
@@ -200,22 +227,38 @@ def _upcoming(runtime: Runtime, evaluation: Evaluation | None) -> list[TimelineE
         )
     if evaluation.purgeable_on is not None and evaluation.purgeable_on > today:
         events.append(TimelineEvent(evaluation.purgeable_on, "may be purged from this day"))
-    unique = {(event.day, event.text): event for event in events}
-    return sorted(unique.values(), key=lambda event: event.day or date.min)
+    unique = {
+        (event.day, event.text): event
+        for event in events
+        if event.day is not None and event.day >= today
+    }
+    return sorted(unique.values(), key=lambda event: (event.day or date.min, event.text))
 
 
 def login_blockers(runtime: Runtime, account: Account) -> list[str]:
-    """What stops the person from logging in, in words (empty: nothing the tool can see)."""
+    """What stops the person from logging in, in words, with the command that helps."""
     blockers: list[str] = []
     state = account.account_state
     since = f" since {state.start.isoformat()}" if state and state.start else ""
+    name = account.identifier
+    ours = state is not None and state.state == "S" and state.substate in LOCK_SUBSTATES.values()
     match account.stage:
         case Stage.CREATED:
             blockers.append(_activation_words(runtime, account))
         case Stage.PRECREATED:
-            blockers.append(f"pre-created{since}: not operational yet")
+            arrival = f" until {state.end + timedelta(days=1)}" if state and state.end else ""
+            blockers.append(
+                f"pre-created{since}: not operational{arrival} (the arrival day); to open it "
+                f"now: `umacct activate {name}`"
+            )
         case Stage.EXPIRED:
-            blockers.append(f"grace period over: expired{since}")
+            blockers.append(f"grace period over: expired{since}; {_expired_help(runtime, account)}")
+        case Stage.FOREIGN if ours:
+            assert state is not None
+            blockers.append(
+                f"locked: state {state.state}:{state.substate}{since}; to undo: "
+                f"`umacct unlock {name} --reason ...`"
+            )
         case Stage.FOREIGN if state is not None:
             blockers.append(f"locked by another tool: state {state.state}:{state.substate}{since}")
         case Stage.UNKNOWN:
@@ -224,8 +267,11 @@ def login_blockers(runtime: Runtime, account: Account) -> list[str]:
             pass
     moment = runtime.clock.now()
     locked = instant_of(account, "pwdAccountLockedTime")
-    if locked is not None and locked <= moment:
-        blockers.append("locked by the password policy (pwdAccountLockedTime is set)")
+    if locked is not None and locked <= moment and not ours:
+        blockers.append(
+            "locked by the password policy (pwdAccountLockedTime is set: too many failed "
+            "logins; it ends after the policy's pwdLockoutDuration)"
+        )
     password_end = instant_of(account, "pwdEndTime")
     if password_end is not None and password_end <= moment:
         blockers.append(
@@ -235,20 +281,31 @@ def login_blockers(runtime: Runtime, account: Account) -> list[str]:
     return blockers
 
 
+def _expired_help(runtime: Runtime, account: Account) -> str:
+    profile = runtime.config.profiles.get(account.profile_key or "")
+    if profile is not None and profile.extendable:
+        return f"to give a grace period again: `umacct extend {account.identifier} --force --reason ...`"
+    return (
+        "once the end of activity moves (a returning person), the next sweep reactivates it; "
+        "or `umacct create` takes the person back"
+    )
+
+
 def _activation_words(runtime: Runtime, account: Account) -> str:
     links = [
         link
         for link in runtime.pending_links(account.identifier)
         if link.purpose is TokenPurpose.ACTIVATION
     ]
+    command = f"`umacct activate {account.identifier}`"
     if links:
         return (
             "awaiting activation: the activation link sent is valid until "
-            f"{links[-1].expires_at.isoformat()}"
+            f"{links[-1].expires_at.isoformat()} (a new one, which replaces it: {command})"
         )
     return (
         "awaiting activation, and no activation link is valid (expired unused or never sent): "
-        "send a new one"
+        f"send a new one: {command}"
     )
 
 
@@ -315,7 +372,9 @@ def explain(runtime: Runtime, key: str) -> Explanation:
         rule=rule,
         profiles=activities,
         happened=_history(runtime, account),
-        upcoming=_upcoming(runtime, evaluation),
+        upcoming=_upcoming(runtime, account, evaluation),
         login_blockers=blockers,
         can_log_in=not blockers,
+        extendable=bool(evaluation and evaluation.extension_allowed),
+        extension_refusal=evaluation.extension_refusal if evaluation else None,
     )
