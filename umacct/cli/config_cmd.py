@@ -78,10 +78,12 @@ def check(ctx: typer.Context) -> None:
     SMTP security = "none") to a server that is not loopback.
     """
     from umacct.services.doctor import config_refusals
+    from umacct.web.settings import check_config_web
 
     state = get_state(ctx)
     config = state.config
     config_refusals(config)
+    check_config_web(config)
     if state.json:
         state.out.out(dumps_json({"ok": True, "source": config.source}))
     else:

@@ -1,11 +1,12 @@
 """``[web]``: what ``umacct serve`` needs besides the tool's configuration.
 
 The table is read from, in order: the file given to ``umacct serve --web-config FILE``; the
-``[web]`` table of the configuration file itself (once the configuration accepts one); a
-``web.toml`` beside the configuration file. None of them: the defaults below. Like the
-configuration, the file must be writable only by root or the tool's user, holds no secret
-(the CSRF key is ``umacct secret set web``), and an unknown key or a wrong type stops the
-server with one ``ConfigError`` naming the file and the key.
+``[web]`` table of the configuration file itself (``Config.web``); a ``web.toml`` beside the
+configuration file. None of them: the defaults below. Like the configuration, the file must
+be writable only by root or the tool's user, holds no secret (the CSRF key is ``umacct
+secret set web``, the narrower bind DN's password ``umacct secret set web-directory``, the
+API's bearer token ``umacct secret set web-api``), and an unknown key or a wrong type stops
+the server (and ``umacct config check``) with one ``ConfigError`` naming the file and the key.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from umacct.config import Config
 from umacct.datadir import check_read_file, find_read_folder_problem
+from umacct.directory.escape import parse_dn
 from umacct.errors import ConfigError
 
 WEB_FILE = "web.toml"
@@ -61,6 +63,9 @@ class WebSettings:
     """Login forms sent for one account in an hour."""
     session_idle_minutes: int = 20
     session_max_hours: int = 8
+    bind_dn: str | None = None
+    """A DN narrower than the tool's for the web host to bind with (its password:
+    ``umacct secret set web-directory``); None: the tool's ``[directory] bind_dn``."""
     source: Path | None = None
 
     def proxy_networks(self) -> list[Network]:
@@ -117,29 +122,31 @@ def ent_url(config: Config, settings: WebSettings) -> str:
 
 def load_web_settings(config: Config, explicit: Path | None = None) -> WebSettings:
     """The ``[web]`` table, from the first place that has one (see the module's doc)."""
-    for path, required in _candidates(config, explicit):
-        if not required and not path.is_file():
-            continue
-        check_read_file(path, "web settings", WHY_PAGES)
-        document = _read(path)
-        if path == config.source and "web" not in document:
-            continue
-        table = document.get("web", {} if path != config.source else None)
-        if not isinstance(table, dict):
-            raise ConfigError(f"{path}: [web]: expected a table")
-        extra = sorted(set(document) - {"web"}) if path != config.source else []
-        if extra:
-            raise ConfigError(f"{path}: {extra[0]}: unknown table (expected only [web])")
-        return parse_web_settings(table, path)
+    if explicit is not None:
+        return _from_file(explicit)
+    if config.web:
+        return parse_web_settings(config.web, config.source)
+    if config.source is not None and (config.source.parent / WEB_FILE).is_file():
+        return _from_file(config.source.parent / WEB_FILE)
     return WebSettings()
 
 
-def _candidates(config: Config, explicit: Path | None) -> list[tuple[Path, bool]]:
-    if explicit is not None:
-        return [(explicit, True)]
-    if config.source is None:
-        return []
-    return [(config.source, False), (config.source.parent / WEB_FILE, False)]
+def check_config_web(config: Config) -> None:
+    """``umacct config check``: the configuration's own ``[web]`` table, if it has one."""
+    if config.web:
+        parse_web_settings(config.web, config.source)
+
+
+def _from_file(path: Path) -> WebSettings:
+    check_read_file(path, "web settings", WHY_PAGES)
+    document = _read(path)
+    table = document.get("web", {})
+    if not isinstance(table, dict):
+        raise ConfigError(f"{path}: [web]: expected a table")
+    extra = sorted(set(document) - {"web"})
+    if extra:
+        raise ConfigError(f"{path}: {extra[0]}: unknown table (expected only [web])")
+    return parse_web_settings(table, path)
 
 
 def _read(path: Path) -> dict[str, Any]:
@@ -172,6 +179,7 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "login_attempts_per_hour": (int,),
     "session_idle_minutes": (int,),
     "session_max_hours": (int,),
+    "bind_dn": (str,),
 }
 _HEADER_NAME = re.compile(r"^[A-Za-z0-9-]{1,64}$")
 
@@ -213,6 +221,11 @@ def _check(settings: WebSettings, where: str) -> None:
                 f"{where} remote_user_header: needs trusted_proxies (the header is believed "
                 "only from them)"
             )
+    if settings.bind_dn is not None:
+        try:
+            parse_dn(settings.bind_dn)
+        except ValueError:
+            raise ConfigError(f"{where} bind_dn: expected a DN, got {settings.bind_dn!r}") from None
     if settings.hsts_max_age < 0:
         raise ConfigError(f"{where} hsts_max_age: expected 0 or more seconds")
     if not settings.institution.strip() or not settings.institution.isprintable():
