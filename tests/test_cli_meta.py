@@ -47,6 +47,9 @@ def test_every_command_has_help(path: tuple[str, ...]) -> None:
     assert "Usage:" in result.stdout
     lines = [line for line in result.stdout.splitlines() if line.strip()]
     assert len(lines) >= 3, f"{' '.join(path)} --help says too little"
+    options = [line.split()[0] for line in lines if line.lstrip().startswith("-")]
+    assert len(options) == len(set(options)), f"an option listed twice: {options}"
+    assert "--install-completion" not in result.stdout  # the top-level --help has it
 
 
 @pytest.mark.parametrize(

@@ -47,7 +47,7 @@ def _format_template(
 
 
 def _parameters(template: Callable[..., None]) -> list[Parameter]:
-    scratch = typer.Typer()
+    scratch = typer.Typer(add_completion=False)
     scratch.command()(template)
     return list(get_command(scratch).params)
 

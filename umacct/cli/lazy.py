@@ -62,7 +62,7 @@ class LazyCommands(MutableMapping[str, "Command"]):
 
     def _build(self, name: str) -> Command:
         module = importlib.import_module(self._table[name][0])
-        scratch = typer.Typer(rich_markup_mode=self._markup)
+        scratch = typer.Typer(rich_markup_mode=self._markup, add_completion=False)
         module.register(scratch)
         # Only the wanted command is turned into a click command (typer reads every
         # parameter's annotations to do so).
