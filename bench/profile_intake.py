@@ -2,7 +2,9 @@
 
 Starts a fresh local directory and the loopback SMTP sink of target 1, runs ``umacct create
 --csv`` once (under pyinstrument with ``--profile``) and prints its wall time next to
-``ldapadd -f`` of the same entries. The profile goes to ``bench/out/profile-intake.txt``.
+``ldapadd -f`` of the same entries. The profile goes to ``bench/out/profile-intake.txt``
+(``--cprofile``: ``bench/out/profile-intake.pstats``); ``--bare`` drops every index,
+``--outbox`` queues the mail instead of sending it.
 """
 
 from __future__ import annotations
@@ -16,13 +18,18 @@ from aiosmtpd.controller import Controller
 from bench.common import OUT, UMACCT, local_directory, run_timed, service_args, write_config
 from bench.intake import CountingSink, dump_people, free_port, write_intake
 
+PSTATS = OUT / "profile-intake.pstats"
+
 
 def main() -> int:
     """Run one intake (profiled or not) and its reference; print both times."""
     parser = argparse.ArgumentParser(prog="python -m bench.profile_intake", description=__doc__)
     parser.add_argument("--count", type=int, default=2000, help="people in the intake file")
     parser.add_argument("--durable", action="store_true", help="a slapd that syncs its writes")
+    parser.add_argument("--bare", action="store_true", help="a server without any index")
+    parser.add_argument("--outbox", action="store_true", help="mail into the outbox, not SMTP")
     parser.add_argument("--profile", action="store_true", help="run the tool under pyinstrument")
+    parser.add_argument("--cprofile", action="store_true", help="run the tool under cProfile")
     options = parser.parse_args()
     OUT.mkdir(parents=True, exist_ok=True)
     folder = OUT / "profile-intake"
@@ -32,18 +39,26 @@ def main() -> int:
     controller = Controller(sink, hostname="127.0.0.1", port=free_port())
     controller.start()
     try:
-        with local_directory("profile-intake-slapd", durable=options.durable) as directory:
-            env = write_config(directory, folder, smtp_port=controller.port)
+        server = {"durable": options.durable, "indexed": not options.bare}
+        with local_directory("profile-intake-slapd", **server) as directory:
+            port = None if options.outbox else controller.port
+            env = write_config(directory, folder, smtp_port=port)
             report = OUT / "profile-intake.txt"
-            profiler = (
-                [str(Path(UMACCT).with_name("pyinstrument")), "-o", str(report), "--"]
-                if options.profile
-                else []
-            )
-            run = run_timed([*profiler, UMACCT, "--json", "create", "--csv", str(intake)], env=env)
+            tool = [UMACCT]
+            if options.profile:
+                tool = [
+                    str(Path(UMACCT).with_name("pyinstrument")),
+                    "-o",
+                    str(report),
+                    "--",
+                    UMACCT,
+                ]
+            elif options.cprofile:
+                tool = [sys.executable, "-m", "cProfile", "-o", str(PSTATS), "-m", "umacct"]
+            run = run_timed([*tool, "--json", "create", "--csv", str(intake)], env=env)
             ldif = OUT / "profile-intake.ldif"
             created = dump_people(directory, ldif)
-        with local_directory("profile-intake-slapd", durable=options.durable) as directory:
+        with local_directory("profile-intake-slapd", **server) as directory:
             argv = ["ldapadd", *service_args(directory, folder), "-f", str(ldif)]
             reference = run_timed(argv, env=env).seconds
     finally:
@@ -52,8 +67,8 @@ def main() -> int:
         f"umacct {run.seconds:.2f} s ({created} entries, {sink.count} mails), "
         f"ldapadd {reference:.2f} s: {run.seconds / reference:.2f}x"
     )
-    if options.profile:
-        print(f"profile: {OUT / 'profile-intake.txt'}")
+    if options.profile or options.cprofile:
+        print(f"profile: {OUT / 'profile-intake.txt' if options.profile else PSTATS}")
     return 0
 
 

@@ -10,13 +10,21 @@ from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 
-from umacct.cli.intake_report import IntakeWarning, names_by_line, say, warnings_for, write_rejects
+from umacct.cli.intake_report import (
+    IntakeWarning,
+    names_by_line,
+    say,
+    warnings_for,
+    warnings_for_all,
+    write_rejects,
+)
 from umacct.cli.output import as_row, dumps_json, tsv_line
 from umacct.cli.params import complete_profile
 from umacct.cli.state import AppState, get_state
 from umacct.errors import InvalidInputError
 
 if TYPE_CHECKING:
+    from umacct.identifiers import PersonName
     from umacct.intake import Intake
     from umacct.services.create import CreateOutcome, RowFailure
 
@@ -190,7 +198,7 @@ def _create_from_file(state: AppState, path: Path, options: FileOptions) -> None
         state.info(f"{path}: columns ignored: {', '.join(intake.ignored)}")
     names = names_by_line(intake)
     results: list[CreateOutcome] = []
-    warnings: list[IntakeWarning] = []
+    named: list[tuple[CreateOutcome, PersonName]] = []
     failures = [RowFailure(error.line, error.reason) for error in intake.errors]
     dry_run = options.dry_run
     created = create_people(runtime, intake.rows, send_mail=options.send_mail, dry_run=dry_run)
@@ -200,11 +208,12 @@ def _create_from_file(state: AppState, path: Path, options: FileOptions) -> None
             continue
         results.append(item)
         if item.line is not None and item.line in names:
-            warnings += warnings_for(runtime, item, names[item.line])
+            named.append((item, names[item.line]))
         if not state.json:
             action = _action(item.action, dry_run)
             message = state.mail_words(item.message, mailed=item.mail == "sent")
             state.out.file.write(tsv_line([f"line {item.line}", item.account, action, message]))
+    warnings: list[IntakeWarning] = warnings_for_all(runtime, named)
     failures.sort(key=lambda failure: failure.line)
     if options.rejects is not None:
         write_rejects(options.rejects, intake, [(f.line, f.reason) for f in failures])

@@ -12,7 +12,7 @@ import csv
 import io
 import os
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -41,35 +41,51 @@ class IntakeWarning:
 
 def warnings_for(runtime: Runtime, result: CreateOutcome, name: PersonName) -> list[IntakeWarning]:
     """The homonym and shortened-identifier warnings of one new account."""
-    from umacct.identifiers import MAX_BASE_LENGTH, fold_name, local_part
-    from umacct.services.search import homonyms
+    return warnings_for_all(runtime, [(result, name)])
 
-    if result.action not in NEW_ACCOUNT_ACTIONS:
-        return []
-    found: list[IntakeWarning] = []
-    full = f"{fold_name(name.given_name)}.{fold_name(name.surname)}"
-    base = local_part(name.given_name, name.surname)
-    if base != full:
-        found.append(
-            IntakeWarning(
-                result.line,
-                result.account,
-                f"identifier shortened to {base} (the names make {len(full)} characters, "
-                f"at most {MAX_BASE_LENGTH})",
-            )
-        )
-    if _SUFFIX.sub("", result.uid) != result.uid:  # the names' identifier was taken
-        others = homonyms(runtime, name.given_name, name.surname, besides=result.account)
-        if others:
-            found.append(
+
+def warnings_for_all(
+    runtime: Runtime, results: Sequence[tuple[CreateOutcome, PersonName]]
+) -> list[IntakeWarning]:
+    """The warnings of the new accounts among ``results``, in their order.
+
+    Homonyms are looked for once per batch of accounts (one search for a few hundred), not
+    once per account: without an index each search reads the whole directory.
+    """
+    from umacct.identifiers import MAX_BASE_LENGTH, fold_name, local_part
+    from umacct.services.create_lookup import NamesWanted, homonyms_of
+
+    new = [(result, name) for result, name in results if result.action in NEW_ACCOUNT_ACTIONS]
+    # Only an identifier that got a number had its names' identifier taken.
+    suffixed = [(result, name) for result, name in new if _SUFFIX.sub("", result.uid) != result.uid]
+    others = homonyms_of(runtime, [
+        NamesWanted(name.given_name, name.surname, result.account) for result, name in suffixed
+    ])  # fmt: skip
+    homonyms = {id(result): found for (result, _), found in zip(suffixed, others, strict=True)}
+    warnings: list[IntakeWarning] = []
+    for result, name in new:
+        full = f"{fold_name(name.given_name)}.{fold_name(name.surname)}"
+        base = local_part(name.given_name, name.surname)
+        if base != full:
+            warnings.append(
                 IntakeWarning(
                     result.line,
                     result.account,
-                    f"same names as {', '.join(others)}: a homonym, or the same person under "
-                    "another personal address or external id? check before the link is used",
+                    f"identifier shortened to {base} (the names make {len(full)} characters, "
+                    f"at most {MAX_BASE_LENGTH})",
                 )
             )
-    return found
+        if homonyms.get(id(result)):
+            warnings.append(
+                IntakeWarning(
+                    result.line,
+                    result.account,
+                    f"same names as {', '.join(homonyms[id(result)])}: a homonym, or the same "
+                    "person under another personal address or external id? check before the "
+                    "link is used",
+                )
+            )
+    return warnings
 
 
 def say(warning: IntakeWarning) -> str:

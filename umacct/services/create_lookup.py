@@ -7,16 +7,25 @@ rows would get.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import unicodedata
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from umacct.config import Config
-from umacct.directory.escape import filter_eq, filter_or, filter_prefix
+from umacct.directory.escape import filter_and, filter_eq, filter_or, filter_prefix, filter_present
 from umacct.errors import InvalidInputError
-from umacct.identifiers import institutional_address, same_names
+from umacct.identifiers import institutional_address, local_part, same_names
 from umacct.intake import IntakeRow
-from umacct.services.accounts import Account, account_attributes, account_from_entry
+from umacct.services.accounts import (
+    Account,
+    account_attributes,
+    account_from_entry,
+    iter_accounts,
+)
 from umacct.services.runtime import Runtime
+
+HOMONYMS_PER_SEARCH = 200
+"""People whose homonyms one search looks for (one OR filter of their names)."""
 
 
 @dataclass
@@ -122,3 +131,72 @@ def _index(known: Known, account: Account, config: Config, external_ids: list[st
             known.by_external_id.setdefault(value.casefold(), []).append(account)
     for value in account.values(config.attributes.personal_mail):
         known.by_personal_mail.setdefault(value.lower(), []).append(account)
+
+
+@dataclass(frozen=True)
+class NamesWanted:
+    """One person whose homonyms are wanted: the names, and the account to leave out."""
+
+    given_name: str
+    surname: str
+    besides: str
+
+
+def homonyms_of(runtime: Runtime, people: Sequence[NamesWanted]) -> list[list[str]]:
+    """For each person, the other accounts with the same names (folded), sorted.
+
+    One search per ``HOMONYMS_PER_SEARCH`` people: the OR of each person's filter (``uid``
+    starting with the names' identifier, or the same ``sn`` and ``givenName``), every account
+    found then checked against each person's own filter and folded names. Names that make no
+    identifier (another script) have none.
+    """
+    found: list[list[str]] = [[] for _ in people]
+    wanted = [(index, person, _base(person)) for index, person in enumerate(people)]
+    usable = [(index, person, base) for index, person, base in wanted if base is not None]
+    config = runtime.config
+    for start in range(0, len(usable), HOMONYMS_PER_SEARCH):
+        chunk = usable[start : start + HOMONYMS_PER_SEARCH]
+        parts = []
+        for _, person, base in chunk:
+            assert base is not None
+            names = filter_and(
+                filter_eq("sn", person.surname), filter_eq("givenName", person.given_name)
+            )
+            parts.append(filter_or(filter_prefix("uid", base), names))
+        search = filter_and(filter_present(config.directory.profile_attribute), filter_or(*parts))
+        accounts = list(iter_accounts(runtime.directory, config, search))
+        for index, person, base in chunk:
+            assert base is not None
+            found[index] = sorted(
+                account.identifier
+                for account in accounts
+                if account.identifier.lower() != person.besides.lower()
+                and _selected(account, person, base)
+                and same_names(account.given_name, account.surname, person.given_name,
+                               person.surname)
+            )  # fmt: skip
+    return found
+
+
+def _base(person: NamesWanted) -> str | None:
+    try:
+        return local_part(person.given_name, person.surname)
+    except InvalidInputError:
+        return None
+
+
+def _ignore_case(value: str) -> str:
+    """A value as the directory's caseIgnoreMatch compares it (case, spaces, compatibility)."""
+    return " ".join(unicodedata.normalize("NFKC", value).casefold().split())
+
+
+def _selected(account: Account, person: NamesWanted, base: str) -> bool:
+    """Whether the person's own filter selects the account (the search ORs several people's)."""
+    if any(uid.lower().startswith(base) for uid in account.values("uid")):
+        return True
+    return any(
+        _ignore_case(surname) == _ignore_case(person.surname) for surname in account.values("sn")
+    ) and any(
+        _ignore_case(given) == _ignore_case(person.given_name)
+        for given in account.values("givenName")
+    )

@@ -1,0 +1,126 @@
+"""The intake's and the sweep's directory work per batch, not per account (issue 18).
+
+The look-ups a run makes beside the writes are one search per batch of rows (an OR filter of
+the batch's values), with answers identical to the look-up of one row at a time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from datetime import date
+from typing import Any
+
+import pytest
+from days import TODAY
+from people import add_person
+
+from umacct.cli.intake_report import warnings_for, warnings_for_all
+from umacct.directory import Directory, Entry
+from umacct.identifiers import PersonName
+from umacct.intake import read_intake
+from umacct.services.create import CreateOutcome, create_people
+from umacct.services.create_lookup import HOMONYMS_PER_SEARCH, NamesWanted, homonyms_of
+from umacct.services.runtime import Runtime
+from umacct.services.search import homonyms
+
+pytestmark = pytest.mark.usefixtures("directory_clean")
+
+
+class CountingDirectory:
+    """The real directory, counting the searches made through it (everything else passes)."""
+
+    def __init__(self, directory: Directory) -> None:
+        self._directory = directory
+        self.searches: list[str] = []
+
+    def search(self, base: str, filter: str, *args: Any, **options: Any) -> Iterator[Entry]:
+        self.searches.append(filter)
+        return self._directory.search(base, filter, *args, **options)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._directory, name)
+
+
+def counted(runtime: Runtime) -> CountingDirectory:
+    """Count the searches ``runtime`` makes from now on."""
+    spy = CountingDirectory(runtime.directory)
+    runtime._directory = spy  # type: ignore[assignment]
+    return spy
+
+
+NAMES = [
+    ("Jean", "Martin"), ("JEAN", "martin"), ("Zoé", "Lefèvre"), ("Zoe", "Lefevre"),
+    ("Anne-Lætitia", "d'Étienne"), ("Jean", "Dupont"), ("Хлоя", "Иванова"), ("Loïc", "Le Goff"),
+]  # fmt: skip
+
+
+def test_homonyms_of_many_people_answer_as_one_at_a_time(on: Callable[[date], Runtime]) -> None:
+    runtime = on(TODAY)
+    add_person(runtime, "jean.martin")
+    add_person(runtime, "jean.martin2", extra={"sn": ["MARTIN"], "givenName": ["jean"]})
+    add_person(runtime, "zoe.lefevre", extra={"sn": ["Lefèvre"], "givenName": ["Zoé"]})
+    # Same names under another identifier: found by sn and givenName only.
+    add_person(runtime, "zl", extra={"sn": ["Lefevre"], "givenName": ["Zoe"]})
+    add_person(runtime, "jean.martinez", extra={"sn": ["Martinez"], "givenName": ["Jean"]})
+    add_person(runtime, "loic.le-goff", extra={"sn": ["Le Goff"], "givenName": ["Loïc"]})
+    wanted = [
+        NamesWanted(given, surname, besides)
+        for given, surname in NAMES
+        for besides in ("jean.martin2@umontpellier.fr", "nobody@umontpellier.fr")
+    ]
+    one_by_one = [
+        homonyms(runtime, person.given_name, person.surname, besides=person.besides)
+        for person in wanted
+    ]
+    spy = counted(runtime)
+    assert homonyms_of(runtime, wanted) == one_by_one
+    assert len(spy.searches) == 1
+    assert one_by_one[0] == ["jean.martin@umontpellier.fr"]
+    # The directory's equality keeps accents: zl is found for the names it holds as written.
+    assert one_by_one[5] == ["zoe.lefevre@umontpellier.fr"]
+    assert one_by_one[7] == ["zl@umontpellier.fr", "zoe.lefevre@umontpellier.fr"]
+    assert one_by_one[12] == []  # names that make no identifier
+
+
+def test_homonyms_of_a_large_intake_take_one_search_per_batch(
+    on: Callable[[date], Runtime],
+) -> None:
+    runtime = on(TODAY)
+    add_person(runtime, "jean.martin")
+    wanted = [NamesWanted("Jean", "Martin", f"j{n}@x") for n in range(HOMONYMS_PER_SEARCH + 1)]
+    spy = counted(runtime)
+    found = homonyms_of(runtime, wanted)
+    assert found == [["jean.martin@umontpellier.fr"]] * len(wanted)
+    assert len(spy.searches) == 2
+
+
+def _intake(rows: Sequence[tuple[str, str, str]]) -> bytes:
+    lines = ["given_name;surname;profile;personal_email"]
+    lines += [f"{given};{surname};vacataire;{mail}" for given, surname, mail in rows]
+    return ("\n".join(lines) + "\n").encode("utf-8")
+
+
+def test_intake_warnings_take_one_search_for_the_whole_report(
+    on: Callable[[date], Runtime],
+) -> None:
+    runtime = on(TODAY)
+    add_person(runtime, "jean.martin")
+    rows = [("Jean", "Martin", f"jm{n}@example.net") for n in range(5)]
+    rows += [("Élise", f"Nom{n}", f"e{n}@example.net") for n in range(40)]
+    intake = read_intake(_intake(rows), profiles=runtime.config.profiles)
+    results = [
+        item for item in create_people(runtime, intake.rows, send_mail=False)
+        if isinstance(item, CreateOutcome)
+    ]  # fmt: skip
+    names: dict[int, PersonName] = {row.line: row.name for row in intake.rows}
+    named = [(result, names[result.line or 0]) for result in results]
+    one_by_one = [
+        warning for result, name in named for warning in warnings_for(runtime, result, name)
+    ]
+    spy = counted(runtime)
+    together = warnings_for_all(runtime, named)
+    assert together == one_by_one
+    assert len(spy.searches) == 1
+    accounts = [warning.account for warning in together]
+    assert accounts == [f"jean.martin{n}@umontpellier.fr" for n in range(2, 7)]
+    assert "jean.martin@umontpellier.fr" in together[0].warning
