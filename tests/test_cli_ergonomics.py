@@ -375,7 +375,12 @@ def test_the_audit_shows_attribute_names_as_the_schema_spells_them(
     assert umacct("suspend", person.identifier, "--no-notice", "--reason", "cut")[0] == 0
     assert umacct("purge", person.identifier, "--yes", "--reason", "gone")[0] == 0
     raw = [record.changes for record in runtime.audit.read(account=person.identifier)]
-    assert any("supannmailperso" in changes for changes in raw)  # as the log holds it
+    assert any("supannMailPerso" in changes for changes in raw)  # the log itself, for grep
+    assert not any(
+        name != name.lower() and name.lower() in changes for changes in raw for name in changes
+    )
+    log = Path(runtime.config.paths.audit_log_path).read_text("utf-8")
+    assert '"supannMailPerso"' in log and '"supannmailperso"' not in log
     code, out, err = umacct("audit", "--account", person.identifier, "--json")
     assert code == 0, err
     names = {name for record in json.loads(out) for name in record["changes"]}

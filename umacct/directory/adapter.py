@@ -75,6 +75,12 @@ class Entry:
     """Lower-cased attribute name -> values decoded from UTF-8."""
     binary: dict[str, list[bytes]] = field(default_factory=dict)
     """Lower-cased attribute name -> values that are not UTF-8 (photos, certificates)."""
+    spellings: dict[str, str] = field(default_factory=dict)
+    """Lower-cased attribute name -> the name as the server spelled it (the schema's case)."""
+
+    def spelled(self, name: str) -> str:
+        """``name`` as the server spelled it (``supannMailPerso``), else as given."""
+        return self.spellings.get(name.lower(), name)
 
     def get(self, name: str) -> list[str]:
         """The text values of ``name`` (case-insensitive), ``[]`` when absent."""
@@ -98,13 +104,14 @@ class Change:
 def _entry(dn: str, raw_attributes: Mapping[str, list[bytes]]) -> Entry:
     texts: dict[str, list[str]] = {}
     binary: dict[str, list[bytes]] = {}
+    spellings = {name.lower(): name for name in raw_attributes}
     for name, values in raw_attributes.items():
         for value in values:
             try:
                 texts.setdefault(name.lower(), []).append(value.decode("utf-8"))
             except UnicodeDecodeError:
                 binary.setdefault(name.lower(), []).append(value)
-    return Entry(dn=dn, attributes=texts, binary=binary)
+    return Entry(dn=dn, attributes=texts, binary=binary, spellings=spellings)
 
 
 def _encoded_filter(operation: str, target: str, text: str) -> bytes:

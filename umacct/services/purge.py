@@ -92,10 +92,11 @@ def purge_account(runtime: Runtime, account: Account, *, dry_run: bool = False) 
         runtime, account, LdifEntry(entry.dn, entry.attributes, entry.binary)
     )
     changes = {
-        name: {"before": list(values), "after": []} for name, values in entry.attributes.items()
+        entry.spelled(name): {"before": list(values), "after": []}
+        for name, values in entry.attributes.items()
     }
     for name, raw in entry.binary.items():
-        changes.setdefault(name, {"before": [], "after": []})["before"] += [
+        changes.setdefault(entry.spelled(name), {"before": [], "after": []})["before"] += [
             f"({len(value)} bytes)" for value in raw
         ]
     try:
