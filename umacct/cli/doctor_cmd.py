@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from umacct.cli.output import FormatOption, render_rows
+from umacct.cli.output import FormatOption, OutputFormat, render_rows
 from umacct.cli.state import get_state
 
 
@@ -26,11 +26,16 @@ def doctor(
 
     One row per file the tool trusts (configuration, CA file, templates, data dir, state
     store, mail queue, audit log): owned by root or the tool's user, writable by no one else.
+    The connection row names the server and its TLS version (or ldapi, or no TLS); the bind
+    row the identity the server mapped (WhoAmI, dn:...), for simple and SASL EXTERNAL binds.
+    The state backend; with [directory] state_dn, the branch: readable by the tool, read by
+    no anonymous session, and with --write-test writable. With several [directory] urls, the
+    providers' contextCSN compared (disagreement fails; an unreachable one is a warning).
     SMTP: connects, says EHLO, STARTTLS and AUTH as configured (sends nothing); the outbox
     is a warning, since it delivers nothing by itself. Doctor writes nothing unless
-    --write-test (a probe entry added and deleted, the missing folders made).
+    --write-test (probe entries added and deleted, the missing folders made).
     Exits 0 when every check passes (WARN and skip included), 1 otherwise; each failing or
-    warning check says how to fix it. A
+    warning check says how to fix it; in JSON each check also carries its data. A
     configuration, CA file or templates others may rewrite stops it first, as every command
     (exit 78): the directory is not contacted with settings someone else may have written.
     """
@@ -39,11 +44,14 @@ def doctor(
     state = get_state(ctx)
     report = run_doctor(state.config, prompt=state.prompt_password, write_test=write_test)
     rows = [
-        {"check": c.name, "status": c.status, "detail": c.detail, "fix": c.fix}
+        {"check": c.name, "status": c.status, "detail": c.detail, "fix": c.fix, "data": c.data}
         for c in report.checks
     ]
+    output_format = state.output_format(fmt)
     columns = ["check", "status", "detail"] + (["fix"] if any(r["fix"] for r in rows) else [])
-    render_rows(state.out, rows, columns, state.output_format(fmt))
+    if output_format is OutputFormat.JSON:
+        columns = ["check", "status", "detail", "fix", "data"]
+    render_rows(state.out, rows, columns, output_format)
     if not report.ok:
         raise typer.Exit(1)
 

@@ -217,6 +217,17 @@ def open_bound(
     return wire
 
 
+def open_unbound(address: ServerAddress, settings: DirectoryConfig) -> Wire:
+    """A connection to one server, secured as configured, that never binds: anonymous.
+
+    What ``doctor`` uses to see what anybody may read. No DN and no password are sent.
+    Raises ``ServerFailure`` when the server cannot be used.
+    """
+    wire = _secured(address, settings)
+    wire.set_timeout(settings.receive_timeout)
+    return wire
+
+
 def bind_method(settings: DirectoryConfig) -> str:
     """The configured bind method, checked: ``simple`` or ``sasl_external``."""
     method = settings.bind_method

@@ -6,8 +6,8 @@ import os
 import secrets as pysecrets
 import smtplib
 import ssl
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -42,6 +42,8 @@ class Check:
     fix: str = ""
     level: str = ""
     """``warn``: passes but needs a look; ``skip``: not run (doctor writes only when asked)."""
+    data: Mapping[str, object] = field(default_factory=dict)
+    """What the check found, for ``--json`` (the server's URL and TLS, the bind's identity...)."""
 
     @property
     def status(self) -> str:
@@ -88,24 +90,32 @@ def run_doctor(
 
 
 def _checks(config: Config, prompt: Prompt | None, write_test: bool) -> Iterator[Check]:
+    from umacct.services import doctor_directory as more
+
     yield Check("configuration", True, f"{config.source} is valid")
     yield from _local_checks(config, write_test)
-    try:
-        password = find_secret(SecretKind.DIRECTORY, config, prompt)
-    except UmacctError as error:
-        yield Check("bind password", False, error.message, "umacct secret set directory")
-        return
-    yield Check("bind password", True, f"found ({password.source})")
-    from umacct.directory import connect
+    yield more.state_backend_check(config)
+    from umacct.directory import connect, needs_password
 
+    password: str | None = None
+    if needs_password(config.directory):
+        try:
+            found = find_secret(SecretKind.DIRECTORY, config, prompt)
+        except UmacctError as error:
+            yield Check("bind password", False, error.message, "umacct secret set directory")
+            return
+        yield Check("bind password", True, f"found ({found.source})")
+        password = found.value
+    else:
+        yield Check("bind password", True, "none needed: SASL EXTERNAL over ldapi")
     try:
-        directory = connect(config.directory, password.value)
+        directory = connect(config.directory, password)
     except UmacctError as error:
         yield Check("connection", False, error.message, _connection_fix(config))
         return
     with directory:
-        yield Check("connection", True, f"{directory.url} ({_tls_words(config)})")
-        yield _guard("bind", lambda: _bind_check(directory, config))
+        yield more.connection_check(directory)
+        yield _guard("bind", lambda: more.identity_check(directory, config))
         if write_test:
             yield _guard("write access", lambda: _write_check(directory, config))
         else:
@@ -116,6 +126,8 @@ def _checks(config: Config, prompt: Prompt | None, write_test: bool) -> Iterator
                 level="skip",
             )
         yield from _schema_checks(directory, config)
+        yield from _guarded("state branch", more.state_branch_checks(directory, config, write_test))
+    yield _guard("replication", lambda: more.replication_check(config, password))
 
 
 def _guard(name: str, run: Callable[[], Check]) -> Check:
@@ -125,12 +137,11 @@ def _guard(name: str, run: Callable[[], Check]) -> Check:
         return Check(name, False, error.message)
 
 
-def _tls_words(config: Config) -> str:
-    if config.directory.tls == "none" and not any(
-        u.startswith("ldaps") for u in config.directory.urls
-    ):
-        return "cleartext, allowed on loopback only"
-    return "TLS, certificate verified"
+def _guarded(name: str, checks: Iterator[Check]) -> Iterator[Check]:
+    try:
+        yield from checks
+    except UmacctError as error:
+        yield Check(name, False, error.message)
 
 
 def _connection_fix(config: Config) -> str:
@@ -140,22 +151,16 @@ def _connection_fix(config: Config) -> str:
     )
 
 
-def _bind_check(directory: Directory, config: Config) -> Check:
-    identity = directory.whoami()
-    return Check(
-        "bind", True, f"bound as {identity.removeprefix('dn:') or config.directory.bind_dn}"
-    )
-
-
 def _write_check(directory: Directory, config: Config) -> Check:
     from umacct.directory.escape import dn_join
+    from umacct.services.doctor_directory import probe_check
 
-    probe = dn_join("cn", f"umacct-doctor-{pysecrets.token_hex(4)}", config.directory.people_dn)
-    directory.add(probe, {"objectClass": ["organizationalRole"], "cn": [probe.split(",")[0][3:]]})
-    directory.delete(probe)
-    return Check(
-        "write access", True, f"added and deleted a probe entry under {config.directory.people_dn}"
-    )
+    name = f"umacct-doctor-{pysecrets.token_hex(4)}"
+    probe = dn_join("cn", name, config.directory.people_dn)
+    attributes = {"objectClass": ["organizationalRole"], "cn": [name]}
+    where = config.directory.people_dn
+    fix = "the tool's DN needs write access to the people branch"
+    return probe_check("write access", directory, probe, attributes, where, fix)
 
 
 def _schema_checks(directory: Directory, config: Config) -> Iterator[Check]:
