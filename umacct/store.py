@@ -185,6 +185,10 @@ class Store(Protocol):
         """The purge of this identifier, uid or external id, restored or not, if any."""
         ...
 
+    def purges(self) -> list[PurgeRecord]:
+        """Every purge recorded, restored or not, oldest first (``list --state purged``)."""
+        ...
+
     def mark_restored(self, account: str, now: datetime) -> None:
         """Note that a purged account was put back."""
         ...
@@ -421,18 +425,13 @@ class SQLiteStore(Closing):
             " ORDER BY purged_at DESC",
             (key, key, key),
         ).fetchone()
-        if row is None:
-            return None
-        return PurgeRecord(
-            account=row["account"],
-            uid=row["uid"],
-            dn=row["dn"],
-            archive=Path(row["archive"]),
-            purged_at=datetime.fromisoformat(row["purged_at"]),
-            restored_at=_from_stored_time(row["restored_at"]),
-            external_id=row["external_id"],
-            archive_sha256=row["archive_sha256"],
-        )
+        return None if row is None else _purge_of_row(row)
+
+    @_reported
+    def purges(self) -> list[PurgeRecord]:
+        """Every purge recorded, restored or not, oldest first (``list --state purged``)."""
+        rows = self._conn.execute("SELECT * FROM purged ORDER BY purged_at").fetchall()
+        return [_purge_of_row(row) for row in rows]
 
     @_reported
     def mark_restored(self, account: str, now: datetime) -> None:
@@ -587,3 +586,16 @@ def _acquire(fd: int, name: str, wait_seconds: float) -> None:
     holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
     who = f" (pid {holder})" if holder.isdigit() else ""
     raise TemporaryError(f"another {name} is running{who}; try again later")
+
+
+def _purge_of_row(row: sqlite3.Row) -> PurgeRecord:
+    return PurgeRecord(
+        account=row["account"],
+        uid=row["uid"],
+        dn=row["dn"],
+        archive=Path(row["archive"]),
+        purged_at=datetime.fromisoformat(row["purged_at"]),
+        restored_at=_from_stored_time(row["restored_at"]),
+        external_id=row["external_id"],
+        archive_sha256=row["archive_sha256"],
+    )

@@ -469,21 +469,16 @@ def show_account_or_purged(runtime: Runtime, key: str) -> AccountView | PurgedVi
 def list_purged(runtime: Runtime, *, profile: str | None = None) -> Iterator[AccountRow]:
     """``list --state purged``: the purged accounts not restored, oldest purge first.
 
-    Found through the audit log's purge records (each confirmed by the state store): the
-    name and profile are the entry's as it was archived.
+    The purges are the state store's (shared by every host when it is in the directory); the
+    name and profile come from this host's audit record of the purge, else from the archive
+    (when its SHA-256 still matches), else only the uid is known.
     """
     config = runtime.config
-    seen: set[str] = set()
-    for record in runtime.audit.read():
-        if record.command != "purge" or record.result != "ok" or not record.account:
+    audited = _purges_audited(runtime)
+    for purge in runtime.store.purges():
+        if purge.restored_at is not None:
             continue
-        purge = _find_purge(runtime, record.account)
-        if purge is None or purge.restored_at is not None or purge.account in seen:
-            continue
-        seen.add(purge.account)
-        archived = {
-            name.lower(): change.get("before", []) for name, change in record.changes.items()
-        }
+        archived = audited.get(purge.account) or _archived_values(purge)
         profiles = archived.get(config.directory.profile_attribute.lower(), [])
         if profile is not None and profile not in profiles:
             continue
@@ -501,3 +496,25 @@ def list_purged(runtime: Runtime, *, profile: str | None = None) -> Iterator[Acc
             grace_end=None,
             password_end=None,
         )
+
+
+def _purges_audited(runtime: Runtime) -> dict[str, dict[str, list[str]]]:
+    """Each account this host's audit log saw purged: its archived values, lower-case names."""
+    found: dict[str, dict[str, list[str]]] = {}
+    for record in runtime.audit.read():
+        if record.command == "purge" and record.result == "ok" and record.account:
+            found[record.account] = {
+                name.lower(): change.get("before", []) for name, change in record.changes.items()
+            }
+    return found
+
+
+def _archived_values(purge: PurgeRecord) -> dict[str, list[str]]:
+    """The archived entry's values (lower-case names), or nothing when it cannot be vouched for."""
+    from umacct.services.purge import verified_archive
+
+    try:
+        entry = verified_archive(purge)
+    except UmacctError:
+        return {}
+    return {name.lower(): values for name, values in entry.attributes.items()}

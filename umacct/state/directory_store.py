@@ -430,6 +430,12 @@ class DirectoryStore(Closing):
         return max(matches, key=lambda purge: purge.purged_at, default=None)
 
     @_branch_needed
+    def purges(self) -> list[PurgeRecord]:
+        """Every purge recorded, restored or not, oldest first (``list --state purged``)."""
+        found = [_purge_from(record) for record in self._records(PURGED, "(objectClass=*)")]
+        return sorted(found, key=lambda purge: purge.purged_at)
+
+    @_branch_needed
     def mark_restored(self, account: str, now: datetime) -> None:
         """Note that a purged account was put back."""
         stamp = to_stored_time(now)
