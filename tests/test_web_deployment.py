@@ -2,15 +2,38 @@
 
 from __future__ import annotations
 
+import dataclasses
+import re
+import secrets
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from command_line import umacct
-from people import rewrite_config
+from days import TODAY, clock_on
+from people import (
+    NEW_PASSWORD,
+    OTHER_PASSWORD,
+    add_person,
+    compte,
+    read,
+    rewrite_config,
+    runtime_on,
+    token_in_mail,
+)
+from smtp_fixtures import SmtpTestServer
+from starlette.testclient import TestClient
+from test_state_support import drop_branch, new_branch
+from test_web import csrf_of, post_password
 
 from umacct.config import load_config
-from umacct.errors import ConfigError
-from umacct.web.settings import load_web_settings
+from umacct.directory import connect
+from umacct.errors import ConfigError, RefusedError
+from umacct.localdir import LocalDirectory
+from umacct.services.credentials import send_activation
+from umacct.state.admin import init_branch
+from umacct.web.app import create_app
+from umacct.web.settings import WebSettings, load_web_settings
 
 pytestmark = pytest.mark.usefixtures("directory_clean")
 
@@ -74,3 +97,169 @@ def test_config_check_accepts_a_good_web_table(config_path: Path) -> None:
     )
     code, _, err = umacct("config", "check")
     assert code == 0, err
+
+
+# --- [web] bind_dn: a narrower DN, with exactly the rules docs/web.md gives -------------------
+
+DOCS = Path(__file__).resolve().parent.parent / "docs" / "web.md"
+DOC_PEOPLE = "ou=people,dc=umontpellier,dc=fr"
+DOC_WEB_DN = "cn=umacct-web,ou=system,dc=umontpellier,dc=fr"
+DOC_STATE = "ou=umacct,ou=system,dc=umontpellier,dc=fr"
+DOC_BASE = "dc=umontpellier,dc=fr"
+WEB_PASSWORD = "a web host's own password 4417"
+DATABASE = "olcDatabase={1}mdb,cn=config"
+
+
+def documented_rules() -> str:
+    """The LDIF of docs/web.md's "What the bind DN needs": the first ldif block there."""
+    text = DOCS.read_text(encoding="utf-8")
+    section = text[text.index("## What the bind DN needs") :]
+    found = re.search(r"```ldif\n(.*?)```", section, re.S)
+    assert found is not None
+    return found.group(1)
+
+
+def access_rules(slapd: LocalDirectory) -> list[str]:
+    listing = slapd.run_root(
+        "ldapsearch", "-LLL", "-o", "ldif-wrap=no", "-b", DATABASE, "-s", "base", "olcAccess"
+    )
+    return [
+        line.removeprefix("olcAccess: ")
+        for line in listing.splitlines()
+        if line.startswith("olcAccess: ")
+    ]
+
+
+@dataclasses.dataclass(frozen=True)
+class WebDn:
+    dn: str
+    state_dn: str
+
+
+@pytest.fixture
+def narrow_dn(
+    slapd: LocalDirectory, config_path: Path, mail_relay: SmtpTestServer
+) -> Iterator[WebDn]:
+    """A DN of its own with the documented rules, and the state in a branch of the test's."""
+    name = f"umacct-web-{secrets.token_hex(4)}"
+    dn = f"cn={name},ou=system,{slapd.base_dn}"
+    state_dn = new_branch(slapd)
+    slapd.run_root(
+        "ldapadd",
+        ldif=f"dn: {dn}\nobjectClass: organizationalRole\nobjectClass: simpleSecurityObject\n"
+        f"cn: {name}\nuserPassword: {WEB_PASSWORD}\n",
+    )
+    before = access_rules(slapd)
+    rules = (
+        documented_rules()
+        .replace(DOC_WEB_DN, dn)
+        .replace(DOC_PEOPLE, slapd.people_dn)
+        .replace(DOC_STATE, state_dn)
+        .replace(f'"{DOC_BASE}"', f'"{slapd.base_dn}"')
+    )
+    slapd.run_root("ldapmodify", ldif=rules)
+    rewrite_config(config_path, directory={"state_dn": state_dn}, state={"backend": "directory"})
+    runtime = runtime_on(config_path, TODAY)
+    init_branch(runtime.directory, state_dn)
+    runtime.close()
+    try:
+        yield WebDn(dn, state_dn)
+    finally:
+        restore = "".join(f"olcAccess: {rule}\n" for rule in before)
+        slapd.run_root(
+            "ldapmodify", ldif=f"dn: {DATABASE}\nchangetype: modify\nreplace: olcAccess\n{restore}"
+        )
+        drop_branch(slapd, state_dn)
+        slapd.run_root("ldapdelete", dn)
+
+
+def test_the_pages_work_bound_as_a_narrower_dn_with_the_documented_rules(
+    narrow_dn: WebDn,
+    config_path: Path,
+    mail_relay: SmtpTestServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    tool = runtime_on(config_path, TODAY)
+    person = add_person(tool, "lou.marchand", awaiting_activation=True)
+    send_activation(tool, person.identifier)
+    token = token_in_mail(mail_relay, f"{person.uid}@example.net", "activation")
+    monkeypatch.delenv("UMACCT_BIND_PASSWORD")  # the web host holds only its own
+    monkeypatch.setenv("UMACCT_WEB_BIND_PASSWORD", WEB_PASSWORD)
+    config = load_config(config_path)
+    app = create_app(config, WebSettings(bind_dn=narrow_dn.dn), clock=clock_on(TODAY), key=b"k")
+    browser = TestClient(app, base_url="https://ent.example.org", client=("203.0.113.9", 4000))
+
+    look = browser.get("/activation", params={"token": token})
+    assert look.status_code == 200, look.text
+    done = post_password(browser, "/activation", token, NEW_PASSWORD)
+    assert done.status_code == 200, done.text
+    assert tool.directory.check_password(person.dn, NEW_PASSWORD)
+    assert compte(read(tool, person)).startswith("{COMPTE}A:SupannActif")
+
+    home = browser.get("/")
+    sent = browser.post("/", data={"csrf": csrf_of(home.text), "address": person.identifier})
+    assert sent.status_code == 200
+    reset = token_in_mail(mail_relay, f"{person.uid}@example.net", "reset")
+    assert post_password(browser, "/reset", reset, OTHER_PASSWORD).status_code == 200
+    assert tool.directory.check_password(person.dn, OTHER_PASSWORD)
+
+    form = browser.get("/login")
+    logged = browser.post(
+        "/login",
+        data={"csrf": csrf_of(form.text), "address": person.identifier, "password": OTHER_PASSWORD},
+        follow_redirects=False,
+    )
+    assert logged.status_code == 303
+    page = browser.get("/account")
+    assert page.status_code == 200 and person.identifier in page.text
+    changed = browser.post(
+        "/account/password",
+        data={"csrf": csrf_of(page.text), "current": OTHER_PASSWORD,
+              "password": NEW_PASSWORD, "password2": NEW_PASSWORD},
+    )  # fmt: skip
+    assert changed.status_code == 200, changed.text
+    assert tool.directory.check_password(person.dn, NEW_PASSWORD)
+    for change, address in (
+        ("recovery", "lou.home@example.com"),
+        ("forwarding", "lou@example.org"),
+    ):
+        asked = browser.post(
+            "/account/" + change, data={"csrf": csrf_of(page.text), change: address}
+        )
+        assert asked.status_code == 200, asked.text
+        confirm = token_in_mail(mail_relay, address, "confirm")
+        look = browser.get("/confirm", params={"token": confirm})
+        confirmed = browser.post("/confirm", data={"csrf": csrf_of(look.text), "token": confirm})
+        assert confirmed.status_code == 200, confirmed.text
+    entry = read(tool, person)
+    assert entry.get("supannMailPerso") == ["lou.home@example.com"]
+    assert entry.get("mailForwardingAddress") == ["lou@example.org"]
+    tool.close()
+
+
+def test_the_narrower_dn_may_not_add_people_nor_read_the_tool(
+    narrow_dn: WebDn, slapd: LocalDirectory, config_path: Path
+) -> None:
+    settings = dataclasses.replace(
+        load_config(config_path).directory, bind_dn=narrow_dn.dn, bind_password_file=None
+    )
+    with connect(settings, WEB_PASSWORD) as directory:
+        with pytest.raises(RefusedError):
+            directory.add(
+                f"uid=intruder,{slapd.people_dn}",
+                {"objectClass": ["inetOrgPerson"], "uid": ["intruder"], "cn": ["x"], "sn": ["x"]},
+            )
+        assert directory.read(slapd.bind_dn, ["cn"]) is None
+
+
+def test_the_web_host_needs_its_own_password(
+    narrow_dn: WebDn, config_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("UMACCT_WEB_BIND_PASSWORD", raising=False)
+    app = create_app(
+        load_config(config_path), WebSettings(bind_dn=narrow_dn.dn), clock=clock_on(TODAY), key=b"k"
+    )
+    browser = TestClient(app, base_url="https://ent.example.org")
+    page = browser.get("/activation", params={"token": "A" * 43})
+    assert page.status_code == 500  # a configuration problem: said in the log, not the page
+    assert "web-directory" not in page.text

@@ -1,4 +1,4 @@
-"""Secrets (the directory bind password, the SMTP password): files, keyring, environment, prompt.
+"""Secrets (the bind and SMTP passwords, the web host's keys): files, keyring, environment, prompt.
 
 No secret is ever read from the command line or the configuration file (security.md 10, 18).
 The lookup order is, for the bind password, the file ``[directory] bind_password_file`` names
@@ -37,20 +37,33 @@ class SecretKind(StrEnum):
     WEB = "web"
     """The key that signs the web pages' CSRF cookies (``umacct serve``): the same on every
     web host, so that a form served by one is accepted by another."""
+    WEB_DIRECTORY = "web-directory"
+    """The password of ``[web] bind_dn``, the narrower DN a web host binds with."""
+    WEB_API = "web-api"
+    """The bearer token callers of the JSON API (``/api/``) authenticate with."""
 
 
 _ENV_VARS = {
     SecretKind.DIRECTORY: "UMACCT_BIND_PASSWORD",
     SecretKind.SMTP: "UMACCT_SMTP_PASSWORD",
     SecretKind.WEB: "UMACCT_WEB_SECRET",
+    SecretKind.WEB_DIRECTORY: "UMACCT_WEB_BIND_PASSWORD",
+    SecretKind.WEB_API: "UMACCT_WEB_API_TOKEN",
 }
 WEB_KEYRING_USER = "web:csrf"
+_FIXED_KEYRING_USERS = {
+    SecretKind.WEB: WEB_KEYRING_USER,
+    SecretKind.WEB_DIRECTORY: "web:directory",
+    SecretKind.WEB_API: "web:api",
+}
 CREDENTIALS_DIRECTORY = "CREDENTIALS_DIRECTORY"
 """Where systemd puts the service's credentials (``LoadCredential=NAME:PATH``)."""
 _CREDENTIAL_NAMES = {
     SecretKind.DIRECTORY: "umacct-bind-password",
     SecretKind.SMTP: "umacct-smtp-password",
     SecretKind.WEB: "umacct-web-secret",
+    SecretKind.WEB_DIRECTORY: "umacct-web-bind-password",
+    SecretKind.WEB_API: "umacct-web-api-token",
 }
 MAX_SECRET_FILE = 4096
 
@@ -77,11 +90,14 @@ def env_var(kind: SecretKind) -> str:
 
 
 def keyring_username(kind: SecretKind, config: Config) -> str:
-    """The keyring entry's username: the bind DN, ``smtp:<user>@<host>`` or ``web:csrf``."""
+    """The keyring entry's username: the bind DN, ``smtp:<user>@<host>``, or ``web:...``.
+
+    The web host's secrets are ``web:csrf``, ``web:directory`` and ``web:api``.
+    """
     if kind is SecretKind.DIRECTORY:
         return config.directory.bind_dn
-    if kind is SecretKind.WEB:
-        return WEB_KEYRING_USER
+    if kind in _FIXED_KEYRING_USERS:
+        return _FIXED_KEYRING_USERS[kind]
     smtp = config.mail.smtp
     return f"smtp:{smtp.username}@{smtp.host}"
 

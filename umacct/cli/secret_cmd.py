@@ -1,4 +1,4 @@
-"""``umacct secret``: store the directory or SMTP password in the keyring."""
+"""``umacct secret``: store the directory or SMTP password, or a web secret, in the keyring."""
 
 from __future__ import annotations
 
@@ -10,7 +10,13 @@ from umacct.cli.state import get_state
 from umacct.secrets import SecretKind
 
 app = typer.Typer(
-    help="Store passwords in the system keyring (never on the command line).", no_args_is_help=True
+    help=(
+        "Store passwords and the web host's secrets in the system keyring (never on the "
+        "command line): directory, smtp, web (the key that signs the web forms: the same on "
+        "every web host), web-directory (the password of [web] bind_dn), web-api (the JSON "
+        "API's bearer token)."
+    ),
+    no_args_is_help=True,
 )
 
 
@@ -23,7 +29,13 @@ def register(parent: typer.Typer) -> None:
 def set_secret(
     ctx: typer.Context,
     kind: Annotated[
-        SecretKind, typer.Argument(help="Which password: directory (bind DN) or smtp.")
+        SecretKind,
+        typer.Argument(
+            help=(
+                "Which secret: directory (bind DN), smtp, web (CSRF key), web-directory "
+                "([web] bind_dn's password) or web-api (the API's bearer token)."
+            )
+        ),
     ],
     stdin: Annotated[
         bool,

@@ -130,6 +130,7 @@ def create_app(
 ) -> Starlette:
     """The application: routes of ``[links]``, ``/``, the style sheet, and the middleware."""
     from umacct.web import account, pages
+    from umacct.web.binding import web_runtimes
 
     settings = settings or WebSettings()
     clock = clock or SystemClock()
@@ -144,7 +145,7 @@ def create_app(
         csrf=Csrf(key),
         templates=_templates(settings),
         routes=routes,
-        runtime_factory=runtime_factory or (lambda: Runtime(config, clock=clock)),
+        runtime_factory=runtime_factory or web_runtimes(config, settings, clock),
         clock=clock,
     )
     app = Starlette(
