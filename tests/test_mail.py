@@ -54,6 +54,9 @@ ALL_PARAMS = {
     "changed_date": "2025-08-01",
     "extendable": "yes",
     "profile": "Vacataire d'enseignement",
+    "request_id": "3f2a9c1b0d",
+    "requested_date": "2026-10-27",
+    "reason": "no contract renewal on file",
 }
 
 
@@ -229,7 +232,7 @@ def test_builtin_kinds_cover_the_account_life() -> None:
 def test_expiry_warning_gives_dates_and_extension_only_when_allowed(
     extendable: str, shown: bool
 ) -> None:
-    params = {**PERSON, "expiry_date": "2026-11-26", "extendable": extendable}
+    params = {**PERSON, **LINK_PARAMS, "expiry_date": "2026-11-26", "extendable": extendable}
     body = (
         compose("expiry_warning", "zoe@example.net", params, config=MAIL, clock=CLOCK)
         .parsed()

@@ -105,7 +105,14 @@ def test_naive_datetimes_are_refused(store: SQLiteStore) -> None:
 def test_dump_lists_every_table(store: SQLiteStore) -> None:
     store.record_notice("a@univ.example", "warn", "k", T0)
     dump = store.dump()
-    assert set(dump) == {"notices", "purged", "saved_values", "schema_migrations", "tokens"}
+    assert set(dump) == {
+        "extension_requests",
+        "notices",
+        "purged",
+        "saved_values",
+        "schema_migrations",
+        "tokens",
+    }
     assert dump["notices"] == [
         {
             "account": "a@univ.example",

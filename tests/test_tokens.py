@@ -121,6 +121,7 @@ def test_sec03_cancel_some_purposes(store: SQLiteStore) -> None:
         TokenPurpose.ACTIVATION,
         TokenPurpose.CONFIRM_RECOVERY,
         TokenPurpose.CONFIRM_FORWARDING,
+        TokenPurpose.EXTENSION,
     ]
     assert tokens.cancel(ALICE, []) == 0
 

@@ -22,6 +22,9 @@ from umacct.store import NewToken, Store, StoredToken
 
 TOKEN_BYTES = 32
 MAX_TTL = timedelta(hours=24)
+EXTENSION_MAX_TTL = timedelta(days=400)
+"""The one longer-lived link: an extension request's, valid until the grace end. It asks for
+what the person is entitled to anyway (the policy decides), and never sets a password."""
 _NOT_VALID = "this link is not valid (unknown, already used or replaced); ask for a new one"
 
 
@@ -34,6 +37,8 @@ class TokenPurpose(StrEnum):
     CONFIRM_FORWARDING = "confirm-forwarding"
     CONFIRM = "confirm"
     """A confirmation issued before recovery and forwarding had purposes of their own."""
+    EXTENSION = "extension"
+    """An extension request of an extendable profile, linked from the expiry warnings."""
 
     @property
     def link_kind(self) -> str:
@@ -101,9 +106,10 @@ class Tokens:
         payload: Mapping[str, str] | None = None,
     ) -> list[IssuedToken]:
         """``issue`` for each account, recorded in one transaction; in the same order."""
-        if not timedelta(0) < ttl <= MAX_TTL:
+        longest = EXTENSION_MAX_TTL if purpose is TokenPurpose.EXTENSION else MAX_TTL
+        if not timedelta(0) < ttl <= longest:
             raise InvalidInputError(
-                f"a link must be valid for more than 0 s and at most 24 h, not {ttl}"
+                f"a link must be valid for more than 0 s and at most {_words(longest)}, not {ttl}"
             )
         issued_at = self._clock.now()
         expires_at = issued_at + ttl
@@ -190,6 +196,10 @@ def _record(stored: StoredToken) -> TokenRecord:
         cancelled_at=stored.cancelled_at,
         payload=MappingProxyType(dict(stored.payload)),
     )
+
+
+def _words(span: timedelta) -> str:
+    return f"{span.days} days" if span.days > 1 else "24 h"
 
 
 def _format_instant(instant: datetime) -> str:

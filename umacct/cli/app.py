@@ -34,6 +34,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "lock": ("umacct.cli.lifecycle_cmd", "Lock an account: the directory refuses its logins until it is unlocked."),
     "unlock": ("umacct.cli.lifecycle_cmd", "Unlock an account locked by 'umacct lock': the state it had before comes back."),
     "extend": ("umacct.cli.lifecycle_cmd", "Extend the grace period by the profile's extension_months (titulaire and contractuel staff)."),
+    "extension": ("umacct.cli.extension_cmd", "Extension requests of extendable profiles: list them, grant or refuse one."),
     "sweep": ("umacct.cli.lifecycle_cmd", "The daily job (cron): suspend what is due, send warnings, expire, list or purge."),
     "purge": ("umacct.cli.lifecycle_cmd", "Archive (LDIF, mode 0600) then delete expired accounts; their identifiers stay reserved."),
     "restore": ("umacct.cli.lifecycle_cmd", "Put a purged account back from its archive: expired, with no usable password until a reset."),

@@ -8,6 +8,7 @@ used by one thread at a time: every other use of the Mailer waits for the batch 
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -27,7 +28,7 @@ from umacct.mail.dates import english_duration, french_duration
 from umacct.mail.queue import MailQueue, QueuedMail
 from umacct.mail.transport import Transport
 
-LINK_PURPOSES = ("activation", "reset", "confirm")
+LINK_PURPOSES = ("activation", "reset", "confirm", "extension")
 LINK_PARAMETERS = ("link", "link_validity_fr", "link_validity_en")
 
 LinkIssuer = Callable[[QueuedMail], str]
@@ -152,6 +153,14 @@ class Mailer:
         self._composer = Composer(config.mail, clock)
         self._relay_failure: str | None = None
         self._in_flight: MailBatch | None = None
+
+    def batch(self) -> contextlib.AbstractContextManager[None]:
+        """Messages sent in the block reach the disk together at its end (the outbox's).
+
+        The sweep records a batch's notices after the block: only for mail on disk.
+        """
+        batch = getattr(self._transport, "batch", None)
+        return batch() if callable(batch) else contextlib.nullcontext()
 
     @property
     def relay_failure(self) -> str | None:
@@ -295,6 +304,9 @@ class Mailer:
         return self._composer.compose(kind, recipient, params)
 
     def _link_parameters(self, link: str, purpose: str) -> dict[str, str]:
+        if purpose == "extension":  # valid until the grace end, not for a [tokens] lifetime
+            fr, en = "jusqu'à la fermeture du compte", "until the account closes"
+            return {"link": link, "link_validity_fr": fr, "link_validity_en": en}
         lifetime = parse_duration(getattr(self._config.tokens, f"{purpose}_ttl"))
         return {
             "link": link,

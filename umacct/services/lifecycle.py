@@ -42,6 +42,7 @@ from umacct.services.accounts import (
     rules_for,
 )
 from umacct.services.changes import PlannedChange, apply_change
+from umacct.tokens import TokenPurpose
 
 if TYPE_CHECKING:
     from umacct.policy import Evaluation, ResourceState
@@ -326,6 +327,13 @@ def send_warning(
     if dry_run:
         return outcome(runtime, account, "warn", message, changed=False)
     profile = profile_of(account, runtime.config)
+    extendable = evaluation.extension_allowed and profile.extendable
+    link: dict[str, str] = {}
+    if extendable:  # the request's link, valid until the grace end; older ones cancelled
+        from umacct.services.extensions import issue_extension_link
+
+        link["link"], _ = issue_extension_link(runtime, account.identifier, grace_end)
+        link["link_purpose"] = "extension"
     runtime.mailer.send(
         account.identifier,
         "expiry_warning",
@@ -334,8 +342,9 @@ def send_warning(
             "name": account.display_name,
             "account": account.identifier,
             "expiry_date": expires_on.isoformat(),
-            "extendable": "yes" if evaluation.extension_allowed and profile.extendable else "no",
+            "extendable": "yes" if extendable else "no",
         },
+        **link,
     )
     runtime.store.record_notice(account.identifier, WARNING_NOTICE, key, runtime.clock.now())
     runtime.audit.append(
@@ -564,6 +573,8 @@ def extend(
     if force:
         details["forced"] = True
     apply_change(runtime, change, command="extend", dry_run=dry_run, details=details)
+    if not dry_run:  # a granted extension ends the links that asked for one
+        runtime.tokens.cancel(account.identifier, [TokenPurpose.EXTENSION])
     after = change.simulate(runtime.config)
     return outcome(
         runtime,

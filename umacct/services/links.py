@@ -69,6 +69,10 @@ def issue_link(
     payload: Mapping[str, str] | None = None,
 ) -> tuple[str, IssuedToken]:
     """Issue a token (cancelling the account's older ones of that purpose); the link and token."""
+    if purpose is TokenPurpose.EXTENSION:  # valid until the grace end, if one can be asked
+        from umacct.services.extensions import issue_extension_link
+
+        return issue_extension_link(runtime, account)
     issued = runtime.tokens.issue(account, purpose, link_lifetime(runtime.config, purpose), payload)
     return build_link(runtime.config, purpose, issued.token), issued
 

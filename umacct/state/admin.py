@@ -40,6 +40,7 @@ from umacct.state.directory_store import (
     token_attributes,
     token_id_of,
 )
+from umacct.state.extension_requests import EXTENSIONS, add_unit, migrated_item
 
 if TYPE_CHECKING:
     from umacct.services.runtime import Runtime
@@ -138,6 +139,10 @@ def migrate_state(runtime: Runtime, *, dry_run: bool = False) -> MigrationReport
         PURGED: [_purge_item(state_dn, row) for row in rows.get("purged", [])],
         SAVED: [_saved_item(state_dn, row) for row in rows.get("saved_values", [])],
     }
+    requests = [migrated_item(state_dn, row) for row in rows.get("extension_requests", [])]
+    plans[EXTENSIONS] = [item for item in requests if item is not None]
+    if plans[EXTENSIONS] and not dry_run:
+        add_unit(directory, state_dn)  # a branch made before requests existed lacks it
     for unit, items in plans.items():
         report.kinds.append(_migrate_unit(directory, state_dn, unit, items, dry_run=dry_run))
     return report

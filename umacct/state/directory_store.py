@@ -44,6 +44,7 @@ from umacct.state.branch import (
     search_keys,
     unit_dn,
 )
+from umacct.state.extension_requests import DirectoryExtensionRequests
 from umacct.state.leases import LEASE_SECONDS, Leases
 from umacct.store import _LOCK_NAME, NewToken, PurgeRecord, StoredToken, to_stored_time
 
@@ -164,7 +165,7 @@ def _purge_from(record: Mapping[str, Any]) -> PurgeRecord:
     )  # fmt: skip
 
 
-class DirectoryStore(Closing):
+class DirectoryStore(Closing, DirectoryExtensionRequests):
     """The ``Store`` under ``state_dn``, through the tool's bound directory connection.
 
     ``directory`` is the run's connection (the store does not close it); ``connect`` opens
@@ -371,6 +372,16 @@ class DirectoryStore(Closing):
             if record.get("account") == account and record.get("kind") == kind
         ]
         return max((instant for instant in sent if instant is not None), default=None)
+
+    # --- batches --------------------------------------------------------------------------
+
+    def batch(self) -> contextlib.AbstractContextManager[None]:
+        """The ``Store`` batch: here each write is already its own directory write.
+
+        The server makes each one durable as it applies it (with ``olcDbNoSync`` off), so
+        there is nothing to keep for the block's end; writes are not yet pipelined.
+        """
+        return contextlib.nullcontext()
 
     # --- job locks ------------------------------------------------------------------------
 
