@@ -279,14 +279,23 @@ def sweep(
         int, typer.Option("--limit", min=1, help="With --purge: purge at most this many accounts.")
     ] = 100,
     max_changes: MaxChanges = None,
+    ignore_replication_lag: Annotated[
+        bool,
+        typer.Option(
+            "--ignore-replication-lag",
+            help="Run even though the providers of [directory] urls disagree (audited).",
+        ),
+    ] = False,
 ) -> None:
     """The daily job (cron): suspend what is due, send warnings, expire, list or purge.
 
     One tab-separated line per account changed (account, action, details) and a summary on
     stderr; nothing at all when nothing changed (-v: the summary anyway). Accounts still
     purgeable are counted in the summary, not listed. Safe to run twice the same day: the
-    second run changes nothing. Exit 75 when another sweep is running; exit 77, nothing
-    changed, when it would suspend, expire or purge more than [policy] max_changes_per_run.
+    second run changes nothing. Exit 75 when another sweep is running, or, with several
+    [directory] urls, while the providers disagree (contextCSN; nothing changed:
+    --ignore-replication-lag runs anyway); exit 77, nothing changed, when it would suspend,
+    expire or purge more than [policy] max_changes_per_run.
     """
     from umacct.cli.dates import parse_day
     from umacct.services.sweep import SweepSummary
@@ -296,7 +305,10 @@ def sweep(
     day = parse_day(as_of, "--as-of")
     runtime = state.runtime(as_of=day, writes=not dry_run, force_date=force_date)
     summary = SweepSummary(runtime.today(), dry_run)
-    results = run_sweep(runtime, summary, purge=purge, purge_limit=limit, max_changes=max_changes)
+    results = run_sweep(
+        runtime, summary, purge=purge, purge_limit=limit, max_changes=max_changes,
+        ignore_replication_lag=ignore_replication_lag,
+    )  # fmt: skip
     changes = _render_stream(state, results, dry_run=dry_run)
     if changes or state.verbose:  # cron mails whatever a job prints: nothing when nothing changed
         state.info(_sweep_summary(summary))
