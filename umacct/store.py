@@ -183,6 +183,16 @@ class Store(ExtensionRequestStore, Protocol):
         """Hold the advisory lock of a job, e.g. the daily sweep, for the ``with`` block."""
         ...
 
+    def batch(self) -> contextlib.AbstractContextManager[None]:
+        """Within the block, the writes are kept together and made durable once, at its end.
+
+        For a run that writes for many accounts (the sweep): one disk sync per batch instead
+        of one per write. Each write still applies as a whole or not at all; a process that
+        dies in the block loses the block's writes (never part of one). Nested blocks join
+        the outer one.
+        """
+        ...
+
     def record_purge(self, purge: PurgeRecord) -> None:
         """Remember a purged account: its identifier stays reserved, its archive findable."""
         ...
@@ -261,6 +271,8 @@ class SQLiteStore(Closing, SQLiteExtensionRequests):
         ensure_private_dir(self.data_dir)
         self._create_private_file()
         self._conn = self._connect(busy_timeout_ms)
+        self._batch_depth = 0
+        """1 inside ``batch()``: writes join its transaction instead of committing each."""
         self._migrate()
 
     def close(self) -> None:
@@ -276,7 +288,7 @@ class SQLiteStore(Closing, SQLiteExtensionRequests):
         All in one transaction (one disk sync).
         """
         ids = []
-        with self._conn:
+        with self._writing():
             for token in tokens:
                 now = to_stored_time(token.issued_at)
                 self._conn.execute(
@@ -312,7 +324,7 @@ class SQLiteStore(Closing, SQLiteExtensionRequests):
     def mark_token_used(self, token_id: int, now: datetime) -> bool:
         """Mark a pending, unexpired token used; False if it no longer was (lost a race)."""
         stamp = to_stored_time(now)
-        with self._conn:
+        with self._writing():
             cursor = self._conn.execute(
                 "UPDATE tokens SET used_at = ? WHERE id = ? AND used_at IS NULL"
                 " AND cancelled_at IS NULL AND expires_at > ?",
@@ -323,7 +335,7 @@ class SQLiteStore(Closing, SQLiteExtensionRequests):
     @_reported
     def release_token(self, token_id: int, used_at: datetime) -> None:
         """Undo ``mark_token_used`` of that instant (the change the token was for failed)."""
-        with self._conn:
+        with self._writing():
             self._conn.execute(
                 "UPDATE tokens SET used_at = NULL WHERE id = ? AND used_at = ?",
                 (token_id, to_stored_time(used_at)),
@@ -343,7 +355,7 @@ class SQLiteStore(Closing, SQLiteExtensionRequests):
                 return 0
             sql += f" AND purpose IN ({', '.join('?' for _ in purposes)})"
             params.extend(purposes)
-        with self._conn:
+        with self._writing():
             return self._conn.execute(sql, params).rowcount
 
     @_reported
@@ -370,7 +382,7 @@ class SQLiteStore(Closing, SQLiteExtensionRequests):
     @_reported
     def record_notice(self, account: str, kind: str, key: str, now: datetime) -> bool:
         """Record that a notice was sent; False if this (account, kind, key) already was."""
-        with self._conn:
+        with self._writing():
             cursor = self._conn.execute(
                 "INSERT OR IGNORE INTO notices (account, kind, key, sent_at) VALUES (?, ?, ?, ?)",
                 (account, kind, key, to_stored_time(now)),
@@ -406,7 +418,7 @@ class SQLiteStore(Closing, SQLiteExtensionRequests):
     @_reported
     def record_purge(self, purge: PurgeRecord) -> None:
         """Remember a purged account: its identifier stays reserved, its archive findable."""
-        with self._conn:
+        with self._writing():
             self._conn.execute(
                 "INSERT OR REPLACE INTO purged"
                 " (account, uid, dn, external_id, archive, purged_at, restored_at, archive_sha256)"
@@ -442,7 +454,7 @@ class SQLiteStore(Closing, SQLiteExtensionRequests):
     @_reported
     def mark_restored(self, account: str, now: datetime) -> None:
         """Note that a purged account was put back."""
-        with self._conn:
+        with self._writing():
             self._conn.execute(
                 "UPDATE purged SET restored_at = ? WHERE account = ?",
                 (to_stored_time(now), account),
@@ -452,7 +464,7 @@ class SQLiteStore(Closing, SQLiteExtensionRequests):
     def save_values(self, account: str, values: Mapping[str, Sequence[str]], now: datetime) -> None:
         """Keep lists of values for later, by name, in one transaction (one disk sync)."""
         saved_at = to_stored_time(now)
-        with self._conn:
+        with self._writing():
             self._conn.executemany(
                 "INSERT OR REPLACE INTO saved_values (account, name, value_list, saved_at)"
                 " VALUES (?, ?, ?, ?)",
@@ -469,6 +481,50 @@ class SQLiteStore(Closing, SQLiteExtensionRequests):
             "SELECT value_list FROM saved_values WHERE account = ? AND name = ?", (account, name)
         ).fetchone()
         return None if row is None else [str(v) for v in json.loads(row[0])]
+
+    # --- batches --------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def batch(self) -> Iterator[None]:
+        """One transaction for the block's writes, committed (one disk sync) at its end.
+
+        The write lock of the file is taken at the block's first write and held to its end:
+        keep blocks short (a batch of accounts), other writers wait (``busy_timeout_ms``).
+        The block's writes are committed even when it ends with an error: they record what
+        was done in the directory and the mail queue before the error.
+        """
+        if self._batch_depth:
+            yield
+            return
+        self._batch_depth = 1
+        try:
+            yield
+        finally:
+            self._batch_depth = 0
+            if self._conn.in_transaction:
+                self._commit()
+
+    @_reported
+    def _commit(self) -> None:
+        self._conn.commit()
+
+    @contextlib.contextmanager
+    def _writing(self) -> Iterator[None]:
+        """One write, whole or not at all: its own transaction, or a savepoint in a batch."""
+        if not self._batch_depth:
+            with self._conn:
+                yield
+            return
+        if not self._conn.in_transaction:
+            self._conn.execute("BEGIN IMMEDIATE")
+        self._conn.execute("SAVEPOINT write")
+        try:
+            yield
+        except BaseException:
+            self._conn.execute("ROLLBACK TO write")
+            self._conn.execute("RELEASE write")
+            raise
+        self._conn.execute("RELEASE write")
 
     # --- job locks ------------------------------------------------------------------------
 

@@ -8,6 +8,7 @@ used by one thread at a time: every other use of the Mailer waits for the batch 
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -152,6 +153,14 @@ class Mailer:
         self._composer = Composer(config.mail, clock)
         self._relay_failure: str | None = None
         self._in_flight: MailBatch | None = None
+
+    def batch(self) -> contextlib.AbstractContextManager[None]:
+        """Messages sent in the block reach the disk together at its end (the outbox's).
+
+        The sweep records a batch's notices after the block: only for mail on disk.
+        """
+        batch = getattr(self._transport, "batch", None)
+        return batch() if callable(batch) else contextlib.nullcontext()
 
     @property
     def relay_failure(self) -> str | None:

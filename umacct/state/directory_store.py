@@ -373,6 +373,16 @@ class DirectoryStore(Closing, DirectoryExtensionRequests):
         ]
         return max((instant for instant in sent if instant is not None), default=None)
 
+    # --- batches --------------------------------------------------------------------------
+
+    def batch(self) -> contextlib.AbstractContextManager[None]:
+        """The ``Store`` batch: here each write is already its own directory write.
+
+        The server makes each one durable as it applies it (with ``olcDbNoSync`` off), so
+        there is nothing to keep for the block's end; writes are not yet pipelined.
+        """
+        return contextlib.nullcontext()
+
     # --- job locks ------------------------------------------------------------------------
 
     def job_lock(
