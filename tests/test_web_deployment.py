@@ -6,9 +6,12 @@ import dataclasses
 import re
 import secrets
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+import tomli_w
 from command_line import umacct
 from days import TODAY, clock_on
 from people import (
@@ -23,19 +26,22 @@ from people import (
 )
 from smtp_fixtures import SmtpTestServer
 from starlette.testclient import TestClient
-from test_state_support import drop_branch, new_branch
-from test_web import csrf_of, post_password
+from test_state_support import bound, branch, drop_branch, host_config, new_branch
+from test_web import CLIENT, csrf_of, post_password
 
+from umacct.clock import FixedClock
 from umacct.config import load_config
 from umacct.directory import connect
 from umacct.errors import ConfigError, RefusedError
 from umacct.localdir import LocalDirectory
 from umacct.services.credentials import send_activation
 from umacct.state.admin import init_branch
+from umacct.state.counters import WINDOW_SECONDS, DirectoryCounters, window_of
 from umacct.web.app import create_app
 from umacct.web.settings import WebSettings, load_web_settings
 
 pytestmark = pytest.mark.usefixtures("directory_clean")
+__all__ = ["branch"]
 
 
 # --- [web] in the configuration itself ------------------------------------------------------
@@ -263,3 +269,93 @@ def test_the_web_host_needs_its_own_password(
     page = browser.get("/activation", params={"token": "A" * 43})
     assert page.status_code == 500  # a configuration problem: said in the log, not the page
     assert "web-directory" not in page.text
+
+
+# --- rate-limit counters where the state lives ----------------------------------------------
+
+
+def host(slapd: LocalDirectory, folder: Path, state_dn: str) -> Path:
+    """One web host's configuration: its own data folder, the shared state branch."""
+    folder.mkdir()
+    path = folder / "config.toml"
+    path.write_bytes(tomli_w.dumps(host_config(slapd, folder / "data", state_dn)).encode())
+    return path
+
+
+def test_two_web_hosts_on_one_directory_share_one_limit(
+    slapd: LocalDirectory, branch: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("UMACCT_BIND_PASSWORD", slapd.bind_password)
+    settings = WebSettings(client_posts_per_hour=3)
+    browsers = []
+    for name in ("web1", "web2"):
+        config = load_config(host(slapd, tmp_path / name, branch))
+        app = create_app(config, settings, clock=clock_on(TODAY), key=b"shared key")
+        browsers.append(TestClient(app, base_url="https://ent.example.org", client=CLIENT))
+
+    def post(browser: TestClient) -> int:
+        form = browser.get("/")
+        answer = browser.post("/activation", data={"csrf": csrf_of(form.text), "token": "B" * 43})
+        return answer.status_code
+
+    assert [post(browsers[0]), post(browsers[1]), post(browsers[0])] == [400, 400, 400]
+    assert post(browsers[1]) == 429  # the fourth post of that client, on either host
+    assert post(browsers[0]) == 429
+    with bound(slapd)() as directory:
+        counted = list(
+            directory.search(
+                f"ou=counters,{branch}",
+                "(objectClass=applicationProcess)",
+                ["description"],
+                scope="one",
+            )
+        )
+    assert [
+        value
+        for entry in counted
+        for value in entry.get("description")
+        if value.startswith("count")
+    ] == ["count 3"]
+
+
+def counters_on(slapd: LocalDirectory, state_dn: str, instant: datetime) -> DirectoryCounters:
+    return DirectoryCounters(bound(slapd)(), state_dn, FixedClock(instant))
+
+
+def test_counters_in_the_branch_lose_no_hit_when_hosts_count_at_once(
+    slapd: LocalDirectory, branch: str
+) -> None:
+    now = clock_on(TODAY).now()
+    hosts = [counters_on(slapd, branch, now) for _ in range(4)]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        answers = list(pool.map(lambda n: hosts[n % 4].hit("client:x:post", 10), range(16)))
+    assert answers.count(True) == 10
+    assert not hosts[0].hit("client:x:post", 10)
+    assert hosts[0].hit("client:y:post", 10)  # another key has its own count
+    for counters in hosts:
+        counters.directory.close()
+
+
+def test_counters_slide_over_the_hour_and_old_windows_go(
+    slapd: LocalDirectory, branch: str
+) -> None:
+    start = datetime.fromtimestamp(window_of(clock_on(TODAY).now()) * WINDOW_SECONDS, UTC)
+    first = counters_on(slapd, branch, start + timedelta(minutes=50))
+    assert all(first.hit("k", 4) for _ in range(4)) and not first.hit("k", 4)
+    # 15 minutes into the next window, three quarters of the last one still count: 3 of 4.
+    later = counters_on(slapd, branch, start + timedelta(minutes=75))
+    assert later.hit("k", 4) and not later.hit("k", 4)
+    # Two windows on, nothing counts and the first window's entry is gone.
+    gone = counters_on(slapd, branch, start + timedelta(minutes=190))
+    assert gone.hit("k", 4)
+    entries = list(
+        gone.directory.search(
+            f"ou=counters,{branch}", "(objectClass=applicationProcess)", ["cn"], scope="one"
+        )
+    )
+    windows = {
+        value for entry in entries for value in entry.get("cn") if value.startswith("window")
+    }
+    assert f"window {window_of(start)}" not in windows
+    for counters in (first, later, gone):
+        counters.directory.close()

@@ -35,7 +35,7 @@ from umacct.errors import ConfigError, TemporaryError, UmacctError, UnavailableE
 from umacct.secrets import SecretKind, find_secret
 from umacct.services.runtime import Runtime
 from umacct.web.i18n import Translate, chosen_language, translator
-from umacct.web.limits import RateLimits
+from umacct.web.limits import Counters, open_limits
 from umacct.web.security import Client, Csrf, FrontMiddleware, cookie_options
 from umacct.web.sessions import Sessions
 from umacct.web.settings import LinkRoute, WebSettings, ent_url, link_routes
@@ -79,9 +79,9 @@ class WebContext:
             runtime.close()
 
     @contextmanager
-    def limits(self) -> Iterator[RateLimits]:
-        """The rate-limit counters (call from a worker thread)."""
-        limits = RateLimits(Path(self.config.paths.data_dir), self.clock)
+    def limits(self) -> Iterator[Counters]:
+        """The rate-limit counters, where the state lives (call from a worker thread)."""
+        limits = open_limits(self.config, self.clock, self.runtime_factory)
         try:
             yield limits
         finally:

@@ -1,23 +1,68 @@
-"""Rate limits of the web pages, counted where the tool's state lives (``<data_dir>/web.db``).
+"""Rate limits of the web pages, counted where the tool's state lives.
 
 Each limit is a key (``client:<address>:<action>`` or ``account:<identifier>:<action>``) and a
-number of hits allowed in the last hour. Every web host that shares the data dir shares the
-counters. The file is made like the state store: mode 0600, never through a symbolic link.
+number of hits allowed in the last hour. With the state in the directory (``[state] backend
+= "directory"``) the counters are entries of the state branch (``umacct.state.counters``),
+shared by every web host of that directory; with SQLite they are in ``<data_dir>/web.db``,
+shared by the web hosts that share the data dir. The file is made like the state store: mode
+0600, never through a symbolic link.
 """
 
 from __future__ import annotations
 
 import os
 import sqlite3
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Protocol
 
 from umacct.clock import Clock
+from umacct.config import Config, state_backend
 from umacct.datadir import ensure_private_dir, open_private_file
 from umacct.errors import UnavailableError
+from umacct.services.runtime import Runtime
 
 LIMITS_FILE = "web.db"
 WINDOW = timedelta(hours=1)
+
+
+class Counters(Protocol):
+    """Hit counters: ``hit`` counts one unless the hour's allowance is used up."""
+
+    def hit(self, key: str, allowed: int) -> bool:
+        """Count one hit for ``key``; False (and nothing counted) when ``allowed`` are used up."""
+        ...
+
+    def close(self) -> None:
+        """Release what the counters hold."""
+        ...
+
+
+def open_limits(config: Config, clock: Clock, runtime_factory: Callable[[], Runtime]) -> Counters:
+    """The counters where the tool's state lives: the state branch, or ``web.db``."""
+    if state_backend(config) != "directory":
+        return RateLimits(Path(config.paths.data_dir), clock)
+    assert config.directory.state_dn is not None  # checked by the configuration
+    return _BranchLimits(runtime_factory(), config.directory.state_dn, clock)
+
+
+class _BranchLimits:
+    """The state branch's counters, over a runtime's connection (closed with them)."""
+
+    def __init__(self, runtime: Runtime, state_dn: str, clock: Clock) -> None:
+        from umacct.state.counters import DirectoryCounters
+
+        self._runtime = runtime
+        self._counters = DirectoryCounters(runtime.directory, state_dn, clock)
+
+    def hit(self, key: str, allowed: int) -> bool:
+        """Count one hit for ``key`` in the state branch."""
+        return self._counters.hit(key, allowed)
+
+    def close(self) -> None:
+        """Close the runtime (its directory connection)."""
+        self._runtime.close()
 
 
 class RateLimits:
