@@ -106,7 +106,7 @@ def test_the_branch_is_read_by_the_tool_only_and_the_write_probe_leaves_nothing(
     assert branch_listing(slapd) == before  # nothing left behind
 
 
-def test_a_branch_anonymous_sessions_read_fails_with_the_acl_to_add(
+def test_sec39_a_branch_anonymous_sessions_read_fails_with_the_acl_to_add(
     own_slapd: LocalDirectory, own_config: Path
 ) -> None:
     set_branch_rule(
@@ -183,7 +183,7 @@ def test_a_simple_bind_shows_the_dn_the_server_mapped_and_no_tls(slapd: LocalDir
     assert rows["replication"]["detail"] == "one server in [directory] urls: nothing to compare"
 
 
-def test_sasl_external_shows_the_mapped_dn_with_no_password_anywhere(
+def test_sec42_doctor_over_sasl_external_looks_up_no_password_and_shows_the_mapped_dn(
     config_path: Path, slapd: LocalDirectory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     rewrite_config(
@@ -212,7 +212,7 @@ def tls_slapd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalDirecto
 
 
 @pytest.mark.parametrize("mode", ["starttls", "ldaps"])
-def test_the_connection_shows_the_negotiated_tls_version(
+def test_sec17_the_connection_shows_the_negotiated_tls_version(
     tls_slapd: LocalDirectory, mode: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     path = tmp_path / "config.toml"
