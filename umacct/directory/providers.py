@@ -7,7 +7,7 @@ what a connection that never bound may read (the state branch must show it nothi
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -167,18 +167,15 @@ def anonymous_entries(settings: DirectoryConfig, url: str, base: str) -> list[st
         raise UnavailableError(f"{address.url}: {failure}") from None
     seen: list[str] = []
     with Directory(wire, address, settings) as session:
+        search = session.search(
+            base, "(objectClass=*)", [], scope="sub", page_size=0,
+            size_limit=_ANONYMOUS_SIZE_LIMIT,
+        )  # fmt: skip
         try:
-            for entry in _anonymous_search(session, base):
-                seen.append(entry)
+            for entry in search:
+                seen.append(entry.dn)
         except UnavailableError:
             raise
         except UmacctError:
             pass  # refused, or stopped at the size limit: what came is what it could read
     return seen
-
-
-def _anonymous_search(session: Directory, base: str) -> Sequence[str] | Iterator[str]:
-    search = session.search(
-        base, "(objectClass=*)", [], scope="sub", page_size=0, size_limit=_ANONYMOUS_SIZE_LIMIT
-    )
-    return (entry.dn for entry in search)
