@@ -2,7 +2,8 @@
 
 Builds the durable directory of target 2 (only ``due`` people past their end of activity),
 runs ``umacct sweep`` once under pyinstrument and prints its wall time and peak RSS. The
-profile goes to ``bench/out/profile-sweep.txt``.
+profile goes to ``bench/out/profile-sweep.txt`` (``--cprofile``: cProfile's, to
+``bench/out/profile-sweep.pstats``); ``--bare`` drops every index.
 """
 
 from __future__ import annotations
@@ -20,13 +21,19 @@ def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.profile_sweep", description=__doc__)
     parser.add_argument("--accounts", type=int, default=100_000, help="people in the directory")
     parser.add_argument("--due", type=int, default=1000, help="people past their end of activity")
+    parser.add_argument("--bare", action="store_true", help="a server without any index")
+    parser.add_argument("--cprofile", action="store_true", help="cProfile, not pyinstrument")
     options = parser.parse_args()
     OUT.mkdir(parents=True, exist_ok=True)
-    report = OUT / "profile-sweep.txt"
-    profiler = [str(Path(UMACCT).with_name("pyinstrument")), "-o", str(report), "--"]
-    with sweep_directory("profile-sweep-slapd", options.accounts, options.due) as directory:
+    report = OUT / ("profile-sweep.pstats" if options.cprofile else "profile-sweep.txt")
+    tool = [str(Path(UMACCT).with_name("pyinstrument")), "-o", str(report), "--", UMACCT]
+    if options.cprofile:
+        tool = [sys.executable, "-m", "cProfile", "-o", str(report), "-m", "umacct"]
+    with sweep_directory(
+        "profile-sweep-slapd", options.accounts, options.due, indexed=not options.bare
+    ) as directory:
         env = write_config(directory, OUT / "profile-sweep")
-        run = run_timed([*profiler, UMACCT, "sweep"], env=env, memory=True)
+        run = run_timed([*tool, "sweep"], env=env, memory=True)
     print(
         f"umacct sweep {run.seconds:.2f} s under the profiler, peak RSS {run.peak_rss_mib:.0f} MiB"
     )

@@ -7,21 +7,26 @@ the batch's values), with answers identical to the look-up of one row at a time.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 from days import TODAY
-from people import add_person
+from people import add_person, outbox_mails
 
 from umacct.cli.intake_report import warnings_for, warnings_for_all
 from umacct.directory import Directory, Entry
+from umacct.errors import UnavailableError
 from umacct.identifiers import PersonName
 from umacct.intake import read_intake
 from umacct.services.create import CreateOutcome, create_people
 from umacct.services.create_lookup import HOMONYMS_PER_SEARCH, NamesWanted, homonyms_of
+from umacct.services.lifecycle import DEPARTURE_NOTICE
 from umacct.services.runtime import Runtime
 from umacct.services.search import homonyms
+from umacct.services.sweep import SWEEP_BATCH, SweepSummary, sweep
+from umacct.store import NewToken, SQLiteStore
 
 pytestmark = pytest.mark.usefixtures("directory_clean")
 
@@ -124,3 +129,55 @@ def test_intake_warnings_take_one_search_for_the_whole_report(
     accounts = [warning.account for warning in together]
     assert accounts == [f"jean.martin{n}@umontpellier.fr" for n in range(2, 7)]
     assert "jean.martin@umontpellier.fr" in together[0].warning
+
+
+# --- the sweep's state writes, per batch of accounts ------------------------------------------
+
+
+def test_a_store_batch_commits_once_at_its_end_and_each_write_stays_whole(
+    tmp_path: Path,
+) -> None:
+    now = datetime.now(UTC)
+    with SQLiteStore(tmp_path) as store, SQLiteStore(tmp_path) as other:
+        with store.batch():
+            assert store.record_notice("a@x", "departure", "k1", now)
+            with store.batch():  # joins the outer batch
+                store.save_values("a@x", {"affiliations": ["staff"]}, now)
+            assert store.has_notice("a@x", "departure", "k1")  # the batch sees its writes
+            assert not other.has_notice("a@x", "departure", "k1")  # others, not yet
+            # The second token has the first one's hash: the write fails half-way through.
+            twins = [token("b@x", "same-hash", now), token("c@x", "same-hash", now)]
+            with pytest.raises(UnavailableError):
+                store.issue_tokens(twins)
+            assert store.find_token("same-hash") is None  # the failed write left nothing
+        assert other.has_notice("a@x", "departure", "k1")
+        assert other.saved_values("a@x", "affiliations") == ["staff"]
+        assert other.find_token("same-hash") is None
+
+
+def token(account: str, token_hash: str, now: datetime) -> NewToken:
+    """A reset token to record."""
+    return NewToken(account, "reset", token_hash, now, now + timedelta(hours=1), {})
+
+
+def test_the_sweep_reports_a_batch_once_its_mail_and_state_are_on_disk(
+    on: Callable[[date], Runtime],
+) -> None:
+    first = on(TODAY)
+    people = [
+        add_person(first, f"due.person{n}", end_of_activity=TODAY - timedelta(days=1))
+        for n in range(SWEEP_BATCH + 5)
+    ]
+    runtime = on(TODAY)
+    summary = SweepSummary(runtime.today(), dry_run=False)
+    results = sweep(runtime, summary)
+    head = next(results)
+    assert head.action == "suspend"
+    # The whole first batch is done, its mail in the outbox and its notices committed.
+    with SQLiteStore(Path(runtime.config.paths.data_dir)) as other:
+        told = [p for p in people if other.last_notice(p.identifier, DEPARTURE_NOTICE)]
+    assert len(told) == SWEEP_BATCH
+    assert len(outbox_mails(runtime)) == SWEEP_BATCH
+    rest = list(results)
+    assert len(rest) == len(people) - 1 and summary.errors == []
+    assert len(outbox_mails(runtime)) == len(people)

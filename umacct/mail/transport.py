@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import itertools
 import os
@@ -10,6 +11,7 @@ import secrets
 import smtplib
 import ssl
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
 from typing import Protocol, Self
@@ -78,6 +80,37 @@ class OutboxTransport(Closing):
         self._clock = clock or SystemClock()
         self._sequence = itertools.count(1)
         self._folder_checked = False
+        self._unsynced: list[Path] | None = None
+        """Inside ``batch()``: the files written and not yet synced to disk."""
+
+    @contextlib.contextmanager
+    def batch(self) -> Iterator[None]:
+        """Within the block, files are written at once and synced together at its end.
+
+        Each file and then the folder are synced once the block ends (also on an error), so
+        that a batch's messages are on disk before the caller records them as sent.
+        """
+        if self._unsynced is not None:
+            yield
+            return
+        self._unsynced = []
+        try:
+            yield
+        finally:
+            written, self._unsynced = self._unsynced, None
+            if written:
+                self._sync(written)
+
+    def _sync(self, written: list[Path]) -> None:
+        try:
+            for path in [*written, self.folder]:
+                descriptor = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+                try:
+                    os.fsync(descriptor)
+                finally:
+                    os.close(descriptor)
+        except OSError as exc:
+            raise UnavailableError(f"outbox {self.folder}: cannot sync: {exc.strerror}") from exc
 
     def send(self, message: OutgoingMessage) -> None:
         """Write the message atomically (temporary file, then rename)."""
@@ -91,8 +124,11 @@ class OutboxTransport(Closing):
                 with os.fdopen(handle, "wb") as stream:
                     stream.write(message.data)
                     stream.flush()
-                    os.fsync(stream.fileno())
+                    if self._unsynced is None:
+                        os.fsync(stream.fileno())
                 os.replace(temporary, self.folder / name)
+                if self._unsynced is not None:
+                    self._unsynced.append(self.folder / name)
             except BaseException:
                 Path(temporary).unlink(missing_ok=True)
                 raise

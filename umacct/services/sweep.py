@@ -8,8 +8,9 @@ of accounts due, not the directory's size. Running it twice the same day changes
 from __future__ import annotations
 
 import contextlib
+import itertools
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -73,10 +74,16 @@ _CUTS = frozenset(
 )
 
 
-def cuts_due(runtime: Runtime, *, purge: bool, purge_limit: int) -> int:
-    """How many accounts the sweep would suspend, expire or purge today (no change made)."""
+def cuts_due(
+    runtime: Runtime, *, purge: bool, purge_limit: int, accounts: Iterable[Account] | None = None
+) -> int:
+    """How many accounts the sweep would suspend, expire or purge today (no change made).
+
+    ``accounts``: the accounts due today, already read (else they are searched for).
+    """
     count = purges = 0
-    for account in due_accounts(runtime, runtime.today()):
+    due = accounts if accounts is not None else due_accounts(runtime, runtime.today())
+    for account in due:
         if account.stage in (Stage.FOREIGN, Stage.PRECREATED):
             continue
         try:
@@ -126,35 +133,79 @@ def sweep(
     if purge_limit < 1:
         raise InvalidInputError("--limit must be 1 or more")
     with contextlib.ExitStack() as stack:
+        kept: list[Account] | None = None
         if not summary.dry_run:
             from umacct.services.replication import require_providers_in_sync
 
             require_providers_in_sync(runtime, ignore_lag=ignore_replication_lag)
             stack.enter_context(runtime.store.job_lock("sweep"))
-            count = cuts_due(runtime, purge=purge, purge_limit=purge_limit)
+            kept = _kept_due(runtime, summary.as_of)
+            count = cuts_due(runtime, purge=purge, purge_limit=purge_limit, accounts=kept)
             check_change_cap(runtime, count, max_changes, "sweep")
             stack.enter_context(runtime.audit.group_commit())
+        due = iter(kept if kept is not None else due_accounts(runtime, summary.as_of))
         purged = 0
-        for account in due_accounts(runtime, summary.as_of):
-            capped = purge and purged >= purge_limit
-            try:
-                result = _sweep_one(
-                    runtime, account, summary.dry_run, purge=purge and not capped, mark=not capped
-                )
-            except UmacctError as error:
-                if error.exit_code in (69, 75):
-                    raise  # the directory or the store is gone: stop, a rerun completes the work
-                summary.errors.append(f"{account.identifier}: {error.message}")
-                continue
-            if result is None:
-                continue
-            if result.action == "purge":
-                purged += 1
-            elif capped and result.action == "purgeable":
-                summary.purges_left += 1
-                continue
-            summary.add(result)
-            yield result
+        while batch := list(itertools.islice(due, SWEEP_BATCH)):
+            results: list[AccountOutcome] = []
+            stopped: UmacctError | None = None
+            with _batched(runtime, dry_run=summary.dry_run, purge=purge):
+                for account in batch:
+                    capped = purge and purged >= purge_limit
+                    try:
+                        result = _sweep_one(
+                            runtime, account, summary.dry_run, purge=purge and not capped,
+                            mark=not capped,
+                        )  # fmt: skip
+                    except UmacctError as error:
+                        if error.exit_code in (69, 75):
+                            # The directory or the store is gone: stop, a rerun completes it.
+                            stopped = error
+                            break
+                        summary.errors.append(f"{account.identifier}: {error.message}")
+                        continue
+                    if result is None:
+                        continue
+                    if result.action == "purge":
+                        purged += 1
+                    elif capped and result.action == "purgeable":
+                        summary.purges_left += 1
+                        continue
+                    summary.add(result)
+                    results.append(result)
+            # The batch's mail is on disk and its state committed: its results can be told.
+            yield from results
+            if stopped is not None:
+                raise stopped
+
+
+SWEEP_BATCH = 100
+"""Accounts swept together: their outbox files synced once, their state committed once."""
+KEPT_DUE = 2_000
+"""Up to this many due accounts, the list counted for the change cap is the one swept."""
+
+
+def _kept_due(runtime: Runtime, as_of: date) -> list[Account] | None:
+    """The accounts due, read once for both the cap and the sweep; None when too many."""
+    if as_of != runtime.today():
+        return None
+    kept = list(itertools.islice(due_accounts(runtime, as_of), KEPT_DUE + 1))
+    return kept if len(kept) <= KEPT_DUE else None
+
+
+@contextlib.contextmanager
+def _batched(runtime: Runtime, *, dry_run: bool, purge: bool) -> Iterator[None]:
+    """The state writes of a batch of accounts in one commit, after its mail reached the disk.
+
+    Mail first, state after: a notice is recorded only for mail that is queued (a process
+    that dies in between sends the notice again on the next run, never records one unsent).
+    A run with ``--purge`` commits each write at once: a purged identifier is recorded
+    before the next account is touched (security 21), whatever happens to the process.
+    """
+    if dry_run or purge:
+        yield
+        return
+    with runtime.store.batch(), runtime.mailer.batch():
+        yield
 
 
 def _sweep_one(
