@@ -22,9 +22,10 @@ from starlette.routing import Route
 
 from umacct.errors import InvalidInputError, NotFoundError, RefusedError, UmacctError
 from umacct.policy import Stage
-from umacct.services.accounts import find_account, recovery_address
+from umacct.services.accounts import Account, find_account, recovery_address
 from umacct.services.addresses import clear_forwarding, request_forwarding, request_recovery
 from umacct.services.credentials import change_password
+from umacct.services.extensions import ExtensionStatus, request_extension, status_of
 from umacct.services.runtime import Runtime
 from umacct.web.app import (
     MAX_FIELD_CHARS,
@@ -34,7 +35,8 @@ from umacct.web.app import (
     page_for,
     rate_limited,
 )
-from umacct.web.i18n import password_reason
+from umacct.web.extension import day_words
+from umacct.web.i18n import extension_reason, password_reason
 from umacct.web.security import cookie_options, session_cookie_name
 from umacct.web.staff import (
     FIELD_PREFIX,
@@ -65,6 +67,7 @@ def routes() -> list[Route]:
         Route("/account/forwarding", forwarding_form, methods=["POST"]),
         Route("/account/directory", directory_form, methods=["POST"]),
         Route("/account/antispam", antispam_form, methods=["POST"]),
+        Route("/account/extension", extension_form, methods=["POST"]),
     ]
 
 
@@ -77,6 +80,8 @@ class AccountView:
     forwarding: str | None
     staff: StaffView | None = None
     """The staff part (directory data, antispam); None for an account that is not staff."""
+    extension: ExtensionStatus | None = None
+    """The extension part: an extendable profile in its grace period; None otherwise."""
 
 
 # --- who is there ---------------------------------------------------------------------------
@@ -124,6 +129,7 @@ def _view(page: Page, identifier: str, typed: dict[str, list[str]] | None = None
             recovery_address(runtime, account),
             forwards[0] if forwards else None,
             with_typed(staff, typed) if staff is not None and typed else staff,
+            extension_part(runtime, account),
         )
 
 
@@ -241,6 +247,7 @@ def _render(
         attribute_label=lambda name: attribute_label(t, name),
         attribute_hint=lambda name: attribute_hint(t, name),
         level_label=lambda name: level_label(t, name),
+        **extension_values(page, view.extension),
     )
 
 
@@ -403,3 +410,45 @@ def _save_directory(page: Page, identifier: str) -> StaffAnswer:
 def _save_antispam(page: Page, identifier: str) -> StaffAnswer:
     with page.context.runtime(page.client) as runtime:
         return save_antispam(runtime, identifier, page.field("level"), page.t)
+
+
+# --- the extension request of an extendable profile in its grace period -----------------------
+
+
+def extension_part(runtime: Runtime, account: Account) -> ExtensionStatus | None:
+    """The account's extension section, for an extendable profile in its grace period."""
+    if account.stage is not Stage.GRACE:
+        return None
+    status = status_of(runtime, account)
+    return status if status.extendable else None
+
+
+def extension_values(page: Page, status: ExtensionStatus | None) -> dict[str, str]:
+    """What the section shows: the dates in the page's language, the policy's reason."""
+    if status is None:
+        return {}
+    pending = status.pending
+    return {
+        "extension_end": day_words(page, status.grace_end),
+        "extension_pending_date": day_words(page, pending.requested_at.date()) if pending else "",
+        "extension_refusal": extension_reason(status.refusal or "", page.lang),
+    }
+
+
+async def extension_form(request: Request) -> Response:
+    """Ask for the extension from the account page (the same request as the mailed link)."""
+    page, identifier, refused = await _posted(request)
+    if refused is not None or identifier is None:
+        return refused or _to_login()
+    try:
+        await in_worker(_ask_extension, page, identifier)
+    except RefusedError as error:
+        return await _answer(page, identifier, extension_reason(error.message, page.lang), {})
+    except UmacctError as error:
+        return error_response(page, error)
+    return await _answer(page, identifier, page.t("extension_asked"), {})
+
+
+def _ask_extension(page: Page, identifier: str) -> None:
+    with page.context.runtime(page.client) as runtime:
+        request_extension(runtime, identifier)

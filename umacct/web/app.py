@@ -129,7 +129,7 @@ def create_app(
     key: bytes | None = None,
 ) -> Starlette:
     """The application: routes of ``[links]``, ``/``, the style sheet, and the middleware."""
-    from umacct.web import account, pages
+    from umacct.web import account, api, extension, pages
     from umacct.web.binding import web_runtimes
 
     settings = settings or WebSettings()
@@ -154,8 +154,10 @@ def create_app(
             Route(routes["activation"].path, pages.activation, methods=["GET", "POST"]),
             Route(routes["reset"].path, pages.reset, methods=["GET", "POST"]),
             Route(routes["confirm"].path, pages.confirm, methods=["GET", "POST"]),
+            Route(routes["extension"].path, extension.extension, methods=["GET", "POST"]),
             Route(f"/static/{STYLE_FILE}", style_sheet, methods=["GET"]),
             *account.routes(),
+            *api.routes(),
         ],
         middleware=[
             Middleware(

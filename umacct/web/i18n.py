@@ -347,6 +347,80 @@ MESSAGES: dict[str, dict[str, str]] = {
     },
 }
 
+# --- the extension request (umacct.web.extension, and the account page's section) ---------------
+
+MESSAGES["fr"].update({
+    "extension_title": "Prolonger votre compte informatique",
+    "extension_section_title": "Prolongation du compte",
+    "extension_intro": "Votre compte {account} est maintenu jusqu'au {grace_end} inclus. Votre "
+    "profil permet d'en demander la prolongation (reconductible sur demande).",
+    "extension_auto": "La prolongation est accordée dès votre demande.",
+    "extension_review": "Votre demande sera examinée par l'assistance ; vous recevrez sa "
+    "réponse par mail.",
+    "extension_button": "Demander la prolongation",
+    "extension_waiting": "Votre demande du {date} (n° {id}) attend l'examen de l'assistance.",
+    "extension_granted_title": "Prolongation accordée",
+    "extension_granted": "Le compte {account} est prolongé jusqu'au {grace_end} inclus. Un "
+    "message vous le confirme.",
+    "extension_pending_title": "Demande enregistrée",
+    "extension_pending": "Votre demande (n° {id}) attend l'examen de l'assistance. Vous "
+    "recevrez sa réponse par mail ; d'ici là, le compte reste ouvert jusqu'au {grace_end}.",
+    "extension_refused_title": "Prolongation impossible",
+    "extension_refused_intro": "La prolongation ne peut pas être demandée :",
+    "extension_login": "Se connecter à la gestion du compte",
+    "extension_asked": "Votre demande de prolongation est enregistrée.",
+})  # fmt: skip
+MESSAGES["en"].update({
+    "extension_title": "Extend your IT account",
+    "extension_section_title": "Account extension",
+    "extension_intro": "Your account {account} is kept until {grace_end} included. Your profile "
+    "lets you ask for an extension (renewable on request).",
+    "extension_auto": "The extension is granted as soon as you ask.",
+    "extension_review": "The helpdesk will review your request; you will get its answer by mail.",
+    "extension_button": "Ask for the extension",
+    "extension_waiting": "Your request of {date} (no. {id}) is waiting for the helpdesk.",
+    "extension_granted_title": "Extension granted",
+    "extension_granted": "The account {account} is extended until {grace_end} included. A "
+    "message confirms it.",
+    "extension_pending_title": "Request received",
+    "extension_pending": "Your request (no. {id}) is waiting for the helpdesk. You will get its "
+    "answer by mail; meanwhile the account stays open until {grace_end}.",
+    "extension_refused_title": "No extension possible",
+    "extension_refused_intro": "An extension cannot be asked:",
+    "extension_login": "Log in to account management",
+    "extension_asked": "Your extension request is filed.",
+})  # fmt: skip
+
+_EXTENSION_REASONS: list[tuple[re.Pattern[str], str, str]] = [
+    (re.compile(r"^profile (\S+) is not extendable$"),
+     "Your profile ({0}) cannot be extended.", "Votre profil ({0}) ne permet pas de prolongation."),
+    (re.compile(r"^account expired on (\S+)$"),
+     "The account expired on {0}.", "Le compte a expiré le {0}."),
+    (re.compile(r"^account is not in its grace period"),
+     "The account is not in its grace period.", "Le compte n'est pas en période de maintien."),
+    (re.compile(r"^(?:already extended|the grace period runs) to (\S+): .* from (\S+) "),
+     "The account is already kept until {0}: an extension renews, it does not add up; it can "
+     "be asked from {1}.",
+     "Le compte est déjà maintenu jusqu'au {0} : une prolongation renouvelle, elle ne s'ajoute "
+     "pas ; elle peut être demandée à partir du {1}."),
+    (re.compile(r"^profile (\S+) allows at most (\d+) extensions and (\d+) were granted"),
+     "Your profile ({0}) allows at most {1} extensions, and {2} were granted.",
+     "Votre profil ({0}) permet au plus {1} prolongations, et {2} ont été accordées."),
+    (re.compile(r"^the request of (\S+) was refused on (\S+): (.*)$"),
+     "Your request of {0} was refused on {1}: {2}",
+     "Votre demande du {0} a été refusée le {1} : {2}"),
+]  # fmt: skip
+
+
+def extension_reason(reason: str, lang: str) -> str:
+    """The policy's refusal of an extension in the page's language (else as the core says)."""
+    for pattern, english, french in _EXTENSION_REASONS:
+        found = pattern.match(reason)
+        if found:
+            return (french if lang == "fr" else english).format(*found.groups())
+    return reason
+
+
 Translate = Callable[..., str]
 
 

@@ -27,7 +27,7 @@ from umacct.errors import ConfigError
 
 WEB_FILE = "web.toml"
 WHY_PAGES = "that user could write the pages people type their password into"
-LINK_KINDS = ("activation", "reset", "confirm")
+LINK_KINDS = ("activation", "reset", "confirm", "extension")
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
