@@ -329,3 +329,20 @@ def test_state_migrate_carries_the_requests(
     assert found == request
     code, out, err = umacct("--config", str(a.config_path), "state", "migrate")
     assert code == 0 and "extensions: 1 in the file, added 0, 1 already there" in out
+
+
+def test_explain_shows_a_pending_request_and_how_to_decide_it(on: On, config_path: Path) -> None:
+    person, warned_runtime = warned(on, "explain.pending")
+    review(config_path, helpdesk=None)
+    answer = request_by_link(on(warn_day()), extension_token(warned_runtime))
+    request_id = answer.request.request_id
+    code, out, err = umacct("explain", person.identifier, day=warn_day())
+    assert code == 0, err
+    assert f"extension request {request_id} of {warn_day().isoformat()} waits" in out
+    assert f"umacct extension grant {request_id}" in out
+    code, out, err = umacct("explain", person.identifier, "--json", day=warn_day())
+    assert code == 0 and f"umacct extension grant {request_id}" in out, err
+    code, _, err = umacct("extension", "grant", request_id, day=warn_day())
+    assert code == 0, err
+    code, out, _ = umacct("explain", person.identifier, day=warn_day())
+    assert "waits for a decision" not in out

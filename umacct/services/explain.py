@@ -364,6 +364,12 @@ def explain(runtime: Runtime, key: str) -> Explanation:
     rule = rule_words(account, profile, evaluation)
     if len(activities) > 1:
         rule = f"{several_profiles_words(runtime.today(), activities)}; {rule}"
+    upcoming = _upcoming(runtime, account, evaluation)
+    from umacct.services.extensions import pending_request, pending_words
+
+    pending = pending_request(runtime, account.identifier)
+    if pending is not None:  # the helpdesk's decision comes first
+        upcoming.insert(0, TimelineEvent(runtime.today(), pending_words(runtime, pending)))
     return Explanation(
         account=account.identifier,
         as_of=runtime.today(),
@@ -372,7 +378,7 @@ def explain(runtime: Runtime, key: str) -> Explanation:
         rule=rule,
         profiles=activities,
         happened=_history(runtime, account),
-        upcoming=_upcoming(runtime, account, evaluation),
+        upcoming=upcoming,
         login_blockers=blockers,
         can_log_in=not blockers,
         extendable=bool(evaluation and evaluation.extension_allowed),

@@ -153,6 +153,16 @@ def pending_request(runtime: Runtime, account: str) -> ExtensionRequest | None:
     return next(iter(runtime.store.extension_requests(account=account, status=PENDING)), None)
 
 
+def pending_words(runtime: Runtime, request: ExtensionRequest) -> str:
+    """A waiting request in words, with the commands that decide it (``explain``)."""
+    asked = local_day(runtime, request.requested_at).isoformat()
+    return (
+        f"extension request {request.request_id} of {asked} waits for a decision: "
+        f"umacct extension grant {request.request_id} (or refuse {request.request_id} "
+        "--reason TEXT)"
+    )
+
+
 # --- the link of the expiry warning -----------------------------------------------------------
 
 
