@@ -105,6 +105,36 @@ def test_config_check_accepts_a_good_web_table(config_path: Path) -> None:
     assert code == 0, err
 
 
+# --- [links] stay https, but for loopback ---------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "base",
+    [
+        "http://ent.example.org",
+        "http://10.0.0.8:8080",
+        "http://127.0.0.1.nip.io",
+        "ftp://127.0.0.1",
+    ],
+)
+def test_an_http_link_base_beyond_loopback_is_refused(config_path: Path, base: str) -> None:
+    rewrite_config(config_path, links={"activation": f"{base}/activation?token={{token}}"})
+    code, _, err = umacct("config", "check")
+    assert code == 78
+    assert "[links]" in err and "activation" in err and "loopback" in err
+
+
+@pytest.mark.parametrize("base", ["http://127.0.0.1:8080", "http://[::1]:8080", "http://localhost"])
+def test_an_http_link_base_on_loopback_is_accepted(config_path: Path, base: str) -> None:
+    links = {kind: f"{base}/{kind}?token={{token}}" for kind in ("activation", "reset", "confirm")}
+    rewrite_config(config_path, links=links)
+    code, _, err = umacct("config", "check")
+    assert code == 0, err
+    app = create_app(load_config(config_path), clock=clock_on(TODAY), key=b"k")
+    look = TestClient(app, base_url=base).get("/activation", params={"token": "D" * 43})
+    assert look.status_code == 400  # served: the link is simply not valid
+
+
 # --- [web] bind_dn: a narrower DN, with exactly the rules docs/web.md gives -------------------
 
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "web.md"
