@@ -51,7 +51,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "config": ("umacct.cli.config_cmd", "Write, show and check the configuration file."),
     "serve": ("umacct.cli.serve_cmd", "Serve the web pages of the mailed links (activation, reset, confirmation) and first login."),
     "state": ("umacct.cli.state_cmd", "The tool's own state in the directory: make its branch, move a state.db into it."),
-    "secret": ("umacct.cli.secret_cmd", "Store passwords in the system keyring (never on the command line)."),
+    "secret": ("umacct.cli.secret_cmd", "Store passwords and the web pages' secrets in the system keyring (never on the command line)."),
     "localdir": ("umacct.cli.localdir_cmd", "Start, describe and stop a throwaway local OpenLDAP directory (demo, tests, benchmarks)."),
     "help": ("umacct.cli.help_cmd", "Show the help of a command: umacct help COMMAND [SUBCOMMAND]."),
 }  # fmt: skip

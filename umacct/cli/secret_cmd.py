@@ -11,10 +11,11 @@ from umacct.secrets import SecretKind
 
 app = typer.Typer(
     help=(
-        "Store passwords and the web host's secrets in the system keyring (never on the "
-        "command line): directory, smtp, web (the key that signs the web forms: the same on "
-        "every web host), web-directory (the password of [web] bind_dn), web-api (the JSON "
-        "API's bearer token)."
+        "Store passwords and the web pages' secrets in the system keyring (never on the "
+        "command line).\n\n"
+        "directory and smtp: the bind and relay passwords; web: the key that signs the web "
+        "forms (the same on every web host); web-directory: the password of [web] bind_dn; "
+        "web-api: the JSON API's bearer token."
     ),
     no_args_is_help=True,
 )
