@@ -19,6 +19,7 @@ from umacct.localdir import (
     start_replicated_pair,
     wait_until_in_sync,
 )
+from umacct.services.lifecycle import suspend
 from umacct.services.replication import compare
 
 Pair = tuple[LocalDirectory, LocalDirectory]
@@ -203,3 +204,42 @@ def test_the_sweep_runs_with_a_provider_down(pair: Pair, pair_config: Path) -> N
     code, out, err = umacct("sweep")
     assert code == 0, err
     assert out.startswith(f"{person.identifier}\t")
+
+
+def test_purge_expired_deletes_nothing_while_the_providers_disagree(
+    pair: Pair, pair_config: Path, tmp_path: Path
+) -> None:
+    """A restore, an unsuspension or an extension on the other provider may not be here yet."""
+    runtime = runtime_on(pair_config, TODAY)
+    try:
+        gone = add_person(
+            runtime, "gone.person", profile="autre_personnel", end_of_activity=days(-700)
+        )
+        suspend(runtime, gone.identifier, reason="left", notice=False)
+    finally:
+        runtime.close()
+    wait_until_in_sync(pair)
+    first, second = pair
+    stop_replication_into(second)
+    write_on(first, "only.on.first")
+    before = entry_of(first, gone.uid)
+    records = len(audit_records(tmp_path / "data"))
+
+    code, out, err = umacct("purge", "--expired", "--yes", "--reason", "old")
+    assert (code, out) == (75, ""), err
+    assert "the directory's providers disagree" in err and "--ignore-replication-lag" in err
+    assert entry_of(first, gone.uid) == before
+    assert len(audit_records(tmp_path / "data")) == records
+
+    code, out, err = umacct("purge", "--expired", "--dry-run")
+    assert code == 0 and gone.identifier in out, err
+
+    code, out, err = umacct(
+        "purge", "--expired", "--yes", "--reason", "old", "--ignore-replication-lag"
+    )
+    assert code == 0 and gone.identifier in out, err
+    assert entry_of(first, gone.uid) == ""
+    ignored = [
+        r for r in audit_records(tmp_path / "data") if r["result"] == "replication lag ignored"
+    ]
+    assert [r["command"] for r in ignored] == ["purge"]

@@ -15,6 +15,7 @@ from umacct.cli.params import (
     AsOf,
     DryRun,
     ForceDate,
+    IgnoreReplicationLag,
     MaxChanges,
     OptionalAccount,
     Reason,
@@ -279,13 +280,7 @@ def sweep(
         int, typer.Option("--limit", min=1, help="With --purge: purge at most this many accounts.")
     ] = 100,
     max_changes: MaxChanges = None,
-    ignore_replication_lag: Annotated[
-        bool,
-        typer.Option(
-            "--ignore-replication-lag",
-            help="Run even though the providers of [directory] urls disagree (audited).",
-        ),
-    ] = False,
+    ignore_replication_lag: IgnoreReplicationLag = False,
 ) -> None:
     """The daily job (cron): suspend what is due, send warnings, expire, list or purge.
 
@@ -349,11 +344,13 @@ def purge(
     limit: Annotated[
         int, typer.Option("--limit", min=1, help="Purge at most this many accounts.")
     ] = 100,
+    ignore_replication_lag: IgnoreReplicationLag = False,
 ) -> None:
     """Archive (LDIF, mode 0600) then delete expired accounts; their identifiers stay reserved.
 
     Needs --reason. Without --yes it shows what it would delete and asks on a terminal;
-    without a terminal it refuses.
+    without a terminal it refuses. --expired, with several [directory] urls, deletes nothing
+    while the providers disagree (exit 75; --ignore-replication-lag runs anyway, audited).
     """
     from umacct.cli.terminal import confirm
     from umacct.errors import RefusedError, UsageError
@@ -388,7 +385,10 @@ def purge(
         )
         if not count or not confirm(state.env, f"Archive and delete these {count} accounts?"):
             raise typer.Exit(0)
-    _render_stream(state, purge_expired(runtime, limit=limit, dry_run=dry_run), dry_run=dry_run)
+    purged = purge_expired(
+        runtime, limit=limit, dry_run=dry_run, ignore_replication_lag=ignore_replication_lag
+    )
+    _render_stream(state, purged, dry_run=dry_run)
 
 
 def restore(

@@ -45,6 +45,13 @@ RequiredReason = Annotated[
         show_default=False,
     ),
 ]
+IgnoreReplicationLag = Annotated[
+    bool,
+    typer.Option(
+        "--ignore-replication-lag",
+        help="Run even though the providers of [directory] urls disagree (audited).",
+    ),
+]
 MaxChanges = Annotated[
     int | None,
     typer.Option(

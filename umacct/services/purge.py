@@ -264,15 +264,21 @@ def purgeable_accounts(runtime: Runtime) -> Iterator[Account]:
 
 
 def purge_expired(
-    runtime: Runtime, *, limit: int, dry_run: bool = False
+    runtime: Runtime, *, limit: int, dry_run: bool = False, ignore_replication_lag: bool = False
 ) -> Iterator[AccountOutcome]:
     """``umacct purge --expired``: at most ``limit`` accounts (security 19).
 
     An account whose archive cannot be written is skipped with its own ``error`` line and
     kept; the others go on, and the run ends with ``ArchiveError`` (exit 65) naming them.
+    A real run deletes nothing while the directory's providers disagree (exit 75), unless
+    ``ignore_replication_lag`` (audited): a restore not replicated yet would be missed.
     """
     if limit < 1:
         raise InvalidInputError("--limit must be 1 or more")
+    if not dry_run:
+        from umacct.services.replication import require_providers_in_sync
+
+        require_providers_in_sync(runtime, ignore_lag=ignore_replication_lag, command="purge")
     skipped: list[str] = []
     for count, account in enumerate(purgeable_accounts(runtime)):
         if count >= limit:

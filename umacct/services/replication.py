@@ -129,7 +129,9 @@ def check_replication(
         sleep(POLL_SECONDS)
 
 
-def require_providers_in_sync(runtime: Runtime, *, ignore_lag: bool = False) -> None:
+def require_providers_in_sync(
+    runtime: Runtime, *, ignore_lag: bool = False, command: str = "sweep"
+) -> None:
     """Before a run that changes accounts: refuse (exit 75) while the providers disagree.
 
     Only with several ``[directory] urls``. A provider that cannot be reached does not stop
@@ -144,7 +146,7 @@ def require_providers_in_sync(runtime: Runtime, *, ignore_lag: bool = False) -> 
         return
     if ignore_lag:
         runtime.audit.append(
-            "sweep", None, {}, "replication lag ignored", providers=report.words(),
+            command, None, {}, "replication lag ignored", providers=report.words(),
             option=OVERRIDE_OPTION,
         )  # fmt: skip
         return
