@@ -26,15 +26,19 @@ def serve(
         typer.Option(
             "--web-config",
             metavar="FILE",
-            help="A TOML file with the [web] table (default: web.toml beside the configuration).",
+            help=(
+                "A TOML file with the [web] table (default: the configuration's own [web], "
+                "else web.toml beside it)."
+            ),
         ),
     ] = None,
 ) -> None:
     """Serve the web pages of the mailed links (activation, reset, confirmation) and first login.
 
     Every form consumes its link only when sent (POST), never when opened; the pages speak
-    French and English. Behind a TLS reverse proxy in production (docs/web.md). Runs until
-    interrupted; needs the web extra: pip install 'umacct[web]'.
+    French and English; /api/ answers the same in JSON for a site's own ENT pages. Behind a
+    TLS reverse proxy in production; binds as [web] bind_dn when set (docs/web.md). Runs
+    until interrupted; needs the web extra: pip install 'umacct[web]'.
     """
     state = get_state(ctx)
     try:
