@@ -25,6 +25,7 @@ runner = CliRunner()
 READ_COMMANDS = {
     "doctor", "search", "show", "explain", "list", "audit", "directory show", "mail list",
     "report stale-passwords", "report missing-recovery", "report pending-activation", "report forwarding",
+    "extension list",
 }  # fmt: skip
 
 
@@ -89,6 +90,7 @@ READ_ARGUMENTS = {
     "doctor": [], "search": ["meta json"], "show": ["ACCOUNT"], "explain": ["ACCOUNT"], "list": [], "audit": [],
     "directory show": ["ACCOUNT"], "mail list": [], "report stale-passwords": [],
     "report missing-recovery": [], "report pending-activation": [], "report forwarding": [],
+    "extension list": [],
 }  # fmt: skip
 
 

@@ -129,7 +129,7 @@ def test_a_newer_warning_link_cancels_the_older_one(on: On) -> None:
     assert later.tokens.check(second, TokenPurpose.EXTENSION)
 
 
-def test_a_link_valid_beyond_24_hours_is_for_extension_requests_only(on: On) -> None:
+def test_sec59_a_link_valid_beyond_24_hours_is_for_extension_requests_only(on: On) -> None:
     runtime = on(warn_day())
     with pytest.raises(InvalidInputError, match="at most 24 h"):
         runtime.tokens.issue("x@umontpellier.fr", TokenPurpose.RESET, timedelta(days=2))
