@@ -238,7 +238,7 @@ def test_api_a_password_change_needs_the_current_one_and_a_strong_one(
     assert web.runtime.directory.check_password(person.dn, NEW_PASSWORD)
 
 
-def test_api_refuses_who_is_not_authenticated(web: Web, api_token: str) -> None:
+def test_sec60_api_refuses_who_is_not_authenticated(web: Web, api_token: str) -> None:
     person = add_person(web.runtime, "eli.barbier")
     sso = {"remote_user_header": "X-Remote-User", "trusted_proxies": ["127.0.0.1"]}
     browser = web.client(**sso)
@@ -284,7 +284,7 @@ def test_api_no_bearer_token_stored_means_no_bearer_access(web: Web) -> None:
     assert (answer.status_code, code_of(answer)) == (401, "unauthenticated")
 
 
-def test_api_a_session_cookie_is_no_credential_here(web: Web) -> None:
+def test_sec60_api_a_session_cookie_is_no_credential_here(web: Web) -> None:
     from test_web_account import logged_in
 
     person = add_person(web.runtime, "max.renard")

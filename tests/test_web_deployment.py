@@ -209,7 +209,7 @@ def narrow_dn(
         slapd.run_root("ldapdelete", dn)
 
 
-def test_the_pages_work_bound_as_a_narrower_dn_with_the_documented_rules(
+def test_sec61_the_pages_work_bound_as_a_narrower_dn_with_the_documented_rules(
     narrow_dn: WebDn,
     config_path: Path,
     mail_relay: SmtpTestServer,
@@ -273,7 +273,7 @@ def test_the_pages_work_bound_as_a_narrower_dn_with_the_documented_rules(
     tool.close()
 
 
-def test_the_narrower_dn_may_not_add_people_nor_read_the_tool(
+def test_sec61_the_narrower_dn_may_not_add_people_nor_read_the_tool(
     narrow_dn: WebDn, slapd: LocalDirectory, config_path: Path
 ) -> None:
     settings = dataclasses.replace(
@@ -288,7 +288,7 @@ def test_the_narrower_dn_may_not_add_people_nor_read_the_tool(
         assert directory.read(slapd.bind_dn, ["cn"]) is None
 
 
-def test_the_web_host_needs_its_own_password(
+def test_sec61_the_web_host_needs_its_own_password(
     narrow_dn: WebDn, config_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("UMACCT_WEB_BIND_PASSWORD", raising=False)
@@ -312,7 +312,7 @@ def host(slapd: LocalDirectory, folder: Path, state_dn: str) -> Path:
     return path
 
 
-def test_two_web_hosts_on_one_directory_share_one_limit(
+def test_sec62_two_web_hosts_on_one_directory_share_one_limit(
     slapd: LocalDirectory, branch: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("UMACCT_BIND_PASSWORD", slapd.bind_password)
@@ -352,7 +352,7 @@ def counters_on(slapd: LocalDirectory, state_dn: str, instant: datetime) -> Dire
     return DirectoryCounters(bound(slapd)(), state_dn, FixedClock(instant))
 
 
-def test_counters_in_the_branch_lose_no_hit_when_hosts_count_at_once(
+def test_sec62_counters_in_the_branch_lose_no_hit_when_hosts_count_at_once(
     slapd: LocalDirectory, branch: str
 ) -> None:
     now = clock_on(TODAY).now()
