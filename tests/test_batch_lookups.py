@@ -22,7 +22,7 @@ from umacct.identifiers import PersonName
 from umacct.intake import read_intake
 from umacct.services.create import CreateOutcome, create_people
 from umacct.services.create_lookup import HOMONYMS_PER_SEARCH, NamesWanted, homonyms_of
-from umacct.services.lifecycle import DEPARTURE_NOTICE
+from umacct.services.lifecycle import DEPARTURE_NOTICE, suspend
 from umacct.services.runtime import Runtime
 from umacct.services.search import homonyms
 from umacct.services.sweep import SWEEP_BATCH, SweepSummary, sweep
@@ -129,6 +129,82 @@ def test_intake_warnings_take_one_search_for_the_whole_report(
     accounts = [warning.account for warning in together]
     assert accounts == [f"jean.martin{n}@umontpellier.fr" for n in range(2, 7)]
     assert "jean.martin@umontpellier.fr" in together[0].warning
+
+
+# --- the intake's look-ups: every row before the first add -------------------------------------
+
+
+class EventsDirectory(CountingDirectory):
+    """The real directory, noting the order of searches and batches of adds."""
+
+    def __init__(self, directory: Directory) -> None:
+        super().__init__(directory)
+        self.events: list[str] = []
+
+    def search(self, base: str, filter: str, *args: Any, **options: Any) -> Iterator[Entry]:
+        self.events.append("search")
+        return super().search(base, filter, *args, **options)
+
+    def add_many(self, *args: Any, **options: Any) -> Any:
+        self.events.append("add")
+        return self._directory.add_many(*args, **options)
+
+
+def _filler(count: int) -> list[tuple[str, str, str]]:
+    return [("Élise", f"Nom{n}", f"e{n}@example.net") for n in range(count)]
+
+
+def test_an_intake_looks_every_row_up_before_its_first_add(on: Callable[[date], Runtime]) -> None:
+    runtime = on(TODAY)
+    add_person(runtime, "elise.nom3")
+    intake = read_intake(_intake(_filler(450)), profiles=runtime.config.profiles)
+    spy = EventsDirectory(runtime.directory)
+    runtime._directory = spy  # type: ignore[assignment]
+    results = list(create_people(runtime, intake.rows, send_mail=False))
+    assert [r.action for r in results if isinstance(r, CreateOutcome)] == ["created"] * 450
+    first_add = spy.events.index("add")
+    assert spy.events.count("add") == 3  # batches of 200, 200, 50
+    assert "search" not in spy.events[first_add:]  # no look-up reads what the run added
+    assert spy.events[:first_add].count("search") <= 3 * 3  # three per 200 rows at most
+    assert results[3].account == "elise.nom32@umontpellier.fr"  # the taken one was seen
+
+
+def test_the_same_person_in_two_batches_gets_one_account(on: Callable[[date], Runtime]) -> None:
+    runtime = on(TODAY)
+    rows = [
+        ("Léa", "Dubois", "lea@example.net"),
+        *_filler(250),
+        ("Léa", "Dubois", "lea@example.net"),
+    ]
+    data = [line + ";" for line in _intake(rows).decode().splitlines()]
+    data[0] += "external_id"
+    data[1] += "E1"  # the first row has an external id, the last one none
+    intake = read_intake(("\n".join(data) + "\n").encode(), profiles=runtime.config.profiles)
+    assert len(intake.rows) == len(rows)
+    results = [r for r in create_people(runtime, intake.rows) if isinstance(r, CreateOutcome)]
+    assert (results[0].action, results[-1].action) == ("created", "exists")
+    assert results[-1].account == results[0].account == "lea.dubois@umontpellier.fr"
+
+
+def test_an_account_a_row_changed_is_seen_changed_by_the_later_rows(
+    on: Callable[[date], Runtime],
+) -> None:
+    runtime = on(TODAY)
+    back = add_person(
+        runtime, "rui.costa", end_of_activity=TODAY - timedelta(days=40),
+        extra={"supannEmpId": ["P7"], "sn": ["Costa"], "givenName": ["Rui"]},
+    )  # fmt: skip
+    suspend(runtime, back.identifier)
+    # The first row reinstates him with a new personal address; a later one (no id) gives
+    # that address: the same person, already back, not a second account.
+    rows = [("Rui", "Costa", "rui@example.org"), *_filler(250), ("Rui", "Costa", "rui@example.org")]
+    data = [line + ";" for line in _intake(rows).decode().splitlines()]
+    data[0] += "external_id"
+    data[1] += "P7"
+    intake = read_intake(("\n".join(data) + "\n").encode(), profiles=runtime.config.profiles)
+    results = [r for r in create_people(runtime, intake.rows) if isinstance(r, CreateOutcome)]
+    assert (results[0].action, results[0].account) == ("reinstated", back.identifier)
+    assert (results[-1].action, results[-1].account) == ("exists", back.identifier)
 
 
 # --- the sweep's state writes, per batch of accounts ------------------------------------------

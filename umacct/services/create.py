@@ -1,10 +1,10 @@
 """``umacct create``: new accounts, one person or a whole intake file, and returning people.
 
 One code path serves both: rows (``IntakeRow``, from the CSV parser or built by
-``new_person``) are taken in batches; for each batch one directory search finds the people
-already known (by external id, or by names, personal address and profile) and one search
-finds the identifiers already taken, so that the cost of an intake is about one add per
-person. A person already known is never created twice: an account awaiting activation or
+``new_person``) are looked up first, a few hundred per search: the people already known (by
+external id, or by names, personal address and profile) and the identifiers already taken;
+then they are added in batches, pipelined, so that the cost of an intake is about one add
+per person. A person already known is never created twice: an account awaiting activation or
 active is reported as existing; an account in its grace period, expired or purged is
 reinstated, awaiting a new activation.
 """
@@ -39,7 +39,7 @@ from umacct.services.arrivals import (
     start_activation_links,
 )
 from umacct.services.changes import PlannedChange, apply_change, audit_uncertain
-from umacct.services.create_lookup import Known, existing_accounts, look_up
+from umacct.services.create_lookup import Known, existing_accounts, look_up, remember
 from umacct.services.create_results import CreateOutcome, NewAccount, RowFailure, row_failure
 from umacct.services.lifecycle import (
     end_of_activity_value,
@@ -64,7 +64,7 @@ from umacct.tokens import TokenPurpose
 __all__ = ["CreateOutcome", "RowFailure", "create_people", "create_person"]
 
 BATCH_SIZE = 200
-"""Rows looked up together: one search per batch instead of one per row."""
+"""Rows planned and added together (pipelined), their mail sent while the next batch is added."""
 INTAKE_LOCK_WAIT_SECONDS = 10
 """How long a run that creates accounts waits for another one to finish, then exit 75."""
 OBJECT_CLASSES = ("inetOrgPerson", "eduPerson", "supannPerson")
@@ -127,9 +127,14 @@ def _create_batches(
     in_flight: list[_BatchInFlight],
 ) -> Iterator[CreateOutcome | RowFailure]:
     try:
+        # Every row is looked up before the first add: the searches then never read the
+        # accounts this run adds (each would be read again by every later batch's look-up,
+        # a scan of the whole directory without indexes). The run's own accounts are added
+        # to what is known as they are created.
+        known = look_up(runtime, rows)
         for batch in _batches(rows, BATCH_SIZE):
             try:
-                in_flight.append(creator.start_batch(batch, look_up(runtime, batch)))
+                in_flight.append(creator.start_batch(batch, known))
             except UmacctError:
                 # The batch before was added: report it before the error that stops the run.
                 if in_flight and (done := in_flight.pop(0).settle()) is not None:
@@ -208,6 +213,8 @@ class _Creator:
         self.dry_run = dry_run
         self.today = runtime.today()
         self.claimed: set[str] = set()
+        self.touched: set[str] = set()
+        """Lower-cased DNs of the existing accounts rows of this run matched (and may change)."""
         self._audit_checked = False
 
     # --- one row --------------------------------------------------------------------------------
@@ -257,6 +264,7 @@ class _Creator:
                 answered += 1
                 if result.error is None:
                     records.append(self._create_record(item))
+                    remember(known, self.config, item.dn, item.attributes)
                 elif isinstance(result.error, AlreadyExistsError):
                     retries.append(item)  # created meanwhile by someone else
                 else:
@@ -309,19 +317,37 @@ class _Creator:
                 f"{own}: the activation link must go to an address outside it"
             )
         matches = existing_accounts(row, known)
+        if any(account.dn.lower() in self.touched for account in matches):
+            # An earlier row of this run changed it: decide on the account as it is now.
+            matches = existing_accounts(row, look_up(self.runtime, [row]))
+        self.touched.update(account.dn.lower() for account in matches)
         if len(matches) > 1:
             names = ", ".join(sorted(account.identifier for account in matches))
             raise InvalidInputError(
                 f"{self._who(row)} matches {len(matches)} accounts ({names}); fix the directory first"
             )
         if matches:
-            return self._existing(row, matches[0])
+            result = self._existing(row, matches[0])
+            self._reread(matches[0], known)
+            return result
         if row.external_id:
             record = self.runtime.store.find_purge(row.external_id)
             if record and (record.external_id or "").casefold() == row.external_id.casefold():
                 check_archived_names(row, record)
                 return self._restore(row, record)
         return self._prepare(row, known)
+
+    def _reread(self, account: Account, known: Known) -> None:
+        """What a row did to an existing account becomes known, as a new look-up would see it.
+
+        The account is read back (a real run may have changed its addresses or profiles) so
+        that the later rows of the run match it by its new values.
+        """
+        if self.dry_run:
+            return
+        entry = self.runtime.directory.read(account.dn, account_attributes(self.config))
+        if entry is not None:
+            remember(known, self.config, entry.dn, entry.attributes)
 
     def _who(self, row: IntakeRow) -> str:
         if row.external_id:
@@ -463,6 +489,7 @@ class _Creator:
                 planned = self._prepare(planned.row, known)
                 continue
             self.runtime.audit.write([self._create_record(planned)])
+            remember(known, self.config, planned.dn, planned.attributes)
             return planned
         raise InvalidInputError(
             f"{self._who(planned.row)}: the identifiers chosen kept being taken meanwhile; "

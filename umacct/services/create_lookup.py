@@ -8,13 +8,14 @@ rows would get.
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from umacct.config import Config
+from umacct.directory import Entry
 from umacct.directory.escape import filter_and, filter_eq, filter_or, filter_prefix, filter_present
 from umacct.errors import InvalidInputError
-from umacct.identifiers import institutional_address, local_part, same_names
+from umacct.identifiers import fold_name, institutional_address, local_part, same_names
 from umacct.intake import IntakeRow
 from umacct.services.accounts import (
     Account,
@@ -24,6 +25,8 @@ from umacct.services.accounts import (
 )
 from umacct.services.runtime import Runtime
 
+LOOK_UP_ROWS = 200
+"""Rows looked up in one search (an OR filter of their values)."""
 HOMONYMS_PER_SEARCH = 200
 """People whose homonyms one search looks for (one OR filter of their names)."""
 
@@ -48,12 +51,28 @@ def external_id_attributes(config: Config) -> list[str]:
 def look_up(runtime: Runtime, rows: Iterable[IntakeRow]) -> Known:
     """The people these rows may already be, and the identifiers taken (a few searches).
 
-    Taken identifiers are found in two steps so that the common case uses equality indexes
-    only: first the bases themselves; then, for the bases already taken, every suffixed form
-    (``(uid=<base>*)``...).
+    Three searches per ``LOOK_UP_ROWS`` rows. Taken identifiers are found in two steps so
+    that the common case uses equality indexes only: first the bases themselves; then, for
+    the bases already taken, every suffixed form (``(uid=<base>*)``...).
     """
-    config = runtime.config
+    known = Known({}, {}, set())
     rows = list(rows)
+    for start in range(0, len(rows), LOOK_UP_ROWS):
+        _look_up_into(runtime, rows[start : start + LOOK_UP_ROWS], known)
+    return known
+
+
+def remember(known: Known, config: Config, dn: str, attributes: Mapping[str, list[str]]) -> None:
+    """Add an account this run just created to what is known, as a look-up would find it."""
+    entry = Entry(dn, {name.lower(): list(values) for name, values in attributes.items()})
+    _index(known, account_from_entry(entry, config), config, external_id_attributes(config))
+    alias = config.attributes.alias_login
+    for value in entry.get("uid") + entry.get(alias) + entry.get("mail"):
+        known.taken.add(value.partition("@")[0].lower())
+
+
+def _look_up_into(runtime: Runtime, rows: list[IntakeRow], known: Known) -> None:
+    config = runtime.config
     external_ids = external_id_attributes(config)
     people: list[str] = []
     for row in rows:
@@ -61,7 +80,6 @@ def look_up(runtime: Runtime, rows: Iterable[IntakeRow]) -> Known:
             people += [filter_eq(name, row.external_id) for name in external_ids]
         else:
             people.append(filter_eq(config.attributes.personal_mail, row.personal_email))
-    known = Known({}, {}, set())
     if people:
         for entry in runtime.directory.search(
             config.directory.base_dn, filter_or(*people), account_attributes(config)
@@ -80,7 +98,6 @@ def look_up(runtime: Runtime, rows: Iterable[IntakeRow]) -> Known:
         known,
         [filter_prefix(name, base) for base in collided for name in ("uid", "mail", alias)],
     )
-    return known
 
 
 def existing_accounts(row: IntakeRow, known: Known) -> list[Account]:
@@ -164,18 +181,28 @@ def homonyms_of(runtime: Runtime, people: Sequence[NamesWanted]) -> list[list[st
             )
             parts.append(filter_or(filter_prefix("uid", base), names))
         search = filter_and(filter_present(config.directory.profile_attribute), filter_or(*parts))
-        accounts = list(iter_accounts(runtime.directory, config, search))
+        # Only accounts whose folded names are a person's can be that person's homonyms.
+        by_names: dict[tuple[str, str], list[Account]] = {}
+        for account in iter_accounts(runtime.directory, config, search):
+            key = (_name_key(account.given_name), _name_key(account.surname))
+            by_names.setdefault(key, []).append(account)
         for index, person, base in chunk:
             assert base is not None
+            key = (_name_key(person.given_name), _name_key(person.surname))
             found[index] = sorted(
                 account.identifier
-                for account in accounts
+                for account in by_names.get(key, [])
                 if account.identifier.lower() != person.besides.lower()
                 and _selected(account, person, base)
                 and same_names(account.given_name, account.surname, person.given_name,
                                person.surname)
             )  # fmt: skip
     return found
+
+
+def _name_key(name: str) -> str:
+    """A name as ``same_names`` compares it (folded; as it is for another script)."""
+    return fold_name(name) or unicodedata.normalize("NFC", name).strip().casefold()
 
 
 def _base(person: NamesWanted) -> str | None:
