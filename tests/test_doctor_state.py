@@ -117,7 +117,7 @@ def test_sec39_a_branch_anonymous_sessions_read_fails_with_the_acl_to_add(
     assert code == 1
     row = rows["state branch: anonymous"]
     assert row["status"] == "FAIL"
-    assert f"{own_slapd.url} shows 6 ({own_slapd.state_dn})" in str(row["detail"])
+    assert f"{own_slapd.url} shows 8 ({own_slapd.state_dn})" in str(row["detail"])
     fix = str(row["fix"])
     assert "docs/state.md" in fix and f'to dn.subtree="{own_slapd.state_dn}"' in fix
     assert "by * none" in fix

@@ -117,8 +117,8 @@ def test_the_pair_starts_fast_with_the_same_data_on_both(tmp_path: Path) -> None
         assert time.monotonic() - began < 10
         assert first.port != second.port
         assert first.bind_password == second.bind_password
-        # 30 people, 6 entries of the tree, 6 of the tool's state branch (ou=umacct, 5 units)
-        assert len(wait_until_in_sync((first, second), timeout=1)) == 30 + 6 + 6
+        # 30 people, 6 entries of the tree, 8 of the tool's state branch (ou=umacct, 7 units)
+        assert len(wait_until_in_sync((first, second), timeout=1)) == 30 + 6 + 8
         assert people(first) == people(second)
     finally:
         first.stop()

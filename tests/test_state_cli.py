@@ -124,11 +124,11 @@ def test_state_init_makes_the_branch_once(
         code, out, err = umacct("--config", str(config), "state", "init")
         assert code == 0, err
         assert out.splitlines()[0] == f"created {state_dn}"
-        assert len(out.splitlines()) == 6 and "6 entries created, 0 already there" in err
+        assert len(out.splitlines()) == 8 and "8 entries created, 0 already there" in err
         code, out, err = umacct("--config", str(config), "--json", "state", "init")
         assert code == 0, err
         report = json.loads(out)
-        assert report["created"] == [] and len(report["existing"]) == 6
+        assert report["created"] == [] and len(report["existing"]) == 8
     finally:
         drop_branch(slapd, state_dn)
 

@@ -19,6 +19,7 @@ from umacct.directory import AlreadyExistsError, Directory
 from umacct.directory.escape import rdn_value
 from umacct.errors import ConfigError, NotFoundError, RefusedError
 from umacct.state.branch import (
+    EXTENSIONS,
     NOTICES,
     PURGED,
     SAVED,
@@ -40,7 +41,7 @@ from umacct.state.directory_store import (
     token_attributes,
     token_id_of,
 )
-from umacct.state.extension_requests import EXTENSIONS, add_unit, migrated_item
+from umacct.state.extension_requests import add_unit, migrated_item
 
 if TYPE_CHECKING:
     from umacct.services.runtime import Runtime

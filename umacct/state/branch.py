@@ -17,7 +17,11 @@ from typing import Any
 from umacct.directory.escape import dn_join, parse_dn
 
 TOKENS, NOTICES, PURGED, SAVED, LOCKS = "tokens", "notices", "purged", "saved", "locks"
-UNITS = (TOKENS, NOTICES, PURGED, SAVED, LOCKS)
+EXTENSIONS, COUNTERS = "extensions", "counters"
+RECORD_UNITS = (TOKENS, NOTICES, PURGED, SAVED, LOCKS, EXTENSIONS)
+"""The units of records the tool keeps (what ``dump`` compares)."""
+UNITS = (*RECORD_UNITS, COUNTERS)
+"""Every unit ``state init`` makes: the records, and the web pages' hit counters."""
 RECORD_CLASS = "applicationProcess"
 UNIT_CLASS = "organizationalUnit"
 RECORD_ATTRIBUTES = ("cn", "description")

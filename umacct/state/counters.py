@@ -34,6 +34,7 @@ from umacct.directory import AlreadyExistsError, Change, ConflictError, Director
 from umacct.directory.escape import filter_eq, filter_not, filter_or
 from umacct.errors import NotFoundError
 from umacct.state.branch import (
+    COUNTERS,
     RECORD_ATTRIBUTES,
     UNIT_CLASS,
     encode,
@@ -43,7 +44,6 @@ from umacct.state.branch import (
     unit_dn,
 )
 
-COUNTERS = "counters"
 WINDOW_SECONDS = 3600
 COUNT = "count "
 WINDOW_KEY = "window "

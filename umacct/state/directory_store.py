@@ -33,9 +33,9 @@ from umacct.state.branch import (
     NOTICES,
     PURGED,
     RECORD_ATTRIBUTES,
+    RECORD_UNITS,
     SAVED,
     TOKENS,
-    UNITS,
     decode,
     encode,
     record_attributes,
@@ -496,7 +496,7 @@ class DirectoryStore(Closing, DirectoryExtensionRequests):
     def dump(self) -> dict[str, list[dict[str, object]]]:
         """Every record of every unit, ordered, for comparing the state before and after."""
         result: dict[str, list[dict[str, object]]] = {}
-        for unit in UNITS:
+        for unit in RECORD_UNITS:
             rows: list[dict[str, object]] = []
             for entry in self._search(unit, "(objectClass=*)"):
                 record = decode(entry.get("description")) or {}

@@ -28,6 +28,7 @@ from umacct.directory import AlreadyExistsError, Change, ConflictError, Director
 from umacct.directory.escape import filter_eq
 from umacct.errors import NotFoundError, TemporaryError, UnavailableError
 from umacct.state.branch import (
+    EXTENSIONS,
     RECORD_ATTRIBUTES,
     UNIT_CLASS,
     decode,
@@ -38,7 +39,6 @@ from umacct.state.branch import (
     unit_dn,
 )
 
-EXTENSIONS = "extensions"
 """The unit of the state branch that holds the requests."""
 PENDING, GRANTED, REFUSED = "pending", "granted", "refused"
 STATUSES = (PENDING, GRANTED, REFUSED)
