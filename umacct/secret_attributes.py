@@ -14,6 +14,7 @@ counts as secret too, whatever the schema, so a site's own ``fooPassword`` stays
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -88,6 +89,7 @@ _SECRET_KEYS = frozenset(
 )
 
 
+@functools.lru_cache(maxsize=4096)
 def is_secret_attribute(description: str) -> bool:
     """Whether values of the attribute (or detail) named so are secrets."""
     key = attribute_key(description)

@@ -25,6 +25,10 @@ _DN_FORBIDDEN_UNESCAPED = frozenset('\x00"+,;<>\\')
 _SURROGATE_ESCAPES = range(0xDC80, 0xDD00)
 
 
+_PLAIN = re.compile(r"[A-Za-z0-9.@_+-]+")
+"""Values made only of these characters need no escaping."""
+
+
 def _hex_escape(data: bytes) -> str:
     return "".join(f"\\{byte:02x}" for byte in data)
 
@@ -42,6 +46,8 @@ def escape_filter_value(value: str | bytes) -> str:
     ldap3 strips it from around a value. An empty value is allowed (it is valid LDAP).
     A ``str`` holding a lone surrogate raises ``ValueError``.
     """
+    if isinstance(value, str) and _PLAIN.fullmatch(value):
+        return value  # nothing to escape (names, addresses, identifiers): the common case
     raw = value.encode("utf-8") if isinstance(value, str) else bytes(value)
     text = raw.decode("utf-8", errors="surrogateescape")
     out: list[str] = []

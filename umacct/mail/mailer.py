@@ -202,7 +202,14 @@ class Mailer:
             self._in_flight = None
 
     def deliver(self, deliveries: list[_Delivery]) -> list[_Delivery]:
-        """Compose and send each message (in the worker thread for a batch); no queue use."""
+        """Compose and send each message (in the worker thread for a batch); no queue use.
+
+        An outbox syncs the batch's files together once all are written (``batch``).
+        """
+        with self.batch():
+            return self._deliver(deliveries)
+
+    def _deliver(self, deliveries: list[_Delivery]) -> list[_Delivery]:
         for delivery in deliveries:
             request = delivery.request
             try:
