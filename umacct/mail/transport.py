@@ -75,13 +75,14 @@ class OutboxTransport(Closing):
     plain sort lists them in sending order; a random suffix keeps concurrent runs apart.
     """
 
+    _unsynced: list[Path] | None = None
+    """Inside ``batch()``: the files written and not yet synced to disk."""
+
     def __init__(self, folder: Path, clock: Clock | None = None) -> None:
         self.folder = folder
         self._clock = clock or SystemClock()
         self._sequence = itertools.count(1)
         self._folder_checked = False
-        self._unsynced: list[Path] | None = None
-        """Inside ``batch()``: the files written and not yet synced to disk."""
 
     @contextlib.contextmanager
     def batch(self) -> Iterator[None]:
