@@ -24,6 +24,7 @@ word that mixes Latin, Greek and Cyrillic letters (``Jean`` written with a Cyril
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from collections.abc import Callable, Collection, Set
@@ -152,6 +153,7 @@ def confusable_scripts(word: str) -> set[str]:
     return found
 
 
+@functools.lru_cache(maxsize=8192)
 def fold_name(name: str) -> str:
     """Fold a name to lower-case ASCII letters, digits and single inner hyphens.
 

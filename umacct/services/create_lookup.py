@@ -21,7 +21,6 @@ from umacct.services.accounts import (
     Account,
     account_attributes,
     account_from_entry,
-    iter_accounts,
 )
 from umacct.services.runtime import Runtime
 
@@ -182,8 +181,9 @@ def homonyms_of(runtime: Runtime, people: Sequence[NamesWanted]) -> list[list[st
             parts.append(filter_or(filter_prefix("uid", base), names))
         search = filter_and(filter_present(config.directory.profile_attribute), filter_or(*parts))
         # Only accounts whose folded names are a person's can be that person's homonyms.
-        by_names: dict[tuple[str, str], list[Account]] = {}
-        for account in iter_accounts(runtime.directory, config, search):
+        by_names: dict[tuple[str, str], list[_Named]] = {}
+        for entry in runtime.directory.search(config.directory.base_dn, search, _NAMED):
+            account = _named(entry)
             key = (_name_key(account.given_name), _name_key(account.surname))
             by_names.setdefault(key, []).append(account)
         for index, person, base in chunk:
@@ -217,13 +217,33 @@ def _ignore_case(value: str) -> str:
     return " ".join(unicodedata.normalize("NFKC", value).casefold().split())
 
 
-def _selected(account: Account, person: NamesWanted, base: str) -> bool:
+_NAMED = ["uid", "mail", "sn", "givenName"]
+"""What the homonym warning reads of an account."""
+
+
+@dataclass(frozen=True)
+class _Named:
+    """An account as the homonym warning sees it: its identifier and names."""
+
+    identifier: str
+    given_name: str
+    surname: str
+    entry: Entry
+
+
+def _named(entry: Entry) -> _Named:
+    # As account_from_entry names an account.
+    identifier = (entry.first("mail") or entry.first("uid") or entry.dn).lower()
+    return _Named(identifier, entry.first("givenName") or "", entry.first("sn") or "", entry)
+
+
+def _selected(account: _Named, person: NamesWanted, base: str) -> bool:
     """Whether the person's own filter selects the account (the search ORs several people's)."""
-    if any(uid.lower().startswith(base) for uid in account.values("uid")):
+    entry = account.entry
+    if any(uid.lower().startswith(base) for uid in entry.get("uid")):
         return True
     return any(
-        _ignore_case(surname) == _ignore_case(person.surname) for surname in account.values("sn")
+        _ignore_case(surname) == _ignore_case(person.surname) for surname in entry.get("sn")
     ) and any(
-        _ignore_case(given) == _ignore_case(person.given_name)
-        for given in account.values("givenName")
+        _ignore_case(given) == _ignore_case(person.given_name) for given in entry.get("givenName")
     )
