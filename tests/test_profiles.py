@@ -265,3 +265,19 @@ def test_a_site_may_give_a_new_address_when_the_profile_changes_domain(
     list(sweep(later, SweepSummary(later.today(), dry_run=False)))
     new = find_account(later.directory, later.config, result.account)
     assert new.values("supannAutreMail") == []
+
+
+def test_suspend_due_leaves_a_person_whose_other_activity_goes_on(
+    on: Callable[[date], Runtime],
+) -> None:
+    """``suspend --due`` decides as the sweep: it used to suspend them, then crash (exit 1)."""
+    runtime = on(TODAY)
+    teaching = student_who_teaches(runtime, "doc.due", month_end(8), month_end(-2))
+    gone = add_person(runtime, "vac.due", profile="vacataire", end_of_activity=month_end(-1))
+    before = read(runtime, teaching)
+    for dry in (["--dry-run"], []):
+        code, out, err = umacct("suspend", "--due", *dry, "--json")
+        assert code == 0, err
+        assert [row["account"] for row in json.loads(out)] == [gone.identifier], dry
+    assert read(runtime, teaching) == before
+    assert compte(read(runtime, gone)).startswith("{COMPTE}A:SupannSursis")

@@ -13,6 +13,7 @@ from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
+from typing import TYPE_CHECKING
 
 from umacct.due_filters import grace_filter, purge_filter, reactivation_filter, suspension_filter
 from umacct.errors import InvalidInputError, RefusedError, UmacctError
@@ -33,6 +34,9 @@ from umacct.services.lifecycle import (
 from umacct.services.profiles import drop_ended_profile_affiliations, ended_profile_affiliations
 from umacct.services.purge import purge_account
 from umacct.services.runtime import Runtime
+
+if TYPE_CHECKING:
+    from umacct.config import ProfileConfig
 
 
 @dataclass
@@ -300,30 +304,43 @@ def suspend_due(
 ) -> Iterator[AccountOutcome]:
     """``umacct suspend --due``: start the grace period of every account past its end of activity.
 
-    Refused before any change when more accounts are due than the cap (see ``sweep``).
+    The same policy as the sweep decides, account by account: a person with another activity
+    still going on (a student who also taught) is not suspended, and nor is an account the
+    policy has nothing to start for. Refused before any change when more accounts are due
+    than the cap (see ``sweep``).
     """
     due_filter = suspension_filter(runtime.config, runtime.today())
+    accounts = list(iter_accounts(runtime.directory, runtime.config, due_filter))
     if not dry_run:
-        count = sum(
-            1
-            for account in iter_accounts(runtime.directory, runtime.config, due_filter)
-            if account.stage is not Stage.FOREIGN
-        )
+        count = sum(1 for account in accounts if _suspension_due(runtime, account) is not None)
         check_change_cap(runtime, count, max_changes, "suspension")
-    for account in iter_accounts(runtime.directory, runtime.config, due_filter):
+    for account in accounts:
         if account.stage is Stage.FOREIGN:
             yield outcome(
                 runtime, account, "skipped", "state set by another tool: left alone", changed=False
             )
             continue
-        profile = profile_of(account, runtime.config)
-        assert account.end_of_activity is not None  # the filter only finds accounts that have one
+        due = _suspension_due(runtime, account)
+        if due is None:
+            continue
+        profile, end_of_activity = due
         yield enter_grace(
             runtime,
             account,
             profile,
-            account.end_of_activity,
+            end_of_activity,
             command="suspend",
             dry_run=dry_run,
             details={},
         )
+
+
+def _suspension_due(runtime: Runtime, account: Account) -> tuple[ProfileConfig, date] | None:
+    """The profile and end of activity of an account whose grace the policy starts today."""
+    if account.stage is Stage.FOREIGN or account.end_of_activity is None:
+        return None
+    profile = profile_of(account, runtime.config)
+    action = evaluate_account(runtime, account, profile).action_due
+    if action is None or action.kind not in (ActionKind.SUSPEND, ActionKind.SUSPEND_AND_EXPIRE):
+        return None
+    return profile, account.end_of_activity
