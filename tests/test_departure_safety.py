@@ -275,6 +275,33 @@ def test_unsuspend_puts_the_account_back_as_it_was(on: Callable[[date], Runtime]
     assert umacct("unsuspend", person.identifier, "--reason", "again")[0] == 77
 
 
+def test_an_undone_suspension_takes_back_the_end_date_it_wrote(
+    on: Callable[[date], Runtime],
+) -> None:
+    """``suspend --end-of-activity`` then ``unsuspend``: the next sweep used to suspend again."""
+    runtime = on(TODAY)
+    person = add_person(runtime, "hr.mistake", profile="titulaire")
+    ended = month_end(-5).isoformat()
+    code, _, err = umacct(
+        "suspend", person.identifier, "--end-of-activity", ended, "--reason", "contract ended"
+    )
+    assert code == 0, err
+    assert read(runtime, person).get("supannEmpDateFin") != []
+    assert umacct("unsuspend", person.identifier, "--reason", "HR list was wrong")[0] == 0
+    entry = read(runtime, person)
+    assert entry.get("supannEmpDateFin") == []
+    assert compte(entry).startswith("{COMPTE}A:SupannActif")
+    code, out, err = umacct("sweep")
+    assert (code, out) == (0, ""), err
+    assert compte(read(runtime, person)).startswith("{COMPTE}A:SupannActif")
+
+    dated = add_person(runtime, "hr.dated", profile="titulaire", end_of_activity=month_end(-1))
+    before = read(runtime, dated).get("supannEmpDateFin")
+    assert umacct("suspend", dated.identifier, "--reason", "left")[0] == 0
+    assert umacct("unsuspend", dated.identifier, "--reason", "back")[0] == 0
+    assert read(runtime, dated).get("supannEmpDateFin") == before  # HR's own date is kept
+
+
 def test_unsuspend_refuses_expired_and_purged_accounts_naming_the_way(
     on: Callable[[date], Runtime],
 ) -> None:

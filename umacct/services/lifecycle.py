@@ -54,6 +54,9 @@ SAVED_PRIMARY_AFFILIATION = "primary_affiliation"
 SAVED_FORWARDING = "forwarding"
 SAVED_STATE_DATES = "state_dates"
 SAVED_STATES = "states"
+SAVED_END_OF_ACTIVITY = "end_of_activity"
+"""The end-date attribute's values before a suspension wrote its own (``suspend
+--end-of-activity``): an undone suspension puts them back, or the next sweep suspends again."""
 WARNING_NOTICE = "expiry_warning"
 DEPARTURE_MAIL_KINDS = ("grace_started", "expiry_warning")
 """Mail that an undone suspension makes obsolete, dropped from the queue."""
@@ -166,8 +169,8 @@ def active_change(
     return PlannedChange(account, targets)
 
 
-def save_for_reinstatement(runtime: Runtime, account: Account) -> None:
-    """Keep the affiliations (and forwarding) the account had before its departure."""
+def save_for_reinstatement(runtime: Runtime, account: Account, profile: ProfileConfig) -> None:
+    """Keep the affiliations, state and end date the account had before its departure."""
     names = runtime.config.attributes
     now = runtime.clock.now()
     runtime.store.save_values(
@@ -177,6 +180,7 @@ def save_for_reinstatement(runtime: Runtime, account: Account) -> None:
             SAVED_PRIMARY_AFFILIATION: account.values(names.primary_affiliation),
             SAVED_STATE_DATES: account.values(names.state_date),
             SAVED_STATES: account.values(names.state),
+            SAVED_END_OF_ACTIVITY: account.values(profile.end_date_attribute),
         },
         now,
     )
@@ -226,7 +230,7 @@ def enter_grace(
         record_end_of_activity=account.end_of_activity != end_of_activity,
     )
     if not dry_run:
-        save_for_reinstatement(runtime, account)
+        save_for_reinstatement(runtime, account, profile)
     apply_change(runtime, change, command=command, dry_run=dry_run, details=details)
     if not dry_run:
         runtime.tokens.cancel(account.identifier)

@@ -11,6 +11,7 @@ from umacct.services.accounts import Account, check_account_key, find_account, p
 from umacct.services.changes import PlannedChange, apply_change
 from umacct.services.lifecycle import (
     DEPARTURE_MAIL_KINDS,
+    SAVED_END_OF_ACTIVITY,
     SAVED_FORWARDING,
     SAVED_STATE_DATES,
     SAVED_STATES,
@@ -76,4 +77,7 @@ def reinstated_change(runtime: Runtime, account: Account, profile: ProfileConfig
     forwarding = store.saved_values(account.identifier, SAVED_FORWARDING)
     if forwarding and not account.values(names.forwarding):
         targets[names.forwarding] = forwarding
+    end_dates = store.saved_values(account.identifier, SAVED_END_OF_ACTIVITY)
+    if end_dates is not None:
+        targets[profile.end_date_attribute] = end_dates
     return PlannedChange(account, targets)
