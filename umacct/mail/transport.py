@@ -104,6 +104,8 @@ class OutboxTransport(Closing):
 
     def _sync(self, written: list[Path]) -> None:
         try:
+            if _sync_file_system(self.folder):
+                return
             for path in [*written, self.folder]:
                 descriptor = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
                 try:
@@ -144,6 +146,24 @@ class OutboxTransport(Closing):
             return
         ensure_private_dir(self.folder, "outbox")
         self._folder_checked = True
+
+
+def _sync_file_system(folder: Path) -> bool:
+    """``syncfs(2)`` of the file system holding ``folder``: one call for a batch's files.
+
+    Linux only (through the C library); False when it is missing or fails, and the caller
+    then syncs each file. Since Linux 5.8 it reports the write errors of the file system.
+    """
+    import ctypes  # only where a batch is synced
+
+    function = getattr(ctypes.CDLL(None, use_errno=True), "syncfs", None)
+    if function is None:
+        return False
+    descriptor = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        return int(function(descriptor)) == 0
+    finally:
+        os.close(descriptor)
 
 
 def is_loopback_host(host: str) -> bool:
