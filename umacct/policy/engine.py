@@ -135,6 +135,9 @@ class AccountFacts:
     """The day the tool first told the person of this departure (None: never)."""
     awaiting_deletion: bool = False
     """Expired and marked ``I:SupannSupprCompte``: purgeable since the state's start."""
+    cut_off: date | None = None
+    """The day the directory stopped the login (``pwdEndTime``'s day), for an account marked
+    awaiting deletion: its real expiry, which the marking's own date no longer tells."""
 
     @classmethod
     def from_state(
@@ -142,6 +145,7 @@ class AccountFacts:
         account_state: ResourceState | None,
         end_of_activity: date | None,
         notified_on: date | None = None,
+        cut_off: date | None = None,
     ) -> AccountFacts:
         """Facts from the account's ``COMPTE`` state and its end of activity."""
         stage = stage_of(account_state)
@@ -155,6 +159,7 @@ class AccountFacts:
             stage_since=account_state.start,
             notified_on=notified_on,
             awaiting_deletion=account_state.substate == AWAITING_DELETION,
+            cut_off=cut_off if account_state.substate == AWAITING_DELETION else None,
         )
 
 
@@ -506,23 +511,30 @@ def _evaluate_expired(
     expired_on: date | None,
     stored_grace_end: date | None,
     awaiting_deletion: bool,
+    cut_off: date | None,
+    notified_on: date | None,
     today: date,
     purge_after_days: int,
+    notice_days: int,
 ) -> Evaluation:
     """Expired accounts; purge counts from the recorded expiry date (the real cut-off).
 
-    One awaiting deletion (``I:SupannSupprCompte``) is purgeable since its state's start.
+    One awaiting deletion (``I:SupannSupprCompte``) expired on its ``cut_off`` (``pwdEndTime``);
+    without it, ``purge_after_days`` before the marking (the day it was purgeable).
     """
     if end_of_activity is not None and end_of_activity >= today:
         return _resumed(rules, end_of_activity, today, purge_after_days)
     if awaiting_deletion and expired_on is not None:
-        expired_on -= ONE_DAY * purge_after_days
+        expired_on = cut_off if cut_off is not None else expired_on - ONE_DAY * purge_after_days
     grace_end = stored_grace_end
     if grace_end is None and expired_on is not None:
         grace_end = expired_on - ONE_DAY
     granted = None
+    policy_end = None
     if grace_end is not None and end_of_activity is not None:
-        granted = count_extensions(rules, end_of_activity, grace_end)
+        policy_end = grace_end_for(rules, end_of_activity)
+        floor = None if notified_on is None else notified_on + ONE_DAY * notice_days
+        granted = count_extensions(rules, end_of_activity, grace_end, floor)
     expires_on = expired_on
     if expires_on is None and grace_end is not None:
         expires_on = grace_end + ONE_DAY
@@ -535,7 +547,16 @@ def _evaluate_expired(
         else:
             step = Transition(_PURGE, purgeable_on)
     return _evaluation(
-        rules, Stage.EXPIRED, grace_end, purge_after_days, granted, step, action, today, expires_on
+        rules,
+        Stage.EXPIRED,
+        grace_end,
+        purge_after_days,
+        granted,
+        step,
+        action,
+        today,
+        expires_on,
+        policy_grace_end=policy_end,
     )
 
 
@@ -591,8 +612,11 @@ def evaluate(
             facts.expired_on,
             facts.grace_end,
             facts.awaiting_deletion,
+            facts.cut_off,
+            facts.notified_on,
             today,
             purge_after_days,
+            minimum_notice_days,
         )
     elif stage in _LIVE_STAGES:
         compute = _evaluate_live

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
 
 from umacct.config import Config, ProfileConfig
 from umacct.errors import InvalidInputError, NotFoundError
@@ -23,6 +24,7 @@ from umacct.policy import (
     deciding_activity,
     evaluate,
     find_state,
+    parse_generalized_time,
     supann_date_of,
 )
 
@@ -71,6 +73,8 @@ class Account:
     end_of_activity: date | None
     entry: Entry
     activities: tuple[Activity, ...] = ()
+    cut_off: date | None = None
+    """The day ``pwdEndTime`` stopped the login (policy time zone), when it is set."""
 
     @property
     def stage(self) -> Stage:
@@ -101,7 +105,9 @@ class Account:
 
     def facts(self) -> AccountFacts:
         """What the policy engine needs to know about this account."""
-        return AccountFacts.from_state(self.account_state, self.end_of_activity)
+        return AccountFacts.from_state(
+            self.account_state, self.end_of_activity, cut_off=self.cut_off
+        )
 
 
 def account_attributes(config: Config) -> list[str]:
@@ -196,6 +202,7 @@ def account_from_entry(entry: Entry, config: Config) -> Account:
     except InvalidInputError:
         state = None
     return Account(
+        cut_off=_cut_off_day(entry.first("pwdEndTime"), config.policy.timezone),
         dn=entry.dn,
         uid=entry.first("uid") or "",
         identifier=(entry.first("mail") or entry.first("uid") or entry.dn).lower(),
@@ -207,6 +214,16 @@ def account_from_entry(entry: Entry, config: Config) -> Account:
         entry=entry,
         activities=activities,
     )
+
+
+def _cut_off_day(value: str | None, timezone: str) -> date | None:
+    """The local day of a ``pwdEndTime`` (the tool writes the expiry day's 00:00 local)."""
+    if not value:
+        return None
+    try:
+        return parse_generalized_time(value).astimezone(ZoneInfo(timezone)).date()
+    except (InvalidInputError, OverflowError, ValueError):
+        return None
 
 
 def check_account_key(key: str) -> str:
@@ -340,9 +357,15 @@ def account_facts(runtime: Runtime, account: Account) -> AccountFacts:
     """The policy's facts on the account, with the day its departure was notified (in grace)."""
     facts = account.facts()
     state = account.account_state
+    departure: date | None = None
     if facts.stage is Stage.GRACE and state is not None and state.start is not None:
-        key = departure_key(state.start - timedelta(days=1))
-        notified = runtime.notice_day(account.identifier, DEPARTURE_NOTICE, key)
+        departure = state.start - timedelta(days=1)
+    elif facts.stage is Stage.EXPIRED:  # tells whether the notice rule lengthened the grace
+        departure = account.end_of_activity
+    if departure is not None:
+        notified = runtime.notice_day(
+            account.identifier, DEPARTURE_NOTICE, departure_key(departure)
+        )
         if notified is not None:
             facts = dataclasses.replace(facts, notified_on=notified)
     return facts

@@ -11,12 +11,23 @@ from datetime import date, timedelta
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-from umacct.policy import LOCK_SUBSTATES, Action, ActionKind, Stage, grace_end_for
+from umacct.errors import InvalidInputError
+from umacct.policy import (
+    AWAITING_DELETION,
+    LOCK_SUBSTATES,
+    Action,
+    ActionKind,
+    ResourceState,
+    Stage,
+    find_state,
+    grace_end_for,
+)
 from umacct.services.accounts import Account, evaluate_account, find_account, rules_for
 from umacct.services.helpdesk import instant_of
 from umacct.tokens import TokenPurpose
 
 if TYPE_CHECKING:
+    from umacct.audit import AuditRecord
     from umacct.config import ProfileConfig
     from umacct.policy import Evaluation
     from umacct.services.runtime import Runtime
@@ -158,7 +169,13 @@ def _action_words(action: Action) -> str:
 def _history(runtime: Runtime, account: Account) -> list[TimelineEvent]:
     events: list[TimelineEvent] = []
     state = account.account_state
-    if state is not None:
+    if state is not None and state.substate == AWAITING_DELETION:
+        # The marking's date is not the expiry's: that one is the day pwdEndTime cut the login.
+        events.append(TimelineEvent(account.cut_off, _STATE_WORDS[Stage.EXPIRED]))
+        events.append(
+            TimelineEvent(state.start, "marked for deletion (I:SupannSupprCompte) by the sweep")
+        )
+    elif state is not None:
         words = _STATE_WORDS.get(
             account.stage, f"state {state.state}:{state.substate} set by another tool"
         )
@@ -174,16 +191,73 @@ def _history(runtime: Runtime, account: Account) -> list[TimelineEvent]:
         instant = instant_of(account, attribute)
         if instant is not None:
             events.append(TimelineEvent(instant.astimezone(zone).date(), words))
+    state_attribute = runtime.config.attributes.state_date
     for record in runtime.audit.read(account=account.identifier, limit_last=HISTORY_AUDIT_ENTRIES):
-        reason = record.details.get("reason")
-        suffix = f" ({reason})" if reason else ""
         events.append(
-            TimelineEvent(
-                record.time.astimezone(zone).date(),
-                f"{record.command} by {record.actor}: {record.result}{suffix}",
-            )
+            TimelineEvent(record.time.astimezone(zone).date(), audit_words(record, state_attribute))
         )
     return sorted(events, key=lambda event: event.day or date.min)
+
+
+_STEP_WORDS = {
+    "SupannSursis": "grace period started",
+    "SupannExpire": "account expired",
+    "SupannSupprCompte": "marked for deletion (I:SupannSupprCompte)",
+    "SupannActif": "account active",
+    "SupannAnticipe": "account active before the arrival day",
+    "SupannCree": "account created, awaiting activation",
+    "SupannPrecree": "account created in advance",
+    "SupannVerrouTechnique": "locked (technical)",
+    "SupannVerrouAdministratif": "locked (administrative)",
+}
+
+
+def _compte_state(values: object) -> ResourceState | None:
+    if not isinstance(values, list):
+        return None
+    try:
+        return find_state(str(value) for value in values)
+    except InvalidInputError:
+        return None
+
+
+def audit_words(record: AuditRecord, state_attribute: str) -> str:
+    """What an audit record did, in words: "sweep: grace period started", not "sweep: ok"."""
+    what: list[str] = []
+    notice = record.details.get("notice")
+    if isinstance(notice, str) and notice.startswith("expiry warning, "):
+        what.append(f"warning sent ({notice.removeprefix('expiry warning, ')})")
+    elif isinstance(notice, str):
+        what.append(notice)
+    change = {name.lower(): value for name, value in record.changes.items()}.get(
+        state_attribute.lower()
+    )
+    if change is not None:
+        before, after = _compte_state(change.get("before")), _compte_state(change.get("after"))
+        if after is not None and after != before:
+            words = _STEP_WORDS.get(after.substate, f"state {after.state}:{after.substate}")
+            if before is not None and before.substate == after.substate == "SupannSursis":
+                words = f"grace period moved to {after.end.isoformat() if after.end else '?'}"
+            elif (
+                after.substate == "SupannActif"
+                and before is not None
+                and before.stage
+                in (
+                    Stage.GRACE,
+                    Stage.EXPIRED,
+                )
+            ):
+                words = "account active again"
+            what.append(words)
+    elif record.changes and not what:
+        what.append(f"changed {', '.join(sorted(record.changes))}")
+    actor = "" if record.command == "sweep" else f" by {record.actor}"
+    reason = record.details.get("reason")
+    suffix = f" ({reason})" if reason else ""
+    result = "" if record.result == "ok" else f" [{record.result}]"
+    if not what:
+        return f"{record.command}{actor}: {record.result}{suffix}"
+    return f"{record.command}{actor}: {'; '.join(what)}{result}{suffix}"
 
 
 def _arrival(runtime: Runtime, account: Account) -> list[TimelineEvent]:
@@ -209,30 +283,63 @@ def _upcoming(
     events: list[TimelineEvent] = _arrival(runtime, account)
     if evaluation is None:
         return events
-    if evaluation.action_due is not None:
+    due = evaluation.action_due
+    if due is not None and due.kind is ActionKind.PURGE:
         events.append(
             TimelineEvent(
                 today,
-                f"due now, done by the next daily sweep: {_action_words(evaluation.action_due)}",
+                f"due now: {_action_words(due)}: `umacct sweep --purge` (the nightly job, if it "
+                f"runs with --purge) or `umacct purge {account.identifier} --reason ...`",
             )
+        )
+    elif due is not None:
+        events.append(
+            TimelineEvent(today, f"due now, done by the next daily sweep: {_action_words(due)}")
         )
     transition = evaluation.next_transition
     if transition is not None:
         events.append(TimelineEvent(transition.on, _action_words(transition.action)))
     if evaluation.grace_end is not None and evaluation.grace_end >= today:
         events.append(TimelineEvent(evaluation.grace_end, "last day of mail and login"))
+    events += _warnings_to_come(runtime, evaluation)
     if evaluation.expires_on is not None and evaluation.expires_on > today:
         events.append(
             TimelineEvent(evaluation.expires_on, _action_words(Action(ActionKind.EXPIRE)))
         )
     if evaluation.purgeable_on is not None and evaluation.purgeable_on > today:
-        events.append(TimelineEvent(evaluation.purgeable_on, "may be purged from this day"))
+        # One event per fact: the purge day (the same words as the dated step).
+        events.append(
+            TimelineEvent(evaluation.purgeable_on, _action_words(Action(ActionKind.PURGE)))
+        )
     unique = {
         (event.day, event.text): event
         for event in events
         if event.day is not None and event.day >= today
     }
     return sorted(unique.values(), key=lambda event: (event.day or date.min, event.text))
+
+
+def _warnings_to_come(runtime: Runtime, evaluation: Evaluation) -> list[TimelineEvent]:
+    """Every expiry warning still to send (not only the next one), on the day it goes out.
+
+    A warning whose day falls before the grace period starts goes out with its start.
+    """
+    expires_on = evaluation.expires_on
+    if expires_on is None or evaluation.stage_today is Stage.EXPIRED:
+        return []
+    today = runtime.today()
+    transition = evaluation.next_transition
+    starts = (
+        transition.on
+        if transition is not None and transition.action.kind is ActionKind.SUSPEND
+        else today
+    )
+    events = []
+    for days in sorted(set(runtime.config.policy.warn_days_before_expiry), reverse=True):
+        day = max(expires_on - timedelta(days=days), starts)
+        if today < day < expires_on:
+            events.append(TimelineEvent(day, _action_words(Action(ActionKind.WARN, days))))
+    return events
 
 
 def login_blockers(runtime: Runtime, account: Account) -> list[str]:
