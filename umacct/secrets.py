@@ -22,7 +22,7 @@ from enum import StrEnum
 from pathlib import Path
 
 from umacct.config import Config
-from umacct.errors import ConfigError, RefusedError, UnavailableError
+from umacct.errors import ConfigError, RefusedError
 
 KEYRING_SERVICE = "umacct"
 
@@ -181,13 +181,22 @@ def find_secret(kind: SecretKind, config: Config, prompt: Prompt | None = None) 
         value = prompt(f"Password for {username}")
         if value:
             return Secret(value, "prompt")
-    where = "[directory] bind_password_file, " if kind is SecretKind.DIRECTORY else ""
     raise ConfigError(
         f"no {kind} password: store it with 'umacct secret set {kind}' (keyring service "
-        f"'{KEYRING_SERVICE}', user '{username}'), or name a file in {where}or give it as the "
-        f"systemd credential {credential_name(kind)}, or set ${env_var(kind)}, or run on a "
-        "terminal to be asked"
+        f"'{KEYRING_SERVICE}', user '{username}'), or {_places_without_keyring(kind)}, or run "
+        "on a terminal to be asked"
     )
+
+
+def _places_without_keyring(kind: SecretKind) -> str:
+    """Where the secret may be kept on a server with no keyring, in words."""
+    places = [
+        f"a systemd credential named {credential_name(kind)} (LoadCredential=)",
+        f"${env_var(kind)}",
+    ]
+    if kind is SecretKind.DIRECTORY:
+        places.insert(0, "a file named by [directory] bind_password_file (mode 0600)")
+    return ", ".join(places[:-1]) + f" or {places[-1]}"
 
 
 def plaintext_backend() -> str | None:
@@ -207,13 +216,10 @@ def refuse_plaintext(kind: SecretKind) -> None:
     """RefusedError (exit 77) when the keyring backend keeps passwords in a plain file."""
     plain = plaintext_backend()
     if plain:
-        where = (
-            "[directory] bind_password_file (mode 0600), " if kind is SecretKind.DIRECTORY else ""
-        )
         raise RefusedError(
             f"the keyring backend {plain} keeps passwords in a plain file: refused; use a "
-            f"system keyring, or {where}a systemd credential ({credential_name(kind)}), or "
-            "--allow-plaintext to store it there anyway"
+            f"system keyring, or {_places_without_keyring(kind)}, or --allow-plaintext to "
+            "store it there anyway"
         )
 
 
@@ -234,9 +240,10 @@ def store_secret(
         refuse_plaintext(kind)
     try:
         keyring.set_password(KEYRING_SERVICE, keyring_username(kind, config), value)
-    except KeyringError as exc:
-        raise UnavailableError(
-            f"no usable keyring on this machine ({exc}); set ${env_var(kind)} instead"
-        ) from exc
+    except KeyringError:
+        raise ConfigError(
+            "no system keyring on this machine (a server without a desktop session has none): "
+            f"keep the {kind} secret in {_places_without_keyring(kind)} instead"
+        ) from None
     backend = keyring.get_keyring()
     return f"{type(backend).__module__}.{type(backend).__name__}"
