@@ -227,6 +227,8 @@ def test_purge_expired_deletes_nothing_while_the_providers_disagree(
 
     code, out, err = umacct("purge", "--expired", "--yes", "--reason", "old")
     assert (code, out) == (75, ""), err
+    code, out, err = umacct("suspend", "--due")
+    assert (code, out) == (75, ""), err
     assert "the directory's providers disagree" in err and "--ignore-replication-lag" in err
     assert entry_of(first, gone.uid) == before
     assert len(audit_records(tmp_path / "data")) == records

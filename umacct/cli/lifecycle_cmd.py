@@ -118,6 +118,7 @@ def suspend(
         ),
     ] = False,
     max_changes: MaxChanges = None,
+    ignore_replication_lag: IgnoreReplicationLag = False,
     dry_run: DryRun = False,
     csv_file: Annotated[
         Path | None,
@@ -135,7 +136,8 @@ def suspend(
     profile's grace period, and at least [policy] minimum_notice_days from the day the person
     is told (today); then the directory itself refuses its logins. ACCOUNT needs --reason.
     --csv FILE takes the HR departures list (account: address, uid, alias or external id),
-    reported as the intake is: bad rows with their line, exit 65 if any failed.
+    reported as the intake is: bad rows with their line, exit 65 if any failed. --due, with
+    several [directory] urls, changes nothing while the providers disagree (exit 75).
     """
     from umacct.cli.dates import parse_day
     from umacct.cli.suspend_file import suspend_from_file
@@ -163,7 +165,12 @@ def suspend(
     day = parse_day(as_of, "--as-of")
     runtime = state.runtime(as_of=day, writes=not dry_run, force_date=force_date)
     if due:
-        results = suspend_due(runtime, dry_run=dry_run, max_changes=max_changes)
+        results = suspend_due(
+            runtime,
+            dry_run=dry_run,
+            max_changes=max_changes,
+            ignore_replication_lag=ignore_replication_lag,
+        )
         _render_stream(state, results, dry_run=dry_run)
         return
     assert account is not None

@@ -300,15 +300,23 @@ def _ended_activity(runtime: Runtime, account: Account, *, dry_run: bool) -> Acc
 
 
 def suspend_due(
-    runtime: Runtime, *, dry_run: bool = False, max_changes: int | None = None
+    runtime: Runtime,
+    *,
+    dry_run: bool = False,
+    max_changes: int | None = None,
+    ignore_replication_lag: bool = False,
 ) -> Iterator[AccountOutcome]:
     """``umacct suspend --due``: start the grace period of every account past its end of activity.
 
     The same policy as the sweep decides, account by account: a person with another activity
     still going on (a student who also taught) is not suspended, and nor is an account the
     policy has nothing to start for. Refused before any change when more accounts are due
-    than the cap (see ``sweep``).
+    than the cap, or while the directory's providers disagree (see ``sweep``).
     """
+    if not dry_run:
+        from umacct.services.replication import require_providers_in_sync
+
+        require_providers_in_sync(runtime, ignore_lag=ignore_replication_lag, command="suspend")
     due_filter = suspension_filter(runtime.config, runtime.today())
     accounts = list(iter_accounts(runtime.directory, runtime.config, due_filter))
     if not dry_run:
