@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from umacct.directory import Directory, Entry
     from umacct.policy import Evaluation
     from umacct.services.runtime import Runtime
+    from umacct.store import PurgeRecord
 
 PASSWORD_POLICY_ATTRIBUTES = (
     "pwdEndTime",
@@ -294,6 +295,35 @@ def find_account(directory: Directory, config: Config, key: str) -> Account:
             f"{cleaned!r} is ambiguous: it names {len(found)} accounts ({names})"
         )
     return account_from_entry(found[0], config)
+
+
+def account_named(runtime: Runtime, key: str) -> Account:
+    """``find_account`` for a command that takes an ACCOUNT: a purged one is said to be purged.
+
+    Raises NotFoundError (67) as ``find_account`` does; when the key names a purged account
+    not restored, the message gives the purge's day and the command that puts it back.
+    """
+    try:
+        return find_account(runtime.directory, runtime.config, key)
+    except NotFoundError as error:
+        purge = purge_of(runtime, check_account_key(key))
+        if purge is None or purge.restored_at is not None:
+            raise
+        day = purge.purged_at.astimezone(ZoneInfo(runtime.config.policy.timezone)).date()
+        raise NotFoundError(
+            f"{purge.account} was purged on {day.isoformat()} (archived, then deleted): "
+            f"`umacct restore {purge.account} --reason ...` puts it back"
+        ) from error
+
+
+def purge_of(runtime: Runtime, key: str) -> PurgeRecord | None:
+    """The purge recorded for an identifier, uid or external id (None: none, or unreadable)."""
+    from umacct.errors import UmacctError
+
+    try:
+        return runtime.store.find_purge(key)
+    except UmacctError:
+        return None  # the store is out of reach: say only that no account matches
 
 
 def iter_accounts(directory: Directory, config: Config, search_filter: str) -> Iterator[Account]:

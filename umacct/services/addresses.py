@@ -16,7 +16,7 @@ from umacct.config import Config
 from umacct.errors import InvalidInputError, RefusedError, UsageError
 from umacct.intake import validate_email
 from umacct.policy import Stage
-from umacct.services.accounts import Account, find_account, recovery_address
+from umacct.services.accounts import Account, account_named, find_account, recovery_address
 from umacct.services.changes import PlannedChange, apply_change
 from umacct.services.links import CONFIRM_ADDRESS, CONFIRM_CHANGE, LinkSent, send_link
 from umacct.tokens import TokenPurpose
@@ -214,7 +214,7 @@ def request_recovery(runtime: Runtime, key: str, email: str) -> LinkSent:
 
     Nothing is stored until the link is opened (``confirm_recovery``).
     """
-    account = find_account(runtime.directory, runtime.config, key)
+    account = account_named(runtime, key)
     address = checked_recovery_address(runtime.config, email)
     params = _confirm_params(account, RECOVERY, address)
     return send_link(
@@ -240,7 +240,7 @@ def set_recovery_now(
 ) -> AddressChange:
     """Store a recovery address without confirmation, after the helpdesk checked the identity."""
     cleaned_reason = _required_reason(reason)
-    account = find_account(runtime.directory, runtime.config, key)
+    account = account_named(runtime, key)
     address = checked_recovery_address(runtime.config, email)
     return _store_recovery(
         runtime, account, address, {"confirmed": "helpdesk", "reason": cleaned_reason}
@@ -286,7 +286,7 @@ def _forwardable(account: Account) -> Account:
 
 def request_forwarding(runtime: Runtime, key: str, email: str) -> LinkSent:
     """Mail a confirmation link to a forwarding target (``umacct redirect ACCOUNT EMAIL``)."""
-    account = _forwardable(find_account(runtime.directory, runtime.config, key))
+    account = _forwardable(account_named(runtime, key))
     target = check_forwarding_target(runtime, account, email)
     params = _confirm_params(account, FORWARDING, target)
     return send_link(
@@ -313,7 +313,7 @@ def set_forwarding_now(
 ) -> AddressChange:
     """Start forwarding without confirmation, after the helpdesk checked the identity."""
     cleaned_reason = _required_reason(reason)
-    account = _forwardable(find_account(runtime.directory, runtime.config, key))
+    account = _forwardable(account_named(runtime, key))
     target = check_forwarding_target(runtime, account, email)
     return _store_forwarding(
         runtime, account, target, {"confirmed": "helpdesk", "reason": cleaned_reason}
@@ -322,7 +322,7 @@ def set_forwarding_now(
 
 def clear_forwarding(runtime: Runtime, key: str) -> AddressChange:
     """Stop forwarding (``umacct redirect ACCOUNT --off``); repeating it changes nothing."""
-    account = find_account(runtime.directory, runtime.config, key)
+    account = account_named(runtime, key)
     attribute = runtime.config.attributes.forwarding
     previous = account.values(attribute)
     differences = apply_change(runtime, PlannedChange(account, {attribute: []}), command="redirect")

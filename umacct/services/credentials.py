@@ -23,7 +23,7 @@ from umacct.errors import (
 )
 from umacct.passwords import PasswordContext, check_password
 from umacct.policy import Stage, active_states
-from umacct.services.accounts import Account, find_account, recovery_address
+from umacct.services.accounts import Account, account_named, find_account, recovery_address
 from umacct.services.addresses import personal_address, recovery_targets
 from umacct.services.arrivals import anticipated_states, arrival_day
 from umacct.services.changes import PlannedChange, apply_change
@@ -84,7 +84,7 @@ def send_activation(runtime: Runtime, key: str) -> LinkSent:
 
     The previous link stops working. Refused (exit 77) unless the account awaits activation.
     """
-    account = find_account(runtime.directory, runtime.config, key)
+    account = account_named(runtime, key)
     if account.stage not in (Stage.CREATED, Stage.PRECREATED):
         raise RefusedError(
             f"{account.identifier} {_stage_words(account)}: only an account awaiting "
@@ -109,7 +109,7 @@ def send_reset(runtime: Runtime, key: str) -> LinkSent:
 
     Without a recovery address: InvalidInputError (exit 65) telling the helpdesk what to do.
     """
-    account = find_account(runtime.directory, runtime.config, key)
+    account = account_named(runtime, key)
     if account.stage not in _PASSWORD_STAGES:
         advice = (
             "send an activation link with 'umacct activate'"
@@ -255,7 +255,7 @@ def change_password(runtime: Runtime, key: str, old: str, new: str) -> PasswordS
     The old password is checked by a bind as the person (RefusedError, exit 77, when wrong),
     the new one by the policy (InvalidInputError, exit 65, with the reason).
     """
-    account = find_account(runtime.directory, runtime.config, key)
+    account = account_named(runtime, key)
     if not old:
         raise InvalidInputError("the current password is empty")
     if not runtime.directory.check_password(account.dn, old):

@@ -22,7 +22,7 @@ from umacct.policy import (
     find_state,
     grace_end_for,
 )
-from umacct.services.accounts import Account, evaluate_account, find_account, rules_for
+from umacct.services.accounts import Account, account_named, evaluate_account, rules_for
 from umacct.services.helpdesk import instant_of
 from umacct.tokens import TokenPurpose
 
@@ -463,7 +463,7 @@ def several_profiles_words(today: date, activities: list[ProfileActivity]) -> st
 
 def explain(runtime: Runtime, key: str) -> Explanation:
     """The account's timeline and today's login blockers (``umacct explain ACCOUNT``)."""
-    account = find_account(runtime.directory, runtime.config, key)
+    account = account_named(runtime, key)
     profile = runtime.config.profiles.get(account.profile_key or "")
     evaluation = evaluate_account(runtime, account, profile) if profile else None
     blockers = login_blockers(runtime, account)

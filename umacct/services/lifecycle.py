@@ -34,9 +34,9 @@ from umacct.services.accounts import (
     DEPARTURE_NOTICE,
     Account,
     account_facts,
+    account_named,
     departure_key,
     evaluate_account,
-    find_account,
     profile_of,
     recovery_address,
     rules_for,
@@ -424,7 +424,7 @@ def suspend(
     an account in grace moves its grace period (and tells the person). ``notice=False``
     (``--no-notice``) cuts at the profile's date, without the minimum notice.
     """
-    account = find_account(runtime.directory, runtime.config, key)
+    account = account_named(runtime, key)
     profile = profile_of(account, runtime.config)
     today = runtime.today()
     stage = account.stage
@@ -550,7 +550,7 @@ def extend(
     extendable, the account is not in its grace period, or the maximum is reached; ``force``
     lets an administrator extend an expired account.
     """
-    account = find_account(runtime.directory, runtime.config, key)
+    account = account_named(runtime, key)
     profile = profile_of(account, runtime.config)
     rules = rules_for(account.profile_key or "", profile)
     facts = account_facts(runtime, account)

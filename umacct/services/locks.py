@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from umacct.errors import RefusedError
 from umacct.policy import LOCK_SUBSTATES, active_states, locked_states
-from umacct.services.accounts import find_account, recovery_address
+from umacct.services.accounts import account_named, recovery_address
 from umacct.services.changes import PlannedChange, apply_change
 from umacct.services.lifecycle import AccountOutcome, outcome, state_targets
 
@@ -33,7 +33,7 @@ def lock(
     runtime: Runtime, key: str, *, kind: str, reason: str, dry_run: bool = False
 ) -> AccountOutcome:
     """Lock an account (``umacct lock ACCOUNT --kind technical|administrative --reason``)."""
-    account = find_account(runtime.directory, runtime.config, key)
+    account = account_named(runtime, key)
     state = account.account_state
     if state is not None and state.state == "S":
         if state.substate == LOCK_SUBSTATES.get(kind):
@@ -76,7 +76,7 @@ def lock(
 
 def unlock(runtime: Runtime, key: str, *, reason: str, dry_run: bool = False) -> AccountOutcome:
     """Put back the state the account had before ``umacct lock`` (``umacct unlock``)."""
-    account = find_account(runtime.directory, runtime.config, key)
+    account = account_named(runtime, key)
     state = account.account_state
     if state is None or state.state != "S" or state.substate not in _OURS:
         words = f"{state.state}:{state.substate}" if state else "no state"

@@ -35,8 +35,8 @@ from umacct.policy import (
 from umacct.services.accounts import (
     Account,
     account_from_entry,
+    account_named,
     check_account_key,
-    find_account,
     iter_accounts,
 )
 from umacct.services.changes import audit_uncertain
@@ -249,7 +249,7 @@ def _unavailable(folder: Path, path: Path, exc: OSError) -> UnavailableError:
 
 def purge(runtime: Runtime, key: str, *, dry_run: bool = False) -> AccountOutcome:
     """``umacct purge ACCOUNT``: archive and delete one expired account."""
-    account = find_account(runtime.directory, runtime.config, key)
+    account = account_named(runtime, key)
     return purge_account(runtime, account, dry_run=dry_run)
 
 
