@@ -44,9 +44,18 @@ class SendResult:
     """What became of one message: sent now, or queued (with the reason)."""
 
     sent: bool
+    """Handed to the transport (the relay, or the outbox folder); False: queued or failed."""
     message_id: str | None = None
     queued_id: int | None = None
     error: str | None = None
+    delivery: str | None = None
+    """Where a message handed over went: ``smtp`` (the relay took it) or ``outbox`` (written
+    to the outbox folder: nobody receives it until the folder is delivered)."""
+
+    @property
+    def delivered(self) -> bool:
+        """Whether the relay took the message (an outbox file is not a delivery)."""
+        return self.sent and self.delivery != "outbox"
 
 
 @dataclass(frozen=True)
@@ -241,7 +250,8 @@ class Mailer:
     def result_of(self, delivery: _Delivery) -> SendResult:
         """The outcome of a delivery; what the relay could not take is queued here."""
         if delivery.message_id is not None:
-            return SendResult(sent=True, message_id=delivery.message_id)
+            where = "outbox" if self._config.mail.transport == "outbox" else "smtp"
+            return SendResult(sent=True, message_id=delivery.message_id, delivery=where)
         if delivery.relay_failure is None or delivery.recipient is None:
             return SendResult(sent=False, error=str(delivery.error))
         request = delivery.request

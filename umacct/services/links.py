@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from umacct.config import Config, parse_duration
 from umacct.errors import InvalidInputError, NotFoundError, ObsoleteMailError
+from umacct.mail.transport import OUTBOX_WORDS
 from umacct.tokens import IssuedToken, TokenPurpose
 
 if TYPE_CHECKING:
@@ -39,8 +40,12 @@ class LinkSent:
     recipient: str
     expires_at: datetime
     sent: bool
-    """False when the relay failed: the message waits in the queue for ``mail flush``."""
+    """True when the relay took it; False when it waits in the queue for ``mail flush`` (the
+    relay failed) or was written to the outbox (``delivery``)."""
     message: str
+    delivery: str
+    """``smtp`` (the relay took it), ``outbox`` (written to the outbox folder, not sent) or
+    ``queued`` (the relay failed: ``umacct mail flush`` sends it)."""
 
 
 def link_lifetime(config: Config, purpose: TokenPurpose) -> timedelta:
@@ -105,14 +110,19 @@ def send_link(
         recipient=recipient,
         expires_at=expires_at.isoformat(),
     )
-    if result.sent:
+    if result.sent and result.delivery == "outbox":
+        message = f"{purpose.link_kind} link for {recipient} {OUTBOX_WORDS}"
+    elif result.sent:
         message = f"{purpose.link_kind} link sent to {recipient}"
     else:
         message = (
             f"{purpose.link_kind} link queued for {recipient} ({result.error}); "
             "'umacct mail flush' sends it when the relay is back"
         )
-    return LinkSent(account, purpose.link_kind, recipient, expires_at, result.sent, message)
+    delivery = (result.delivery or "smtp") if result.sent else "queued"
+    return LinkSent(
+        account, purpose.link_kind, recipient, expires_at, result.delivered, message, delivery
+    )
 
 
 def flush_mail(runtime: Runtime, *, limit: int | None = None) -> FlushReport:
