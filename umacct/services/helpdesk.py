@@ -474,11 +474,7 @@ def list_purged(runtime: Runtime, *, profile: str | None = None) -> Iterator[Acc
     (when its SHA-256 still matches), else only the uid is known.
     """
     config = runtime.config
-    audited = _purges_audited(runtime)
-    for purge in runtime.store.purges():
-        if purge.restored_at is not None:
-            continue
-        archived = audited.get(purge.account) or _archived_values(purge)
+    for purge, archived in purged_people(runtime):
         profiles = archived.get(config.directory.profile_attribute.lower(), [])
         if profile is not None and profile not in profiles:
             continue
@@ -496,6 +492,18 @@ def list_purged(runtime: Runtime, *, profile: str | None = None) -> Iterator[Acc
             grace_end=None,
             password_end=None,
         )
+
+
+def purged_people(runtime: Runtime) -> Iterator[tuple[PurgeRecord, dict[str, list[str]]]]:
+    """Each purge not restored, oldest first, with what is known of the entry.
+
+    The values (lower-case attribute names) come from this host's audit record of the purge,
+    else from the archive when its SHA-256 still matches, else nothing is known but the purge.
+    """
+    audited = _purges_audited(runtime)
+    for purge in runtime.store.purges():
+        if purge.restored_at is None:
+            yield purge, audited.get(purge.account) or _archived_values(purge)
 
 
 def _purges_audited(runtime: Runtime) -> dict[str, dict[str, list[str]]]:

@@ -35,6 +35,8 @@ if TYPE_CHECKING:
 MIN_LENGTH = 2
 DEFAULT_LIMIT = 20
 _WORDS = re.compile(r"[\s,;]+")
+_PARTS = re.compile(r"[\s,;\-\u2010-\u2015]+")
+"""What separates the parts of a name: a compound name may be stored with a space or a hyphen."""
 
 
 @dataclass(frozen=True)
@@ -52,6 +54,8 @@ class Match:
     personal_address: str | None
     external_ids: list[str]
     purged_at: datetime | None = None
+    restore: str | None = None
+    """For a purged account: the command that puts it back."""
 
 
 @dataclass(frozen=True)
@@ -68,8 +72,12 @@ def _contains(attribute: str, word: str) -> str:
 
 
 def _words(text: str) -> list[tuple[str, str]]:
-    """The words of the text, each with its folded form (hyphens kept inside)."""
-    return [(word, fold_name(word)) for word in _WORDS.split(text) if word]
+    """The parts of the text's names, each with its folded form.
+
+    Hyphens separate parts as spaces do ("Martin-Dupont" is "Martin" and "Dupont"): the
+    directory may hold either spelling. Apostrophes stay inside a part (and vanish folded).
+    """
+    return [(word, fold_name(word)) for word in _PARTS.split(text) if word]
 
 
 def search_filter(runtime: Runtime, text: str) -> str:
@@ -96,10 +104,9 @@ def search_filter(runtime: Runtime, text: str) -> str:
 
 def _name_words(account: Account) -> set[str]:
     local = account.identifier.partition("@")[0]
-    text = " ".join([account.given_name, account.surname, account.display_name, account.uid, local])
-    folded = fold_name(text.replace(".", " "))
-    words = set(folded.split("-"))
-    return words | {folded} | {part for part in re.split(r"[-\d]+", folded) if part}
+    return _known_words(
+        " ".join([account.given_name, account.surname, account.display_name, account.uid, local])
+    )
 
 
 def _matched(runtime: Runtime, account: Account, text: str) -> str | None:
@@ -160,14 +167,81 @@ def search_people(runtime: Runtime, text: str, *, limit: int = DEFAULT_LIMIT) ->
         matched = _matched(runtime, account, cleaned)
         if matched is not None:
             found.append(_match(runtime, account, matched))
-    purge = runtime.store.find_purge(cleaned)
-    if purge is not None and purge.restored_at is None:
-        found.append(
-            Match(purge.account, purge.uid, "", None, "purged", "identifier", [], None,
-                  [purge.external_id] if purge.external_id else [], purge.purged_at)
-        )  # fmt: skip
+    found += _purged_matches(runtime, cleaned)
     found.sort(key=lambda m: (m.matched == "name", m.name.casefold(), m.account))
     return SearchResult(cleaned, found[:limit], max(0, len(found) - limit))
+
+
+def _purged_matches(runtime: Runtime, text: str) -> list[Match]:
+    """The purged people the text names, as a living one is found.
+
+    By identifier, uid, external id, personal address or name: the state store's purges, with
+    what this host's audit log or the archive knows of each entry (``list --state purged``).
+    """
+    from umacct.services.helpdesk import purged_people
+
+    config = runtime.config
+    names = config.attributes
+    key = text.casefold()
+    wanted = [folded for _, folded in _words(text) if folded]
+    found: list[Match] = []
+    for purge, values in purged_people(runtime):
+        external = [purge.external_id] if purge.external_id else []
+        for attribute in external_id_attributes(config):
+            external += [v for v in values.get(attribute.lower(), []) if v not in external]
+        personal = [
+            _split_address(value)
+            for attribute in (names.personal_mail, names.recovery_mail)
+            for value in values.get(attribute.lower(), [])
+        ]
+        checks = [
+            ("identifier", [purge.account]),
+            ("uid", [purge.uid]),
+            ("external id", external),
+            ("personal address", personal),
+        ]
+        matched = next(
+            (what for what, keys in checks if any(k.casefold() == key for k in keys)), None
+        )
+        given = (values.get("givenname") or [""])[0]
+        surname = (values.get("sn") or [""])[0]
+        display = (values.get("displayname") or values.get("cn") or [""])[0]
+        if matched is None and wanted:
+            known = _known_words(" ".join([given, surname, display, purge.uid]))
+            if all(any(have.startswith(word) for have in known) for word in wanted):
+                matched = "name"
+        if matched is None:
+            continue
+        profiles = values.get(config.directory.profile_attribute.lower(), [])
+        found.append(
+            Match(
+                account=purge.account,
+                uid=purge.uid,
+                name=display or f"{given} {surname}".strip() or purge.uid,
+                profile=profiles[0] if profiles else None,
+                stage="purged",
+                matched=matched,
+                aliases=[],
+                personal_address=personal[0] if personal else None,
+                external_ids=external,
+                purged_at=purge.purged_at,
+                restore=f"umacct restore {purge.account} --reason TEXT",
+            )
+        )
+    return found
+
+
+def _split_address(value: str) -> str:
+    """``{SECOURS}x@example.org`` is ``x@example.org``."""
+    if value.startswith("{") and "}" in value:
+        return value.partition("}")[2]
+    return value
+
+
+def _known_words(text: str) -> set[str]:
+    """The folded words of names (parts of compound names too, digits of a uid dropped)."""
+    folded = fold_name(text.replace(".", " "))
+    return set(folded.split("-")) | {folded} | {p for p in re.split(r"[-\d]+", folded) if p}
 
 
 def homonyms(runtime: Runtime, given_name: str, surname: str, *, besides: str) -> list[str]:
