@@ -237,7 +237,7 @@ def _date_cases() -> list[Case]:
     cases: list[Case] = []
     for index, (payload, value) in enumerate(DATES.items()):
         argv = options[index % len(options)]
-        cases.append(Case(f"date-{payload}-{argv[0]}", _fill(argv, value), INVALID, "date"))
+        cases.append(Case(f"date-{payload}-{argv[0]}", _fill(argv, value), USAGE, "date"))
     return cases
 
 
@@ -308,10 +308,10 @@ ATTRIBUTE_CASES = [
 
 OTHER_CASES = [
     Case("profile-unknown-create", ("create", "--given-name", "Paul", "--surname", "Neuf",
-         "--profile", "nope", "--personal-email", "p@example.net"), INVALID, "unknown profile"),
-    Case("profile-injected-list", ("list", "--profile", "*)(uid=*"), INVALID, "unknown profile"),
+         "--profile", "nope", "--personal-email", "p@example.net"), USAGE, "--profile"),
+    Case("profile-injected-list", ("list", "--profile", "*)(uid=*"), USAGE, "--profile"),
     Case("state-unknown-list", ("list", "--state", "*"), USAGE, "state"),
-    Case("expiring-negative-list", ("list", "--expiring-within", "-1"), INVALID, "expiring"),
+    Case("expiring-negative-list", ("list", "--expiring-within", "-1"), USAGE, "expiring"),
     Case("purge-limit-zero", ("purge", "--expired", "--yes", "--limit", "0", "--reason", "cleanup"), USAGE, "limit"),
     Case("token-garbage-activate", ("activate", "--token", "*)(uid=*", "--password-stdin"),
          INVALID, "link", stdin="velvet otter climbs 7 ladders\n"),

@@ -77,8 +77,8 @@ def test_sec6_the_token_is_not_printed(config_path: Path) -> None:
     ("args", "code", "message"),
     [
         (["--personal-email", "x@example.net\nBcc: y@evil.test"], 65, "line breaks"),
-        (["--profile", "astronaut"], 65, "unknown profile"),
-        (["--end-of-activity", "31/02/2027"], 65, "does not exist"),
+        (["--profile", "astronaut"], 2, "--profile: expected one of"),
+        (["--end-of-activity", "31/02/2027"], 2, "does not exist"),
         (["--surname", "\u202e"], 65, "invisible"),
     ],
 )

@@ -68,15 +68,15 @@ def test_extend_refusal_exit_77_and_no_change(
         ),
         (
             ["suspend", "cli.three", "--end-of-activity", "2026-02-30", "--reason", "x"],
-            65,
+            2,
             "--end-of-activity",
         ),
         (
             ["suspend", "cli.three", "--end-of-activity", "yesterday", "--reason", "x"],
-            65,
+            2,
             "--end-of-activity",
         ),
-        (["sweep", "--as-of", "2026-13-01"], 65, "--as-of"),
+        (["sweep", "--as-of", "2026-13-01"], 2, "--as-of"),
         (["suspend"], 2, "give one of ACCOUNT, --due or --csv FILE"),
         (["suspend", "cli.three"], 2, "--reason"),
         (["purge", "--expired", "--reason", "x"], 77, "confirm with --yes"),

@@ -14,10 +14,11 @@ from typer.core import TyperGroup
 
 from umacct import __version__
 from umacct.cli.lazy import LazyCommands
+from umacct.cli.option_values import OptionValueError, tidy_parameters
 from umacct.cli.output import FORMAT_HELP, OutputFormat
 from umacct.cli.state import AppState, get_state
 from umacct.environment import Environment
-from umacct.errors import EXIT_CODE_MEANINGS, ExitCode, UmacctError
+from umacct.errors import EXIT_CODE_MEANINGS, ExitCode, UmacctError, UsageError
 
 if TYPE_CHECKING:
     from typer._click import Command, Context, HelpFormatter
@@ -114,6 +115,7 @@ class UmacctGroup(TyperGroup):
 
     def __init__(self, **attrs: Any) -> None:
         super().__init__(**attrs)
+        tidy_parameters(self)  # before the commands are set: loading them all would be slow
         self._lazy = LazyCommands(COMMANDS, self.rich_markup_mode)
         self.commands = self._lazy
 
@@ -145,6 +147,9 @@ class UmacctGroup(TyperGroup):
                 raise
             report_error(state, error)
             raise typer.Exit(int(error.exit_code)) from None
+        except OptionValueError as error:
+            report_error(get_state(ctx), UsageError(error.message))
+            raise typer.Exit(int(ExitCode.USAGE)) from None
         except BrokenPipeError:
             # A reader that went away (| head) is not an error: quiet, as if killed by SIGPIPE.
             silence_stdout()

@@ -8,7 +8,7 @@ a command without its own ``--format`` (the commands that change something) gets
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, cast
 
 import typer
 from typer.main import get_command
@@ -64,4 +64,32 @@ def add_output_options(command: Command) -> Command:
         command.params.extend(_parameters(_json_template))
     if "--format" not in names:
         command.params.extend(_parameters(_format_template))
+        if command.callback is not None:
+            command.callback = _results_only(command.callback)
     return command
+
+
+def _results_only(callback: Callable[..., object]) -> Callable[..., object]:
+    """The command's callback, refusing a global ``--format`` it cannot print.
+
+    ``umacct --format csv sweep`` is refused with the words of ``umacct sweep --format csv``:
+    where the option is typed does not change what it accepts.
+    """
+    import functools
+
+    @functools.wraps(callback)
+    def checked(*args: object, **kwargs: object) -> object:
+        from typer._click.globals import get_current_context
+
+        from umacct.cli.state import get_state
+        from umacct.errors import UsageError
+
+        chosen = get_state(cast(typer.Context, get_current_context())).format
+        accepted = [choice.value for choice in ResultFormat]
+        if chosen is not None and chosen.value not in accepted:
+            raise UsageError(
+                f"--format: expected one of {', '.join(accepted)}, got {chosen.value!r}"
+            )
+        return callback(*args, **kwargs)
+
+    return checked

@@ -125,6 +125,7 @@ def create(
     if missing:
         raise typer.BadParameter(f"missing {', '.join(missing)} (or give --csv FILE)")
     from umacct.cli.dates import parse_day
+    from umacct.cli.params import profile_key
     from umacct.services.create import create_person
     from umacct.services.create_input import new_person
 
@@ -133,7 +134,7 @@ def create(
         runtime.config,
         given_name=given_name or "",
         surname=surname or "",
-        profile=profile or "",
+        profile=profile_key(runtime.config, profile) or "",
         personal_email=personal_email or "",
         end_of_activity=parse_day(end_of_activity, "--end-of-activity"),
         external_id=external_id,

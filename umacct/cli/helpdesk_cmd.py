@@ -28,6 +28,7 @@ from umacct.cli.params import (
     AsOf,
     complete_profile,
     parse_duration,
+    profile_key,
 )
 from umacct.cli.state import AppState, get_state
 
@@ -253,6 +254,7 @@ def list_command(
 
     state = get_state(ctx)
     within = parse_duration(expiring_within, "--expiring-within")
+    profile = profile_key(state.config, profile)
     if stage is StateChoice.PURGED:
         if within is not None:
             raise UsageError("--expiring-within does not go with --state purged")
@@ -273,7 +275,12 @@ def audit(
         str | None, typer.Option("--account", help="Only this account (address, uid or alias).")
     ] = None,
     since: Annotated[
-        str | None, typer.Option("--since", metavar="YYYY-MM-DD", help="Only from this day on.")
+        str | None,
+        typer.Option(
+            "--since",
+            metavar="DAY|DURATION",
+            help=f"Only from this day on (YYYY-MM-DD), or for this long back ({DURATION_SYNTAX}).",
+        ),
     ] = None,
     actor: Annotated[
         str | None, typer.Option("--actor", help="Only what this OS user (or sudo user) did.")
@@ -281,13 +288,13 @@ def audit(
     fmt: FormatOption = None,
 ) -> None:
     """Read the audit log: who changed what, when, before and after (oldest first)."""
-    from umacct.cli.dates import parse_day
+    from umacct.cli.dates import parse_day_or_duration
     from umacct.services.helpdesk import read_audit
 
     state = get_state(ctx)
-    entries = read_audit(
-        state.runtime(), account=account, since=parse_day(since, "--since"), actor=actor
-    )
+    runtime = state.runtime()
+    first_day = parse_day_or_duration(since, "--since", runtime.today())
+    entries = read_audit(runtime, account=account, since=first_day, actor=actor)
     chosen = state.output_format(fmt)
     detail = "changes" if chosen is OutputFormat.JSON else "changed"
     columns = ["time", "actor", "sudo_user", "command", "account", "result", detail, "details"]

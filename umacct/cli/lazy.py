@@ -69,5 +69,6 @@ class LazyCommands(MutableMapping[str, "Command"]):
         scratch.registered_commands = [c for c in scratch.registered_commands if c.name == name]
         scratch.registered_groups = [g for g in scratch.registered_groups if g.name == name]
         from umacct.cli.common_options import add_output_options
+        from umacct.cli.option_values import tidy_parameters
 
-        return add_output_options(get_group(scratch).commands[name])
+        return tidy_parameters(add_output_options(get_group(scratch).commands[name]))

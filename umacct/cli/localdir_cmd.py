@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from umacct.cli.output import as_row
+from umacct.cli.output import as_row, dumps_json
 from umacct.cli.state import AppState, get_state
 from umacct.errors import NotFoundError
 
@@ -124,7 +124,13 @@ def config(ctx: typer.Context, folder: FolderOption) -> None:
             f"{path}: {exc.strerror}: no local directory was started in {folder} "
             f"('umacct localdir start --dir {folder}')"
         ) from None
-    get_state(ctx).out.out(text, end="")
+    state = get_state(ctx)
+    if state.json:
+        import tomllib
+
+        state.out.out(dumps_json({"path": path, "config": tomllib.loads(text)}))
+        return
+    state.out.out(text, end="")
 
 
 @app.command("stop")
@@ -134,4 +140,7 @@ def stop(ctx: typer.Context, folder: FolderOption) -> None:
 
     state = get_state(ctx)
     stopped = stop_local_directory(folder)
+    if state.json:
+        state.json_result({"folder": folder, "stopped": bool(stopped)})
+        return
     state.info(f"stopped slapd in {folder}" if stopped else f"no directory was running in {folder}")

@@ -156,12 +156,21 @@ class Output:
     """
 
     def __init__(
-        self, stream: TextIO, *, color: bool, zone: Callable[[], tzinfo | None] | None = None
+        self,
+        stream: TextIO,
+        *,
+        color: bool,
+        zone: Callable[[], tzinfo | None] | None = None,
+        note: Callable[[str], None] | None = None,
+        width: int | None = None,
     ) -> None:
         self.file = stream
         self._color = color
         self._console: Console | None = None
         self._zone = zone
+        self.note = note
+        """Where a line about the output goes (stderr): the columns a table left out."""
+        self._width = width
 
     @property
     def zone(self) -> tzinfo | None:
@@ -179,7 +188,7 @@ class Output:
                 no_color=not self._color,
                 highlight=False,
                 soft_wrap=True,
-                width=None if self.is_terminal else UNCUT_WIDTH,
+                width=self._width if self.is_terminal else UNCUT_WIDTH,
             )
         return self._console
 
@@ -294,7 +303,13 @@ def render_rows(
         for row in rows:
             console.file.write(tsv_line([row.get(c) for c in columns], console.zone))
     else:
-        console.print(_table(rows, columns, title, console.zone))
+        width = console.console.width if console.is_terminal else None
+        table, left_out = _table(rows, columns, title, console.zone, width)
+        console.print(table)
+        if left_out and console.note is not None:
+            console.note(
+                f"{left_out} column{'s' if left_out > 1 else ''} left out: --format tsv shows all"
+            )
 
 
 def local_time(instant: datetime, zone: tzinfo) -> str:
@@ -315,33 +330,88 @@ def tsv_line(cells: Iterable[object], zone: tzinfo | None = None) -> str:
     return "\t".join(printable(_cell(cell, zone)) for cell in cells) + "\n"
 
 
+_DAY_OR_TIME = re.compile(r"\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2})?( ?\S+)?)?")
+WHOLE_CELL_WIDTH = 40
+"""A column whose values are single words (identifiers, days, states) up to this width is
+never folded: it is shown whole, or left out."""
+FOLDED_MIN_WIDTH = 20
+IDENTIFIER_COLUMNS = frozenset({"account", "uid", "identifier"})
+"""Columns never folded, however long their values."""
+
+
+def _whole(values: Sequence[str]) -> bool:
+    """Whether a column's values must never be folded: days, times, single words."""
+    return (
+        all(
+            not value or _DAY_OR_TIME.fullmatch(value) or (len(value.split()) == 1)
+            for value in values
+        )
+        and max(map(len, values), default=0) <= WHOLE_CELL_WIDTH
+    )
+
+
 def _table(
     rows: Sequence[Mapping[str, Any]],
     columns: Sequence[str],
     title: str | None,
     zone: tzinfo | None,
-) -> Any:
-    """A rich table that never cuts a value.
+    width: int | None = None,
+) -> tuple[Any, int]:
+    """A rich table that never cuts a value, and how many columns it left out to fit ``width``.
 
-    The first column (the account) is never wrapped; on a narrow terminal the other cells
-    are folded onto several lines.
+    The first column (the account), days, times and one-word values are never folded; free
+    text is folded at words onto several lines, never narrower than its header's longest word.
+    When even that does not fit the terminal, columns are left out, the first ones (the most
+    useful) kept, rather than drawn zero-wide.
     """
     from rich.table import Table
     from rich.text import Text
 
     cells = [[printable(_cell(row.get(c), zone)) for c in columns] for row in rows]
+    headers = [column.replace("_", " ") for column in columns]
+    whole: list[bool] = []
+    least: list[int] = []  # the narrowest each column may be drawn
+    full: list[int] = []  # its width with nothing folded
+    for index, header in enumerate(headers):
+        widest = max((len(line[index]) for line in cells), default=0)
+        word = max(map(len, header.split()), default=0)  # a header folds at its spaces
+        whole.append(
+            index == 0
+            or columns[index] in IDENTIFIER_COLUMNS
+            or _whole([line[index] for line in cells])
+        )
+        full.append(max(widest, len(header)))
+        if whole[-1]:
+            least.append(max(widest, word))
+        else:
+            least.append(max(word, min(full[-1], FOLDED_MIN_WIDTH)))
+    kept = list(range(len(columns)))
+    widths: dict[int, int | None] = dict.fromkeys(kept)
+    if width is not None:
+        kept, used = [], 1  # the left border; each column adds its padding and a border (3)
+        first = [i for i, c in enumerate(columns) if i == 0 or c in IDENTIFIER_COLUMNS]
+        for index in first + [i for i in range(len(columns)) if i not in first]:
+            if index == 0 or used + least[index] + 3 <= width:
+                kept.append(index)
+                used += least[index] + 3
+        kept.sort()
+        spare = max(width - used, 0)
+        for index in kept:  # the room left widens the first columns up to their full width
+            grow = min(spare, full[index] - least[index])
+            widths[index] = least[index] + grow
+            spare -= grow
     # Text, not str: rich would read markup ("[/bold]") and emoji codes in a str.
     table = Table(title=Text(printable(title)) if title else None, show_lines=False)
-    for index, column in enumerate(columns):
-        header = column.replace("_", " ")
-        if index == 0:
-            widest = max((len(line[0]) for line in cells), default=0)
-            table.add_column(Text(header), no_wrap=True, min_width=max(widest, len(header)))
+    for index in kept:
+        drawn = widths[index]
+        header = headers[index]
+        if whole[index] and (drawn is None or len(header) <= drawn):
+            table.add_column(Text(header), no_wrap=True, width=drawn, min_width=least[index])
         else:
-            table.add_column(Text(header), overflow="fold")
+            table.add_column(Text(header), overflow="fold", width=drawn, min_width=least[index])
     for line in cells:
-        table.add_row(*(Text(cell) for cell in line))
-    return table
+        table.add_row(*(Text(line[index]) for index in kept))
+    return table, len(columns) - len(kept)
 
 
 def render_record(

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from umacct.errors import InvalidInputError
+from umacct.errors import UsageError
+
+if TYPE_CHECKING:
+    from umacct.config import Config
 
 ACCOUNT_HELP = "The account: institutional address, uid or login alias."
 
@@ -76,7 +79,7 @@ DURATION_SYNTAX = "a number and a unit: 90m, 12h, 30d, 2w, 1y (a number alone is
 def parse_duration(text: str | None, option: str) -> timedelta | None:
     """A duration option (``30d``, ``12h``, ``1y``...); one syntax for every option.
 
-    InvalidInputError (exit 65) naming the option and the syntax; None when not given.
+    UsageError (exit 2) naming the option and the syntax; None when not given.
     """
     if text is None:
         return None
@@ -84,7 +87,7 @@ def parse_duration(text: str | None, option: str) -> timedelta | None:
 
     match = re.fullmatch(r"\s*(\d{1,9})\s*([smhdwy]?)\s*", text.lower())
     if match is None:
-        raise InvalidInputError(f"{option}: expected {DURATION_SYNTAX}, got {text!r}")
+        raise UsageError(f"{option}: expected {DURATION_SYNTAX}, got {text!r}")
     number, unit = match.groups()
     return timedelta(seconds=int(number) * _DURATION_UNITS[unit or "d"])
 
@@ -100,3 +103,19 @@ def complete_profile(ctx: typer.Context, incomplete: str) -> list[str]:
     except (UmacctError, OSError):
         return []
     return sorted(key for key in config.profiles if key.startswith(incomplete))
+
+
+def profile_key(config: Config, text: str | None, option: str = "--profile") -> str | None:
+    """The configured profile key ``text`` names, in any case (``TITULAIRE``: ``titulaire``).
+
+    UsageError (exit 2) naming the option and the configured keys when none matches.
+    """
+    if text is None:
+        return None
+    if text in config.profiles:
+        return text
+    for key in config.profiles:
+        if key.casefold() == text.strip().casefold():
+            return key
+    known = ", ".join(sorted(config.profiles))
+    raise UsageError(f"{option}: expected one of {known}, got {text!r}")

@@ -95,6 +95,7 @@ def directory_set(
         state.json_result(data, dry_run=dry_run)
         return
     record = as_row(data)["attributes"]
-    render_record(state.out, record, OutputFormat.TABLE, title=data.account)
+    chosen = OutputFormat.TABLE if state.out.is_terminal else OutputFormat.TSV  # as show
+    render_record(state.out, record, chosen, title=data.account)
     changed = ", ".join(data.changed) or "nothing"
     state.info(f"{'would change' if dry_run else 'changed'}: {changed}")

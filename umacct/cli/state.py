@@ -47,7 +47,13 @@ class AppState:
     def out(self) -> Output:
         """Output for data (stdout)."""
         if self._out is None:
-            self._out = Output(self.env.stdout, color=self.color, zone=self.display_zone)
+            self._out = Output(
+                self.env.stdout,
+                color=self.color,
+                zone=self.display_zone,
+                note=self.info,
+                width=self.terminal_width(),
+            )
         return self._out
 
     @property
@@ -56,6 +62,11 @@ class AppState:
         if self._err is None:
             self._err = Output(self.env.stderr, color=self.color, zone=self.display_zone)
         return self._err
+
+    def terminal_width(self) -> int | None:
+        """``$COLUMNS`` of this run's environment, if set (else the terminal's own width)."""
+        columns = self.env.environ.get("COLUMNS", "")
+        return int(columns) if columns.isdigit() and int(columns) > 0 else None
 
     def display_zone(self) -> tzinfo | None:
         """The policy's time zone, once the configuration is loaded (instants for people)."""

@@ -9,6 +9,7 @@ only when stdin is a terminal. A yes/no question goes to stderr and is read from
 from __future__ import annotations
 
 import getpass
+import os
 
 from umacct.environment import Environment
 from umacct.errors import InvalidInputError
@@ -26,11 +27,10 @@ def ask_hidden(env: Environment, label: str, *, confirm: bool = False) -> str:
 
 
 def _hidden(env: Environment, prompt: str) -> str:
-    try:
-        with open("/dev/tty", "r+", encoding="utf-8") as terminal:
-            return getpass.getpass(prompt, stream=terminal)
-    except OSError:
-        pass  # no controlling terminal (a service, a container): stdin, if it is one
+    answer = _on_controlling_terminal(prompt)
+    if answer is not None:
+        return answer
+    # No controlling terminal (a service, a container): stdin, if it is one.
     if not env.stdin_is_terminal:
         raise InvalidInputError("no terminal to ask on: give the value on stdin")
     return getpass.getpass(prompt, stream=env.stderr)
@@ -42,3 +42,43 @@ def confirm(env: Environment, question: str) -> bool:
     env.stderr.flush()
     answer = env.stdin.readline().strip().lower()
     return answer[:1] in ("y", "o")
+
+
+def _on_controlling_terminal(prompt: str) -> str | None:
+    """Ask on ``/dev/tty`` itself, echo off; None when the process has no terminal.
+
+    The terminal is opened as a descriptor (a tty cannot be opened as a seekable text file)
+    and written and read unbuffered, so the prompt shows before the answer is typed, whatever
+    stdout and stderr are redirected to.
+    """
+    import termios
+
+    try:
+        fd = os.open("/dev/tty", os.O_RDWR | os.O_NOCTTY)
+    except OSError:
+        return None
+    try:
+        try:
+            before = termios.tcgetattr(fd)
+        except termios.error:
+            return None  # /dev/tty that is not a terminal
+        hidden = list(before)
+        hidden[3] &= ~termios.ECHO
+        termios.tcsetattr(fd, termios.TCSAFLUSH, hidden)
+        try:
+            os.write(fd, prompt.encode("utf-8"))
+            typed = b""
+            while not typed.endswith(b"\n"):
+                chunk = os.read(fd, 1024)
+                if not chunk:
+                    break
+                typed += chunk
+        finally:
+            termios.tcsetattr(fd, termios.TCSAFLUSH, before)
+            os.write(fd, b"\n")  # the Enter typed was not echoed
+    finally:
+        os.close(fd)
+    try:
+        return typed.decode("utf-8").rstrip("\r\n")
+    except UnicodeDecodeError:
+        raise InvalidInputError("what was typed is not UTF-8 text") from None
