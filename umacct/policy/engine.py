@@ -563,8 +563,8 @@ def _evaluate_expired(
 def _evaluate_untouched(
     rules: ProfileRules, stage: Stage, today: date, purge_after_days: int
 ) -> Evaluation:
-    """Foreign and unknown states: reported, never changed."""
-    return _evaluation(rules, stage, None, purge_after_days, None, None, None, today)
+    """Foreign and unknown states: reported, never changed (no extension granted by the tool)."""
+    return _evaluation(rules, stage, None, purge_after_days, 0, None, None, today)
 
 
 # Keyed on the rules' identity (hashing a dataclass is slow); the value keeps the rules alive,

@@ -331,9 +331,15 @@ def _local_midnight(runtime: Runtime, day: date) -> datetime:
     return datetime.combine(day, time(), tzinfo=ZoneInfo(runtime.config.policy.timezone))
 
 
-def account_row(account: Account) -> AccountRow:
-    """One account as a line of ``umacct list``."""
+def account_row(account: Account, grace_end: date | None = None) -> AccountRow:
+    """One account as a line of ``umacct list``.
+
+    ``grace_end`` is the policy's (as ``show`` gives it: also for an account past its end of
+    activity that the sweep has not suspended yet); without it, the stored grace state's end.
+    """
     state = account.account_state
+    if grace_end is None and state is not None and account.stage is Stage.GRACE:
+        grace_end = state.end
     return AccountRow(
         account=account.identifier,
         uid=account.uid,
@@ -344,7 +350,7 @@ def account_row(account: Account) -> AccountRow:
         state=f"{state.state}:{state.substate}" if state else None,
         since=state.start if state else None,
         end_of_activity=account.end_of_activity,
-        grace_end=state.end if state and account.stage is Stage.GRACE else None,
+        grace_end=grace_end,
         password_end=instant_of(account, "pwdEndTime"),
     )
 
@@ -363,8 +369,20 @@ def list_accounts(
     """
     search = list_filter(runtime, profile=profile, stage=stage, expiring_within=expiring_within)
     return (
-        account_row(account) for account in iter_accounts(runtime.directory, runtime.config, search)
+        account_row(account, _policy_grace_end(runtime, account))
+        for account in iter_accounts(runtime.directory, runtime.config, search)
     )
+
+
+def _policy_grace_end(runtime: Runtime, account: Account) -> date | None:
+    """The grace end ``show`` gives an account not in grace yet (None: no profile, no end).
+
+    An account in grace has its stored end (no look-up in the state store per line).
+    """
+    profile = runtime.config.profiles.get(account.profile_key or "")
+    if profile is None or account.stage not in (Stage.ACTIVE, Stage.CREATED, Stage.PRECREATED):
+        return None
+    return evaluate_account(runtime, account, profile).grace_end
 
 
 # --- audit --------------------------------------------------------------------------------

@@ -80,8 +80,8 @@ def purge_account(runtime: Runtime, account: Account, *, dry_run: bool = False) 
             f"{account.identifier} can be purged from {first_day.isoformat()} "
             f"({runtime.config.policy.purge_after_days} days after its expiry)"
         )
-    if dry_run:
-        return outcome(runtime, account, "purge", "would be archived and deleted", changed=False)
+    if dry_run:  # "changed" tells what the run would change; "dry_run" that it did not
+        return outcome(runtime, account, "purge", "would be archived and deleted", changed=True)
     entry = runtime.directory.read(
         account.dn, ["*", "pwdEndTime", "pwdChangedTime", "pwdLastSuccess"]
     )
