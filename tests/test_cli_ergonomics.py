@@ -320,7 +320,7 @@ def test_purgeable_accounts_are_summarised_not_listed_every_night(
     [item] = json.loads(out)
     assert (item["action"], item["changed"], item["dry_run"]) == ("purgeable", False, False)
     code, out, err = umacct("sweep", "--purge", "--dry-run")
-    assert out == f"{person.identifier}\twould purge\twould be archived and deleted\n"
+    assert out == f"{person.identifier}\twould purge\tthe account would be archived and deleted\n"
     assert read(runtime, person)
     code, out, err = umacct("sweep", "--purge")
     assert code == 0, err

@@ -109,7 +109,9 @@ def test_sweep_lines_and_summary(on: Callable[[date], Runtime], config_path: Pat
     code, out, err = umacct("sweep", "--as-of", today, "--dry-run")
     assert code == 0, err
     grace_end = month_end(2).isoformat()
-    assert out == f"{person.identifier}\twould suspend\tgrace period until {grace_end}\n"
+    assert (
+        out == f"{person.identifier}\twould suspend\tthe grace period would run until {grace_end}\n"
+    )
     assert "(dry run)" in err and "would suspend 1" in err
     assert compte(read(runtime, person)).startswith("{COMPTE}A:SupannActif")
     code, out, err = umacct("--json", "sweep", "--as-of", today)

@@ -344,3 +344,122 @@ def test_directory_set_off_a_terminal_is_tab_separated(
     _, shown, _ = umacct("directory", "show", person.identifier)
     assert out == shown
     assert "roomNumber\tB204" in out.splitlines()
+
+
+# --- 7. a dry run says what it would do, once, in the conditional ---------------------------
+
+
+def test_every_dry_run_phrase_is_conditional() -> None:
+    from umacct.cli.dry_run import DETAILS, would
+    from umacct.services.lifecycle import AccountOutcome
+
+    for action in DETAILS:
+        result = AccountOutcome(
+            account="a@x", profile="vacataire", state="A", substate="SupannVerrouTechnique",
+            end_of_activity=days(-10), grace_end=days(20), extendable=False, extensions=0,
+            changed=True, action=action, message="expired on 2000-01-01",
+        )  # fmt: skip
+        head, details = would(result)
+        assert head.startswith("would ") and "-" not in head.removeprefix("would "), head
+        assert "would" in details or action == "profile-ended", (action, details)
+        assert "2000-01-01" not in details  # not the service's past-tense message
+    expire = AccountOutcome(
+        account="a@x", profile="vacataire", state="I", substate="SupannExpire",
+        end_of_activity=days(-200), grace_end=days(-1), extendable=False, extensions=0,
+        changed=True, action="expire", message=f"expired on {TODAY.isoformat()}",
+    )  # fmt: skip
+    assert would(expire) == ("would expire", f"login and mail would stop on {TODAY.isoformat()}")
+
+
+def test_the_dry_run_summary_says_would_once_with_verbs() -> None:
+    from umacct.cli.lifecycle_cmd import _sweep_summary
+    from umacct.services.sweep import SweepSummary
+
+    summary = SweepSummary(TODAY, True)
+    summary.counts["profile-ended"] += 2
+    summary.counts["suspend"] += 1
+    line = _sweep_summary(summary)
+    assert "would end a profile 2, suspend 1" in line
+    assert line.count("would") == 1 and "profile-ended" not in line
+
+
+@pytest.mark.usefixtures("directory_clean")
+def test_lock_dry_run_says_what_it_would_do(
+    on: Callable[[date], Runtime], config_path: Path
+) -> None:
+    person = add_person(on(TODAY), "rough.lock")
+    code, out, err = umacct(
+        "lock", person.identifier, "--kind", "technical", "--reason", "x", "--dry-run"
+    )
+    assert code == 0, err
+    assert out == (
+        f"{person.identifier}: would lock: the directory would refuse its logins "
+        "(technical, the person is not told)\n"
+    )
+
+
+@pytest.mark.usefixtures("directory_clean")
+@pytest.mark.parametrize("json_output", [False, True])
+def test_answering_no_at_the_purge_says_nothing_deleted(
+    on: Callable[[date], Runtime], config_path: Path, json_output: bool
+) -> None:
+    runtime = on(TODAY)
+    person = add_person(
+        runtime, "rough.keep", profile="autre_personnel", end_of_activity=month_end(-10)
+    )
+    assert umacct("suspend", person.identifier, "--no-notice", "--reason", "cut")[0] == 0
+    args = ["purge", person.identifier, "--reason", "x", *(["--json"] if json_output else [])]
+    run = run_on_terminal(args, on_terminal=("stdin", "stderr"), answers={"[y/N]": "n"})
+    assert run.code == 0, run.screen
+    assert "nothing deleted" in run.screen
+    if json_output:
+        assert run.stdout == ""
+    from people import read
+
+    assert read(runtime, person)
+
+
+# --- 8. the small ones -------------------------------------------------------------------
+
+
+def test_secret_set_help_lists_every_kind() -> None:
+    from umacct.secrets import SecretKind
+
+    code, out, _ = umacct("secret", "set", "--help")
+    assert code == 0
+    words = " ".join(out.split())
+    for kind in SecretKind:
+        assert f"{kind.value} (" in words or f"{kind.value}," in words, (kind, words)
+
+
+@pytest.mark.usefixtures("directory_clean")
+def test_mail_flush_with_nothing_queued_says_nothing_to_send(config_path: Path) -> None:
+    code, out, err = umacct("mail", "flush")
+    assert code == 0, err
+    assert out == "nothing to send\n"
+
+
+@pytest.mark.usefixtures("directory_clean")
+def test_a_repeated_create_says_it_once(config_path: Path) -> None:
+    args = (
+        "create", "--given-name", "Rita", "--surname", "Twice", "--profile", "vacataire",
+        "--personal-email", "rita.twice@example.net", "--no-mail",
+    )  # fmt: skip
+    assert umacct(*args)[0] == 0
+    code, out, err = umacct(*args)
+    assert code == 0, err
+    [line] = err.splitlines()
+    assert line.startswith(f"{out.strip()}: already exists ("), line
+    assert line.count("exists") == 1, line
+
+
+def test_help_completes_command_names(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("_UMACCT_COMPLETE", "complete_bash")
+    for words, cword, expected in (
+        ("umacct help sh", "2", ["show"]),
+        ("umacct help report f", "3", ["forwarding"]),
+    ):
+        monkeypatch.setenv("COMP_WORDS", words)
+        monkeypatch.setenv("COMP_CWORD", cword)
+        result = runner.invoke(app, [], prog_name="umacct")
+        assert result.stdout.split() == expected, (words, result.stdout)

@@ -147,7 +147,10 @@ def create(
         return
     state.out.out(result.account)
     message = state.mail_words(result.message, mailed=result.mail == "sent")
-    state.info(f"{result.account}: {_action(result.action, dry_run)}; {message}")
+    if result.action == "exists":  # the message says it all: "already exists (...)"
+        state.info(f"{result.account}: {message}")
+    else:
+        state.info(f"{result.account}: {_action(result.action, dry_run)}; {message}")
     for warning in warnings_for(runtime, result, person.name):
         state.info(say(warning))
 

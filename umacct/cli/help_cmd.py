@@ -14,12 +14,31 @@ def register(app: typer.Typer) -> None:
     app.command("help")(help_command)
 
 
+def complete_command(ctx: typer.Context, incomplete: str) -> list[str]:
+    """Shell completion: the command names, then the subcommands of the group typed."""
+    root = ctx.find_root()
+    command, context = root.command, root
+    typed = list(ctx.params.get("words") or [])  # the words before the one being completed
+    for word in typed:
+        lookup = getattr(command, "get_command", None)
+        found = lookup(context, word) if lookup else None
+        if found is None:
+            return []
+        command = found
+    names = getattr(command, "list_commands", None)
+    if names is None:
+        return []
+    return [name for name in names(context) if name.startswith(incomplete)]
+
+
 def help_command(
     ctx: typer.Context,
     words: Annotated[
         list[str] | None,
         typer.Argument(
-            metavar="[COMMAND]...", help="The command (and subcommand): show, report forwarding..."
+            metavar="[COMMAND]...",
+            help="The command (and subcommand): show, report forwarding...",
+            autocompletion=complete_command,
         ),
     ] = None,
 ) -> None:

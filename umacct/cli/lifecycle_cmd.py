@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from umacct.cli.dry_run import verb, would
 from umacct.cli.output import tsv_line
 from umacct.cli.params import (
     AccountArgument,
@@ -43,8 +44,8 @@ def _is_change(result: AccountOutcome, dry_run: bool) -> bool:
 
 
 def _words(result: AccountOutcome, dry_run: bool) -> str:
-    if dry_run and _is_change(result, dry_run) and not result.message.startswith("would "):
-        return f"would {result.action}: {result.message}"
+    if dry_run and _is_change(result, dry_run):
+        return ": ".join(would(result))
     return result.message
 
 
@@ -70,8 +71,8 @@ def _render_stream(state: AppState, results: Iterable[AccountOutcome], *, dry_ru
             continue
         changes += 1
         if not state.json:
-            action = f"would {result.action}" if dry_run else result.action
-            state.out.file.write(tsv_line([result.account, action, result.message]))
+            action, details = would(result) if dry_run else (result.action, result.message)
+            state.out.file.write(tsv_line([result.account, action, details]))
             state.out.file.flush()
     if state.json:
         state.json_result(collected, dry_run=dry_run)
@@ -324,12 +325,13 @@ def sweep(
 
 def _sweep_summary(summary: SweepSummary) -> str:
     """``sweep DAY: suspend 2, warn 5; still purgeable 3``: counts, unchanged ones once."""
-    mark = "would " if summary.dry_run else ""
     done = ", ".join(
-        f"{mark}{action} {count}"
+        f"{verb(action) if summary.dry_run else action} {count}"
         for action, count in sorted(summary.counts.items())
         if action not in UNCHANGED_ACTIONS
     )
+    if done and summary.dry_run:
+        done = f"would {done}"  # once: "would suspend 2, end a profile 1"
     words = [done or ("nothing would change" if summary.dry_run else "nothing changed")]
     if summary.counts["purgeable"]:
         words.append(f"still purgeable {summary.counts['purgeable']} (sweep --purge purges them)")
@@ -377,9 +379,9 @@ def purge(
                 raise RefusedError(
                     "purge deletes the account: confirm with --yes (no terminal to ask)"
                 )
-            _render_one(state, purge_one(runtime, account, dry_run=True), dry_run=True)
+            _preview(state, [purge_one(runtime, account, dry_run=True)])
             if not confirm(state.env, f"Archive and delete {account}?"):
-                raise typer.Exit(0)
+                _nothing_deleted(state)
         _render_one(state, purge_one(runtime, account, dry_run=dry_run), dry_run=dry_run)
         return
     if not dry_run and not yes:
@@ -387,15 +389,31 @@ def purge(
             raise RefusedError(
                 "purge --expired deletes accounts: confirm with --yes (no terminal to ask)"
             )
-        count = _render_stream(
-            state, purge_expired(runtime, limit=limit, dry_run=True), dry_run=True
-        )
+        count = _preview(state, purge_expired(runtime, limit=limit, dry_run=True))
         if not count or not confirm(state.env, f"Archive and delete these {count} accounts?"):
-            raise typer.Exit(0)
+            _nothing_deleted(state)
     purged = purge_expired(
         runtime, limit=limit, dry_run=dry_run, ignore_replication_lag=ignore_replication_lag
     )
     _render_stream(state, purged, dry_run=dry_run)
+
+
+def _preview(state: AppState, results: Iterable[AccountOutcome]) -> int:
+    """What a purge would delete, before asking; with --json on stderr (stdout stays empty)."""
+    if not state.json:
+        return _render_stream(state, results, dry_run=True)
+    count = 0
+    for result in results:
+        if _is_change(result, True):
+            count += 1
+            state.err.out(tsv_line([result.account, *would(result)]), end="")
+    return count
+
+
+def _nothing_deleted(state: AppState) -> None:
+    """The answer was no: say so on stderr, print no result, exit 0."""
+    state.info("nothing deleted")
+    raise typer.Exit(0)
 
 
 def restore(

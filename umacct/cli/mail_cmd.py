@@ -47,7 +47,10 @@ def flush(
             if state.config.mail.transport == "outbox"
             else f"sent {report.sent}"
         )
-        state.out.out(f"{done}, still queued {report.remaining}")
+        if report.sent == report.remaining == 0 and not report.failures:
+            state.out.out("nothing to send")
+        else:
+            state.out.out(f"{done}, still queued {report.remaining}")
         for failure in report.failures:
             state.info(
                 f"message {failure.id} to {failure.account} ({failure.kind}): {failure.error}"

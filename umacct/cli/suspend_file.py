@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
+from umacct.cli.dry_run import would
 from umacct.cli.output import dumps_json, tsv_line
 from umacct.errors import InvalidInputError, UmacctError
 
@@ -60,12 +61,9 @@ def suspend_from_file(
             continue
         results.append(result)
         if not state.json:
-            action = (
-                f"would {result.action}" if dry_run and result.action != "none" else result.action
-            )
-            state.out.file.write(
-                tsv_line([f"line {row.line}", result.account, action, result.message])
-            )
+            planned = dry_run and result.action != "none"
+            action, details = would(result) if planned else (result.action, result.message)
+            state.out.file.write(tsv_line([f"line {row.line}", result.account, action, details]))
     failures.sort()
     _report(state, path, departures.encoding, results, failures, dry_run)
     if failures:
