@@ -36,6 +36,8 @@ def _purged(runtime: Runtime, uid: str) -> str:
         ["suspend", "--reason", "left"],
         ["set-recovery", "@", "someone@example.org"],
         ["redirect", "@", "someone@example.org"],
+        ["directory", "show", "@"],
+        ["directory", "set", "@", "title=Ingénieur"],
     ],
 )
 def test_a_purged_account_is_named_purged(

@@ -21,6 +21,7 @@ from umacct.errors import InvalidInputError, NotFoundError, ObsoleteMailError, R
 from umacct.policy import Stage, expiry_instant
 from umacct.services.accounts import (
     Account,
+    account_named,
     evaluate_account,
     find_account,
     profile_of,
@@ -314,7 +315,7 @@ def grant_request(runtime: Runtime, request_id: str, *, dry_run: bool = False) -
         runtime.store.reopen_extension_request(decided)
         raise
     _audit(runtime, "extension-grant", decided)
-    account = find_account(runtime.directory, runtime.config, request.account)
+    account = account_named(runtime, request.account)
     _tell(runtime, account, decided)
     return ExtensionDecision(
         request.request_id, request.account, "grant", GRANTED, granted.grace_end, True,
@@ -329,7 +330,7 @@ def refuse_request(
     request = _undecided(runtime, request_id)
     if not reason.strip():
         raise InvalidInputError("a refusal needs its reason (--reason TEXT)")
-    account = find_account(runtime.directory, runtime.config, request.account)
+    account = account_named(runtime, request.account)
     if dry_run:
         return ExtensionDecision(
             request.request_id, request.account, "refuse", PENDING, request.grace_end, False,

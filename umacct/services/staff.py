@@ -19,7 +19,7 @@ from umacct.services.accounts import (
     Account,
     account_attributes,
     account_from_entry,
-    find_account,
+    account_named,
     profile_of,
 )
 from umacct.services.changes import PlannedChange, apply_change
@@ -91,7 +91,7 @@ def _changed(
 
 
 def _staff_account(runtime: Runtime, key: str, extra: Sequence[str]) -> Account:
-    account = _read_with(runtime, find_account(runtime.directory, runtime.config, key), extra)
+    account = _read_with(runtime, account_named(runtime, key), extra)
     require_staff(runtime, account)
     return account
 
