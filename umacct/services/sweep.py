@@ -318,11 +318,14 @@ def suspend_due(
 
         require_providers_in_sync(runtime, ignore_lag=ignore_replication_lag, command="suspend")
     due_filter = suspension_filter(runtime.config, runtime.today())
-    accounts = list(iter_accounts(runtime.directory, runtime.config, due_filter))
     if not dry_run:
-        count = sum(1 for account in accounts if _suspension_due(runtime, account) is not None)
+        count = sum(
+            1
+            for account in iter_accounts(runtime.directory, runtime.config, due_filter)
+            if _suspension_due(runtime, account) is not None
+        )
         check_change_cap(runtime, count, max_changes, "suspension")
-    for account in accounts:
+    for account in iter_accounts(runtime.directory, runtime.config, due_filter):
         if account.stage is Stage.FOREIGN:
             yield outcome(
                 runtime, account, "skipped", "state set by another tool: left alone", changed=False
