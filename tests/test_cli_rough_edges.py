@@ -463,3 +463,33 @@ def test_help_completes_command_names(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.setenv("COMP_CWORD", cword)
         result = runner.invoke(app, [], prog_name="umacct")
         assert result.stdout.split() == expected, (words, result.stdout)
+
+
+@pytest.mark.parametrize("width", [80, 100, 160])
+def test_a_report_table_never_splits_a_day_nor_draws_a_column_zero_wide(width: int) -> None:
+    from umacct.cli.output import Output, OutputFormat, render_rows
+
+    notes: list[str] = []
+    screen = Screen()
+    out = Output(screen, color=False, note=notes.append, width=width)
+    columns = ["account", "profile", "created", "link_expired", "personal_address", "note"]
+    rows = [
+        {
+            "account": f"{LONG}@umontpellier.fr",
+            "profile": "contractuel",
+            "created": days(-3),
+            "link_expired": "2026-05-16 09:00:00 CEST",
+            "personal_address": "jean-christophe.dupont-moreau@example.net",
+            "note": "never activated: send a new link with umacct activate",
+        }
+    ]
+    render_rows(out, rows, columns, OutputFormat.TABLE)
+    text = ANSI.sub("", screen.getvalue())
+    assert all(len(line) <= width for line in text.splitlines()), text
+    assert _lines_with(text, rows[0]["account"]), text
+    assert _lines_with(text, days(-3).isoformat()), text
+    if "link expired" in text or "link" in text:
+        assert _lines_with(text, "2026-05-16 09:00:00 CEST"), text
+    assert not any("││" in line or "┃┃" in line for line in text.splitlines()), text
+    if notes:
+        assert notes == [notes[0]] and notes[0].endswith("left out: --format tsv shows all")
