@@ -278,6 +278,28 @@ def test_migrate_moves_a_state_db_once_and_its_links_keep_working(
     assert len(outbox_mails(after)) >= 1
 
 
+def test_migrate_warns_of_a_purged_identifier_handed_out_again_meanwhile(
+    two_hosts: tuple[Host, Host], on_host: OnHost
+) -> None:
+    a, b = two_hosts
+    sqlite_host(a)
+    before = on_host(a, TODAY)
+    gone = add_person(
+        before, "ines.saidi", profile="autre_personnel", end_of_activity=month_end(-6)
+    )
+    suspend(before, gone.identifier, reason="left", notice=False)
+    purge(before, gone.identifier)
+    before.close()
+    add_person(on_host(b, TODAY), "ines.saidi", profile="autre_personnel")  # B did not know
+    config = str(a.config_path)
+    for dry in (["--dry-run"], []):
+        code, out, err = umacct("--config", config, "state", "migrate", *dry)
+        assert code == 0, err
+        assert f"warning: {gone.identifier}: purged on this host, but a live account" in err
+    code, out, err = umacct("--config", config, "--json", "state", "migrate", "--dry-run")
+    assert json.loads(out)["reused"] == [gone.identifier]
+
+
 def test_migrate_without_a_state_db_does_nothing(
     two_hosts: tuple[Host, Host],
 ) -> None:

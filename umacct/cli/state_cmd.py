@@ -71,4 +71,10 @@ def migrate(
             f"{kind.kind}: {kind.rows} in the file, {verb} {kind.added}, "
             f"{kind.already_there} already there"
         )
+    for account in report.reused:
+        state.err.out(
+            f"warning: {account}: purged on this host, but a live account has this identifier again "
+            "(handed out meanwhile by a host that did not know): its tombstone is kept, the "
+            "account left alone; check who holds it"
+        )
     state.info(f"{'(dry run) ' if dry_run else ''}{report.source} -> {report.state_dn}")

@@ -78,6 +78,9 @@ class MigrationReport:
     found: bool
     """Whether there was a state.db to migrate."""
     kinds: list[MigratedKind] = field(default_factory=list)
+    reused: list[str] = field(default_factory=list)
+    """Purged identifiers the file holds that a live account already has again (handed out
+    by a host that did not know of the purge): the tombstone is kept, the account left."""
 
 
 def configured_branch(runtime: Runtime) -> str:
@@ -146,7 +149,25 @@ def migrate_state(runtime: Runtime, *, dry_run: bool = False) -> MigrationReport
         add_unit(directory, state_dn)  # a branch made before requests existed lacks it
     for unit, items in plans.items():
         report.kinds.append(_migrate_unit(directory, state_dn, unit, items, dry_run=dry_run))
+    report.reused = _reused_identifiers(runtime, rows.get("purged", []))
     return report
+
+
+def _reused_identifiers(runtime: Runtime, purged: Iterable[Mapping[str, Any]]) -> list[str]:
+    """The purged (not restored) identifiers a live account holds again, sorted."""
+    from umacct.directory.escape import filter_eq, filter_or
+
+    reused = []
+    for row in purged:
+        if row.get("restored_at") or not row.get("account"):
+            continue
+        search = filter_or(
+            filter_eq("mail", str(row["account"])), filter_eq("uid", str(row["uid"]))
+        )
+        found = runtime.directory.search(runtime.config.directory.people_dn, search, ["uid"])
+        if any(True for _ in found):
+            reused.append(str(row["account"]))
+    return sorted(reused)
 
 
 def _migrate_unit(
