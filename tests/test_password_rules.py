@@ -156,3 +156,9 @@ def test_sec36_twelve_spaces_do_not_activate_an_account(
     assert snapshot(today, person) == before
     done = umacct("activate", "--token", token, "--password-stdin", stdin=NEW_PASSWORD + "\n")
     assert done[0] == 0, done[2]
+
+
+def test_sec36_a_sign_that_nfkc_turns_into_a_space_and_a_mark_carries_nothing() -> None:
+    """U+00B8 (cedilla) is a visible sign as typed, but NFKC makes it a space and a mark."""
+    with pytest.raises(InvalidInputError, match="only combining marks"):
+        check_password("\u00b8\u0591" + "\u0300" * 10, dataclasses.replace(ZOE, min_length=8))

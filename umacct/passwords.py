@@ -111,6 +111,7 @@ def check_password(password: str, context: PasswordContext) -> str:
         _character_problem(password)
         or _character_problem(normalized)
         or _substance_problem(password)
+        or _substance_problem(normalized)
         or _length_problem(password, normalized, context.min_length)
         or _common_problem(folded)
         or _pattern_problem(folded)
