@@ -31,7 +31,7 @@ from umacct.services.runtime import Runtime
 from umacct.tokens import TokenPurpose
 
 if TYPE_CHECKING:
-    from umacct.mail.mailer import MailBatch
+    from umacct.mail.mailer import MailBatch, SendResult
 
 PRECREATED_PREFIX = "{COMPTE}I:SupannPrecree:"
 PRECREATED = "SupannPrecree"
@@ -45,6 +45,16 @@ class ActivationLink:
 
     expires: datetime
     mail: str
+    """``sent`` (the relay took it), ``outbox`` (written to the outbox folder, not sent) or
+    ``queued`` (the relay did not take it yet: ``umacct mail flush``)."""
+
+    def words(self, to: str) -> str:
+        """``activation link sent to X``, or where it really went."""
+        if self.mail == "outbox":
+            from umacct.mail.transport import OUTBOX_WORDS
+
+            return f"activation link for {to} {OUTBOX_WORDS}"
+        return f"activation link {self.mail} to {to}"
 
 
 def send_activation_link(runtime: Runtime, account: str, name: str, to: str) -> ActivationLink:
@@ -73,9 +83,15 @@ class PendingLinks:
         """Wait for the mails: one link each, sent or queued (see ``MailBatch.results``)."""
         results = self._batch.results()
         return [
-            ActivationLink(expires, "sent" if result.sent else "queued")
+            ActivationLink(expires, _mail_state(result))
             for expires, result in zip(self._expires, results, strict=True)
         ]
+
+
+def _mail_state(result: SendResult) -> str:
+    if result.sent:
+        return "outbox" if result.delivery == "outbox" else "sent"
+    return "queued"
 
 
 def start_activation_links(runtime: Runtime, recipients: Sequence[Recipient]) -> PendingLinks:
@@ -188,5 +204,5 @@ def arrive(
         message = f"arrives: the activation link would go to {address}"
     else:
         link = send_activation_link(runtime, account.identifier, account.display_name, address)
-        message = f"arrived: activation link {link.mail} to {address}"
+        message = f"arrived: {link.words(address)}"
     return outcome(runtime, change.simulate(runtime.config), "arrive", message, changed=True)

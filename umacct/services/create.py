@@ -378,7 +378,7 @@ class _Creator:
                 link = send_activation_link(
                     self.runtime, account.identifier, account.display_name, row.personal_email
                 )
-                message += f": activation link {link.mail} to {row.personal_email}"
+                message += f": {link.words(row.personal_email)}"
         return CreateOutcome(
             account=account.identifier,
             uid=account.uid,
@@ -636,7 +636,7 @@ class _Creator:
         elif link is None:
             message = f"the activation link would go to {row.personal_email}"
         else:
-            message = f"activation link {link.mail} to {row.personal_email}"
+            message = link.words(row.personal_email)
         return CreateOutcome(
             account=identifier,
             uid=uid,
