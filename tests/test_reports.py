@@ -108,6 +108,7 @@ def test_stale_passwords_cli(on: Callable[[date], Runtime], smtp_config: SmtpTes
             "stage": "active",
             "password_changed": json.loads(out)[0]["password_changed"],
             "notice": "would send",
+            "dry_run": True,  # every JSON result of a dry run says so
         }
     ]
     assert smtp_config.received == []
@@ -159,7 +160,7 @@ def test_missing_recovery_reminder_goes_to_the_institutional_address(
     runtime.directory.modify(person.dn, [Change("delete", "supannMailPerso")])
     code, out, _ = cli("--json", "report", "missing-recovery", "--notify")
     assert code == 0
-    assert json.loads(out)[0]["notice"] == "sent"
+    assert (json.loads(out)[0]["notice"], json.loads(out)[0]["dry_run"]) == ("sent", False)
     assert smtp_config.received[0].rcpt_tos == [person.identifier]
     code, out, _ = cli("--json", "report", "missing-recovery", "--notify")
     assert json.loads(out)[0]["notice"].startswith("already reminded on")

@@ -34,8 +34,10 @@ def register(app: typer.Typer) -> None:
     app.add_typer(report_app, name="report")
 
 
-def _columns(row_type: type) -> list[str]:
-    return [field.name for field in dataclasses.fields(row_type)]
+def _columns(row_type: type, *, notify: bool = True) -> list[str]:
+    """The row's fields; ``dry_run`` only when reminders are sent (``--notify``)."""
+    names = [field.name for field in dataclasses.fields(row_type)]
+    return names if notify else [name for name in names if name != "dry_run"]
 
 
 @report_app.command("stale-passwords")
@@ -58,7 +60,13 @@ def stale_passwords(
     state = get_state(ctx)
     age = parse_duration(older_than, "--older-than")
     rows = report(state.runtime(), older_than=age or older_than, notify=notify, dry_run=dry_run)
-    stream_rows(state.out, state.info, rows, _columns(StalePassword), state.output_format(fmt))
+    stream_rows(
+        state.out,
+        state.info,
+        rows,
+        _columns(StalePassword, notify=notify),
+        state.output_format(fmt),
+    )
 
 
 @report_app.command("missing-recovery")
@@ -71,7 +79,13 @@ def missing_recovery(
 
     state = get_state(ctx)
     rows = report(state.runtime(), notify=notify, dry_run=dry_run)
-    stream_rows(state.out, state.info, rows, _columns(MissingRecovery), state.output_format(fmt))
+    stream_rows(
+        state.out,
+        state.info,
+        rows,
+        _columns(MissingRecovery, notify=notify),
+        state.output_format(fmt),
+    )
 
 
 @report_app.command("pending-activation")

@@ -60,6 +60,8 @@ class StalePassword:
     password_changed: datetime | None
     """None: no change recorded by the password policy."""
     notice: str | None = None
+    dry_run: bool | None = None
+    """With ``--notify``: whether the reminders were only planned (None without it)."""
 
 
 @dataclass(frozen=True)
@@ -71,6 +73,8 @@ class MissingRecovery:
     profile: str | None
     active_since: date | None
     notice: str | None = None
+    dry_run: bool | None = None
+    """With ``--notify``: whether the reminders were only planned (None without it)."""
 
 
 @dataclass(frozen=True)
@@ -254,7 +258,9 @@ def _notify_each(
     period = timedelta(days=runtime.config.reports.notify_every_days)
     for account, row in found:
         yield replace(  # type: ignore[type-var]
-            row, notice=_remind(runtime, account, kind, params_of, now, period, dry_run=dry_run)
+            row,
+            notice=_remind(runtime, account, kind, params_of, now, period, dry_run=dry_run),
+            dry_run=dry_run,
         )
 
 
