@@ -106,5 +106,8 @@ def test_a_purged_person_is_found_and_named(
         (person.identifier, "purged", matched)
     ], matches
     assert matches[0]["name"] == "Louis Bénali"
+    assert matches[0]["restore"] == f"umacct restore {person.identifier} --reason TEXT"
+    code, out, err = umacct("search", text, "--format", "table")
+    assert code == 0 and f"umacct restore {person.identifier} --reason TEXT" in out, err
     found = search_people(runtime, text).matches
     assert found[0].restore == f"umacct restore {person.identifier} --reason TEXT"

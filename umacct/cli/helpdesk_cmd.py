@@ -77,7 +77,7 @@ def _account_record(view: AccountView, zone: tzinfo) -> dict[str, Any]:
 
 SEARCH_COLUMNS = (
     "account", "name", "profile", "stage", "matched", "uid", "aliases", "personal_address",
-    "external_ids", "purged_at",
+    "external_ids", "purged_at", "restore",
 )  # fmt: skip
 
 
@@ -100,7 +100,8 @@ def search(
     """Find people by name, identifier, alias, personal address or external id.
 
     "Louis Benali", "benali", "BENALI Louis" and "Bénali" find the same person; exact keys
-    come first. A purged account is found by its identifier, uid or external id.
+    come first. A purged person is found too (by name, identifier, uid, personal address or
+    external id), with the command that restores the account.
     """
     from umacct.services.search import search_people
 
@@ -131,7 +132,8 @@ def _search_lines(matches: list[Match]) -> list[str]:
             facts.append(f"personal address {match.personal_address}")
         facts += [f"external id {value}" for value in match.external_ids]
         if match.purged_at:
-            facts.append(f"purged {match.purged_at:%Y-%m-%d}: umacct show {match.account}")
+            back = match.restore or f"umacct restore {match.account} --reason TEXT"
+            facts.append(f"purged {match.purged_at:%Y-%m-%d}: {back}")
         lines.append("    " + "; ".join(facts))
     return lines
 
