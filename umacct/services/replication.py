@@ -91,21 +91,31 @@ class ReplicationReport:
         return "; ".join(lag.words() for lag in self.lags)
 
 
-def compare(readings: list[ProviderReading]) -> ReplicationReport:
-    """Which provider lags which, per server ID of the contextCSN values."""
+def compare(
+    readings: list[ProviderReading], since: list[ProviderReading] | None = None
+) -> ReplicationReport:
+    """Which provider lags which, per server ID of the contextCSN values.
+
+    Without ``since``, the readings are compared with one another. With ``since`` (the
+    first reading of the check), a provider lags only while it still lacks a change that
+    some provider held then: what was written meanwhile is on its way and does not count.
+    The check's own binds write that much (``pwdLastSuccess`` on the tool's entry, under
+    ppolicy's ``olcLastBind``), on the provider each one reaches, an instant before reading it.
+    """
     compared = [r for r in readings if r.error is None and r.csns]
-    newest = {r.url: r.newest for r in compared}
+    earlier = compared if since is None else [r for r in since if r.error is None and r.csns]
+    targets: dict[str, tuple[str, Csn]] = {}
+    for held in earlier:
+        for sid, csn in held.newest.items():
+            if sid not in targets or csn.time > targets[sid][1].time:
+                targets[sid] = (held.url, csn)
     lags = []
-    server_ids = sorted({sid for found in newest.values() for sid in found})
-    for sid in server_ids:
-        ahead = max(
-            (r for r in compared if sid in newest[r.url]), key=lambda r: newest[r.url][sid].time
-        )
-        top = newest[ahead.url][sid]
+    for sid in sorted(targets):
+        ahead, top = targets[sid]
         for reading in compared:
-            theirs = newest[reading.url].get(sid)
+            theirs = reading.newest.get(sid)
             if theirs is None or theirs.time < top.time:
-                lags.append(Lag(reading.url, ahead.url, sid, top, theirs))
+                lags.append(Lag(reading.url, ahead, sid, top, theirs))
     return ReplicationReport(readings, lags)
 
 
@@ -119,14 +129,17 @@ def check_replication(
     """Read every provider's contextCSN and compare them.
 
     A disagreement is read again for ``settle`` seconds before it is reported: a change
-    made an instant ago is still on its way.
+    made an instant ago is still on its way. Each reading again is compared with the first
+    one (``compare(..., since=first)``): the binds of every reading write on the provider
+    they reach, and those changes, made after the first reading, never count.
     """
     deadline = time.monotonic() + settle
-    while True:
-        report = compare(read_providers(settings, password))
-        if report.agree or time.monotonic() >= deadline:
-            return report
+    first = read_providers(settings, password)
+    report = compare(first)
+    while not report.agree and time.monotonic() < deadline:
         sleep(POLL_SECONDS)
+        report = compare(read_providers(settings, password), since=first)
+    return report
 
 
 def require_providers_in_sync(
