@@ -12,15 +12,24 @@ attributes are known by schema, whatever their spelling (requirement 33,
 as escapes (``\x1b``, ``\u202e``): reading the log never hands one to a terminal. The log
 is opened without following a symbolic link and must belong to the tool's user
 (requirement 31, ``umacct.datadir.open_private_file``).
+
+With ``[audit] syslog``, each record is also sent, as one datagram, to the system logger's
+socket (``[audit] syslog_socket``, ``/dev/log``), before it is written to the file: the file
+is the record, syslog a copy. A record the logger did not get says so in the file
+(``"syslog": "not sent: ..."``), the run stops sending for the rest of its records, and
+``AuditLog.warnings`` gives the one line the command says on stderr.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import errno
 import itertools
 import json
 import os
 import pwd
+import socket
 import unicodedata
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -246,13 +255,56 @@ def os_actor(environ: Mapping[str, str] | None = None) -> Actor:
     return Actor(escape_controls(user), unverified_sudo_user=escape_controls(claimed[:_MAX_CLAIM]))
 
 
-def _to_syslog(records: Sequence[AuditRecord]) -> None:
-    """Each record as one line to syslog (journald), facility auth, tagged ``umacct``."""
-    import syslog
+SYSLOG_SOCKET = "/dev/log"
+SYSLOG_DETAIL = "syslog"
+"""The detail of a record the system logger did not get: ``not sent: <why>``."""
+_SYSLOG_PRIORITY = 4 * 8 + 6  # facility auth (4), severity info (6), as syslog(3) writes it
+_SYSLOG_TIMEOUT = 2.0
+"""A logger that does not take a record within this time is taken as unreachable."""
 
-    syslog.openlog("umacct", syslog.LOG_PID, syslog.LOG_AUTH)
-    for record in records:
-        syslog.syslog(syslog.LOG_INFO, record.to_json())
+
+def _syslog_connection(path: str | os.PathLike[str]) -> tuple[socket.socket, bool]:
+    """A socket connected to the system logger, and whether it is a stream (else datagrams).
+
+    As syslog(3): a datagram socket, or a stream one when the logger listens on a stream.
+    Connecting sends nothing.
+    """
+    for kind in (socket.SOCK_DGRAM, socket.SOCK_STREAM):
+        connection = socket.socket(socket.AF_UNIX, kind)
+        connection.settimeout(_SYSLOG_TIMEOUT)
+        try:
+            connection.connect(os.fspath(path))
+        except OSError as exc:
+            connection.close()
+            if kind == socket.SOCK_DGRAM and exc.errno == errno.EPROTOTYPE:
+                continue
+            raise
+        return connection, kind == socket.SOCK_STREAM
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _os_words(exc: OSError) -> str:
+    return exc.strerror or str(exc) or type(exc).__name__
+
+
+def syslog_problem(path: str | os.PathLike[str] = SYSLOG_SOCKET) -> str | None:
+    """Why the system logger cannot be reached at ``path``, or None. Nothing is sent."""
+    try:
+        connection, _ = _syslog_connection(path)
+    except OSError as exc:
+        return _os_words(exc)
+    connection.close()
+    return None
+
+
+def _syslog_line(record: AuditRecord) -> bytes:
+    """``<38>umacct[PID]: {json}``: the logger stamps the time it received it (journald, rsyslog)."""
+    return f"<{_SYSLOG_PRIORITY}>umacct[{os.getpid()}]: {record.to_json()}".encode("ascii")
+
+
+def _noted(record: AuditRecord, problem: str) -> AuditRecord:
+    details = {**record.details, SYSLOG_DETAIL: escape_controls(f"not sent: {problem}")}
+    return dataclasses.replace(record, details=MappingProxyType(details))
 
 
 def current_actor() -> tuple[str, str | None]:
@@ -271,6 +323,7 @@ class AuditLog:
         run_details: Mapping[str, object] | None = None,
         *,
         syslog: bool = False,
+        syslog_socket: str | os.PathLike[str] = SYSLOG_SOCKET,
     ) -> None:
         self.path = Path(path)
         self._clock = clock
@@ -278,6 +331,11 @@ class AuditLog:
         """Details every record of this run carries (a replay's ``forced_date``)."""
         self._syslog = syslog
         """Also send each record to syslog (``[audit] syslog``)."""
+        self._syslog_socket = os.fspath(syslog_socket)
+        self._syslog_failure: str | None = None
+        """Why the logger stopped taking records in this run: none is sent after it."""
+        self._not_sent = 0
+        self._syslog_reasons: list[str] = []
         self._group_every = 0
         self._unsynced = 0
         self._actor: Actor | None = None
@@ -324,8 +382,7 @@ class AuditLog:
     ) -> AuditRecord:
         """Write one record (secrets redacted), flushed to disk; return what was written."""
         record = self.record(command, account, changes, result, **details)
-        self.write([record])
-        return record
+        return self.write([record])[0]
 
     def record(
         self,
@@ -358,10 +415,16 @@ class AuditLog:
             ),
         )
 
-    def write(self, records: Sequence[AuditRecord]) -> None:
-        """Append ``records`` in one write and one disk flush (bulk commands write by batch)."""
+    def write(self, records: Sequence[AuditRecord]) -> list[AuditRecord]:
+        """Append ``records`` in one write and one disk flush (bulk commands write by batch).
+
+        Return what was written: with ``[audit] syslog``, a record the logger did not get
+        carries ``"syslog": "not sent: ..."``.
+        """
         if not records:
-            return
+            return []
+        if self._syslog:
+            records = self._copy_to_syslog(records)
         data = b"".join(record.to_json().encode("ascii") + b"\n" for record in records)
         fd = self._open_for_append()
         try:
@@ -379,8 +442,48 @@ class AuditLog:
             raise UnavailableError(f"audit log {self.path}: cannot write: {exc.strerror}") from exc
         finally:
             os.close(fd)
-        if self._syslog:
-            _to_syslog(records)
+        return list(records)
+
+    def _copy_to_syslog(self, records: Sequence[AuditRecord]) -> list[AuditRecord]:
+        """Send each record to the logger; those it did not get, noted so (for the file)."""
+        where = self._syslog_socket
+        connection: socket.socket | None = None
+        stream = False
+        if self._syslog_failure is None:
+            try:
+                connection, stream = _syslog_connection(where)
+            except OSError as exc:
+                self._syslog_failure = f"cannot reach {where}: {_os_words(exc)}"
+        kept = []
+        try:
+            for record in records:
+                problem = self._syslog_failure
+                if connection is not None and problem is None:
+                    problem = _send(connection, stream, _syslog_line(record), where)
+                    if problem is not None and not problem.startswith("too long"):
+                        self._syslog_failure = problem
+                if problem is None:
+                    kept.append(record)
+                    continue
+                self._not_sent += 1
+                if problem not in self._syslog_reasons:
+                    self._syslog_reasons.append(problem)
+                kept.append(_noted(record, problem))
+        finally:
+            if connection is not None:
+                connection.close()
+        return kept
+
+    @property
+    def warnings(self) -> list[str]:
+        """One line for the command to say when records of this run did not reach syslog."""
+        if not self._not_sent:
+            return []
+        count = f"{self._not_sent} audit record{'s' if self._not_sent > 1 else ''}"
+        return [
+            f"{count} not sent to syslog ({'; '.join(self._syslog_reasons)}): kept in "
+            f"{self.path} only (it says so); 'umacct doctor' checks [audit] syslog_socket"
+        ]
 
     def read(
         self,
@@ -457,6 +560,20 @@ def _lines_from_end(log: BinaryIO, block_size: int = 1 << 16) -> Iterator[bytes]
         partial = lines[0]  # it may begin in the block before
         yield from reversed(lines[1:])
     yield partial
+
+
+def _send(connection: socket.socket, stream: bool, line: bytes, where: str) -> str | None:
+    """Send one line to the logger; why it could not, or None."""
+    try:
+        if stream:
+            connection.sendall(line + b"\0")  # syslog(3)'s framing on a stream socket
+        else:
+            connection.send(line)
+    except OSError as exc:
+        if exc.errno == errno.EMSGSIZE:
+            return f"too long for {where} ({len(line)} bytes)"
+        return f"{where}: {_os_words(exc)}"
+    return None
 
 
 def _write_all(fd: int, data: bytes) -> None:

@@ -112,6 +112,8 @@ class AuditConfig:
 
     syslog: bool = False
     """Also send every record to syslog (journald), where sites already centralise logs."""
+    syslog_socket: str = "/dev/log"
+    """The system logger's socket (a datagram socket: journald's or rsyslog's)."""
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,8 @@ def doctor(
     """Check the configuration, secrets, connection, TLS, bind, write access, schema, ppolicy and mail.
 
     One row per file the tool trusts (configuration, CA file, templates, data dir, state
-    store, mail queue, audit log): owned by root or the tool's user, writable by no one else.
+    store, mail queue, audit log, archive folder): owned by root or the tool's user,
+    writable by no one else. With [audit] syslog, whether the logger's socket answers.
     The connection row names the server and its TLS version (or ldapi, or no TLS); the bind
     row the identity the server mapped (WhoAmI, dn:...), for simple and SASL EXTERNAL binds.
     The state backend; with [directory] state_dn, the branch: readable by the tool, read by

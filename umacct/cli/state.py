@@ -116,6 +116,8 @@ class AppState:
         if self._runtime is not None:
             if self.verbose and self._runtime.directory_url:
                 self.info(f"directory: {self._runtime.directory_url}")
+            for warning in self._runtime.warnings:  # even with --quiet: the audit trail
+                self.err.out(f"warning: {warning}")
             self._runtime.close()
             self._runtime = None
 

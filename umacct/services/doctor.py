@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from umacct.config import WHY_MAIL, WHY_SERVER, Config
+from umacct.config import WHY_MAIL, WHY_SERVER, Config, state_backend
 from umacct.datadir import (
     QUEUE_FILE,
     STATE_FILE,
@@ -205,15 +205,57 @@ def _local_checks(config: Config, write_test: bool) -> Iterator[Check]:
     data_dir = Path(config.paths.data_dir)
     yield from _file_checks(config)
     yield _writable_dir("data dir", data_dir, make=write_test)
-    yield _written_file("state store", data_dir / STATE_FILE)
+    yield _state_store_check(config)
     yield _written_file("mail queue", data_dir / QUEUE_FILE)
     audit = config.paths.audit_log_path
     audit_folder = _writable_dir("audit log", audit.parent, "audit log folder", make=write_test)
     yield _written_file("audit log", audit) if audit_folder.ok else audit_folder
+    yield _syslog_check(config)
+    # As the purge checks it before it deletes anything (made 0700 on first use).
+    archive = config.paths.archive_path
+    yield _writable_dir("archive folder", archive, "archive folder", make=write_test)
     if config.mail.transport == "outbox":
         yield _outbox_check(config, write_test)
     else:
         yield _guard("mail transport", lambda: _smtp_check(config))
+
+
+def _state_store_check(config: Config) -> Check:
+    """The SQLite file, or (directory backend) where the state is: not a file of this host."""
+    state_db = Path(config.paths.data_dir) / STATE_FILE
+    if state_backend(config) != "directory":
+        return _written_file("state store", state_db)
+    detail = (
+        f"directory: {config.directory.state_dn} (the 'state branch' rows), "
+        "no state file on this host"
+    )
+    if os.path.lexists(state_db):
+        detail += f"; {state_db} is not used (left from before 'umacct state migrate'?)"
+    return Check("state store", True, detail)
+
+
+def _syslog_check(config: Config) -> Check:
+    """``[audit] syslog``: whether the copy of each record can reach the system logger."""
+    from umacct.audit import syslog_problem
+
+    socket_path = config.audit.syslog_socket
+    if not config.audit.syslog:
+        return Check("audit syslog", True, "off: the records go to the audit log file only")
+    problem = syslog_problem(socket_path)
+    if problem:
+        return Check(
+            "audit syslog",
+            False,
+            f"cannot reach syslog at {socket_path}: {problem}; the records would go to the "
+            "audit log file only",
+            "start the system logger (systemd-journald or rsyslog), or set [audit] "
+            "syslog_socket to its socket, or syslog = false",
+        )
+    return Check(
+        "audit syslog",
+        True,
+        f"each record is also sent to {socket_path} (facility auth, tag umacct)",
+    )
 
 
 def _outbox_check(config: Config, write_test: bool) -> Check:

@@ -121,6 +121,7 @@ class Runtime:
                 self.clock,
                 self.audit_details,
                 syslog=self.config.audit.syslog,
+                syslog_socket=self.config.audit.syslog_socket,
             )
         return self._audit
 
@@ -185,6 +186,11 @@ class Runtime:
         if self._queue is None and not (self.data_dir / QUEUE_FILE).exists():
             return 0
         return self.mail_queue.discard_kinds(account, kinds)
+
+    @property
+    def warnings(self) -> list[str]:
+        """What the run tells its user besides its result (an audit copy syslog did not get)."""
+        return self._audit.warnings if self._audit is not None else []
 
     def close(self) -> None:
         """Close whatever was opened."""
