@@ -155,7 +155,8 @@ def test_the_account_page_offers_the_request_in_the_grace_period(web: Web, on: O
     assert refused.status_code == 403
     done = browser.post("/account/extension", data={"csrf": csrf_of(page.text)})
     assert done.status_code == 200, done.text
-    assert "Votre demande de prolongation est enregistrée" in done.text
+    # granted at once (auto), with the new last day:
+    assert f"prolongé jusqu'au {french_date(_plus_12())}" in html.unescape(done.text)
     assert compte(read(site.runtime, person)).endswith(f":{_plus_12().strftime('%Y%m%d')}")
     assert "déjà maintenu jusqu'au" in html.unescape(done.text)  # renews, does not stack
 

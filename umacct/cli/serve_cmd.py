@@ -37,8 +37,9 @@ def serve(
 
     Every form consumes its link only when sent (POST), never when opened; the pages speak
     French and English; /api/ answers the same in JSON for a site's own ENT pages. Behind a
-    TLS reverse proxy in production; binds as [web] bind_dn when set (docs/web.md). Runs
-    until interrupted; needs the web extra: pip install 'umacct[web]'.
+    TLS reverse proxy in production; binds as [web] bind_dn when set (docs/web.md), and
+    refuses to start (exit 78) when that DN's password is stored nowhere. Runs until
+    interrupted; needs the web extra: pip install 'umacct[web]'.
     """
     state = get_state(ctx)
     try:

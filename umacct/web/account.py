@@ -25,7 +25,12 @@ from umacct.policy import Stage
 from umacct.services.accounts import Account, find_account, recovery_address
 from umacct.services.addresses import clear_forwarding, request_forwarding, request_recovery
 from umacct.services.credentials import change_password
-from umacct.services.extensions import ExtensionStatus, request_extension, status_of
+from umacct.services.extensions import (
+    ExtensionAnswer,
+    ExtensionStatus,
+    request_extension,
+    status_of,
+)
 from umacct.services.runtime import Runtime
 from umacct.web.app import (
     MAX_FIELD_CHARS,
@@ -36,7 +41,8 @@ from umacct.web.app import (
     rate_limited,
 )
 from umacct.web.extension import day_words
-from umacct.web.i18n import extension_reason, password_reason
+from umacct.web.i18n import password_reason
+from umacct.web.reasons import address_reason, extension_reason
 from umacct.web.security import cookie_options, session_cookie_name
 from umacct.web.staff import (
     FIELD_PREFIX,
@@ -72,6 +78,13 @@ def routes() -> list[Route]:
 
 
 @dataclass(frozen=True)
+class AwaitingActivation:
+    """The person the single sign-on names has an account awaiting its first activation."""
+
+    identifier: str
+
+
+@dataclass(frozen=True)
 class AccountView:
     """What the account page shows."""
 
@@ -102,8 +115,12 @@ def _session_cookie(page: Page) -> str | None:
     return page.request.cookies.get(session_cookie_name(page.client))
 
 
-def who(page: Page) -> str | None:
-    """The logged-in account: the trusted proxy's single sign-on, else the session cookie."""
+def who(page: Page) -> str | AwaitingActivation | None:
+    """The logged-in account: the trusted proxy's single sign-on, else the session cookie.
+
+    An account the single sign-on names that awaits its activation cannot use the pages yet
+    (it has no password): it is told so, with the "1ère connexion" form, not sent to a login.
+    """
     context = page.context
     header = context.settings.remote_user_header
     if header and page.client.from_proxy and page.request.headers.get(header):
@@ -114,6 +131,8 @@ def who(page: Page) -> str | None:
                 )
             except (NotFoundError, InvalidInputError):
                 return None
+            if account.stage is Stage.CREATED:
+                return AwaitingActivation(account.identifier)
             return account.identifier if account.stage in _LOGIN_STAGES else None
     with context.sessions() as sessions:
         return sessions.account(_session_cookie(page))
@@ -135,6 +154,11 @@ def _view(page: Page, identifier: str, typed: dict[str, list[str]] | None = None
 
 def _to_login() -> RedirectResponse:
     return RedirectResponse("/login", status_code=303)
+
+
+def _awaiting(page: Page, awaiting: AwaitingActivation) -> Response:
+    """The account awaits activation: the "1ère connexion" form (``/``), filled in."""
+    return page.render("awaiting.html", title=page.t("awaiting_title"), account=awaiting.identifier)
 
 
 # --- login, logout --------------------------------------------------------------------------
@@ -217,6 +241,8 @@ async def account_page(request: Request) -> Response:
     page = await page_for(request)
     try:
         identifier = await in_worker(who, page)
+        if isinstance(identifier, AwaitingActivation):
+            return _awaiting(page, identifier)
         if identifier is None:
             return _to_login()
         view = await in_worker(_view, page, identifier)
@@ -232,6 +258,7 @@ def _render(
     *,
     notice: str | None = None,
     errors: dict[str, str] | None = None,
+    kept: dict[str, str] | None = None,
 ) -> Response:
     t = page.t
     return page.render(
@@ -242,6 +269,7 @@ def _render(
         notice=notice,
         errors=errors or {},
         first_error=next(iter(errors or {}), None),
+        kept=kept or {},
         sso=bool(page.context.settings.remote_user_header and page.client.from_proxy),
         min_length=page.context.config.policy.password_min_length,
         attribute_label=lambda name: attribute_label(t, name),
@@ -266,6 +294,8 @@ async def _posted(
         identifier = await in_worker(who, page)
     except UmacctError as error:
         return page, None, error_response(page, error)
+    if isinstance(identifier, AwaitingActivation):
+        return page, None, _awaiting(page, identifier)
     if identifier is None:
         return page, None, _to_login()
     if attempts:
@@ -338,10 +368,12 @@ async def _address_change(page: Page, identifier: str, change: str) -> Response:
                 page.t("forwarding_stopped") if stop else page.t("link_sent_to", address=address)
             )
         except InvalidInputError as error:
-            errors[change] = page.t("address_refused", reason=error.message)
+            reason = address_reason(error.message, page.lang)
+            errors[change] = page.t("address_refused", reason=reason)
         except UmacctError as error:
             return error_response(page, error)
-    return await _answer(page, identifier, notice, errors)
+    kept = {change: address} if errors and len(address) <= 256 else None
+    return await _answer(page, identifier, notice, errors, kept=kept)
 
 
 def _request_change(page: Page, identifier: str, change: str, address: str, stop: bool) -> None:
@@ -360,12 +392,17 @@ async def _answer(
     notice: str | None,
     errors: dict[str, str],
     typed: dict[str, list[str]] | None = None,
+    *,
+    kept: dict[str, str] | None = None,
+    status: int | None = None,
 ) -> Response:
+    """The account page again after a form: 400 with the form's errors (its value kept)."""
     try:
         view = await in_worker(_view, page, identifier, typed if errors else None)
     except UmacctError as error:
         return error_response(page, error)
-    return _render(page, view, 400 if errors else 200, notice=notice, errors=errors)
+    status = status or (400 if errors else 200)
+    return _render(page, view, status, notice=notice, errors=errors, kept=kept)
 
 
 # --- for staff: directory data and antispam level ---------------------------------------------
@@ -441,14 +478,21 @@ async def extension_form(request: Request) -> Response:
     if refused is not None or identifier is None:
         return refused or _to_login()
     try:
-        await in_worker(_ask_extension, page, identifier)
+        answer = await in_worker(_ask_extension, page, identifier)
     except RefusedError as error:
-        return await _answer(page, identifier, extension_reason(error.message, page.lang), {})
+        reason = extension_reason(error.message, page.lang)
+        return await _answer(page, identifier, reason, {}, status=403)
     except UmacctError as error:
         return error_response(page, error)
-    return await _answer(page, identifier, page.t("extension_asked"), {})
+    values = {
+        "account": answer.account,
+        "grace_end": day_words(page, answer.grace_end),
+        "id": answer.request.request_id,
+    }
+    key = "extension_granted" if answer.granted else "extension_pending"
+    return await _answer(page, identifier, page.t(key, **values), {})
 
 
-def _ask_extension(page: Page, identifier: str) -> None:
+def _ask_extension(page: Page, identifier: str) -> ExtensionAnswer:
     with page.context.runtime(page.client) as runtime:
-        request_extension(runtime, identifier)
+        return request_extension(runtime, identifier)

@@ -22,11 +22,13 @@ logged).
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import hashlib
 import hmac
 import json
 import logging
+import time
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -58,6 +60,7 @@ from umacct.services.addresses import (
 )
 from umacct.services.credentials import (
     SELF_SERVICE_ANSWER,
+    SELF_SERVICE_SECONDS,
     PasswordSet,
     activate,
     change_password,
@@ -247,15 +250,26 @@ async def _look(context: WebContext, token: str, purposes: tuple[TokenPurpose, .
 
 @endpoint("POST")
 async def self_service(request: Request) -> Response:
-    """The "1ère connexion / problème de connexion" request: one answer whatever the account."""
+    """The "1ère connexion / problème de connexion" request: one answer whatever the account.
+
+    A configuration that cannot be used (the web DN's password unreadable...) says nothing
+    about the account: the usual answer at the usual pace, and the reason in the log.
+    """
+    started = time.monotonic()
+    try:
+        return await _self_service_answer(request)
+    except ConfigError as error:
+        LOG.error("self-service request not handled: %s", error.message)
+        await asyncio.sleep(max(0.0, SELF_SERVICE_SECONDS - (time.monotonic() - started)))
+        return JSONResponse({"status": "sent", "message": SELF_SERVICE_ANSWER})
+
+
+async def _self_service_answer(request: Request) -> Response:
     context, client, data = await _posted(request)
     allowed = context.settings.client_requests_per_hour
     await _allow(context, (f"client:{client.address}:self-service", allowed))
     address = _text(data, "address").strip()
-    try:
-        await in_worker(_self_service, context, client, address)
-    except (UnavailableError, TemporaryError, ConfigError) as error:
-        raise service_error(error) from None
+    await in_worker(_self_service, context, client, address)
     return JSONResponse({"status": "sent", "message": SELF_SERVICE_ANSWER})
 
 

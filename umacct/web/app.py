@@ -47,6 +47,13 @@ STYLE_FILE = "umacct.css"
 MAX_FIELD_CHARS = 1024
 MAX_FIELDS = 48
 _SAME_SITE = ("same-origin", "none")
+_TOO_MUCH = ("Too many", "Part exceeded", "Field exceeded")
+"""How the form parser's refusals of a file, too many fields or too long a one begin."""
+_ERROR_PAGES = {
+    400: ("bad_request_title", "bad_form"),
+    404: ("not_found_title", "not_found"),
+    413: ("too_large_title", "too_large"),
+}
 _BUILTIN = Path(__file__).parent
 T = TypeVar("T")
 RuntimeFactory = Callable[[], Runtime]
@@ -312,10 +319,18 @@ class Page:
 
 
 async def page_for(request: Request) -> Page:
-    """The page of a request; a POST's form is read (small, text only)."""
+    """The page of a request; a POST's form is read (small, text only).
+
+    A form that holds a file, or more or longer fields than a page's forms have, is refused
+    here (``HTTPException`` 413; one that cannot be read at all, 400), before anything else.
+    """
+    form = await _read_form(request) if request.method == "POST" else None
+    return _page(request, form)
+
+
+def _page(request: Request, form: FormData | None) -> Page:
     context = context_of(request)
     client: Client = request.scope["state"]["client"]
-    form = await _read_form(request) if request.method == "POST" else None
     asked = request.query_params.get("lang")
     if form is not None and isinstance(form.get("lang"), str):
         asked = asked or str(form.get("lang"))
@@ -342,7 +357,13 @@ async def _read_form(request: Request) -> FormData | None:
         form = await request.form(
             max_files=0, max_fields=MAX_FIELDS, max_part_size=MAX_FIELD_CHARS * 4
         )
-    except (MultiPartException, ValueError, KeyError):
+    except (HTTPException, MultiPartException) as error:
+        # Starlette turns the parser's refusal into a 400 of its own: say which it is here,
+        # once; the error page must not read the body again (it is spent).
+        words = str(getattr(error, "detail", "") or getattr(error, "message", ""))
+        too_much = words.startswith(_TOO_MUCH)
+        raise HTTPException(413 if too_much else 400, detail="form refused") from None
+    except (ValueError, KeyError):
         return None
     return form
 
@@ -373,14 +394,12 @@ def page_home(page: Page) -> str:
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
-    """404, 405 and other HTTP errors as pages of their own."""
+    """404, 405, 413 and other HTTP errors as pages of their own (the body is never read)."""
     assert isinstance(exc, HTTPException)
-    page = await page_for(request) if "client" in request.scope.get("state", {}) else None
-    if page is None:
+    if "client" not in request.scope.get("state", {}):
         return Response(status_code=exc.status_code)
-    keys = (
-        ("not_found_title", "not_found") if exc.status_code == 404 else ("error_title", "failure")
-    )
+    page = _page(request, None)
+    keys = _ERROR_PAGES.get(exc.status_code, ("error_title", "failure"))
     response = page.message(exc.status_code, *keys, link=page_home(page))
     if exc.headers:
         response.headers.update(dict(exc.headers))

@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING
 
 from umacct.clock import Clock
 from umacct.config import Config
-from umacct.secrets import SecretKind, find_secret
+from umacct.errors import ConfigError
+from umacct.secrets import SecretKind, credential_name, env_var, find_secret
 from umacct.services.runtime import Runtime
 from umacct.web.settings import WebSettings
 
@@ -50,3 +51,24 @@ def web_runtimes(config: Config, settings: WebSettings, clock: Clock) -> Callabl
     if bind_dn:
         return lambda: WebRuntime(config, clock=clock, web_bind_dn=bind_dn)
     return lambda: Runtime(config, clock=clock)
+
+
+def check_web_bind_password(config: Config, settings: WebSettings) -> None:
+    """Refuse to serve (ConfigError, exit 78) when ``[web] bind_dn`` has no password stored.
+
+    Every form would fail otherwise; the server checks it once, at start. Nobody is asked:
+    a server has no terminal to ask on.
+    """
+    if not settings.bind_dn:
+        return
+    kind = SecretKind.WEB_DIRECTORY
+    try:
+        find_secret(kind, config)
+    except ConfigError as error:
+        if not error.message.startswith(f"no {kind} password"):
+            raise ConfigError(f"[web] bind_dn {settings.bind_dn}: {error.message}") from None
+        raise ConfigError(
+            f"[web] bind_dn {settings.bind_dn} has no password stored: store it with "
+            f"'umacct secret set {kind}', or put it in ${env_var(kind)}, or give the service "
+            f"the systemd credential {credential_name(kind)} (LoadCredential=)"
+        ) from None

@@ -25,7 +25,7 @@ from umacct.services.extensions import (
 )
 from umacct.tokens import TokenPurpose
 from umacct.web.app import Page, error_response, in_worker, page_for, rate_limited
-from umacct.web.i18n import extension_reason
+from umacct.web.reasons import extension_reason
 
 KIND = TokenPurpose.EXTENSION.value
 _TOKEN_SHAPE = re.compile(r"^[A-Za-z0-9_-]{16,100}$")

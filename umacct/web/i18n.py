@@ -95,6 +95,10 @@ MESSAGES: dict[str, dict[str, str]] = {
         "contactez l'assistance.",
         "not_found_title": "Page introuvable",
         "not_found": "Cette page n'existe pas.",
+        "too_large_title": "Formulaire trop volumineux",
+        "too_large": "Ce formulaire est trop volumineux ou joint un fichier : les formulaires "
+        "de ce site ne prennent que du texte. Rechargez la page et recommencez.",
+        "bad_form": "Ce formulaire n'a pas pu être lu. Rechargez la page et recommencez.",
         "refused_title": "Refusé",
         "bad_request_title": "Demande incorrecte",
         "manage": "Gérer mon compte",
@@ -259,6 +263,10 @@ MESSAGES: dict[str, dict[str, str]] = {
         "failure": "Something went wrong. Try again later; if it goes on, contact the helpdesk.",
         "not_found_title": "Page not found",
         "not_found": "This page does not exist.",
+        "too_large_title": "Form too large",
+        "too_large": "This form is too large or carries a file: the forms of this site take "
+        "text only. Reload the page and try again.",
+        "bad_form": "This form could not be read. Reload the page and try again.",
         "refused_title": "Refused",
         "bad_request_title": "Bad request",
         "manage": "Manage my account",
@@ -368,7 +376,14 @@ MESSAGES["fr"].update({
     "extension_refused_title": "Prolongation impossible",
     "extension_refused_intro": "La prolongation ne peut pas être demandée :",
     "extension_login": "Se connecter à la gestion du compte",
-    "extension_asked": "Votre demande de prolongation est enregistrée.",
+})  # fmt: skip
+MESSAGES["fr"].update({
+    "awaiting_title": "Compte pas encore activé",
+    "awaiting_intro": "Le compte {account} n'est pas encore activé : choisissez d'abord son mot "
+    "de passe. Demandez le lien d'activation (« 1ère connexion ») : il sera envoyé à votre "
+    "adresse personnelle.",
+    "awaiting_hint": "Le lien d'activation sera envoyé à l'adresse personnelle de ce compte.",
+    "awaiting_button": "Recevoir le lien d'activation",
 })  # fmt: skip
 MESSAGES["en"].update({
     "extension_title": "Extend your IT account",
@@ -388,38 +403,14 @@ MESSAGES["en"].update({
     "extension_refused_title": "No extension possible",
     "extension_refused_intro": "An extension cannot be asked:",
     "extension_login": "Log in to account management",
-    "extension_asked": "Your extension request is filed.",
 })  # fmt: skip
-
-_EXTENSION_REASONS: list[tuple[re.Pattern[str], str, str]] = [
-    (re.compile(r"^profile (\S+) is not extendable$"),
-     "Your profile ({0}) cannot be extended.", "Votre profil ({0}) ne permet pas de prolongation."),
-    (re.compile(r"^account expired on (\S+)$"),
-     "The account expired on {0}.", "Le compte a expiré le {0}."),
-    (re.compile(r"^account is not in its grace period"),
-     "The account is not in its grace period.", "Le compte n'est pas en période de maintien."),
-    (re.compile(r"^(?:already extended|the grace period runs) to (\S+): .* from (\S+) "),
-     "The account is already kept until {0}: an extension renews, it does not add up; it can "
-     "be asked from {1}.",
-     "Le compte est déjà maintenu jusqu'au {0} : une prolongation renouvelle, elle ne s'ajoute "
-     "pas ; elle peut être demandée à partir du {1}."),
-    (re.compile(r"^profile (\S+) allows at most (\d+) extensions and (\d+) were granted"),
-     "Your profile ({0}) allows at most {1} extensions, and {2} were granted.",
-     "Votre profil ({0}) permet au plus {1} prolongations, et {2} ont été accordées."),
-    (re.compile(r"^the request of (\S+) was refused on (\S+): (.*)$"),
-     "Your request of {0} was refused on {1}: {2}",
-     "Votre demande du {0} a été refusée le {1} : {2}"),
-]  # fmt: skip
-
-
-def extension_reason(reason: str, lang: str) -> str:
-    """The policy's refusal of an extension in the page's language (else as the core says)."""
-    for pattern, english, french in _EXTENSION_REASONS:
-        found = pattern.match(reason)
-        if found:
-            return (french if lang == "fr" else english).format(*found.groups())
-    return reason
-
+MESSAGES["en"].update({
+    "awaiting_title": "Account not activated yet",
+    "awaiting_intro": "The account {account} is not activated yet: choose its password first. "
+    "Ask for the activation link (“first login”): it will be sent to your personal address.",
+    "awaiting_hint": "The activation link will be sent to the personal address of this account.",
+    "awaiting_button": "Get the activation link",
+})  # fmt: skip
 
 Translate = Callable[..., str]
 

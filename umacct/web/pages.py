@@ -8,7 +8,10 @@ client address's hourly limit; password forms also against the account's.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import re
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -25,6 +28,7 @@ from umacct.errors import (
 )
 from umacct.services.addresses import FORWARDING, RECOVERY, confirm_forwarding, confirm_recovery
 from umacct.services.credentials import (
+    SELF_SERVICE_SECONDS,
     PasswordSet,
     activate,
     reset_with_token,
@@ -44,6 +48,7 @@ from umacct.web.app import (
 )
 from umacct.web.i18n import password_reason
 
+LOG = logging.getLogger("umacct.web")
 _TOKEN_SHAPE = re.compile(r"^[A-Za-z0-9_-]{16,100}$")
 _LINK_EXPIRED = "this link expired"
 _LINK_WORDS = "this link"
@@ -147,6 +152,20 @@ async def home(request: Request) -> Response:
     refused = _post_refusal(page)
     if refused is not None:
         return refused
+    started = time.monotonic()
+    try:
+        return await _self_service_answer(page)
+    except ConfigError as error:
+        # Unusable configuration (the web DN's password unreadable...): it says nothing about
+        # the account, so the page is the usual one, at the usual pace; the log says why.
+        LOG.error("self-service request not handled: %s", error.message)
+        await asyncio.sleep(max(0.0, SELF_SERVICE_SECONDS - (time.monotonic() - started)))
+        return page.render("sent.html", title=page.t("sent_title"))
+    except (UnavailableError, TemporaryError) as error:
+        return error_response(page, error)
+
+
+async def _self_service_answer(page: Page) -> Response:
     settings = page.context.settings
     if not await _client_allowed(page, "self-service", settings.client_requests_per_hour):
         return rate_limited(page)
@@ -160,10 +179,7 @@ async def home(request: Request) -> Response:
             address=address[:256],
             errors={"address": page.t(problem)},
         )
-    try:
-        await in_worker(_self_service, page, address)
-    except (UnavailableError, TemporaryError, ConfigError) as error:
-        return error_response(page, error)
+    await in_worker(_self_service, page, address)
     return page.render("sent.html", title=page.t("sent_title"))
 
 

@@ -4,7 +4,8 @@ uvicorn's access log is off (its lines carry the query string, where the tokens 
 application writes its own (``umacct.web.access``). uvicorn's own reading of
 ``X-Forwarded-For`` is off too: only ``[web] trusted_proxies`` are believed, by the
 application. A listening address other than loopback needs a trusted proxy in front: the
-server speaks plain http, so TLS must end in that proxy.
+server speaks plain http, so TLS must end in that proxy. With ``[web] bind_dn`` its password
+must be stored before the server starts (else every form would fail).
 """
 
 from __future__ import annotations
@@ -49,8 +50,10 @@ def serve(
     import uvicorn
 
     from umacct.web.app import create_app
+    from umacct.web.binding import check_web_bind_password
 
     check_listening(host, settings)
+    check_web_bind_password(config, settings)
     setup_logging()
     app = create_app(config, settings, clock=clock)
     server = uvicorn.Server(
