@@ -14,15 +14,18 @@ from datetime import date
 from pathlib import Path
 
 import pytest
+import tomli_w
 from people import add_person, compte, read, rewrite_config
 from starlette.testclient import TestClient
 from test_extension_requests import EXTENSION_LINK, warned
+from test_state_support import branch, host_config
 from test_web import SITE, Web, csrf_of, web
 from test_web_account import logged_in, post
 from test_web_extension import _plus_12, on_warn_day
 
 from umacct.clock import Clock
 from umacct.config import load_config
+from umacct.localdir import LocalDirectory
 from umacct.mail.dates import english_date, french_date
 from umacct.services.extensions import issue_extension_link
 from umacct.services.runtime import Runtime
@@ -31,7 +34,7 @@ from umacct.web.reasons import address_reason, extension_reason
 from umacct.web.settings import WebSettings
 
 pytestmark = pytest.mark.usefixtures("directory_clean")
-__all__ = ["web"]
+__all__ = ["branch", "web"]
 
 On = Callable[[date], Runtime]
 WEB_DN = "cn=umacct-web,ou=system,dc=example,dc=org"
@@ -126,6 +129,22 @@ def test_an_unreadable_web_bind_password_keeps_the_self_service_answer(
     api = browser.post("/api/self-service", json={"address": person.identifier})
     assert time.monotonic() - started >= 1.0
     assert api.status_code == 200 and api.json()["status"] == "sent"
+
+
+def test_with_the_counters_in_the_state_branch_too(
+    slapd: LocalDirectory, branch: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The rate-limit counters bind first there: their failure gives the same answer too."""
+    monkeypatch.delenv("UMACCT_WEB_BIND_PASSWORD", raising=False)
+    path = tmp_path / "config.toml"
+    path.write_bytes(tomli_w.dumps(host_config(slapd, tmp_path / "data", branch)).encode())
+    app = create_app(load_config(path), WebSettings(bind_dn=WEB_DN), key=b"k")
+    browser = TestClient(app, base_url=SITE, client=("203.0.113.41", 1000))
+    form = browser.get("/")
+    started = time.monotonic()
+    answer = browser.post("/", data={"csrf": csrf_of(form.text), "address": "a@umontpellier.fr"})
+    assert time.monotonic() - started >= 1.0
+    assert answer.status_code == 200 and "Demande enregistrée" in answer.text
 
 
 # --- 3. refused addresses: the reason in the page's language, the value kept ----------------
