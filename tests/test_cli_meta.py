@@ -225,3 +225,13 @@ def test_a_reader_that_goes_away_is_not_an_internal_error(tmp_path: Path) -> Non
         error = process.stderr.read().decode()
     process.wait(timeout=30)
     assert "unexpected" not in error
+
+
+def test_no_module_much_over_six_hundred_lines() -> None:
+    """Modules stay small enough to read whole (the largest are split before they pass 700)."""
+    package = Path(__file__).resolve().parent.parent / "umacct"
+    sizes = {
+        str(path.relative_to(package)): len(path.read_text("utf-8").splitlines())
+        for path in package.rglob("*.py")
+    }
+    assert not {name: size for name, size in sizes.items() if size > 700}
