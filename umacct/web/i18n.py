@@ -3,7 +3,8 @@
 The language is, in order: ``?lang=`` (the switch on every page) or the form's ``lang``
 field, the ``umacct-lang`` cookie the switch leaves, the browser's ``Accept-Language``, then
 French. The core speaks English; the password policy's reasons are put into French here,
-by their fixed shapes (an unknown one is shown as the core wrote it).
+by their fixed shapes (an unknown one is shown as the core wrote it); those of addresses and
+extension requests in ``umacct.web.reasons``.
 """
 
 from __future__ import annotations
