@@ -225,3 +225,31 @@ def test_suspend_csv_obeys_the_change_cap_and_needs_a_reason(
     path.write_bytes(b"who;when\r\nx;y\r\n")
     code, out, err = umacct("suspend", "--csv", str(path), "--reason", "x")
     assert code == 65 and "unknown column 'who'" in err
+
+
+def test_suspend_csv_hands_the_refused_rows_back_and_skips_extra_columns(
+    on: Callable[[date], Runtime], config_path: Path, tmp_path: Path
+) -> None:
+    """As the intake: ``--rejects FILE`` (the rows as written, plus ``motif``) and
+    ``--ignore-unknown-columns`` for an HR export with columns of its own."""
+    _, identifiers, path = _departures(on, tmp_path)
+    text = path.read_bytes().decode("cp1252").splitlines()
+    extra = [f"{line};service" if number == 0 else f"{line};RH" for number, line in enumerate(text)]
+    path.write_bytes(("\r\n".join(extra) + "\r\n").encode("cp1252"))
+    code, out, err = umacct("suspend", "--csv", str(path), "--reason", "HR list", "--dry-run")
+    assert code == 65 and "unknown column 'service'" in err and out == ""
+    rejects = tmp_path / "refus.csv"
+    code, out, err = umacct(
+        "suspend", "--csv", str(path), "--reason", "HR list", "--ignore-unknown-columns",
+        "--rejects", str(rejects),
+    )  # fmt: skip
+    assert code == 65, err
+    assert [line.split("\t")[1] for line in out.splitlines()] == identifiers
+    assert "columns ignored: service" in err and f"refused rows written to {rejects}" in err
+    written = rejects.read_bytes().decode("cp1252").splitlines()
+    assert written[0] == f"{extra[0]};motif"
+    assert [row.split(";")[0] for row in written[1:]] == ["nobody.here", "dep.one", "dep.four"]
+    assert written[1].startswith(f"{extra[4]};no account")
+    assert oct(rejects.stat().st_mode & 0o777) == "0o600"
+    code, _, err = umacct("suspend", identifiers[0], "--reason", "x", "--rejects", str(rejects))
+    assert code == 2 and "--rejects and --ignore-unknown-columns go with --csv FILE" in err

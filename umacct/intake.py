@@ -454,16 +454,26 @@ class Table:
     header: tuple[str, ...]
     encoding: str
     delimiter: str
+    ignored: tuple[str, ...] = ()
+    """Unknown columns skipped (``ignore_unknown``)."""
+    records: Mapping[int, tuple[str, ...]] = field(default_factory=dict)
+    """Every data row's fields as written, by line (for a file of refused rows)."""
 
 
 def read_table(
-    data: bytes, names: Mapping[str, str], required: Collection[str], *, what: str
+    data: bytes,
+    names: Mapping[str, str],
+    required: Collection[str],
+    *,
+    what: str,
+    ignore_unknown: bool = False,
 ) -> Table:
     """Decode and split a file of ``names`` (header cell key -> canonical column).
 
     The intake's rules: UTF-8 (BOM or not) or Windows-1252, comma or semicolon, header
-    names folded (case, accents, spaces and hyphens), an unknown, missing or repeated column
-    stops the whole file (InvalidInputError), at most ``MAX_INTAKE_ROWS`` rows.
+    names folded (case, accents, spaces and hyphens), an unknown (unless ``ignore_unknown``),
+    missing or repeated column stops the whole file (InvalidInputError), at most
+    ``MAX_INTAKE_ROWS`` rows.
     """
     if len(data) > MAX_INTAKE_BYTES:
         raise InvalidInputError(f"the file is {len(data)} bytes, more than {MAX_INTAKE_BYTES}")
@@ -477,9 +487,13 @@ def read_table(
         raise InvalidInputError("the file has no header row")
     header_line, header = first
     columns: list[str | None] = []
+    ignored: list[str] = []
     for cell in header:
         canonical = names.get(_column_key(cell)) if cell.strip() else None
-        if cell.strip() and canonical is None:
+        if cell.strip() and canonical is None and ignore_unknown:
+            ignored.append(cell)
+            canonical = f"{_IGNORED}{len(ignored)}"
+        elif cell.strip() and canonical is None:
             expected = ", ".join(sorted(set(names)))
             raise InvalidInputError(
                 f"line {header_line}: unknown column {cell!r}; expected: {expected}"
@@ -493,9 +507,11 @@ def read_table(
             f"line {header_line}: missing required column(s) {', '.join(missing)}"
         )
     rows: list[tuple[int, Mapping[str, str]]] = []
+    written: dict[int, tuple[str, ...]] = {}
     for count, (line, fields) in enumerate(records, start=1):
         if count > MAX_INTAKE_ROWS:
             raise InvalidInputError(f"line {line}: more than {MAX_INTAKE_ROWS} rows; split it")
+        written[line] = tuple(fields)
         named = {
             column or f"column_{index}": value
             for index, (column, value) in enumerate(zip(columns, fields, strict=False), 1)
@@ -503,7 +519,18 @@ def read_table(
         if len(fields) != len(columns):
             named["_error"] = f"expected {len(columns)} fields, found {len(fields)}"
         rows.append((line, types.MappingProxyType(named)))
-    return Table(tuple(rows), tuple(header), encoding, delimiter)
+    return Table(
+        tuple(rows),
+        tuple(header),
+        encoding,
+        delimiter,
+        tuple(ignored),
+        types.MappingProxyType(written),
+    )
+
+
+_IGNORED = "_ignored_"
+"""The prefix of a skipped unknown column's key in a row (never a column of ``names``)."""
 
 
 # --- the HR departures list (``umacct suspend --csv FILE``) --------------------------------
@@ -546,11 +573,28 @@ class Departures:
     rows: tuple[Departure, ...]
     errors: tuple[RefusedRow, ...]
     encoding: str
+    delimiter: str = ","
+    header: tuple[str, ...] = ()
+    ignored: tuple[str, ...] = ()
+    """Unknown columns skipped (``ignore_unknown_columns``)."""
+    records: Mapping[int, tuple[str, ...]] = field(default_factory=dict)
+    """Every data row's fields as written, by line (for ``--rejects``)."""
+
+    @property
+    def french(self) -> bool:
+        """Whether the header uses the French column names (``compte``, ``motif``...)."""
+        return any(_column_key(cell) in ("compte", "date_fin", "motif") for cell in self.header)
 
 
-def read_departures(data: bytes) -> Departures:
+def read_departures(data: bytes, *, ignore_unknown_columns: bool = False) -> Departures:
     """Read and check the departures list; InvalidInputError for a whole-file problem."""
-    table = read_table(data, DEPARTURE_COLUMNS, ("account",), what="departing person")
+    table = read_table(
+        data,
+        DEPARTURE_COLUMNS,
+        ("account",),
+        what="departing person",
+        ignore_unknown=ignore_unknown_columns,
+    )
     rows: list[Departure] = []
     errors: list[RefusedRow] = []
     seen: dict[str, int] = {}
@@ -567,7 +611,10 @@ def read_departures(data: bytes) -> Departures:
             continue
         seen[account.casefold()] = line
         rows.append(Departure(line, account, end, reason))
-    return Departures(tuple(rows), tuple(errors), table.encoding)
+    return Departures(
+        tuple(rows), tuple(errors), table.encoding, table.delimiter, table.header,
+        table.ignored, table.records,
+    )  # fmt: skip
 
 
 def _stray(raw: Mapping[str, str]) -> list[str]:

@@ -19,7 +19,7 @@ from umacct.cli.intake_report import (
     write_rejects,
 )
 from umacct.cli.output import as_row, dumps_json, tsv_line
-from umacct.cli.params import complete_profile
+from umacct.cli.params import IgnoreUnknownColumns, Rejects, complete_profile
 from umacct.cli.state import AppState, get_state
 from umacct.errors import InvalidInputError
 
@@ -78,21 +78,8 @@ def create(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Show what would be created; change nothing.")
     ] = False,
-    rejects: Annotated[
-        Path | None,
-        typer.Option(
-            "--rejects",
-            metavar="FILE",
-            help="With --csv: write the refused rows there, as they were, with the reason.",
-        ),
-    ] = None,
-    ignore_unknown_columns: Annotated[
-        bool,
-        typer.Option(
-            "--ignore-unknown-columns",
-            help="With --csv: skip the columns the tool does not know (an export's extra ones).",
-        ),
-    ] = False,
+    rejects: Rejects = None,
+    ignore_unknown_columns: IgnoreUnknownColumns = False,
 ) -> None:
     """Create accounts: one person, or everyone in a CSV intake file (--csv FILE).
 

@@ -15,7 +15,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from umacct.cli.output import csv_safe
 from umacct.errors import InvalidInputError
@@ -94,7 +94,36 @@ def say(warning: IntakeWarning) -> str:
     return f"{where}warning: {warning.account}: {warning.warning}"
 
 
-def write_rejects(path: Path, intake: Intake, refused: Iterable[tuple[int, str]]) -> int:
+class RefusableFile(Protocol):
+    """A file read by lines whose refused rows can be handed back (an intake, a departures list)."""
+
+    @property
+    def header(self) -> tuple[str, ...]:
+        """The header row as written."""
+        ...
+
+    @property
+    def delimiter(self) -> str:
+        """The file's separator."""
+        ...
+
+    @property
+    def encoding(self) -> str:
+        """The file's encoding, written back as read."""
+        ...
+
+    @property
+    def records(self) -> Mapping[int, tuple[str, ...]]:
+        """Each data row's fields as written, by line."""
+        ...
+
+    @property
+    def french(self) -> bool:
+        """Whether the header is French (the reason column is then ``motif``)."""
+        ...
+
+
+def write_rejects(path: Path, intake: RefusableFile, refused: Iterable[tuple[int, str]]) -> int:
     """Write the refused rows as the file had them, plus the reason; return how many.
 
     Same delimiter and encoding as the intake, its header plus ``reason`` (``motif`` for a

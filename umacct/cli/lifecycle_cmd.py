@@ -17,9 +17,11 @@ from umacct.cli.params import (
     DryRun,
     ForceDate,
     IgnoreReplicationLag,
+    IgnoreUnknownColumns,
     MaxChanges,
     OptionalAccount,
     Reason,
+    Rejects,
     RequiredReason,
 )
 from umacct.cli.state import AppState, get_state
@@ -120,6 +122,8 @@ def suspend(
     ] = False,
     max_changes: MaxChanges = None,
     ignore_replication_lag: IgnoreReplicationLag = False,
+    rejects: Rejects = None,
+    ignore_unknown_columns: IgnoreUnknownColumns = False,
     dry_run: DryRun = False,
     csv_file: Annotated[
         Path | None,
@@ -149,6 +153,8 @@ def suspend(
     state = get_state(ctx)
     if [due, account is not None, csv_file is not None].count(True) != 1:
         raise typer.BadParameter("give one of ACCOUNT, --due or --csv FILE")
+    if csv_file is None and (rejects is not None or ignore_unknown_columns):
+        raise UsageError("--rejects and --ignore-unknown-columns go with --csv FILE")
     if csv_file is not None:
         if no_notice or end_of_activity:
             raise UsageError("--csv takes the dates from the file; --no-notice is for one ACCOUNT")
@@ -157,6 +163,7 @@ def suspend(
         suspend_from_file(
             state, runtime, csv_file,
             reason=reason, force=force, dry_run=dry_run, max_changes=max_changes,
+            rejects=rejects, ignore_unknown_columns=ignore_unknown_columns,
         )  # fmt: skip
         return
     if account is not None and not reason:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -46,6 +47,21 @@ RequiredReason = Annotated[
         help="Why (required; kept in the audit log).",
         callback=checked_reason,
         show_default=False,
+    ),
+]
+Rejects = Annotated[
+    Path | None,
+    typer.Option(
+        "--rejects",
+        metavar="FILE",
+        help="With --csv: write the refused rows there, as they were, with the reason.",
+    ),
+]
+IgnoreUnknownColumns = Annotated[
+    bool,
+    typer.Option(
+        "--ignore-unknown-columns",
+        help="With --csv: skip the columns the tool does not know (an export's extra ones).",
     ),
 ]
 IgnoreReplicationLag = Annotated[

@@ -35,13 +35,17 @@ def suspend_from_file(
     force: bool,
     dry_run: bool,
     max_changes: int | None,
+    rejects: Path | None = None,
+    ignore_unknown_columns: bool = False,
 ) -> None:
     """Suspend every account of the departures list ``path``."""
     from umacct.intake import read_departures
     from umacct.services.sweep import check_change_cap
 
     try:
-        departures = read_departures(path.read_bytes())
+        departures = read_departures(
+            path.read_bytes(), ignore_unknown_columns=ignore_unknown_columns
+        )
     except OSError as exc:
         raise InvalidInputError(f"cannot read {path}: {exc.strerror}") from None
     except InvalidInputError as error:
@@ -65,6 +69,14 @@ def suspend_from_file(
             action, details = would(result) if planned else (result.action, result.message)
             state.out.file.write(tsv_line([f"line {row.line}", result.account, action, details]))
     failures.sort()
+    if departures.ignored:
+        state.info(f"columns ignored: {', '.join(departures.ignored)}")
+    if rejects is not None:
+        from umacct.cli.intake_report import write_rejects
+
+        write_rejects(rejects, departures, failures)
+        if failures:
+            state.info(f"refused rows written to {rejects}, with the reason")
     _report(state, path, departures.encoding, results, failures, dry_run)
     if failures:
         raise typer.Exit(65)
