@@ -162,11 +162,13 @@ def write_config(
     *,
     smtp_port: int | None = None,
     transactions: str = "off",
+    smtp_connections: int | None = None,
 ) -> dict[str, str]:
     """A fresh data folder and configuration for ``directory``; the environment to use them.
 
     With ``smtp_port`` mail goes through SMTP to that loopback port, else to the outbox;
-    ``transactions`` is the ``[directory]`` switch ("off", the default, or "auto").
+    ``transactions`` is the ``[directory]`` switch ("off", the default, or "auto");
+    ``smtp_connections`` sets ``[mail.smtp] connections`` (else the tool's default).
     """
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
@@ -177,6 +179,8 @@ def write_config(
             "transport": "smtp",
             "smtp": {"host": "127.0.0.1", "port": smtp_port, "security": "none"},
         }
+        if smtp_connections is not None:
+            settings["mail"]["smtp"]["connections"] = smtp_connections
     path = folder / "config.toml"
     path.write_bytes(tomli_w.dumps(settings).encode("utf-8"))
     env = {

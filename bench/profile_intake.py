@@ -30,6 +30,9 @@ def main() -> int:
     parser.add_argument("--outbox", action="store_true", help="mail into the outbox, not SMTP")
     parser.add_argument("--profile", action="store_true", help="run the tool under pyinstrument")
     parser.add_argument("--cprofile", action="store_true", help="run the tool under cProfile")
+    parser.add_argument(
+        "--connections", type=int, help="[mail.smtp] connections (default: the tool's)"
+    )
     options = parser.parse_args()
     OUT.mkdir(parents=True, exist_ok=True)
     folder = OUT / "profile-intake"
@@ -42,7 +45,9 @@ def main() -> int:
         server = {"durable": options.durable, "indexed": not options.bare}
         with local_directory("profile-intake-slapd", **server) as directory:
             port = None if options.outbox else controller.port
-            env = write_config(directory, folder, smtp_port=port)
+            env = write_config(
+                directory, folder, smtp_port=port, smtp_connections=options.connections
+            )
             report = OUT / "profile-intake.txt"
             tool = [UMACCT]
             if options.profile:

@@ -232,8 +232,9 @@ def test_a_batch_is_sent_by_another_thread_and_its_results_come_in_order(
 ) -> None:
     config = make_config(tmp_path)
     senders: set[str] = set()
+    one_connection = dataclasses.replace(smtp_config(pipelining_server), connections=1)
     with (
-        SmtpTransport(smtp_config(pipelining_server), None) as transport,
+        SmtpTransport(one_connection, None) as transport,
         MailQueue(tmp_path / "q.db") as queue,
     ):
         original_send = transport.send

@@ -125,6 +125,8 @@ class SmtpConfig:
     security: str = "starttls"
     username: str = ""
     timeout: int = 30
+    connections: int = 4
+    """How many connections a batch of messages is sent over at once (1: one at a time)."""
 
 
 @dataclass(frozen=True)
@@ -570,6 +572,10 @@ def _check_values(config: Config) -> None:
             "security",
             f"expected 'starttls', 'tls' or 'none', got {config.mail.smtp.security!r}",
         )
+    if not 1 <= config.mail.smtp.connections <= MAX_SMTP_CONNECTIONS:
+        raise _KeyProblem(
+            "mail.smtp", "connections", f"expected 1 to {MAX_SMTP_CONNECTIONS} (smtp connections)"
+        )
     for name in LINK_NAMES:
         link = getattr(config.links, name)
         if not _acceptable_link(link):
@@ -591,6 +597,8 @@ def _check_values(config: Config) -> None:
     _check_state(config)
 
 
+MAX_SMTP_CONNECTIONS = 16
+"""The most ``[mail.smtp] connections`` allowed: beyond a few, the relay's limits bite first."""
 LINK_NAMES = ("activation", "reset", "confirm", "extension")
 LOOPBACK_HOSTS = ("localhost",)
 

@@ -9,6 +9,7 @@ used by one thread at a time: every other use of the Mailer waits for the batch 
 from __future__ import annotations
 
 import contextlib
+import functools
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -25,6 +26,7 @@ from umacct.errors import (
 )
 from umacct.mail.compose import Composer, OutgoingMessage
 from umacct.mail.dates import english_duration, french_duration
+from umacct.mail.lanes import LaneSender, LaneTransport
 from umacct.mail.queue import MailQueue, QueuedMail
 from umacct.mail.transport import Transport
 
@@ -161,6 +163,7 @@ class Mailer:
         self._clock = clock
         self._composer = Composer(config.mail, clock)
         self._relay_failure: str | None = None
+        self._breaker_lock = threading.Lock()
         self._in_flight: MailBatch | None = None
 
     def batch(self) -> contextlib.AbstractContextManager[None]:
@@ -219,20 +222,13 @@ class Mailer:
             return self._deliver(deliveries)
 
     def _deliver(self, deliveries: list[_Delivery]) -> list[_Delivery]:
+        lanes = getattr(self._transport, "lanes", None)
+        if len(deliveries) > 1 and callable(lanes) and len(transports := lanes()) > 1:
+            return self._deliver_over(transports, deliveries)
         for delivery in deliveries:
-            request = delivery.request
-            try:
-                _check_link_arguments(request.params, request.link, request.link_purpose)
-                extra = (
-                    self._link_parameters(request.link, request.link_purpose)
-                    if request.link and request.link_purpose
-                    else {}
-                )
-                message = self._compose(request.kind, request.to, {**request.params, **extra})
-            except UmacctError as exc:
-                delivery.error = exc
+            message = self._prepare(delivery)
+            if message is None:
                 continue
-            delivery.recipient = message.recipient  # validated and normalised by the composer
             if self._relay_failure is None:
                 try:
                     self._transport.send(message)
@@ -246,6 +242,51 @@ class Mailer:
                     continue
             delivery.relay_failure = self._relay_failure
         return deliveries
+
+    def _prepare(self, delivery: _Delivery) -> OutgoingMessage | None:
+        """The composed message, or None (the problem recorded on the delivery)."""
+        request = delivery.request
+        try:
+            _check_link_arguments(request.params, request.link, request.link_purpose)
+            extra = (
+                self._link_parameters(request.link, request.link_purpose)
+                if request.link and request.link_purpose
+                else {}
+            )
+            message = self._compose(request.kind, request.to, {**request.params, **extra})
+        except UmacctError as exc:
+            delivery.error = exc
+            return None
+        delivery.recipient = message.recipient  # validated and normalised by the composer
+        return message
+
+    def _deliver_over(
+        self, transports: Sequence[LaneTransport], deliveries: list[_Delivery]
+    ) -> list[_Delivery]:
+        """Compose here, send over several connections at once (a person's on one)."""
+        with LaneSender(transports, lambda: self._relay_failure) as sender:
+            for delivery in deliveries:
+                message = self._prepare(delivery)
+                if message is None:
+                    continue
+                if self._relay_failure is not None:
+                    delivery.relay_failure = self._relay_failure
+                    continue
+                done = functools.partial(self._record, delivery, message.message_id)
+                sender.submit(delivery.request.account, message, done)
+        return deliveries
+
+    def _record(self, delivery: _Delivery, message_id: str, error: UmacctError | None) -> None:
+        """In a lane's thread: what became of one message (a relay failure opens the breaker)."""
+        if error is None:
+            delivery.message_id = message_id
+        elif isinstance(error, _RELAY_FAILURES):
+            with self._breaker_lock:
+                if self._relay_failure is None:
+                    self._relay_failure = error.message
+            delivery.relay_failure = self._relay_failure
+        else:
+            delivery.error = error
 
     def result_of(self, delivery: _Delivery) -> SendResult:
         """The outcome of a delivery; what the relay could not take is queued here."""

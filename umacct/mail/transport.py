@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import ipaddress
 import itertools
 import os
@@ -183,7 +184,8 @@ class SmtpTransport(Closing):
     ``none`` sends in clear and is accepted only towards a loopback relay (security.md 15).
     A dropped connection is reopened once per message. When the relay offers ESMTP
     PIPELINING (RFC 2920), ``MAIL``, ``RCPT`` and ``DATA`` go in one write: two round trips
-    a message instead of four.
+    a message instead of four. A batch may go over ``connections`` connections at once
+    (``lanes()``: this transport and its siblings, each with its own connection).
     """
 
     def __init__(
@@ -213,11 +215,27 @@ class SmtpTransport(Closing):
         self._ssl_context = ssl_context or ssl.create_default_context()
         self._connection: smtplib.SMTP | None = None
         self.connections_opened = 0
+        self._siblings: list[SmtpTransport] = []
 
     @property
     def address(self) -> str:
         """``host:port`` of the relay, for messages."""
         return f"{self.config.host}:{self.config.port}"
+
+    def lanes(self) -> list[SmtpTransport]:
+        """The transports a batch is sent over at once: this one and its siblings.
+
+        ``connections - 1`` siblings, a connection each, kept open for the next batch and
+        closed by ``close``.
+        """
+        while len(self._siblings) < self.config.connections - 1:
+            sibling = SmtpTransport(
+                dataclasses.replace(self.config, connections=1),
+                self._password,
+                ssl_context=self._ssl_context,
+            )
+            self._siblings.append(sibling)
+        return [self, *self._siblings]
 
     def send(self, message: OutgoingMessage) -> None:
         """Send one message, reconnecting once if the relay had dropped the connection."""
@@ -226,14 +244,14 @@ class SmtpTransport(Closing):
         except (smtplib.SMTPServerDisconnected, smtplib.SMTPSenderRefused) as exc:
             if isinstance(exc, smtplib.SMTPSenderRefused) and exc.smtp_code != _SERVICE_CLOSING:
                 raise self._failure(exc) from exc
-            self.close()
+            self._disconnect()
             try:
                 self._send_once(message)
             except (smtplib.SMTPException, OSError) as again:
-                self.close()
+                self._disconnect()
                 raise self._failure(again) from again
         except (smtplib.SMTPException, OSError) as exc:
-            self.close()
+            self._disconnect()
             raise self._failure(exc) from exc
 
     def _send_once(self, message: OutgoingMessage) -> None:
@@ -302,7 +320,12 @@ class SmtpTransport(Closing):
         return UnavailableError(f"{where}: {exc}")
 
     def close(self) -> None:
-        """Say QUIT and close the connection, if one is open."""
+        """Say QUIT and close the connections, if any is open."""
+        for sibling in self._siblings:
+            sibling.close()
+        self._disconnect()
+
+    def _disconnect(self) -> None:
         connection, self._connection = self._connection, None
         if connection is None:
             return
