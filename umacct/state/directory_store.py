@@ -54,6 +54,8 @@ CANCELLED = "cancelled"
 SEARCH_CHUNK = 50
 """Accounts per search when tokens are issued to many at once (one OR filter)."""
 ID_KEY = "token-id "
+PURGE_SEARCH_CHUNK = 200
+"""Keys per search of ``find_purges`` (one OR filter of ``cn`` values)."""
 
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
@@ -439,6 +441,35 @@ class DirectoryStore(Closing, DirectoryExtensionRequests):
             if key in {str(value).lower() for value in purge_keys(record) if value}
         ]
         return max(matches, key=lambda purge: purge.purged_at, default=None)
+
+    @_branch_needed
+    def find_purges(self, keys: Iterable[str]) -> dict[str, PurgeRecord | None]:
+        """``find_purge`` of every key at once: one OR search per ``PURGE_SEARCH_CHUNK`` keys.
+
+        The server finds the records by ``cn`` as it would for each key alone; each record is
+        then checked exactly against the keys, and each key keeps its latest purge (the first
+        of equals in the server's order, as ``find_purge``). A key that is only spaces is
+        looked up alone (slapd's answer for it is its own).
+        """
+        given = list(dict.fromkeys(keys))
+        searched = [key for key in given if key.split()]
+        found: dict[str, list[PurgeRecord]] = {}
+        for start in range(0, len(searched), PURGE_SEARCH_CHUNK):
+            chunk = searched[start : start + PURGE_SEARCH_CHUNK]
+            wanted = {key.lower() for key in chunk}
+            search = filter_or(*(filter_eq("cn", key) for key in chunk))
+            for record in self._records(PURGED, search):
+                purge = None
+                for value in dict.fromkeys(str(v).lower() for v in purge_keys(record) if v):
+                    if value in wanted:
+                        purge = purge or _purge_from(record)
+                        found.setdefault(value, []).append(purge)
+        return {
+            key: max(found.get(key.lower(), []), key=lambda purge: purge.purged_at, default=None)
+            if key.split()
+            else self.find_purge(key)
+            for key in given
+        }
 
     @_branch_needed
     def purges(self) -> list[PurgeRecord]:
