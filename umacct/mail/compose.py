@@ -187,21 +187,37 @@ def _expanded_parameters(params: Mapping[str, str]) -> dict[str, str]:
     return values
 
 
-def _kept_lines(template: MailTemplate, values: Mapping[str, str]) -> Iterator[str]:
-    open_blocks: list[tuple[str, bool]] = []
-    for line in template.body.split("\n"):
+@functools.lru_cache(maxsize=64)
+def _body_lines(body: str) -> tuple[tuple[str, str | None, bool], ...]:
+    """The body's lines, each with its block marker's flag (None: text) and whether it closes.
+
+    Parsed once per template body (a run's messages of a kind share it), not per message.
+    """
+    lines: list[tuple[str, str | None, bool]] = []
+    for line in body.split("\n"):
         marker = _BLOCK_MARKER.fullmatch(line.strip())
         if marker is None:
-            if all(kept for _, kept in open_blocks):
+            lines.append((line, None, False))
+        else:
+            lines.append((line, marker.group(2), bool(marker.group(1))))
+    return tuple(lines)
+
+
+def _kept_lines(template: MailTemplate, values: Mapping[str, str]) -> Iterator[str]:
+    open_blocks: list[tuple[str, bool]] = []
+    kept_all = True  # every open block is kept
+    for line, flag, closing in _body_lines(template.body):
+        if flag is None:
+            if kept_all:
                 yield line
             continue
-        closing, flag = marker.groups()
         if not closing:
             open_blocks.append((flag, _flag(template, flag, values)))
         elif open_blocks and open_blocks[-1][0] == flag:
             open_blocks.pop()
         else:
             raise ConfigError(f"{template.source}: [[/{flag}]] closes no open [[{flag}]] block")
+        kept_all = all(kept for _, kept in open_blocks)
     if open_blocks:
         raise ConfigError(f"{template.source}: [[{open_blocks[-1][0]}]] is never closed")
 
