@@ -4,16 +4,21 @@ identifier, uid or external id, case aside)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from collections.abc import Callable, Iterable, Iterator
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
+from days import TODAY
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_state_support import branch, directory_store
 
+from umacct.intake import read_intake
 from umacct.localdir import LocalDirectory
+from umacct.services.create import create_people
+from umacct.services.runtime import Runtime
 from umacct.state.directory_store import PURGE_SEARCH_CHUNK, DirectoryStore
 from umacct.store import PURGE_KEYS_PER_QUERY, PurgeRecord, SQLiteStore, Store
 
@@ -73,3 +78,44 @@ def test_find_purges_of_more_keys_than_one_look_up_takes(store: Store, tmp_path:
         n % 2 for n in recorded
     )
     assert store.find_purges([]) == {}
+
+
+# --- the intake's use of it --------------------------------------------------------------------
+
+
+class _PurgedMeanwhile:
+    """A real store, with a purge recorded by "another run" just after the batch's snapshot."""
+
+    def __init__(self, store: Store, purge: PurgeRecord) -> None:
+        self.store, self.purge, self.snapshots = store, purge, 0
+
+    def find_purges(self, keys: Iterable[str]) -> dict[str, PurgeRecord | None]:
+        found = self.store.find_purges(keys)
+        self.snapshots += 1
+        if self.snapshots == 1:
+            self.store.record_purge(self.purge)
+        return found
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.store, name)
+
+
+@pytest.mark.usefixtures("directory_clean")
+def test_sec21_an_identifier_purged_after_the_batch_snapshot_is_not_handed_out(
+    on: Callable[[date], Runtime], tmp_path: Path
+) -> None:
+    runtime = on(TODAY)
+    people = runtime.config.directory.people_dn
+    gone = PurgeRecord("jean.martin@etu.umontpellier.fr", "jean.martin",
+                       f"uid=jean.martin,{people}", tmp_path / "j.ldif", T0)  # fmt: skip
+    meanwhile = _PurgedMeanwhile(runtime.store, gone)
+    runtime._store = meanwhile  # type: ignore[assignment]
+    text = (
+        "given_name;surname;profile;personal_email\n"
+        "Jean;Martin;etudiant;jm@example.net\nZoé;Brun;etudiant;zb@example.net\n"
+    )
+    rows = read_intake(text.encode(), profiles=runtime.config.profiles).rows
+    results = list(create_people(runtime, rows, send_mail=False))
+    assert [getattr(result, "uid", None) for result in results] == ["jean.martin2", "zoe.brun"]
+    assert meanwhile.snapshots == 2  # the batch's snapshot, then the check of the uids chosen
+    assert runtime.directory.read(f"uid=jean.martin,{people}", ["uid"]) is None

@@ -39,7 +39,13 @@ from umacct.services.arrivals import (
     start_activation_links,
 )
 from umacct.services.changes import PlannedChange, apply_change, audit_uncertain
-from umacct.services.create_lookup import Known, existing_accounts, look_up, remember
+from umacct.services.create_lookup import (
+    Known,
+    PurgeSnapshot,
+    existing_accounts,
+    look_up,
+    remember,
+)
 from umacct.services.create_results import CreateOutcome, NewAccount, RowFailure, row_failure
 from umacct.services.lifecycle import (
     end_of_activity_value,
@@ -216,6 +222,7 @@ class _Creator:
         self.touched: set[str] = set()
         """Lower-cased DNs of the existing accounts rows of this run matched (and may change)."""
         self._audit_checked = False
+        self.purges = PurgeSnapshot(runtime.store)
 
     # --- one row --------------------------------------------------------------------------------
 
@@ -232,16 +239,32 @@ class _Creator:
         sent; then, once the server has answered, one record per account added, flushed
         once for the batch (before any result of the batch is reported).
         """
+        self.purges.take(rows)
         planned: list[CreateOutcome | RowFailure | NewAccount] = []
         for row in rows:
             try:
                 planned.append(self._plan(row, known))
             except UmacctError as error:
                 planned.append(row_failure(row, error))
+        self._recheck_purges(planned, known)
         new = [item for item in planned if isinstance(item, NewAccount)]
         if new and not self.dry_run:
             self._add_all(new, known)
         return _BatchInFlight(self, planned, new, self._start_links(new))
+
+    def _recheck_purges(
+        self, planned: list[CreateOutcome | RowFailure | NewAccount], known: Known
+    ) -> None:
+        """A chosen identifier purged since the batch's snapshot gives way to the next free one."""
+        chosen = [item for item in planned if isinstance(item, NewAccount)]
+        if self.dry_run or not (purged := self.purges.recheck([item.uid for item in chosen])):
+            return
+        for index, item in enumerate(planned):
+            if isinstance(item, NewAccount) and item.uid in purged:
+                try:
+                    planned[index] = self._prepare(item.row, known)
+                except UmacctError as error:
+                    planned[index] = row_failure(item.row, error)
 
     def _add_all(self, new: list[NewAccount], known: Known) -> None:
         """Add the planned accounts together; a taken identifier is retried alone.
@@ -331,7 +354,7 @@ class _Creator:
             self._reread(matches[0], known)
             return result
         if row.external_id:
-            record = self.runtime.store.find_purge(row.external_id)
+            record = self.purges.find(row.external_id)
             if record and (record.external_id or "").casefold() == row.external_id.casefold():
                 check_archived_names(row, record)
                 return self._restore(row, record)
@@ -506,7 +529,7 @@ class _Creator:
         return (
             candidate in known.taken
             or candidate in self.claimed
-            or self.runtime.store.find_purge(candidate) is not None
+            or self.purges.find(candidate) is not None
         )
 
     def _attributes(

@@ -23,6 +23,7 @@ from umacct.services.accounts import (
     account_from_entry,
 )
 from umacct.services.runtime import Runtime
+from umacct.store import PurgeRecord, Store
 
 LOOK_UP_ROWS = 200
 """Rows looked up in one search (an OR filter of their values)."""
@@ -38,6 +39,42 @@ class Known:
     by_personal_mail: dict[str, list[Account]]
     taken: set[str]
     """Lower-cased uids, login aliases and local parts of addresses starting with a base."""
+
+
+class PurgeSnapshot:
+    """The purges of a batch's first identifier candidates and external ids: one look-up.
+
+    A key it does not hold (a suffixed candidate, for a homonym) is looked up alone and
+    kept. The snapshot is safe against a purge made by another run meanwhile: the accounts
+    were looked up before it (``look_up``), so an identifier whose tombstone it misses was
+    still in the directory then, hence taken; and the identifiers chosen are checked again
+    just before the adds (``recheck``), for a purge that deleted its entry before the look-up
+    and recorded its tombstone only after the snapshot.
+    """
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._found: dict[str, PurgeRecord | None] = {}
+
+    def take(self, rows: Sequence[IntakeRow]) -> None:
+        """Forget the last batch's purges; look up this batch's."""
+        keys = [row.name.local_part for row in rows]
+        keys += [row.external_id for row in rows if row.external_id]
+        self._found = self.store.find_purges(keys)
+
+    def find(self, key: str) -> PurgeRecord | None:
+        """``find_purge`` of the key, from the snapshot when it holds the key."""
+        if key not in self._found:
+            self._found[key] = self.store.find_purge(key)
+        return self._found[key]
+
+    def recheck(self, uids: Sequence[str]) -> set[str]:
+        """The uids (chosen free) purged since the snapshot, now known as such."""
+        if not uids:
+            return set()
+        again = self.store.find_purges(uids)
+        self._found.update((uid, record) for uid, record in again.items() if record is not None)
+        return {uid for uid, record in again.items() if record is not None}
 
 
 def external_id_attributes(config: Config) -> list[str]:
