@@ -239,7 +239,11 @@ class _Creator:
         sent; then, once the server has answered, one record per account added, flushed
         once for the batch (before any result of the batch is reported).
         """
-        self.purges.take(rows)
+        self.purges.take(
+            rows,
+            lambda uid: uid in known.taken or uid in self.claimed,
+            self.config.policy.reserved_local_parts,
+        )
         planned: list[CreateOutcome | RowFailure | NewAccount] = []
         for row in rows:
             try:

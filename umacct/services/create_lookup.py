@@ -7,15 +7,22 @@ rows would get.
 
 from __future__ import annotations
 
+import contextlib
 import unicodedata
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from umacct.config import Config
 from umacct.directory import Entry
 from umacct.directory.escape import filter_and, filter_eq, filter_or, filter_prefix, filter_present
 from umacct.errors import InvalidInputError
-from umacct.identifiers import fold_name, institutional_address, local_part, same_names
+from umacct.identifiers import (
+    choose_local_part,
+    fold_name,
+    institutional_address,
+    local_part,
+    same_names,
+)
 from umacct.intake import IntakeRow
 from umacct.services.accounts import (
     Account,
@@ -56,10 +63,26 @@ class PurgeSnapshot:
         self.store = store
         self._found: dict[str, PurgeRecord | None] = {}
 
-    def take(self, rows: Sequence[IntakeRow]) -> None:
-        """Forget the last batch's purges; look up this batch's."""
-        keys = [row.name.local_part for row in rows]
-        keys += [row.external_id for row in rows if row.external_id]
+    def take(
+        self, rows: Sequence[IntakeRow], taken: Callable[[str], bool], reserved: Collection[str]
+    ) -> None:
+        """Forget the last batch's purges; look up this batch's.
+
+        Each row's keys: its base, the first candidate neither ``taken`` nor reserved nor
+        picked by an earlier row of the batch (what a homonym will ask for), its external id.
+        """
+        keys: list[str] = []
+        picked: set[str] = set()
+        for row in rows:
+            keys.append(row.name.local_part)
+            with contextlib.suppress(InvalidInputError):  # the row's planning reports it
+                free = choose_local_part(
+                    row.name.local_part, lambda uid: taken(uid) or uid in picked, reserved
+                )
+                picked.add(free)
+                keys.append(free)
+            if row.external_id:
+                keys.append(row.external_id)
         self._found = self.store.find_purges(keys)
 
     def find(self, key: str) -> PurgeRecord | None:
