@@ -31,7 +31,7 @@ import os
 import pwd
 import socket
 import unicodedata
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -149,11 +149,25 @@ def _escape_details(details: Mapping[str, object]) -> dict[str, object]:
 def _escape_changes(changes: Changes) -> dict[str, dict[str, list[str]]]:
     return {
         escape_controls(str(name)): {
-            escape_controls(str(side)): [escape_controls(str(value)) for value in values]
-            for side, values in change.items()
+            escape_controls(str(side)): _escape_texts(values) for side, values in change.items()
         }
         for name, change in changes.items()
     }
+
+
+def _escape_texts(values: Iterable[object]) -> list[str]:
+    """``escape_controls`` of each value, as text; texts that are all printable as they are.
+
+    The hot path of a bulk intake's records (fifteen attributes a new account): one test of
+    the values joined, rather than one call a value.
+    """
+    texts = list(values)
+    try:
+        if "".join(texts).isprintable():  # type: ignore[arg-type]
+            return texts  # type: ignore[return-value]
+    except TypeError:  # not all texts
+        pass
+    return [escape_controls(str(value)) for value in texts]
 
 
 def is_secret_name(name: str) -> bool:
