@@ -22,6 +22,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from umacct.datadir import check_read_file, find_read_folder_problem
 from umacct.errors import ConfigError
+from umacct.loopback import is_loopback_host
 
 ENV_CONFIG = "UMACCT_CONFIG"
 SYSTEM_CONFIG = Path("/etc/umacct/config.toml")
@@ -600,19 +601,6 @@ def _check_values(config: Config) -> None:
 MAX_SMTP_CONNECTIONS = 16
 """The most ``[mail.smtp] connections`` allowed: beyond a few, the relay's limits bite first."""
 LINK_NAMES = ("activation", "reset", "confirm", "extension")
-LOOPBACK_HOSTS = ("localhost",)
-
-
-def is_loopback_host(host: str) -> bool:
-    """Whether a host name or address is this machine's loopback (127.0.0.0/8, ::1, localhost)."""
-    import ipaddress
-
-    if host.lower() in LOOPBACK_HOSTS:
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _acceptable_link(link: str) -> bool:

@@ -9,7 +9,6 @@ password at all).
 
 from __future__ import annotations
 
-import ipaddress
 import socket
 from dataclasses import dataclass
 from typing import Literal
@@ -26,6 +25,7 @@ from umacct.errors import (
     TemporaryError,
     UnavailableError,
 )
+from umacct.loopback import is_loopback_host
 
 DEFAULT_PORTS = {"ldap": 389, "ldaps": 636}
 DEFAULT_LDAPI_SOCKET = "/var/run/slapd/ldapi"
@@ -53,12 +53,7 @@ class ServerAddress:
     @property
     def is_local(self) -> bool:
         """An ldapi socket or a loopback address (127.0.0.0/8, ::1, localhost)."""
-        if self.scheme == "ldapi" or self.host == "localhost":
-            return True
-        try:
-            return ipaddress.ip_address(self.host).is_loopback
-        except ValueError:
-            return False
+        return self.scheme == "ldapi" or is_loopback_host(self.host)
 
 
 def parse_url(url: str) -> ServerAddress:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import ipaddress
 import itertools
 import os
 import re
@@ -22,6 +21,7 @@ from umacct.closing import Closing
 from umacct.config import Config, SmtpConfig
 from umacct.datadir import ensure_private_dir
 from umacct.errors import ConfigError, RefusedError, UnavailableError
+from umacct.loopback import is_loopback_host
 from umacct.mail.compose import OutgoingMessage
 
 SMTP_SECURITY_MODES = ("starttls", "tls", "none")
@@ -165,16 +165,6 @@ def _sync_file_system(folder: Path) -> bool:
         return int(function(descriptor)) == 0
     finally:
         os.close(descriptor)
-
-
-def is_loopback_host(host: str) -> bool:
-    """True for ``localhost`` and loopback IP literals; names are never resolved."""
-    if host.lower().rstrip(".") == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 class SmtpTransport(Closing):

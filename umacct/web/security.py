@@ -33,7 +33,8 @@ from typing import Any
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from umacct.web.settings import Network, is_loopback_host
+from umacct.loopback import is_loopback_host
+from umacct.web.settings import Network
 
 ACCESS_LOG = logging.getLogger("umacct.web.access")
 ERROR_LOG = logging.getLogger("umacct.web")

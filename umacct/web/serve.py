@@ -17,7 +17,8 @@ from typing import TextIO
 from umacct.clock import Clock
 from umacct.config import Config
 from umacct.errors import ConfigError
-from umacct.web.settings import WebSettings, is_loopback_host
+from umacct.loopback import is_loopback_host
+from umacct.web.settings import WebSettings
 
 LOG_FORMAT = "%(asctime)s %(name)s %(levelname)s %(message)s"
 

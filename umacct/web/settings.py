@@ -252,11 +252,3 @@ def _check(settings: WebSettings, where: str) -> None:
             raise ConfigError(f"{where} templates_dir: {settings.templates_dir} is not a folder")
 
 
-def is_loopback_host(host: str) -> bool:
-    """Whether ``host`` names this machine only (127.0.0.0/8, ::1, localhost)."""
-    if host.lower() in ("localhost", "localhost."):
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
