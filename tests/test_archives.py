@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import dataclasses
 import hashlib
+import json
 import re
 from collections.abc import Callable
 from datetime import date
@@ -428,6 +429,32 @@ def test_sec30_a_verified_restore_sets_pwd_end_time_again(on: Callable[[date], R
     ended = expiry_instant(date.fromordinal(TODAY.toordinal() - 1), runtime.config.policy.timezone)
     assert entry.get("pwdEndTime") == [to_generalized_time(ended)] != archived_end
     assert not runtime.directory.check_password(person.dn, person.password)
+
+
+@pytest.mark.usefixtures("directory_clean")
+def test_restore_dry_run_changes_nothing_and_an_entry_back_at_the_dn_is_refused(
+    on: Callable[[date], Runtime],
+) -> None:
+    runtime = on(TODAY)
+    person = expired_person(runtime, "rex.twice")
+    purged(runtime, person)
+    audited = len(runtime.audit.read())
+    code, out, err = umacct(
+        "restore", person.identifier, "--reason", "asked", "--dry-run", "--json"
+    )
+    assert code == 0, err
+    result = json.loads(out)
+    assert (result["dry_run"], result["action"], result["account"]) == (
+        True,
+        "restore",
+        person.identifier,
+    )
+    assert runtime.directory.read(person.dn, ["uid"]) is None
+    assert len(runtime.audit.read()) == audited
+    add_person(runtime, "rex.twice", profile="autre_personnel")  # handed out again meanwhile
+    code, out, err = umacct("restore", person.identifier, "--reason", "asked")
+    assert (code, out) == (77, ""), err
+    assert "an entry is at" in err and "nothing restored" in err and "LDAP 68" not in err
 
 
 @pytest.mark.usefixtures("directory_clean")

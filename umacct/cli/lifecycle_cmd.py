@@ -434,6 +434,7 @@ def restore(
             help="Restore a purge recorded before archives had a SHA-256 (check the file first).",
         ),
     ] = False,
+    dry_run: DryRun = False,
 ) -> None:
     """Put a purged account back from its archive: expired, with no usable password until a reset.
 
@@ -447,5 +448,5 @@ def restore(
     state = get_state(ctx)
     runtime = state.runtime()
     runtime.audit_details["reason"] = reason
-    result = restore_account(runtime, account, accept_unverified=accept_unverified)
-    _render_one(state, result)
+    result = restore_account(runtime, account, accept_unverified=accept_unverified, dry_run=dry_run)
+    _render_one(state, result, dry_run=dry_run)

@@ -298,7 +298,9 @@ def purge_expired(
         )
 
 
-def restore(runtime: Runtime, key: str, *, accept_unverified: bool = False) -> AccountOutcome:
+def restore(
+    runtime: Runtime, key: str, *, accept_unverified: bool = False, dry_run: bool = False
+) -> AccountOutcome:
     """``umacct restore ACCOUNT``: put a purged account back, expired, with no usable password.
 
     Trusted only as far as it deserves (security 30): the archive must match the SHA-256 the
@@ -312,12 +314,23 @@ def restore(runtime: Runtime, key: str, *, accept_unverified: bool = False) -> A
         raise NotFoundError(
             f"no purged account {cleaned!r} (see the archives in {runtime.config.paths.archive_path})"
         )
-    if record.restored_at is not None and runtime.directory.read(record.dn, ["uid"]) is not None:
+    if runtime.directory.read(record.dn, ["uid"]) is not None:
+        if record.restored_at is not None:
+            raise RefusedError(
+                f"{record.account} was already restored on {record.restored_at:%Y-%m-%d}"
+            )
         raise RefusedError(
-            f"{record.account} was already restored on {record.restored_at:%Y-%m-%d}"
+            f"an entry is at {record.dn} again (its identifier handed out meanwhile by a host "
+            "that did not know of the purge?): nothing restored; see who holds it"
         )
     archived = verified_archive(record, accept_unverified=accept_unverified)
     attributes, left_out = restored_attributes(runtime, record, archived)
+    if dry_run:
+        lowered = {name.lower(): values for name, values in attributes.items()}
+        account = account_from_entry(Entry(record.dn, lowered), runtime.config)
+        return outcome(
+            runtime, account, "restore", f"would be restored from {record.archive}", changed=True
+        )
     runtime.audit.ensure_writable()
     changes = {name: {"before": [], "after": values} for name, values in attributes.items()}
     details = {
