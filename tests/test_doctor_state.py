@@ -78,7 +78,9 @@ def test_with_sqlite_the_check_says_which_backend_and_where_and_passes() -> None
     assert backend["status"] == "ok"
     assert str(backend["detail"]).startswith("sqlite: ")
     assert "state.db, this host only" in str(backend["detail"])
-    assert not [name for name in rows if name.startswith("state branch")]
+    # The local directory's branch holds no record of another host (tests/test_doctor_gaps.py).
+    assert [name for name in rows if name.startswith("state branch")] == ["state branch"]
+    assert str(rows["state branch"]["detail"]).startswith("an empty state branch exists at ")
 
 
 def test_the_branch_is_read_by_the_tool_only_and_the_write_probe_leaves_nothing(

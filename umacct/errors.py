@@ -102,3 +102,7 @@ class ConfigError(UmacctError):
 
     exit_code = ExitCode.CONFIG_ERROR
     kind = "config"
+
+
+class BindRefusedError(ConfigError):
+    """The directory refused the tool's bind: invalid credentials (the password or the DN)."""

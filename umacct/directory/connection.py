@@ -19,6 +19,7 @@ from umacct.directory import ber
 from umacct.directory.results import INVALID_CREDENTIALS, SUCCESS, result_error
 from umacct.directory.wire import Wire
 from umacct.errors import (
+    BindRefusedError,
     ConfigError,
     InvalidInputError,
     RefusedError,
@@ -277,10 +278,10 @@ def open_with_failover(
             failures.append(f"{address.url}: {failure}")
         except InvalidCredentials:
             if method == "sasl_external":
-                raise ConfigError(
+                raise BindRefusedError(
                     f"SASL EXTERNAL bind to {address.url} refused: invalid credentials"
                 ) from None
-            raise ConfigError(
+            raise BindRefusedError(
                 f"bind as {settings.bind_dn} refused: invalid credentials; check the password "
                 "in the keyring ('umacct secret set directory') or $UMACCT_BIND_PASSWORD"
             ) from None

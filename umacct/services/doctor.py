@@ -21,7 +21,7 @@ from umacct.datadir import (
     find_read_problem,
     find_written_problem,
 )
-from umacct.errors import UmacctError
+from umacct.errors import BindRefusedError, UmacctError
 from umacct.secrets import Prompt, SecretKind, find_secret
 
 if TYPE_CHECKING:
@@ -98,6 +98,7 @@ def _checks(config: Config, prompt: Prompt | None, write_test: bool) -> Iterator
     from umacct.directory import connect, needs_password
 
     password: str | None = None
+    source = "none: SASL EXTERNAL"
     if needs_password(config.directory):
         try:
             found = find_secret(SecretKind.DIRECTORY, config, prompt)
@@ -105,11 +106,14 @@ def _checks(config: Config, prompt: Prompt | None, write_test: bool) -> Iterator
             yield Check("bind password", False, error.message, "umacct secret set directory")
             return
         yield Check("bind password", True, f"found ({found.source})")
-        password = found.value
+        password, source = found.value, found.source
     else:
         yield Check("bind password", True, "none needed: SASL EXTERNAL over ldapi")
     try:
         directory = connect(config.directory, password)
+    except BindRefusedError as error:
+        yield Check("connection", False, error.message, bind_refused_fix(config, source))
+        return
     except UmacctError as error:
         yield Check("connection", False, error.message, _connection_fix(config))
         return
@@ -148,6 +152,32 @@ def _connection_fix(config: Config) -> str:
     return (
         "check [directory] urls, that the server runs and is reachable, and the TLS settings "
         f"(tls = {config.directory.tls!r}, ca_file)"
+    )
+
+
+def bind_refused_fix(config: Config, source: str) -> str:
+    """What to correct when the server refuses the bind: the password where doctor found it."""
+    settings = config.directory
+    if source == "none: SASL EXTERNAL":
+        return (
+            "map the tool's OS user to an entry with an olcAuthzRegexp rule (docs/directory.md), "
+            'or use bind_method = "simple"'
+        )
+    store = "'umacct secret set directory'"
+    if source.startswith("file "):
+        action = f"write the right one into {source.removeprefix('file ')} (mode 0600)"
+    elif source.startswith("systemd credential "):
+        credential = source.rsplit(maxsplit=1)[-1]
+        action = f"update the file the unit's LoadCredential= gives as {credential}"
+    elif source.startswith("$"):
+        action = f"correct {source}, or unset it and run {store}"
+    elif source == "keyring":
+        action = f"store the right one with {store} (keyring service 'umacct', user the bind DN)"
+    else:
+        action = f"type it again, or store it with {store}"
+    return (
+        f"the password came from {source}: {action}; and check [directory] bind_dn = "
+        f"{settings.bind_dn}"
     )
 
 

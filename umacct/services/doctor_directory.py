@@ -104,6 +104,7 @@ def state_branch_checks(directory: Directory, config: Config, write_test: bool) 
     """
     state_dn = config.directory.state_dn
     if state_dn is None:
+        yield from _unseen_branch_checks(directory, config)
         return
     in_use = state_backend(config) == "directory"
     readable = _readable_check(directory, state_dn, in_use)
@@ -120,6 +121,60 @@ def state_branch_checks(directory: Directory, config: Config, write_test: bool) 
             "not tested: 'umacct doctor --write-test' adds and deletes a probe entry there",
             level="skip",
         )
+
+
+def _unseen_branch_checks(directory: Directory, config: Config) -> Iterator[Check]:
+    """With state.db and no ``state_dn``: a branch other hosts keep records in fails.
+
+    It is looked for where ``state init`` is told to make it: one level under the base, and
+    one level under ``ou=system`` of the base. A branch that holds no record yet (made,
+    not used) passes with a note: no host can have purged an identifier into it.
+    """
+    name = "state branch"
+    for branch in _state_branches(directory, config.directory.base_dn):
+        setting = f'set [directory] state_dn = "{branch}" (and [state] backend = "directory")'
+        if not _holds_records(directory, branch):
+            yield Check(name, True,
+                        f"an empty state branch exists at {branch} (no record yet); this host "
+                        "keeps its state in state.db", f"to share it: {setting}")  # fmt: skip
+            continue
+        yield Check(
+            name,
+            False,
+            f"a shared state branch exists at {branch}: this host keeps its state in state.db "
+            "and does not see the other hosts' purged identifiers and links",
+            f"{setting}; {STATE_DOC}",
+            data={"state_dn": branch},
+        )
+
+
+def _state_branches(directory: Directory, base_dn: str) -> list[str]:
+    """The DNs of the state branches one level under ``base_dn`` and under its ``ou=system``."""
+    from umacct.directory.escape import dn_join, filter_and, filter_eq
+    from umacct.state.branch import BRANCH_DESCRIPTION, UNIT_CLASS
+
+    wanted = filter_and(
+        filter_eq("objectClass", UNIT_CLASS), filter_eq("description", BRANCH_DESCRIPTION)
+    )
+    found: list[str] = []
+    for where in (base_dn, dn_join("ou", "system", base_dn)):
+        with contextlib.suppress(NotFoundError):
+            found += [entry.dn for entry in directory.search(where, wanted, [], scope="one")]
+    return found
+
+
+def _holds_records(directory: Directory, branch: str) -> bool:
+    """Whether any unit of ``branch`` holds a record (one entry is enough to know)."""
+    from umacct.state.branch import RECORD_CLASS, UNITS, unit_dn
+
+    for unit in UNITS:
+        where = unit_dn(branch, unit)
+        with contextlib.suppress(NotFoundError):
+            for _record in directory.search(
+                where, f"(objectClass={RECORD_CLASS})", [], scope="one", size_limit=1
+            ):
+                return True  # the search stopped early is abandoned
+    return False
 
 
 def _readable_check(directory: Directory, state_dn: str, in_use: bool) -> Check:

@@ -27,6 +27,8 @@ UNIT_CLASS = "organizationalUnit"
 RECORD_ATTRIBUTES = ("cn", "description")
 
 Attributes = dict[str, list[str]]
+BRANCH_DESCRIPTION = "State of the umacct tool: readable and writable by its DN only"
+"""The ``description`` of the branch's own entry (how ``doctor`` recognises a branch)."""
 
 
 def record_key(*parts: str) -> str:
@@ -58,7 +60,7 @@ def branch_entries(state_dn: str) -> list[tuple[str, Attributes]]:
     root: tuple[str, Attributes] = (
         state_dn,
         {"objectClass": [UNIT_CLASS], "ou": [first[0][1]],
-         "description": ["State of the umacct tool: readable and writable by its DN only"]},
+         "description": [BRANCH_DESCRIPTION]},
     )  # fmt: skip
     units = [
         (unit_dn(state_dn, unit), {"objectClass": [UNIT_CLASS], "ou": [unit]}) for unit in UNITS
