@@ -11,14 +11,14 @@ import shutil
 from pathlib import Path
 
 from umacct.errors import RefusedError
-from umacct.localdir.slapd import STATE_FILE, LocalDirectory, attach
+from umacct.localdir.slapd import DATABASE_FOLDER, STATE_FILE, LocalDirectory, attach
 
 INSTANCE_FILES = (
-    STATE_FILE, "slapd.d", "data", "slapd.pid", "slapd.args", "tls",
-    "config.toml", "bind-password",  # what ``umacct localdir start`` writes beside them
+    STATE_FILE, "slapd.d", DATABASE_FOLDER, "slapd.pid", "slapd.args", "tls",
+    "config.toml", "bind-password", "data",  # what ``umacct localdir start`` writes beside them
 )  # fmt: skip
-"""Everything an instance keeps in its folder: the database, and the tool's own data dir
-(audit log, archives, state) next to it."""
+"""Everything an instance keeps in its folder: the database (``slapd-data``; in ``data`` for
+a folder made before it), and the tool's own data dir ``data`` (audit log, archives, state)."""
 
 
 def holds_instance(folder: Path) -> bool:

@@ -1,8 +1,12 @@
 """Start, find and stop a throwaway OpenLDAP server for the demo, the tests and the benchmarks.
 
-Everything of one instance lives in its folder: ``slapd.d`` (cn=config), ``data`` (the mdb
-database), ``slapd.log``, ``state.json`` (what another process needs to reach or stop it) and,
-when the folder's path is short enough, the ldapi socket.
+Everything of one instance lives in its folder: ``slapd.d`` (cn=config), ``slapd-data`` (the
+mdb database), ``slapd.log``, ``state.json`` (what another process needs to reach or stop it)
+and, when the folder's path is short enough, the ldapi socket. ``data`` is left to the tool's
+own data dir (``umacct localdir start`` points ``[paths] data_dir`` there): deleting it, as
+docs/state.md allows for a host's data folder, loses no entry. A folder made before
+``slapd-data`` keeps its database in ``data``: cn=config names it, and a restart reads it
+there (``--reset`` builds the new layout).
 """
 
 from __future__ import annotations
@@ -39,6 +43,8 @@ SLAPCAT = Path("/usr/sbin/slapcat")
 CLIENT_TOOLS = ("ldapwhoami", "ldapsearch", "ldapadd", "ldapmodify", "ldapdelete")
 INSTALL_HINT = "install them with 'apt-get install slapd ldap-utils'"
 STATE_FILE = "state.json"
+DATABASE_FOLDER = "slapd-data"
+"""The mdb database's folder in an instance's folder (``olcDbDirectory``)."""
 LOG_FILE = "slapd.log"
 # sun_path holds 108 bytes with the final NUL; keep a margin.
 MAX_SOCKET_PATH = 100
@@ -320,7 +326,7 @@ def build_config(
     replication: Replication | None = None,
 ) -> None:
     """Write a fresh cn=config for ``plan`` and empty its database folder."""
-    data_dir = plan.folder / "data"
+    data_dir = plan.folder / DATABASE_FOLDER
     for directory in (plan.config_dir, data_dir):
         shutil.rmtree(directory, ignore_errors=True)
         directory.mkdir(mode=0o700)
