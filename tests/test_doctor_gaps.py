@@ -16,6 +16,7 @@ from people import rewrite_config
 from umacct.config import parse_config
 from umacct.directory import connect
 from umacct.localdir import LocalDirectory, start
+from umacct.state.branch import BRANCH_DESCRIPTION
 from umacct.state.directory_store import DirectoryStore
 from umacct.store import PurgeRecord
 
@@ -137,3 +138,27 @@ def test_a_server_that_is_not_there_keeps_the_connection_fix(
     code, rows, _ = doctor()
     assert code == 1
     assert "check [directory] urls" in str(rows["connection"]["fix"])
+
+
+def test_a_branch_one_level_under_the_base_is_found_too(
+    shared_slapd: LocalDirectory, sqlite_host: Path
+) -> None:
+    branch = f"ou=state,{shared_slapd.base_dn}"
+    shared_slapd.run_root(
+        "ldapadd",
+        ldif=f"dn: {branch}\nobjectClass: organizationalUnit\nou: state\n"
+        f"description: {BRANCH_DESCRIPTION}\n\n"
+        f"dn: ou=tokens,{branch}\nobjectClass: organizationalUnit\nou: tokens\n\n"
+        f"dn: cn=0a1b,ou=tokens,{branch}\nobjectClass: applicationProcess\ncn: 0a1b\n"
+        "description: pending\n",
+    )
+    try:
+        code, out, _ = umacct("--json", "doctor")
+    finally:
+        shared_slapd.run_root("ldapdelete", "-r", branch)
+    assert code == 1
+    # One row per branch seen: this one, and the one under ou=system.
+    rows = [row for row in json.loads(out) if row["check"] == "state branch"]
+    assert len(rows) == 2
+    assert rows[0]["status"] == "FAIL" and rows[0]["data"] == {"state_dn": branch}
+    assert f"a shared state branch exists at {branch}:" in rows[0]["detail"]
