@@ -173,6 +173,10 @@ _CONFIRM_PURPOSES = {
 }
 
 
+_CONFIRMABLE = (Stage.ACTIVE, Stage.GRACE)
+"""The stages in which a mailed confirmation link may still store its address."""
+
+
 def _confirm_purpose(runtime: Runtime, token: str, change: str) -> TokenPurpose:
     """The purpose the token was issued for: this change's own, or a legacy confirmation."""
     own = _CONFIRM_PURPOSES[change]
@@ -194,6 +198,10 @@ def _confirmed(runtime: Runtime, token: str, change: str) -> tuple[Account, str,
     purpose = _confirm_purpose(runtime, token, change)
     record = runtime.tokens.check(token, purpose)
     account = find_account(runtime.directory, runtime.config, record.account)
+    if account.stage not in _CONFIRMABLE:  # locked or expired since the link was mailed
+        raise RefusedError(
+            f"{account.identifier} is {account.stage.value}: the link can no longer be confirmed"
+        )
     return account, record.payload["address"], purpose
 
 

@@ -4,7 +4,11 @@ A person logs in with the institutional address and the password, checked by a r
 that person (the same answer, status and time, at least a second, for an unknown account, a
 wrong password or an account that cannot log in); or, behind the site's single sign-on, a
 trusted proxy names the person in ``[web] remote_user_header`` (from any other peer that
-header is ignored). The forms call the services of ``umacct passwd``, ``set-recovery`` and
+header is ignored). Every request of a session, or of the single sign-on, checks again on the
+entry it reads that the account may still use the pages (``may_manage``: active or in grace,
+not locked, ``pwdEndTime`` not passed) and, for a session, that the password did not change
+since it began (another session, a reset, the command line, another web host): if not, the
+session ends and the visit is a logged-out one (the single sign-on gets a 403 page). The forms call the services of ``umacct passwd``, ``set-recovery`` and
 ``redirect``: a new address is stored only once the link mailed to it is opened. For a
 staff profile the page also has the directory data and the antispam level (``umacct
 directory set``, ``umacct antispam``; see ``umacct.web.staff``).
@@ -38,12 +42,14 @@ from umacct.web.app import (
     error_response,
     in_worker,
     page_for,
+    page_home,
     rate_limited,
 )
 from umacct.web.extension import day_words
 from umacct.web.i18n import password_reason
 from umacct.web.reasons import address_reason, extension_reason
 from umacct.web.security import cookie_options, session_cookie_name
+from umacct.web.sessions import may_manage, password_mark
 from umacct.web.staff import (
     FIELD_PREFIX,
     StaffAnswer,
@@ -59,7 +65,6 @@ from umacct.web.staff import (
 )
 
 LOGIN_SECONDS = 1.0
-_LOGIN_STAGES = (Stage.ACTIVE, Stage.GRACE)
 
 
 def routes() -> list[Route]:
@@ -85,6 +90,25 @@ class AwaitingActivation:
 
 
 @dataclass(frozen=True)
+class SessionEnded:
+    """The session's account may no longer use the pages (locked, expired, password changed).
+
+    The session is deleted; the answer clears its cookie and sends to the login.
+    """
+
+
+@dataclass(frozen=True)
+class Unmanageable:
+    """The single sign-on names an account that cannot be managed now (locked, expired)."""
+
+    identifier: str
+
+
+Visitor = str | AwaitingActivation | SessionEnded | Unmanageable | None
+"""Who a request is from (see ``who``): an identifier may use the pages; None is logged out."""
+
+
+@dataclass(frozen=True)
 class AccountView:
     """What the account page shows."""
 
@@ -100,26 +124,28 @@ class AccountView:
 # --- who is there ---------------------------------------------------------------------------
 
 
-def authenticate(runtime: Runtime, key: str, password: str) -> str | None:
-    """The identifier of the account if ``password`` binds as it, else None (any reason)."""
+def authenticate(runtime: Runtime, key: str, password: str) -> Account | None:
+    """The account (as read before the bind) if ``password`` binds as it, else None."""
     try:
         account = find_account(runtime.directory, runtime.config, key)
     except (NotFoundError, InvalidInputError):
         return None
-    if account.stage not in _LOGIN_STAGES:
+    if not may_manage(account, runtime.clock.now()):
         return None
-    return account.identifier if runtime.directory.check_password(account.dn, password) else None
+    return account if runtime.directory.check_password(account.dn, password) else None
 
 
 def _session_cookie(page: Page) -> str | None:
     return page.request.cookies.get(session_cookie_name(page.client))
 
 
-def who(page: Page) -> str | AwaitingActivation | None:
+def who(page: Page) -> Visitor:
     """The logged-in account: the trusted proxy's single sign-on, else the session cookie.
 
     An account the single sign-on names that awaits its activation cannot use the pages yet
-    (it has no password): it is told so, with the "1ère connexion" form, not sent to a login.
+    (it has no password): it is told so, with the "1ère connexion" form, not sent to a login;
+    one locked or expired is told it cannot be managed now. A session is checked against the
+    account's entry on every request (``may_manage``, the password mark) and ended if it fails.
     """
     context = page.context
     header = context.settings.remote_user_header
@@ -133,9 +159,25 @@ def who(page: Page) -> str | AwaitingActivation | None:
                 return None
             if account.stage is Stage.CREATED:
                 return AwaitingActivation(account.identifier)
-            return account.identifier if account.stage in _LOGIN_STAGES else None
+            if not may_manage(account, runtime.clock.now()):
+                return Unmanageable(account.identifier)
+            return account.identifier
+    cookie = _session_cookie(page)
     with context.sessions() as sessions:
-        return sessions.account(_session_cookie(page))
+        live = sessions.live(cookie)
+    if live is None:
+        return None
+    with context.runtime(page.client) as runtime:
+        try:
+            found: Account | None = find_account(runtime.directory, runtime.config, live.account)
+        except (NotFoundError, InvalidInputError):
+            found = None
+        now = runtime.clock.now()
+    if found is not None and may_manage(found, now) and live.mark == password_mark(found):
+        return found.identifier
+    with context.sessions() as sessions:
+        sessions.close_session(cookie)
+    return SessionEnded()
 
 
 def _view(page: Page, identifier: str, typed: dict[str, list[str]] | None = None) -> AccountView:
@@ -154,6 +196,20 @@ def _view(page: Page, identifier: str, typed: dict[str, list[str]] | None = None
 
 def _to_login() -> RedirectResponse:
     return RedirectResponse("/login", status_code=303)
+
+
+def _not_logged_in(page: Page, visitor: Visitor) -> Response | None:
+    """The answer to a visitor who may not use the pages now; None for one who may."""
+    if isinstance(visitor, str):
+        return None
+    if isinstance(visitor, AwaitingActivation):
+        return _awaiting(page, visitor)
+    if isinstance(visitor, Unmanageable):
+        return page.message(403, "unmanageable_title", "unmanageable", link=page_home(page))
+    response = _to_login()
+    if isinstance(visitor, SessionEnded):
+        response.delete_cookie(session_cookie_name(page.client), **cookie_options(page.client))
+    return response
 
 
 def _awaiting(page: Page, awaiting: AwaitingActivation) -> Response:
@@ -206,11 +262,11 @@ def _log_in(page: Page, address: str, password: str) -> str | None:
     started = time.monotonic()
     try:
         with page.context.runtime(page.client) as runtime:
-            identifier = authenticate(runtime, address, password)
-        if identifier is None:
+            account = authenticate(runtime, address, password)
+        if account is None:
             return None
         with page.context.sessions() as sessions:
-            return sessions.open(identifier)
+            return sessions.open(account.identifier, password_mark(account))
     finally:
         remaining = LOGIN_SECONDS - (time.monotonic() - started)
         if remaining > 0:
@@ -241,10 +297,9 @@ async def account_page(request: Request) -> Response:
     page = await page_for(request)
     try:
         identifier = await in_worker(who, page)
-        if isinstance(identifier, AwaitingActivation):
-            return _awaiting(page, identifier)
-        if identifier is None:
-            return _to_login()
+        refused = _not_logged_in(page, identifier)
+        if refused is not None or not isinstance(identifier, str):
+            return refused or _to_login()
         view = await in_worker(_view, page, identifier)
     except UmacctError as error:
         return error_response(page, error)
@@ -294,10 +349,9 @@ async def _posted(
         identifier = await in_worker(who, page)
     except UmacctError as error:
         return page, None, error_response(page, error)
-    if isinstance(identifier, AwaitingActivation):
-        return page, None, _awaiting(page, identifier)
-    if identifier is None:
-        return page, None, _to_login()
+    refused = _not_logged_in(page, identifier)
+    if refused is not None or not isinstance(identifier, str):
+        return page, None, refused or _to_login()
     if attempts:
         key = (f"account:{identifier}:password", settings.account_attempts_per_hour)
         if not await in_worker(page.context.allow, key):
@@ -332,10 +386,13 @@ async def password_form(request: Request) -> Response:
 
 
 def _change_password(page: Page, identifier: str, current: str, new: str) -> None:
+    cookie = _session_cookie(page)
     with page.context.runtime(page.client) as runtime:
         change_password(runtime, identifier, current, new)
+        mark = password_mark(find_account(runtime.directory, runtime.config, identifier))
     with page.context.sessions() as sessions:
-        sessions.close_others(identifier, _session_cookie(page))
+        sessions.close_others(identifier, cookie)
+        sessions.remark(cookie, mark)
 
 
 async def recovery_form(request: Request) -> Response:

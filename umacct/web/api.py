@@ -46,7 +46,6 @@ from umacct.errors import (
     UmacctError,
     UnavailableError,
 )
-from umacct.policy import Stage
 from umacct.secrets import SecretKind, find_secret
 from umacct.services.accounts import find_account, recovery_address
 from umacct.services.addresses import (
@@ -72,6 +71,7 @@ from umacct.tokens import TokenPurpose
 from umacct.web.app import MAX_FIELD_CHARS, WebContext, context_of, in_worker
 from umacct.web.pages import LinkLook, look_at_link
 from umacct.web.security import Client
+from umacct.web.sessions import may_manage
 
 LOG = logging.getLogger("umacct.web")
 PREFIX = "/api"
@@ -82,7 +82,6 @@ RETRY_RATE = "3600"
 _METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 _LINK_WORDS = "this link"
 _LINK_EXPIRED = "this link expired"
-_LOGIN_STAGES = (Stage.ACTIVE, Stage.GRACE)
 _CONFIRMS = (TokenPurpose.CONFIRM_RECOVERY, TokenPurpose.CONFIRM_FORWARDING, TokenPurpose.CONFIRM)
 Handler = Callable[[Request], Awaitable[Response]]
 
@@ -425,7 +424,7 @@ def _usable_account(context: WebContext, client: Client, named: str) -> str | No
             found = find_account(runtime.directory, runtime.config, named)
         except (NotFoundError, InvalidInputError):
             return None
-        return found.identifier if found.stage in _LOGIN_STAGES else None
+        return found.identifier if may_manage(found, runtime.clock.now()) else None
 
 
 async def _person_posted(request: Request) -> tuple[WebContext, Client, str, dict[str, Any]]:

@@ -187,6 +187,9 @@ MESSAGES: dict[str, dict[str, str]] = {
         "level.strict": "Strict",
         "staff_only_title": "Réservé aux personnels",
         "staff_only": "Cette partie de la gestion du compte est réservée aux personnels.",
+        "unmanageable_title": "Compte indisponible",
+        "unmanageable": "Ce compte ne peut pas être géré actuellement (verrouillé ou expiré). "
+        "Contactez l'assistance.",
         "help": "Aide",
         "home_link": "Accueil",
     },
@@ -351,6 +354,9 @@ MESSAGES: dict[str, dict[str, str]] = {
         "level.strict": "Strict",
         "staff_only_title": "Staff only",
         "staff_only": "This part of account management is for staff only.",
+        "unmanageable_title": "Account unavailable",
+        "unmanageable": "This account cannot be managed now (locked or expired). "
+        "Contact the helpdesk.",
         "help": "Help",
         "home_link": "Home",
     },
