@@ -250,5 +250,3 @@ def _check(settings: WebSettings, where: str) -> None:
             raise ConfigError(problem.message("[web] templates_dir"))
         if not Path(settings.templates_dir).is_dir():
             raise ConfigError(f"{where} templates_dir: {settings.templates_dir} is not a folder")
-
-
