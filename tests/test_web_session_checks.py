@@ -8,6 +8,7 @@ locked account stores nothing.
 
 from __future__ import annotations
 
+import sqlite3
 import tomllib
 from pathlib import Path
 
@@ -29,8 +30,10 @@ from starlette.testclient import TestClient
 from test_web import SITE, Web, csrf_of, personal, post_password, web
 from test_web_account import log_in
 
+from umacct.directory import Change
 from umacct.services.addresses import request_forwarding
 from umacct.services.credentials import send_reset
+from umacct.web.limits import LIMITS_FILE
 
 pytestmark = pytest.mark.usefixtures("directory_clean")
 __all__ = ["web"]
@@ -215,3 +218,29 @@ def test_sec63_a_confirmation_link_of_a_locked_account_stores_nothing(web: Web) 
     code, _, _ = umacct("redirect", "--token", token)
     assert code == 77
     assert read(web.runtime, person).get("mailForwardingAddress") == []
+
+
+@pytest.mark.parametrize("attribute", ["pwdAccountLockedTime", "pwdEndTime"])
+def test_sec63_a_password_policy_lock_or_cut_off_ends_the_session_and_the_api(
+    web: Web, attribute: str
+) -> None:
+    person = add_person(web.runtime, "ivo.petit")
+    browser, _ = session_of(web, person)
+    past = "20200101000000Z" if attribute == "pwdEndTime" else "000001010000Z"
+    web.runtime.directory.modify(person.dn, [Change("replace", attribute, (past,))])
+    ended(browser)  # the state still says active: the password policy's own lock counts
+    app = web.app(remote_user_header="X-Remote-User", trusted_proxies=["10.0.0.1"])
+    proxy = TestClient(app, base_url=SITE, client=("10.0.0.1", 1000))
+    answer = proxy.get("/api/account", headers={"x-remote-user": person.uid})
+    assert answer.status_code == 403
+    assert answer.json()["error"]["code"] == "account_unusable"
+
+
+def test_sec63_a_session_opened_before_marks_were_kept_ends(web: Web) -> None:
+    person = add_person(web.runtime, "rose.martin")
+    browser, _ = session_of(web, person)
+    database = Path(web.runtime.config.paths.data_dir) / LIMITS_FILE
+    with sqlite3.connect(database) as connection:
+        connection.execute("UPDATE sessions SET mark = NULL")
+    connection.close()
+    ended(browser)
