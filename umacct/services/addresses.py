@@ -173,8 +173,9 @@ _CONFIRM_PURPOSES = {
 }
 
 
-_CONFIRMABLE = (Stage.ACTIVE, Stage.GRACE)
-"""The stages in which a mailed confirmation link may still store its address."""
+_CONFIRMABLE = (Stage.PRECREATED, Stage.CREATED, Stage.ACTIVE, Stage.GRACE)
+"""The stages in which a mailed confirmation link may still store its address: not locked,
+not expired (an account awaiting activation may have its recovery address confirmed)."""
 
 
 def _confirm_purpose(runtime: Runtime, token: str, change: str) -> TokenPurpose:
