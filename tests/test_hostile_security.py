@@ -22,7 +22,7 @@ from umacct.errors import ConfigError
 from umacct.services.runtime import Runtime
 
 TESTS = Path(__file__).parent
-REQUIREMENTS = [*range(1, 45), *range(50, 63)]
+REQUIREMENTS = [*range(1, 45), *range(50, 64)]
 EXPIRED_LONG_AGO = ["{COMPTE}I:SupannExpire:20250101:", "{MAIL}I:SupannExpire:20250101:"]
 
 
