@@ -249,6 +249,27 @@ def check_external(addresses: list[ServerAddress]) -> None:
         )
 
 
+def checked_addresses(
+    settings: DirectoryConfig, password: str | None
+) -> tuple[list[ServerAddress], str | None]:
+    """The servers to try, and the password to send (None with SASL EXTERNAL), once checked.
+
+    ConfigError, before any network access, for no URL, cleartext to a remote server (SASL
+    EXTERNAL: a URL that is not ldapi) or a missing or empty password (an empty one would make
+    the simple bind anonymous).
+    """
+    addresses = [parse_url(url) for url in settings.urls]
+    if not addresses:
+        raise ConfigError("[directory] urls: expected at least one URL")
+    if bind_method(settings) == "sasl_external":
+        check_external(addresses)
+        return addresses, None
+    check_cleartext(addresses, settings.tls)
+    if not password:
+        raise ConfigError(f"no bind password for {settings.bind_dn}: an empty one is refused")
+    return addresses, password
+
+
 def open_with_failover(
     settings: DirectoryConfig, password: str | None
 ) -> tuple[Wire, ServerAddress]:
@@ -260,16 +281,7 @@ def open_with_failover(
     be used. With SASL EXTERNAL the password is neither needed nor sent.
     """
     method = bind_method(settings)
-    addresses = [parse_url(url) for url in settings.urls]
-    if not addresses:
-        raise ConfigError("[directory] urls: expected at least one URL")
-    if method == "sasl_external":
-        check_external(addresses)
-        password = None
-    else:
-        check_cleartext(addresses, settings.tls)
-        if not password:
-            raise ConfigError(f"no bind password for {settings.bind_dn}: an empty one is refused")
+    addresses, password = checked_addresses(settings, password)
     failures: list[str] = []
     for address in addresses:
         try:

@@ -15,11 +15,9 @@ from umacct.config import DirectoryConfig
 from umacct.directory.adapter import Directory
 from umacct.directory.connection import (
     InvalidCredentials,
-    ServerAddress,
     ServerFailure,
     bind_method,
-    check_cleartext,
-    check_external,
+    checked_addresses,
     open_bound,
     open_unbound,
     parse_url,
@@ -81,21 +79,13 @@ def transport_words(directory: Directory) -> str:
     return directory.tls_version or "no TLS"
 
 
-def _addresses(settings: DirectoryConfig) -> list[ServerAddress]:
-    addresses = [parse_url(url) for url in settings.urls]
-    if bind_method(settings) == "sasl_external":
-        check_external(addresses)
-    else:
-        check_cleartext(addresses, settings.tls)
-    return addresses
-
-
 def each_provider(
     settings: DirectoryConfig, password: str | None
 ) -> Iterator[tuple[str, Directory | str]]:
     """Every configured server in order: a bound connection (the caller closes it), or why not."""
     method = bind_method(settings)
-    for address in _addresses(settings):
+    addresses, password = checked_addresses(settings, password)
+    for address in addresses:
         try:
             wire = open_bound(address, settings, settings.bind_dn, password, method)
         except ServerFailure as failure:
