@@ -278,10 +278,16 @@ def test_sec60_api_refuses_who_is_not_authenticated(web: Web, api_token: str) ->
     assert not web.runtime.directory.check_password(person.dn, NEW_PASSWORD)
 
 
-def test_api_no_bearer_token_stored_means_no_bearer_access(web: Web) -> None:
+def test_api_no_bearer_token_stored_means_no_bearer_access(
+    web: Web, monkeypatch: pytest.MonkeyPatch
+) -> None:
     person = add_person(web.runtime, "ivy.colin")
-    answer = call(web.client(), "/api/account", **bearer(person.uid))
+    client = web.client()
+    answer = call(client, "/api/account", **bearer(person.uid))
     assert (answer.status_code, code_of(answer)) == (401, "unauthenticated")
+    monkeypatch.setenv("UMACCT_WEB_API_TOKEN", API_TOKEN)  # stored after the server started
+    answer = call(client, "/api/account", **bearer(person.uid))
+    assert answer.status_code == 200, answer.text
 
 
 def test_sec60_api_a_session_cookie_is_no_credential_here(web: Web) -> None:

@@ -371,16 +371,21 @@ _NO_TOKEN = object()
 
 
 def _api_token(request: Request) -> str | None:
-    """The stored bearer token (looked up once per application), or None."""
+    """The stored bearer token (kept once found), or None.
+
+    A miss is looked up again next time, so a token stored after the server started is taken
+    without a restart.
+    """
     state = request.app.state
     stored = getattr(state, "api_token", _NO_TOKEN)
-    if stored is _NO_TOKEN:
-        try:
-            stored = find_secret(SecretKind.WEB_API, context_of(request).config).value
-        except ConfigError:
-            stored = None
-        state.api_token = stored
-    return stored if isinstance(stored, str) else None
+    if isinstance(stored, str):
+        return stored
+    try:
+        found = find_secret(SecretKind.WEB_API, context_of(request).config).value
+    except ConfigError:
+        return None
+    state.api_token = found
+    return found
 
 
 def _bearer_ok(request: Request, given: str) -> bool:
