@@ -204,8 +204,7 @@ def request_by_link(runtime: Runtime, token: str) -> ExtensionAnswer:
 
 def request_extension(runtime: Runtime, key: str) -> ExtensionAnswer:
     """The logged-in account page's request."""
-    account = find_account(runtime.directory, runtime.config, key)
-    return file_request(runtime, account.identifier, via=VIA_ACCOUNT)
+    return file_request(runtime, key, via=VIA_ACCOUNT)
 
 
 def file_request(runtime: Runtime, key: str, *, via: str) -> ExtensionAnswer:
