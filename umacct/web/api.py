@@ -69,7 +69,7 @@ from umacct.services.credentials import (
 from umacct.services.runtime import Runtime
 from umacct.tokens import TokenPurpose
 from umacct.web.app import MAX_FIELD_CHARS, WebContext, context_of, in_worker
-from umacct.web.pages import LinkLook, look_at_link
+from umacct.web.pages import LINK_EXPIRED, LINK_WORDS, LinkLook, look_at_link
 from umacct.web.security import Client
 from umacct.web.sessions import may_manage
 
@@ -80,8 +80,6 @@ MAX_ADDRESS = 256
 RETRY_UNAVAILABLE = "120"
 RETRY_RATE = "3600"
 _METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
-_LINK_WORDS = "this link"
-_LINK_EXPIRED = "this link expired"
 _CONFIRMS = (TokenPurpose.CONFIRM_RECOVERY, TokenPurpose.CONFIRM_FORWARDING, TokenPurpose.CONFIRM)
 Handler = Callable[[Request], Awaitable[Response]]
 
@@ -304,8 +302,8 @@ async def _password_link(request: Request, purpose: TokenPurpose) -> Response:
     try:
         result = await in_worker(_set_password, context, client, service, token, chosen)
     except InvalidInputError as error:
-        if error.message.startswith(_LINK_WORDS):
-            expired = error.message.startswith(_LINK_EXPIRED)
+        if error.message.startswith(LINK_WORDS):
+            expired = error.message.startswith(LINK_EXPIRED)
             raise _link_error(LinkLook("expired" if expired else "invalid")) from None
         raise _password_refused(error) from None
     except NotFoundError:
@@ -346,7 +344,7 @@ async def confirm(request: Request) -> Response:
     try:
         await in_worker(_confirm, context, client, look.change, token)
     except (InvalidInputError, NotFoundError) as error:
-        if isinstance(error, NotFoundError) or error.message.startswith(_LINK_WORDS):
+        if isinstance(error, NotFoundError) or error.message.startswith(LINK_WORDS):
             raise _link_error(LinkLook("invalid")) from None
         raise
     return JSONResponse(_confirmation(look, "confirmed"))

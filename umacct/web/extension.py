@@ -10,8 +10,6 @@ language.
 
 from __future__ import annotations
 
-import re
-
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
@@ -25,11 +23,10 @@ from umacct.services.extensions import (
 )
 from umacct.tokens import TokenPurpose
 from umacct.web.app import Page, error_response, in_worker, page_for, rate_limited
+from umacct.web.pages import LINK_EXPIRED, TOKEN_SHAPE
 from umacct.web.reasons import extension_reason
 
 KIND = TokenPurpose.EXTENSION.value
-_TOKEN_SHAPE = re.compile(r"^[A-Za-z0-9_-]{16,100}$")
-_LINK_EXPIRED = "this link expired"
 
 
 def day_words(page: Page, day: object) -> str:
@@ -114,12 +111,12 @@ async def extension(request: Request) -> Response:
         key = (f"client:{page.client.address}:post", settings.client_posts_per_hour)
         if not await in_worker(page.context.allow, key):
             return rate_limited(page)
-    if not _TOKEN_SHAPE.match(token):
+    if not TOKEN_SHAPE.match(token):
         return _dead_link(page, expired=False)
     try:
         status = await in_worker(_look, page, token)
     except InvalidInputError as error:
-        return _dead_link(page, expired=error.message.startswith(_LINK_EXPIRED))
+        return _dead_link(page, expired=error.message.startswith(LINK_EXPIRED))
     except NotFoundError:
         return _dead_link(page, expired=False)
     except UmacctError as error:
@@ -136,7 +133,7 @@ async def extension(request: Request) -> Response:
     try:
         answer = await in_worker(_ask, page, token)
     except InvalidInputError as error:
-        return _dead_link(page, expired=error.message.startswith(_LINK_EXPIRED))
+        return _dead_link(page, expired=error.message.startswith(LINK_EXPIRED))
     except RefusedError as error:
         return refused(page, error.message)
     except UmacctError as error:

@@ -49,9 +49,11 @@ from umacct.web.app import (
 from umacct.web.i18n import password_reason
 
 LOG = logging.getLogger("umacct.web")
-_TOKEN_SHAPE = re.compile(r"^[A-Za-z0-9_-]{16,100}$")
-_LINK_EXPIRED = "this link expired"
-_LINK_WORDS = "this link"
+TOKEN_SHAPE = re.compile(r"^[A-Za-z0-9_-]{16,100}$")
+"""What a link's token can look like: anything else is refused before any look-up."""
+LINK_EXPIRED = "this link expired"
+LINK_WORDS = "this link"
+"""How the token service's refusals begin (a dead, used or expired link)."""
 PasswordService = Callable[[Runtime, str, str], PasswordSet]
 _CONFIRM_PURPOSES = {
     TokenPurpose.CONFIRM_RECOVERY: RECOVERY,
@@ -73,7 +75,7 @@ class LinkLook:
 
 def look_at_link(context: WebContext, token: str, purposes: tuple[TokenPurpose, ...]) -> LinkLook:
     """The link's state for the first purpose it fits (read only: nothing is used)."""
-    if not _TOKEN_SHAPE.match(token):
+    if not TOKEN_SHAPE.match(token):
         return LinkLook("invalid")
     with context.runtime() as runtime:
         expired = False
@@ -81,7 +83,7 @@ def look_at_link(context: WebContext, token: str, purposes: tuple[TokenPurpose, 
             try:
                 record = runtime.tokens.check(token, purpose)
             except InvalidInputError as error:
-                expired = expired or error.message.startswith(_LINK_EXPIRED)
+                expired = expired or error.message.startswith(LINK_EXPIRED)
                 continue
             change = _CONFIRM_PURPOSES.get(purpose, record.payload.get("kind", ""))
             return LinkLook("valid", record.account, change, record.payload.get("address", ""))
@@ -233,8 +235,8 @@ async def _password_page(request: Request, kind: str) -> Response:
     try:
         result = await in_worker(_set_password, page, service, token, password)
     except InvalidInputError as error:
-        if error.message.startswith(_LINK_WORDS):
-            expired = error.message.startswith(_LINK_EXPIRED)
+        if error.message.startswith(LINK_WORDS):
+            expired = error.message.startswith(LINK_EXPIRED)
             return _link_refused(page, LinkLook("expired" if expired else "invalid"))
         reason = password_reason(error.message, page.lang)
         return _password_form(page, kind, token, look, {"password": reason})
@@ -306,7 +308,7 @@ async def confirm(request: Request) -> Response:
     try:
         await in_worker(_confirm, page, look.change, token)
     except InvalidInputError as error:
-        if error.message.startswith(_LINK_WORDS):
+        if error.message.startswith(LINK_WORDS):
             return _link_refused(page, LinkLook("invalid"))
         return error_response(page, error)
     except NotFoundError:
