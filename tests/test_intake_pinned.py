@@ -119,7 +119,7 @@ def test_a_small_intake_gives_exactly_the_pinned_outputs(
     monkeypatch.setattr(create, "BATCH_SIZE", batch_size)  # one batch, then several
     pinned = PINNED.with_name(f"intake_pinned_{batch_size}.json")
     runtime = on(TODAY)
-    add_person(runtime, "herve.da-silva", profile="etudiant",
+    add_person(runtime, "herve.da-silva", profile="etudiant", since=days(-90),
                extra={"supannEtuId": ["S103"]})  # fmt: skip
     purged_at = datetime.combine(days(-30), datetime.min.time(), UTC)
     for uid, external_id in (("zoe.brun", "V1"), ("zoe.brun2", None), ("x.y", "V2")):
