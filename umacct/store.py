@@ -10,17 +10,16 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
-import functools
 import json
 import os
 import re
 import sqlite3
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import ParamSpec, Protocol, TypeVar
+from typing import Protocol
 
 from umacct.closing import Closing
 from umacct.datadir import STATE_FILE, ensure_private_dir, open_private_file
@@ -30,6 +29,7 @@ from umacct.state.extension_requests import (
     ExtensionRequestStore,
     SQLiteExtensionRequests,
 )
+from umacct.state.sqlite_errors import sqlite_reported
 
 _LOCK_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
 _LOCK_POLL_SECONDS = 0.1
@@ -243,27 +243,6 @@ def _from_stored_time(text: str | None) -> datetime | None:
     return None if text is None else datetime.fromisoformat(text)
 
 
-_P = ParamSpec("_P")
-_R = TypeVar("_R")
-
-
-def _reported(method: Callable[_P, _R]) -> Callable[_P, _R]:
-    """Turn sqlite errors into the tool's: a busy file is temporary, the rest unavailable."""
-
-    @functools.wraps(method)
-    def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> _R:
-        try:
-            return method(*args, **kwargs)
-        except sqlite3.OperationalError as exc:
-            if "locked" in str(exc) or "busy" in str(exc):
-                raise TemporaryError(f"the state store is busy ({exc}); try again later") from exc
-            raise UnavailableError(f"the state store failed: {exc}") from exc
-        except sqlite3.Error as exc:
-            raise UnavailableError(f"the state store failed: {exc}") from exc
-
-    return wrapper
-
-
 class SQLiteStore(Closing, SQLiteExtensionRequests):
     """The ``Store`` in ``<data_dir>/state.db``: WAL mode, one connection per instance.
 
@@ -287,7 +266,7 @@ class SQLiteStore(Closing, SQLiteExtensionRequests):
 
     # --- tokens ---------------------------------------------------------------------------
 
-    @_reported
+    @sqlite_reported
     def issue_tokens(self, tokens: Sequence[NewToken]) -> list[int]:
         """Record each token and cancel its account's pending ones of that purpose; their ids.
 
@@ -318,7 +297,7 @@ class SQLiteStore(Closing, SQLiteExtensionRequests):
                 ids.append(int(row["id"]))
         return ids
 
-    @_reported
+    @sqlite_reported
     def find_token(self, token_hash: str) -> StoredToken | None:
         """Return the token with this hash, if any."""
         row = self._conn.execute(
@@ -326,7 +305,7 @@ class SQLiteStore(Closing, SQLiteExtensionRequests):
         ).fetchone()
         return None if row is None else _token_from_row(row)
 
-    @_reported
+    @sqlite_reported
     def mark_token_used(self, token_id: int, now: datetime) -> bool:
         """Mark a pending, unexpired token used; False if it no longer was (lost a race)."""
         stamp = to_stored_time(now)
@@ -338,7 +317,7 @@ class SQLiteStore(Closing, SQLiteExtensionRequests):
             )
         return cursor.rowcount == 1
 
-    @_reported
+    @sqlite_reported
     def release_token(self, token_id: int, used_at: datetime) -> None:
         """Undo ``mark_token_used`` of that instant (the change the token was for failed)."""
         with self._writing():
@@ -347,7 +326,7 @@ class SQLiteStore(Closing, SQLiteExtensionRequests):
                 (token_id, to_stored_time(used_at)),
             )
 
-    @_reported
+    @sqlite_reported
     def cancel_tokens(self, account: str, purposes: Sequence[str] | None, now: datetime) -> int:
         """Cancel the account's pending tokens (of these purposes, or all); return how many."""
         stamp = to_stored_time(now)
@@ -364,7 +343,7 @@ class SQLiteStore(Closing, SQLiteExtensionRequests):
         with self._writing():
             return self._conn.execute(sql, params).rowcount
 
-    @_reported
+    @sqlite_reported
     def pending_tokens(self, account: str, now: datetime) -> list[StoredToken]:
         """List the account's tokens neither used, cancelled nor expired at ``now``."""
         rows = self._conn.execute(
@@ -374,7 +353,7 @@ class SQLiteStore(Closing, SQLiteExtensionRequests):
         ).fetchall()
         return [_token_from_row(row) for row in rows]
 
-    @_reported
+    @sqlite_reported
     def count_tokens_issued(self, account: str, purpose: str, since: datetime) -> int:
         """How many tokens of this purpose were issued to the account from ``since`` on."""
         row = self._conn.execute(
@@ -385,7 +364,7 @@ class SQLiteStore(Closing, SQLiteExtensionRequests):
 
     # --- notices --------------------------------------------------------------------------
 
-    @_reported
+    @sqlite_reported
     def record_notice(self, account: str, kind: str, key: str, now: datetime) -> bool:
         """Record that a notice was sent; False if this (account, kind, key) already was."""
         with self._writing():
@@ -395,7 +374,7 @@ class SQLiteStore(Closing, SQLiteExtensionRequests):
             )
         return cursor.rowcount == 1
 
-    @_reported
+    @sqlite_reported
     def has_notice(self, account: str, kind: str, key: str) -> bool:
         """Whether this (account, kind, key) notice was already recorded."""
         row = self._conn.execute(
@@ -403,7 +382,7 @@ class SQLiteStore(Closing, SQLiteExtensionRequests):
         ).fetchone()
         return row is not None
 
-    @_reported
+    @sqlite_reported
     def notice_sent_at(self, account: str, kind: str, key: str) -> datetime | None:
         """When this (account, kind, key) notice was recorded, if it was."""
         row = self._conn.execute(
@@ -421,7 +400,7 @@ class SQLiteStore(Closing, SQLiteExtensionRequests):
 
     # --- purged accounts and saved values ---------------------------------------------------
 
-    @_reported
+    @sqlite_reported
     def record_purge(self, purge: PurgeRecord) -> None:
         """Remember a purged account: its identifier stays reserved, its archive findable."""
         with self._writing():
@@ -440,7 +419,7 @@ class SQLiteStore(Closing, SQLiteExtensionRequests):
                 ),
             )
 
-    @_reported
+    @sqlite_reported
     def find_purge(self, account_or_uid: str) -> PurgeRecord | None:
         """The purge of this identifier, uid or external id, restored or not, if any."""
         key = account_or_uid.lower()
@@ -451,7 +430,7 @@ class SQLiteStore(Closing, SQLiteExtensionRequests):
         ).fetchone()
         return None if row is None else _purge_of_row(row)
 
-    @_reported
+    @sqlite_reported
     def find_purges(self, keys: Iterable[str]) -> dict[str, PurgeRecord | None]:
         """``find_purge`` of every key at once: one query per ``PURGE_KEYS_PER_QUERY`` keys.
 
@@ -479,13 +458,13 @@ class SQLiteStore(Closing, SQLiteExtensionRequests):
                         first[key] = record
         return {key: first.get(key.lower()) for key in given}
 
-    @_reported
+    @sqlite_reported
     def purges(self) -> list[PurgeRecord]:
         """Every purge recorded, restored or not, oldest first (``list --state purged``)."""
         rows = self._conn.execute("SELECT * FROM purged ORDER BY purged_at").fetchall()
         return [_purge_of_row(row) for row in rows]
 
-    @_reported
+    @sqlite_reported
     def mark_restored(self, account: str, now: datetime) -> None:
         """Note that a purged account was put back."""
         with self._writing():
@@ -494,7 +473,7 @@ class SQLiteStore(Closing, SQLiteExtensionRequests):
                 (to_stored_time(now), account),
             )
 
-    @_reported
+    @sqlite_reported
     def save_values(self, account: str, values: Mapping[str, Sequence[str]], now: datetime) -> None:
         """Keep lists of values for later, by name, in one transaction (one disk sync)."""
         saved_at = to_stored_time(now)
@@ -508,7 +487,7 @@ class SQLiteStore(Closing, SQLiteExtensionRequests):
                 ],
             )
 
-    @_reported
+    @sqlite_reported
     def saved_values(self, account: str, name: str) -> list[str] | None:
         """The values saved under this name, or None."""
         row = self._conn.execute(
@@ -538,7 +517,7 @@ class SQLiteStore(Closing, SQLiteExtensionRequests):
             if self._conn.in_transaction:
                 self._commit()
 
-    @_reported
+    @sqlite_reported
     def _commit(self) -> None:
         self._conn.commit()
 
@@ -585,7 +564,7 @@ class SQLiteStore(Closing, SQLiteExtensionRequests):
 
     # --- inspection -----------------------------------------------------------------------
 
-    @_reported
+    @sqlite_reported
     def dump(self) -> dict[str, list[dict[str, object]]]:
         """Every row of every table, ordered, for comparing the state before and after."""
         tables = [
@@ -602,7 +581,7 @@ class SQLiteStore(Closing, SQLiteExtensionRequests):
             result[table] = [dict(zip(columns, row, strict=True)) for row in cursor]
         return result
 
-    @_reported
+    @sqlite_reported
     def schema_version(self) -> int:
         """Return the schema version of the file."""
         row = self._conn.execute("SELECT MAX(version) FROM schema_migrations").fetchone()
@@ -610,7 +589,7 @@ class SQLiteStore(Closing, SQLiteExtensionRequests):
 
     # --- internals ------------------------------------------------------------------------
 
-    @_reported
+    @sqlite_reported
     def _connect(self, busy_timeout_ms: int) -> sqlite3.Connection:
         conn = sqlite3.connect(
             self.path, timeout=busy_timeout_ms / 1000, isolation_level="IMMEDIATE"
@@ -625,7 +604,7 @@ class SQLiteStore(Closing, SQLiteExtensionRequests):
         # through a link, never someone else's). Its WAL and shared-memory files copy its mode.
         os.close(open_private_file(self.path, "state store"))
 
-    @_reported
+    @sqlite_reported
     def _migrate(self) -> None:
         self._conn.execute(
             "CREATE TABLE IF NOT EXISTS schema_migrations"

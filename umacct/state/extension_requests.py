@@ -16,17 +16,16 @@ a compare and set from ``pending``: of two hosts deciding at once, one wins.
 from __future__ import annotations
 
 import contextlib
-import functools
 import hashlib
 import sqlite3
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
-from typing import Any, ParamSpec, Protocol, TypeVar
+from typing import Any, Protocol
 
 from umacct.directory import AlreadyExistsError, Change, ConflictError, Directory, Entry
 from umacct.directory.escape import filter_eq
-from umacct.errors import NotFoundError, TemporaryError, UnavailableError
+from umacct.errors import NotFoundError
 from umacct.state.branch import (
     EXTENSIONS,
     RECORD_ATTRIBUTES,
@@ -38,6 +37,7 @@ from umacct.state.branch import (
     record_key,
     unit_dn,
 )
+from umacct.state.sqlite_errors import sqlite_reported
 
 """The unit of the state branch that holds the requests."""
 PENDING, GRANTED, REFUSED = "pending", "granted", "refused"
@@ -167,26 +167,6 @@ def from_record(record: Any) -> ExtensionRequest | None:
 
 # --- state.db -------------------------------------------------------------------------------
 
-_P = ParamSpec("_P")
-_R = TypeVar("_R")
-
-
-def _sqlite_reported(method: Callable[_P, _R]) -> Callable[_P, _R]:
-    """The sqlite errors as the tool's: a busy file is temporary, the rest unavailable."""
-
-    @functools.wraps(method)
-    def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> _R:
-        try:
-            return method(*args, **kwargs)
-        except sqlite3.OperationalError as exc:
-            if "locked" in str(exc) or "busy" in str(exc):
-                raise TemporaryError(f"the state store is busy ({exc}); try again later") from exc
-            raise UnavailableError(f"the state store failed: {exc}") from exc
-        except sqlite3.Error as exc:
-            raise UnavailableError(f"the state store failed: {exc}") from exc
-
-    return wrapper
-
 
 _COLUMNS = (
     "id", "account", "grace_end", "requested_at", "via", "status", "reason", "decided_by",
@@ -199,7 +179,7 @@ class SQLiteExtensionRequests:
 
     _conn: sqlite3.Connection
 
-    @_sqlite_reported
+    @sqlite_reported
     def add_extension_request(self, request: ExtensionRequest) -> ExtensionRequest:
         """Record the request; the one already there for its account and grace end, if any."""
         record = as_record(request)
@@ -216,7 +196,7 @@ class SQLiteExtensionRequests:
         found = from_record(dict(row)) if row is not None else None
         return found or request
 
-    @_sqlite_reported
+    @sqlite_reported
     def find_extension_request(self, request_id: str) -> ExtensionRequest | None:
         """The request with this id, if any."""
         row = self._conn.execute(
@@ -224,7 +204,7 @@ class SQLiteExtensionRequests:
         ).fetchone()
         return from_record(dict(row)) if row is not None else None
 
-    @_sqlite_reported
+    @sqlite_reported
     def extension_requests(
         self, *, account: str | None = None, status: str | None = None
     ) -> list[ExtensionRequest]:
@@ -237,7 +217,7 @@ class SQLiteExtensionRequests:
         rows = self._conn.execute(f"{sql} ORDER BY requested_at, id", params).fetchall()
         return [found for row in rows if (found := from_record(dict(row))) is not None]
 
-    @_sqlite_reported
+    @sqlite_reported
     def decide_extension_request(self, decided: ExtensionRequest) -> bool:
         """Store the decision if the request is still pending; False if it no longer was."""
         record = as_record(decided)
@@ -250,7 +230,7 @@ class SQLiteExtensionRequests:
             )  # fmt: skip
         return cursor.rowcount == 1
 
-    @_sqlite_reported
+    @sqlite_reported
     def reopen_extension_request(self, decided: ExtensionRequest) -> None:
         """Undo ``decide_extension_request`` of that decision (the change it allowed failed)."""
         record = as_record(decided)
