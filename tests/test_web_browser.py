@@ -127,14 +127,25 @@ def heading(driver: Any) -> str:
 
 def submit(driver: Any, action: str | None = None) -> None:
     """Send the page's form (the one posted to ``action``) and wait for the next page."""
+    from selenium.common.exceptions import WebDriverException
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support import expected_conditions
     from selenium.webdriver.support.wait import WebDriverWait
 
     page = driver.find_element(By.TAG_NAME, "html")
     form = f"form[action='{action}'] " if action else ""
     driver.find_element(By.CSS_SELECTOR, f"{form}button[type=submit]").click()
-    WebDriverWait(driver, 20).until(expected_conditions.staleness_of(page))
+
+    def left(_: Any) -> bool:
+        # Chromium may answer a question about the old page's node, while the new page loads,
+        # with "Node ... does not belong to the document" instead of a stale element: both
+        # mean the page was left.
+        try:
+            page.is_enabled()
+        except WebDriverException:
+            return True
+        return False
+
+    WebDriverWait(driver, 20).until(left)
 
 
 def choose_password(driver: Any, password: str) -> None:
