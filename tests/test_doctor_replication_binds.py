@@ -9,61 +9,25 @@ provider held when the check began and another still lacks after the settle time
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-import tomli_w
 from command_line import umacct
+from test_doctor_replication import (  # the replicated pair and its helpers, shared
+    Pair,
+    pair,
+    pair_config,
+    reading,
+    stop_replication_into,
+    write_on,
+)
 
 from umacct.config import load_config
-from umacct.directory.providers import Csn, ProviderReading
 from umacct.localdir import (
-    LocalDirectory,
-    pair_config_dict,
-    start_replicated_pair,
     wait_until_in_sync,
 )
 from umacct.services.replication import check_replication, compare
 
-Pair = tuple[LocalDirectory, LocalDirectory]
-
-
-@pytest.fixture
-def pair(tmp_path: Path) -> Iterator[Pair]:
-    providers = start_replicated_pair(tmp_path / "pair")
-    yield providers
-    for provider in providers:
-        provider.stop()
-
-
-@pytest.fixture
-def pair_config(pair: Pair, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    path = tmp_path / "config.toml"
-    path.write_bytes(tomli_w.dumps(pair_config_dict(pair, tmp_path / "data")).encode("utf-8"))
-    monkeypatch.setenv("UMACCT_CONFIG", str(path))
-    monkeypatch.setenv("UMACCT_BIND_PASSWORD", pair[0].bind_password)
-    return path
-
-
-def write_on(directory: LocalDirectory, uid: str) -> None:
-    directory.run_root(
-        "ldapadd",
-        ldif=f"dn: uid={uid},{directory.people_dn}\nobjectClass: inetOrgPerson\n"
-        f"uid: {uid}\ncn: {uid}\nsn: {uid}\n",
-    )
-
-
-def stop_replication_into(directory: LocalDirectory) -> None:
-    directory.run_root(
-        "ldapmodify",
-        ldif="dn: olcDatabase={1}mdb,cn=config\nchangetype: modify\ndelete: olcSyncrepl\n",
-    )
-
-
-def reading(url: str, *csns: str) -> ProviderReading:
-    parsed = [Csn.parse(text) for text in csns]
-    return ProviderReading(url, tuple(c for c in parsed if c is not None), "dc=x", "no TLS")
+__all__ = ["pair", "pair_config"]
 
 
 def test_a_change_made_after_the_first_reading_is_on_its_way_not_a_lag() -> None:
