@@ -49,6 +49,19 @@ def _length(length: int) -> bytes:
     return bytes((0x80 | len(octets),)) + octets
 
 
+def _long_head(tag: int, length: int) -> bytes:
+    """The tag and a length of 128 or more (the long form of RFC 4511's definite lengths)."""
+    octets = length.to_bytes((length.bit_length() + 7) // 8, "big")
+    return bytes((tag, 0x80 | len(octets))) + octets
+
+
+# The tag and short length of the elements every add and modify is made of, ready made: an
+# intake encodes some fifty of them a person.
+_OCTET_STRING_HEADS = [bytes((OCTET_STRING, size)) for size in range(0x80)]
+_SEQUENCE_HEADS = [bytes((SEQUENCE, size)) for size in range(0x80)]
+_SET_HEADS = [bytes((SET, size)) for size in range(0x80)]
+
+
 def tlv(tag: int, content: bytes) -> bytes:
     """One BER element: tag, definite length, content."""
     return bytes((tag,)) + _length(len(content)) + content
@@ -73,23 +86,65 @@ def control(oid: str, critical: bool, value: bytes | None = None) -> bytes:
 
 def message(message_id: int, operation: bytes, controls: Sequence[bytes] = ()) -> bytes:
     """The LDAPMessage carrying ``operation`` (an encoded protocolOp) and ``controls``."""
-    content = _integer(INTEGER, message_id) + operation
-    if controls:
-        content += tlv(_CONTROLS, b"".join(controls))
-    return tlv(SEQUENCE, content)
+    number = message_id.to_bytes(message_id.bit_length() // 8 + 1, "big")  # as ``_integer``
+    size = 2 + len(number) + len(operation)
+    extra = tlv(_CONTROLS, b"".join(controls)) if controls else b""
+    size += len(extra)
+    head = _SEQUENCE_HEADS[size] if size < 0x80 else _long_head(SEQUENCE, size)
+    return b"".join((head, bytes((INTEGER, len(number))), number, operation, extra))
 
 
 def add_request(dn: str, attributes: Mapping[str, Sequence[str]]) -> bytes:
-    """The protocolOp of an AddRequest: the DN, then each attribute with its values."""
-    encoded = b"".join(_partial_attribute(name, values) for name, values in attributes.items())
-    return tlv(ADD_REQUEST, _text(dn) + tlv(SEQUENCE, encoded))
+    """The protocolOp of an AddRequest: the DN, then each attribute with its values.
+
+    Built as one list of pieces joined once (the same bytes as ``tlv`` nested; an intake
+    encodes thousands).
+    """
+    chunks: list[bytes] = []
+    size = 0
+    for name, values in attributes.items():
+        size += _partial_attribute_into(chunks, name, values)
+    return _wrapped(ADD_REQUEST, dn, size, chunks)
 
 
-def _partial_attribute(name: str, values: Sequence[str]) -> bytes:
-    return tlv(SEQUENCE, _text(name) + tlv(SET, b"".join(_text(value) for value in values)))
+def _wrapped(tag: int, dn: str, size: int, chunks: list[bytes]) -> bytes:
+    """``tag`` over the DN and a SEQUENCE of ``chunks`` (``size`` bytes), joined once."""
+    dn_bytes = dn.encode("utf-8")
+    dn_size = len(dn_bytes)
+    dn_head = _OCTET_STRING_HEADS[dn_size] if dn_size < 0x80 else _long_head(OCTET_STRING, dn_size)
+    list_head = _SEQUENCE_HEADS[size] if size < 0x80 else _long_head(SEQUENCE, size)
+    size += len(list_head) + len(dn_head) + dn_size
+    head = bytes((tag, size)) if size < 0x80 else _long_head(tag, size)
+    return b"".join([head, dn_head, dn_bytes, list_head, *chunks])
+
+
+def _partial_attribute_into(chunks: list[bytes], name: str, values: Sequence[str]) -> int:
+    """Append the PartialAttribute ``name``: ``values`` to ``chunks``; return its size."""
+    body: list[bytes] = []
+    size = 0
+    for value in values:
+        data = value.encode("utf-8")
+        length = len(data)
+        head = _OCTET_STRING_HEADS[length] if length < 0x80 else _long_head(OCTET_STRING, length)
+        body.append(head)
+        body.append(data)
+        size += len(head) + length
+    name_bytes = name.encode("utf-8")
+    length = len(name_bytes)
+    name_head = _OCTET_STRING_HEADS[length] if length < 0x80 else _long_head(OCTET_STRING, length)
+    set_head = _SET_HEADS[size] if size < 0x80 else _long_head(SET, size)
+    size += len(set_head) + len(name_head) + length
+    head = _SEQUENCE_HEADS[size] if size < 0x80 else _long_head(SEQUENCE, size)
+    chunks.append(head)
+    chunks.append(name_head)
+    chunks.append(name_bytes)
+    chunks.append(set_head)
+    chunks += body
+    return len(head) + size
 
 
 MODIFY_OPERATIONS = {"add": 0, "delete": 1, "replace": 2}
+_OPERATION_CODES = {name: bytes((ENUMERATED, 1, code)) for name, code in MODIFY_OPERATIONS.items()}
 
 
 def modify_request(dn: str, changes: Sequence[tuple[str, str, Sequence[str]]]) -> bytes:
@@ -98,12 +153,22 @@ def modify_request(dn: str, changes: Sequence[tuple[str, str, Sequence[str]]]) -
     The operation is ``add``, ``delete`` or ``replace`` (RFC 4511, section 4.6); ``delete``
     and ``replace`` with no values clear the attribute.
     """
-    encoded = b"".join(
-        tlv(SEQUENCE, _integer(ENUMERATED, MODIFY_OPERATIONS[operation])
-            + _partial_attribute(name, values))
-        for operation, name, values in changes
-    )  # fmt: skip
-    return tlv(MODIFY_REQUEST, _text(dn) + tlv(SEQUENCE, encoded))
+    chunks: list[bytes] = []
+    size = 0
+    for operation, name, values in changes:
+        code = _OPERATION_CODES[operation]
+        change: list[bytes] = []
+        change_size = len(code) + _partial_attribute_into(change, name, values)
+        head = (
+            _SEQUENCE_HEADS[change_size]
+            if change_size < 0x80
+            else _long_head(SEQUENCE, change_size)
+        )
+        chunks.append(head)
+        chunks.append(code)
+        chunks += change
+        size += len(head) + change_size
+    return _wrapped(MODIFY_REQUEST, dn, size, chunks)
 
 
 def delete_request(dn: str) -> bytes:
