@@ -50,6 +50,9 @@ _ESCAPED_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
 _MAX_CLAIM = 64
 
 Changes = Mapping[str, Mapping[str, list[str]]]
+# What ``json.dumps(document, separators=(",", ":"), default=str)`` builds at every call, made
+# once: ensure_ascii keeps every line plain ASCII; default=str covers dates and paths.
+_RECORD_ENCODER = json.JSONEncoder(separators=(",", ":"), default=str)
 
 
 @dataclass(frozen=True)
@@ -73,12 +76,14 @@ class AuditRecord:
             "sudo_user": self.sudo_user,
             "command": self.command,
             "account": self.account,
-            "changes": {name: dict(change) for name, change in self.changes.items()},
+            "changes": {
+                name: change if type(change) is dict else dict(change)
+                for name, change in self.changes.items()
+            },
             "result": self.result,
             "details": dict(self.details),
         }
-        # ensure_ascii keeps every line plain ASCII; default=str covers dates and paths.
-        return json.dumps(document, separators=(",", ":"), default=str)
+        return _RECORD_ENCODER.encode(document)
 
     @classmethod
     def from_json(cls, line: str) -> AuditRecord:
@@ -153,6 +158,61 @@ def _escape_changes(changes: Changes) -> dict[str, dict[str, list[str]]]:
         }
         for name, change in changes.items()
     }
+
+
+def _audited_changes(changes: Changes) -> dict[str, dict[str, list[str]]]:
+    """``_escape_changes(redact_changes(changes))``, tested in one go when all is clean.
+
+    A bulk intake's record holds some fifteen attributes: when every name and side is a
+    ``str`` and every text of the record, joined, is printable, escaping would keep each as
+    it is; otherwise each is escaped as ``_escape_changes`` does.
+    """
+    redacted: dict[str, dict[str, list[str]]] = {}
+    texts: list[str] = []
+    exact = True
+    for name, change in changes.items():
+        secret = is_secret_name(name)
+        exact = exact and type(name) is str
+        sides: dict[str, list[str]] = {}
+        for side, values in change.items():
+            kept = ([REDACTED] if values else []) if secret else list(values)
+            sides[side] = kept
+            exact = exact and type(side) is str
+            texts.append(side)
+            texts += kept
+        texts.append(name)
+        redacted[name] = sides
+    try:
+        if exact and "".join(texts).isprintable():
+            return redacted
+    except TypeError:  # not all texts
+        pass
+    return _escape_changes(redacted)
+
+
+_PLAIN_DETAIL_TYPES = frozenset({int, bool, float, type(None)})
+
+
+def _audited_details(details: Mapping[str, object]) -> dict[str, object]:
+    """``_escape_details(redact_details(details))``, without the walk for flat details.
+
+    Flat: every key a printable ``str``, every value a ``str`` or a number, bool or None (a
+    row's ``line``); anything else (lists, mappings, paths) takes the general walk.
+    """
+    audited: dict[str, object] = {}
+    for key, value in details.items():
+        kind = type(value)
+        if type(key) is not str or not key.isprintable():
+            return _escape_details(redact_details(details))
+        if is_secret_name(key):
+            audited[key] = REDACTED
+        elif kind is str:
+            audited[key] = escape_controls(value)  # type: ignore[arg-type]
+        elif kind in _PLAIN_DETAIL_TYPES:
+            audited[key] = value
+        else:
+            return _escape_details(redact_details(details))
+    return audited
 
 
 def _escape_texts(values: Iterable[object]) -> list[str]:
@@ -422,11 +482,9 @@ class AuditLog:
             sudo_user=actor.sudo_user,
             command=escape_controls(command),
             account=_escaped_or_none(account),
-            changes=MappingProxyType(_escape_changes(redact_changes(changes))),
+            changes=MappingProxyType(_audited_changes(changes)),
             result=escape_controls(result),
-            details=MappingProxyType(
-                _escape_details(redact_details({**self._run_details, **details, **claims}))
-            ),
+            details=MappingProxyType(_audited_details({**self._run_details, **details, **claims})),
         )
 
     def write(self, records: Sequence[AuditRecord]) -> list[AuditRecord]:
