@@ -116,3 +116,13 @@ def reactivation_filter(config: Config, as_of: date) -> str:
             filter_prefix(state, DELETION_PREFIX),
         ),
     )
+
+
+def steps_filter(config: Config, as_of: date) -> str:
+    """One OR of the suspension, reactivation, grace and purge filters (one search, not four)."""
+    return filter_or(
+        suspension_filter(config, as_of),
+        reactivation_filter(config, as_of),
+        grace_filter(config, as_of),
+        purge_filter(config, as_of),
+    )
