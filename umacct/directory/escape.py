@@ -8,6 +8,7 @@ the structure of a filter.
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 
@@ -25,8 +26,29 @@ _DN_FORBIDDEN_UNESCAPED = frozenset('\x00"+,;<>\\')
 _SURROGATE_ESCAPES = range(0xDC80, 0xDD00)
 
 
-_PLAIN = re.compile(r"[A-Za-z0-9.@_+-]+")
-"""Values made only of these characters need no escaping."""
+def _kept_in_filter(value: str) -> bool:
+    """Whether ``escape_filter_value`` would give ``value`` back as it is, tested at C speed.
+
+    ``str.isprintable`` is false for every character of the categories C* (controls, format,
+    surrogates, private use, unassigned), Zl and Zp, which are the ones ``_is_unprintable``
+    escapes; then no special character, and no white space at either end.
+    """
+    return (
+        value.isprintable()
+        and _FILTER_SPECIALS.isdisjoint(value)
+        and not value[:1].isspace()
+        and not value[-1:].isspace()
+    )
+
+
+def _kept_in_dn(value: str) -> bool:
+    """Whether ``escape_dn_value`` would give the non-empty ``value`` back as it is."""
+    return (
+        value.isprintable()
+        and _DN_SPECIALS.isdisjoint(value)
+        and value[0] not in " #"
+        and value[-1] != " "
+    )
 
 
 def _hex_escape(data: bytes) -> str:
@@ -46,8 +68,13 @@ def escape_filter_value(value: str | bytes) -> str:
     ldap3 strips it from around a value. An empty value is allowed (it is valid LDAP).
     A ``str`` holding a lone surrogate raises ``ValueError``.
     """
-    if isinstance(value, str) and _PLAIN.fullmatch(value):
-        return value  # nothing to escape (names, addresses, identifiers): the common case
+    if isinstance(value, str) and _kept_in_filter(value):
+        return value  # nothing to escape (names, addresses, states): the common case
+    return _escaped_filter_value(value)
+
+
+def _escaped_filter_value(value: str | bytes) -> str:
+    """``escape_filter_value`` character by character (the fast path gives the same)."""
     raw = value.encode("utf-8") if isinstance(value, str) else bytes(value)
     text = raw.decode("utf-8", errors="surrogateescape")
     out: list[str] = []
@@ -75,6 +102,13 @@ def escape_dn_value(value: str) -> str:
     """
     if not value:
         raise ValueError("a DN value cannot be empty")
+    if _kept_in_dn(value):
+        return value  # printable, so no lone surrogate either: nothing to escape
+    return _escaped_dn_value(value)
+
+
+def _escaped_dn_value(value: str) -> str:
+    """``escape_dn_value`` of a non-empty value character by character (as the fast path)."""
     value.encode("utf-8")  # raises UnicodeEncodeError (a ValueError) on lone surrogates
     out: list[str] = []
     last = len(value) - 1
@@ -181,8 +215,17 @@ Rdn = tuple[tuple[str, str], ...]
 def dn_join(rdn_attribute: str, value: str, parent: str) -> str:
     """The DN ``rdn_attribute=value,parent`` with the value escaped; the parent must parse."""
     check_attribute_name(rdn_attribute, options=False)
-    parse_dn(parent)
+    _parsed_parent(parent)
     return f"{rdn_attribute}={escape_dn_value(value)},{parent}"
+
+
+@functools.lru_cache(maxsize=64)
+def _parsed_parent(parent: str) -> tuple[Rdn, ...]:
+    """``parse_dn(parent)``, once per parent: a bulk intake names thousands under one branch.
+
+    A parent that does not parse raises each time (an exception is never cached).
+    """
+    return parse_dn(parent)
 
 
 def rdn_value(dn: str) -> str:
