@@ -20,6 +20,7 @@ from umacct.directory import Directory, Entry
 from umacct.errors import UnavailableError
 from umacct.identifiers import PersonName
 from umacct.intake import read_intake
+from umacct.services import create_lookup
 from umacct.services.create import CreateOutcome, create_people
 from umacct.services.create_lookup import HOMONYMS_PER_SEARCH, NamesWanted, homonyms_of
 from umacct.services.lifecycle import DEPARTURE_NOTICE, suspend
@@ -59,7 +60,12 @@ NAMES = [
 ]  # fmt: skip
 
 
-def test_homonyms_of_many_people_answer_as_one_at_a_time(on: Callable[[date], Runtime]) -> None:
+@pytest.mark.parametrize("read_all", [True, False], ids=["read-all", "or-searches"])
+def test_homonyms_of_many_people_answer_as_one_at_a_time(
+    on: Callable[[date], Runtime], monkeypatch: pytest.MonkeyPatch, read_all: bool
+) -> None:
+    if not read_all:  # the directory holds more accounts than 0 a person: OR searches
+        monkeypatch.setattr(create_lookup, "READ_ALL_PER_PERSON", 0)
     runtime = on(TODAY)
     add_person(runtime, "jean.martin")
     add_person(runtime, "jean.martin2", extra={"sn": ["MARTIN"], "givenName": ["jean"]})
@@ -79,7 +85,8 @@ def test_homonyms_of_many_people_answer_as_one_at_a_time(on: Callable[[date], Ru
     ]
     spy = counted(runtime)
     assert homonyms_of(runtime, wanted) == one_by_one
-    assert len(spy.searches) == 1
+    # Reading every account, or the read stopped at the first entry and one OR search.
+    assert len(spy.searches) == (1 if read_all else 2)
     assert one_by_one[0] == ["jean.martin@umontpellier.fr"]
     # The directory's equality keeps accents: zl is found for the names it holds as written.
     assert one_by_one[5] == ["zoe.lefevre@umontpellier.fr"]
@@ -88,15 +95,34 @@ def test_homonyms_of_many_people_answer_as_one_at_a_time(on: Callable[[date], Ru
 
 
 def test_homonyms_of_a_large_intake_take_one_search_per_batch(
-    on: Callable[[date], Runtime],
+    on: Callable[[date], Runtime], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr(create_lookup, "READ_ALL_PER_PERSON", 0)
     runtime = on(TODAY)
     add_person(runtime, "jean.martin")
     wanted = [NamesWanted("Jean", "Martin", f"j{n}@x") for n in range(HOMONYMS_PER_SEARCH + 1)]
     spy = counted(runtime)
     found = homonyms_of(runtime, wanted)
     assert found == [["jean.martin@umontpellier.fr"]] * len(wanted)
-    assert len(spy.searches) == 2
+    assert spy.searches[0] == "(supannCodePopulation=*)"  # stopped at its first entry
+    assert len(spy.searches) == 3
+
+
+def test_homonyms_read_every_account_only_in_a_directory_small_for_the_intake(
+    on: Callable[[date], Runtime],
+) -> None:
+    """At most 10 accounts a wanted person are read; beyond, the read stops (abandoned)."""
+    runtime = on(TODAY)
+    add_person(runtime, "jean.martin")
+    for n in range(2, 2 + create_lookup.READ_ALL_PER_PERSON):
+        add_person(runtime, f"other{n}", extra={"sn": [f"Other{n}"], "givenName": ["Ann"]})
+    wanted = [NamesWanted("Jean", "Martin", "j@x")]
+    spy = counted(runtime)
+    assert homonyms_of(runtime, wanted) == [["jean.martin@umontpellier.fr"]]
+    assert len(spy.searches) == 2  # 11 accounts for one person: read stopped, one OR search
+    spy.searches.clear()
+    assert homonyms_of(runtime, wanted * 2) == [["jean.martin@umontpellier.fr"]] * 2
+    assert spy.searches == ["(supannCodePopulation=*)"]  # 11 accounts for two: read them all
 
 
 def _intake(rows: Sequence[tuple[str, str, str]]) -> bytes:

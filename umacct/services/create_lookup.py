@@ -36,6 +36,8 @@ LOOK_UP_ROWS = 200
 """Rows looked up in one search (an OR filter of their values)."""
 HOMONYMS_PER_SEARCH = 200
 """People whose homonyms one search looks for (one OR filter of their names)."""
+READ_ALL_PER_PERSON = 10
+"""Homonyms are matched here when the directory holds at most this many accounts a person."""
 
 
 @dataclass
@@ -221,43 +223,77 @@ class NamesWanted:
 def homonyms_of(runtime: Runtime, people: Sequence[NamesWanted]) -> list[list[str]]:
     """For each person, the other accounts with the same names (folded), sorted.
 
-    One search per ``HOMONYMS_PER_SEARCH`` people: the OR of each person's filter (``uid``
-    starting with the names' identifier, or the same ``sn`` and ``givenName``), every account
-    found then checked against each person's own filter and folded names. Names that make no
-    identifier (another script) have none.
+    An account is a person's homonym when its ``uid`` starts with the names' identifier or
+    it has the same ``sn`` and ``givenName`` (as the directory compares them), and its folded
+    names are the person's. Names that make no identifier (another script) have none.
+
+    Where the directory holds at most ``READ_ALL_PER_PERSON`` accounts per person, every
+    account's names are read once and matched here; else one search per
+    ``HOMONYMS_PER_SEARCH`` people (the OR of their filters). Both give the same accounts:
+    without an index the server reads every entry for each search, and evaluating a few
+    hundred people's filters on each costs it far more than sending the entries.
     """
-    found: list[list[str]] = [[] for _ in people]
     wanted = [(index, person, _base(person)) for index, person in enumerate(people)]
     usable = [(index, person, base) for index, person, base in wanted if base is not None]
+    found: list[list[str]] = [[] for _ in people]
+    if not usable:
+        return found
+    everyone = _every_named(runtime, len(usable) * READ_ALL_PER_PERSON)
+    if everyone is not None:
+        _match(everyone, usable, found)
+        return found
     config = runtime.config
     for start in range(0, len(usable), HOMONYMS_PER_SEARCH):
         chunk = usable[start : start + HOMONYMS_PER_SEARCH]
         parts = []
         for _, person, base in chunk:
-            assert base is not None
             names = filter_and(
                 filter_eq("sn", person.surname), filter_eq("givenName", person.given_name)
             )
             parts.append(filter_or(filter_prefix("uid", base), names))
         search = filter_and(filter_present(config.directory.profile_attribute), filter_or(*parts))
-        # Only accounts whose folded names are a person's can be that person's homonyms.
-        by_names: dict[tuple[str, str], list[_Named]] = {}
-        for entry in runtime.directory.search(config.directory.base_dn, search, _NAMED):
-            account = _named(entry)
-            key = (_name_key(account.given_name), _name_key(account.surname))
-            by_names.setdefault(key, []).append(account)
-        for index, person, base in chunk:
-            assert base is not None
-            key = (_name_key(person.given_name), _name_key(person.surname))
-            found[index] = sorted(
-                account.identifier
-                for account in by_names.get(key, [])
-                if account.identifier.lower() != person.besides.lower()
-                and _selected(account, person, base)
-                and same_names(account.given_name, account.surname, person.given_name,
-                               person.surname)
-            )  # fmt: skip
+        entries = runtime.directory.search(config.directory.base_dn, search, _NAMED)
+        _match([_named(entry) for entry in entries], chunk, found)
     return found
+
+
+def _every_named(runtime: Runtime, at_most: int) -> list[_Named] | None:
+    """Every account's names, or None (the search stopped) when there are more than at_most."""
+    config = runtime.config
+    accounts: list[_Named] = []
+    search = filter_present(config.directory.profile_attribute)
+    entries = runtime.directory.search(config.directory.base_dn, search, _NAMED)
+    try:
+        for entry in entries:
+            if len(accounts) == at_most:
+                return None
+            accounts.append(_named(entry))
+    finally:
+        entries.close()  # type: ignore[attr-defined]
+    return accounts
+
+
+def _match(
+    accounts: Iterable[_Named],
+    people: Sequence[tuple[int, NamesWanted, str]],
+    found: list[list[str]],
+) -> None:
+    """Into ``found``, each person's homonyms among ``accounts`` (those their filter selects)."""
+    # Only accounts whose folded names are a person's can be that person's homonyms.
+    by_names: dict[tuple[str, str], list[_Named]] = {}
+    for account in accounts:
+        key = (_name_key(account.given_name), _name_key(account.surname))
+        by_names.setdefault(key, []).append(account)
+    for index, person, base in people:
+        key = (_name_key(person.given_name), _name_key(person.surname))
+        found[index] = sorted(
+            account.identifier
+            for account in by_names.get(key, [])
+            if account.identifier.lower() != person.besides.lower()
+            and _selected(account, person, base)
+            and same_names(account.given_name, account.surname, person.given_name,
+                           person.surname)
+        )  # fmt: skip
 
 
 def _name_key(name: str) -> str:
