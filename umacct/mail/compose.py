@@ -31,12 +31,11 @@ from email.utils import format_datetime, make_msgid, parseaddr
 from importlib import resources
 from pathlib import Path
 
-from email_validator import EmailNotValidError, validate_email
-
 from umacct.clock import Clock
 from umacct.config import MailConfig
 from umacct.errors import ConfigError, InvalidInputError
 from umacct.mail.dates import english_date, french_date, parse_iso_date
+from umacct.plain_address import plain_address
 
 TEMPLATE_SUFFIX = ".txt"
 DATE_SUFFIX = "_date"
@@ -96,6 +95,16 @@ def normalise_recipient(address: str) -> str:
     """
     check_no_line_break(address, "recipient address")
     check_no_encoded_word(address, f"recipient address {address!r}")
+    recipient = plain_address(address) or _checked_recipient(address)
+    if not _DOT_ATOM_ADDRESS.fullmatch(recipient):
+        raise InvalidInputError(f"recipient address {address!r} is not a plain address")
+    return recipient
+
+
+def _checked_recipient(address: str) -> str:
+    """email_validator's answer (the address plain_address cannot decide alone)."""
+    from email_validator import EmailNotValidError, validate_email  # 40 ms to import
+
     try:
         valid = validate_email(
             address,
@@ -108,10 +117,7 @@ def normalise_recipient(address: str) -> str:
         )
     except EmailNotValidError as exc:
         raise InvalidInputError(f"recipient address {address!r} is not valid: {exc}") from None
-    recipient = valid.ascii_email or valid.normalized
-    if not _DOT_ATOM_ADDRESS.fullmatch(recipient):
-        raise InvalidInputError(f"recipient address {address!r} is not a plain address")
-    return recipient
+    return valid.ascii_email or valid.normalized
 
 
 def builtin_templates_dir() -> Path:
@@ -254,11 +260,20 @@ def _sender_address(from_: str) -> Address:
         # writes its display name in plain UTF-8 and the tool encodes it (security.md 34).
         raise ConfigError(f"[mail] from: {from_!r}: write the name as plain text, without '=?'")
     display_name, addr_spec = parseaddr(from_)
+    return Address(display_name=display_name, addr_spec=_checked_sender(from_, addr_spec))
+
+
+def _checked_sender(from_: str, addr_spec: str) -> str:
+    fast = plain_address(addr_spec)
+    if fast is not None:
+        return fast
+    from email_validator import EmailNotValidError, validate_email  # 40 ms to import
+
     try:
         valid = validate_email(addr_spec, check_deliverability=False, allow_smtputf8=False)
     except EmailNotValidError as exc:
         raise ConfigError(f"[mail] from: {from_!r} is not a valid address: {exc}") from None
-    return Address(display_name=display_name, addr_spec=valid.ascii_email or valid.normalized)
+    return valid.ascii_email or valid.normalized
 
 
 @dataclass(frozen=True)
