@@ -19,9 +19,11 @@ import dataclasses
 import enum
 import io
 import json
+import math
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import date, datetime, tzinfo
+from json.encoder import encode_basestring
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TextIO
 
@@ -239,9 +241,141 @@ def dumps_json(value: Any) -> str:
     ``json.dumps`` escapes U+0000 to U+001F; DEL, the C1 controls (U+009B is a CSI), bidi
     and zero-width characters, separators and lone surrogates are escaped here (``\u``).
     """
-    return _UNSAFE_IN_JSON.sub(
-        _escape_json, json.dumps(to_jsonable(value), ensure_ascii=False, indent=2)
-    )
+    try:
+        text = _indented_json(value)
+    except _NotPlain:
+        text = json.dumps(to_jsonable(value), ensure_ascii=False, indent=2)
+    # Every character _UNSAFE_IN_JSON matches is one str.isprintable refuses, and the only
+    # one of those in JSON's own layout is LF: a text printable but for it has none to escape.
+    if text.replace("\n", "").isprintable():
+        return text
+    return _UNSAFE_IN_JSON.sub(_escape_json, text)
+
+
+class _NotPlain(Exception):
+    """A value ``_indented_json`` leaves to ``json.dumps``: it renders only the usual ones."""
+
+
+def _float_text(value: float) -> str:
+    # As json's floatstr with allow_nan.
+    if math.isnan(value):
+        return "NaN"
+    if value == _INFINITY:
+        return "Infinity"
+    if value == -_INFINITY:
+        return "-Infinity"
+    return float.__repr__(value)
+
+
+_INFINITY = float("inf")
+_SCALARS: dict[type, Callable[[Any], str]] = {
+    str: encode_basestring,
+    int: int.__repr__,
+    bool: lambda flag: "true" if flag else "false",
+    type(None): lambda _: "null",
+    float: _float_text,
+}
+"""The exact types that JSON writes as they are, and how ``json.dumps`` writes each."""
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+_FIELD_HEADS: dict[tuple[tuple[str, ...], int], tuple[str, ...]] = {}
+"""What comes before each field's value, by field names and depth."""
+
+
+def _indented_json(value: Any) -> str:
+    """``json.dumps(to_jsonable(value), ensure_ascii=False, indent=2)`` in one walk.
+
+    Lists of thousands of results (``create --csv --json``) are written without building the
+    converted copy first nor going through json's generators; the scalars of a container
+    are written in its own loop. ``_NotPlain`` for a value ``to_jsonable`` would hand on as
+    it is (json's own way with it is then the one to follow: its error, or its text).
+    """
+    out: list[str] = []
+    _write_json(value, 0, out)
+    return "".join(out)
+
+
+def _write_json(value: Any, level: int, out: list[str]) -> None:
+    """Append the JSON of ``value`` (not a scalar of ``_SCALARS``) at depth ``level``."""
+    kind = type(value)
+    names = _FIELD_NAMES.get(kind)
+    if names is None and dataclasses.is_dataclass(value) and not isinstance(value, type):
+        names = _FIELD_NAMES[kind] = tuple(field.name for field in dataclasses.fields(value))
+    if names is not None:
+        _write_fields(value, names, level, out)
+    elif isinstance(value, Mapping):
+        _write_items(list({str(k): v for k, v in value.items()}.items()), level, out)
+    elif isinstance(value, list | tuple | set | frozenset):
+        _write_list(value, level, out)
+    elif isinstance(value, enum.Enum):
+        write = _SCALARS.get(type(value.value))
+        if write is None:
+            raise _NotPlain
+        out.append(write(value.value))
+    elif isinstance(value, datetime | date):
+        out.append(encode_basestring(value.isoformat()))
+    elif isinstance(value, Path):
+        out.append(encode_basestring(str(value)))
+    else:
+        write = _SCALARS.get(kind)
+        if write is None:
+            raise _NotPlain
+        out.append(write(value))
+
+
+def _write_fields(value: Any, names: tuple[str, ...], level: int, out: list[str]) -> None:
+    """A dataclass as ``_write_items`` writes its fields, each key's text made once."""
+    heads = _FIELD_HEADS.get((names, level))
+    if heads is None:
+        indent = "\n" + "  " * (level + 1)
+        heads = _FIELD_HEADS[names, level] = tuple(
+            ("{" if index == 0 else ",") + indent + encode_basestring(name) + ": "
+            for index, name in enumerate(names)
+        )
+    if not names:
+        out.append("{}")
+        return
+    for head, name in zip(heads, names, strict=True):
+        out.append(head)
+        item = getattr(value, name)
+        write = _SCALARS.get(type(item))
+        if write is not None:
+            out.append(write(item))
+        else:
+            _write_json(item, level + 1, out)
+    out.append("\n" + "  " * level + "}")
+
+
+def _write_items(items: list[tuple[str, Any]], level: int, out: list[str]) -> None:
+    if not items:
+        out.append("{}")
+        return
+    indent = "\n" + "  " * (level + 1)
+    separator = "{" + indent
+    for key, item in items:
+        out.append(separator)
+        out.append(encode_basestring(key))
+        out.append(": ")
+        write = _SCALARS.get(type(item))
+        if write is not None:
+            out.append(write(item))
+        else:
+            _write_json(item, level + 1, out)
+        separator = "," + indent
+    out.append("\n" + "  " * level + "}")
+
+
+def _write_list(values: Iterable[Any], level: int, out: list[str]) -> None:
+    indent = "\n" + "  " * (level + 1)
+    separator = "[" + indent
+    for item in values:
+        out.append(separator)
+        write = _SCALARS.get(type(item))
+        if write is not None:
+            out.append(write(item))
+        else:
+            _write_json(item, level + 1, out)
+        separator = "," + indent
+    out.append("[]" if separator[0] == "[" else "\n" + "  " * level + "]")
 
 
 def _cell(value: Any, zone: tzinfo | None = None) -> str:
