@@ -40,12 +40,26 @@ READ_ALL_PER_PERSON = 10
 """Homonyms are matched here when the directory holds at most this many accounts a person."""
 
 
+class _Created:
+    """An account this run created, made an ``Account`` only if a later row asks for it."""
+
+    def __init__(self, entry: Entry, config: Config) -> None:
+        self.entry = entry
+        self._config = config
+        self._account: Account | None = None
+
+    def account(self) -> Account:
+        if self._account is None:
+            self._account = account_from_entry(self.entry, self._config)
+        return self._account
+
+
 @dataclass
 class Known:
     """What the directory already holds for a batch of rows."""
 
-    by_external_id: dict[str, list[Account]]
-    by_personal_mail: dict[str, list[Account]]
+    by_external_id: dict[str, list[Account | _Created]]
+    by_personal_mail: dict[str, list[Account | _Created]]
     taken: set[str]
     """Lower-cased uids, login aliases and local parts of addresses starting with a base."""
 
@@ -126,7 +140,7 @@ def look_up(runtime: Runtime, rows: Iterable[IntakeRow]) -> Known:
 def remember(known: Known, config: Config, dn: str, attributes: Mapping[str, list[str]]) -> None:
     """Add an account this run just created to what is known, as a look-up would find it."""
     entry = Entry(dn, {name.lower(): list(values) for name, values in attributes.items()})
-    _index(known, account_from_entry(entry, config), config, external_id_attributes(config))
+    _index(known, entry, _Created(entry, config), config, external_id_attributes(config))
     alias = config.attributes.alias_login
     for value in entry.get("uid") + entry.get(alias) + entry.get("mail"):
         known.taken.add(value.partition("@")[0].lower())
@@ -145,7 +159,7 @@ def _look_up_into(runtime: Runtime, rows: list[IntakeRow], known: Known) -> None
         for entry in runtime.directory.search(
             config.directory.base_dn, filter_or(*people), account_attributes(config)
         ):
-            _index(known, account_from_entry(entry, config), config, external_ids)
+            _index(known, entry, account_from_entry(entry, config), config, external_ids)
     alias = config.attributes.alias_login
     exact: dict[str, list[str]] = {}
     for row in rows:
@@ -169,7 +183,7 @@ def existing_accounts(row: IntakeRow, known: Known) -> list[Account]:
     the row must never hand that account, and its mailbox, to someone else.
     """
     if row.external_id:
-        by_id = known.by_external_id.get(row.external_id.casefold(), [])
+        by_id = _accounts(known.by_external_id.get(row.external_id.casefold(), []))
         found = [account for account in by_id if _same_person(row, account)]
         if by_id and not found:
             holder = by_id[0]
@@ -181,7 +195,7 @@ def existing_accounts(row: IntakeRow, known: Known) -> list[Account]:
     else:
         found = [
             account
-            for account in known.by_personal_mail.get(row.personal_email.lower(), [])
+            for account in _accounts(known.by_personal_mail.get(row.personal_email.lower(), []))
             if _same_person(row, account)
         ]
     unique = {account.dn.lower(): account for account in found}
@@ -203,12 +217,18 @@ def _add_taken(runtime: Runtime, known: Known, parts: list[str]) -> None:
             known.taken.add(value.partition("@")[0].lower())
 
 
-def _index(known: Known, account: Account, config: Config, external_ids: list[str]) -> None:
+def _index(
+    known: Known, entry: Entry, account: Account | _Created, config: Config, external_ids: list[str]
+) -> None:
     for name in external_ids:
-        for value in account.values(name):
+        for value in entry.get(name):
             known.by_external_id.setdefault(value.casefold(), []).append(account)
-    for value in account.values(config.attributes.personal_mail):
+    for value in entry.get(config.attributes.personal_mail):
         known.by_personal_mail.setdefault(value.lower(), []).append(account)
+
+
+def _accounts(found: list[Account | _Created]) -> list[Account]:
+    return [item.account() if isinstance(item, _Created) else item for item in found]
 
 
 @dataclass(frozen=True)
