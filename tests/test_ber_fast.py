@@ -12,6 +12,8 @@ from ldap3.protocol.rfc4511 import LDAPMessage
 from pyasn1.codec.ber import decoder
 
 from umacct.directory import ber
+from umacct.directory.ber import _parsed_filter
+from umacct.directory.escape import filter_eq, filter_or
 
 # Short, long-form (128 bytes and more, 256 and more) and non-ASCII values.
 texts = st.one_of(
@@ -118,3 +120,43 @@ def test_a_lone_surrogate_is_refused_as_before() -> None:
         ber.add_request("uid=\ud800", {})
     with pytest.raises(KeyError):
         ber.modify_request("uid=a", [("increment", "n", ["1"])])
+
+
+# --- filters: the flat AND / OR of plain equalities, read in one pass --------------------------
+
+FILTER_TEXT = st.lists(st.sampled_from([*"()|&!=*\\<>~:a;é \x00\udc80", "uid", "5c"])).map("".join)
+PLAIN = st.text(st.characters(blacklist_characters="()*\\"), max_size=6)
+FLAT = st.builds(
+    lambda kind, items: f"({kind}{''.join(f'({name}={value})' for name, value in items)})",
+    st.sampled_from(["|", "&", "!", ""]),
+    st.lists(st.tuples(PLAIN, PLAIN), max_size=5),
+)
+
+
+@settings(max_examples=1000, deadline=None)
+@given(text=FILTER_TEXT | FLAT)
+@example(text="(|(uid=a)(mail=b@c))")
+@example(text="(&(uid=a))")
+@example(text="(|(uid=a)(mail>=b))")
+@example(text="(|(uid=a)(mail=b*))")
+@example(text="(|(uid=a)(mail=\\2a))")
+@example(text="(|(uid==a)(x=))")
+@example(text="(|(uid=a)(:x=b))")
+@example(text="(|(uid=\udc80))")
+@example(text="(|)")
+@example(text="(|(uid=a))x")
+def test_a_flat_filter_is_the_parser_s_bytes(text: str) -> None:
+    try:
+        expected: object = _parsed_filter(text)
+    except (ValueError, UnicodeEncodeError) as error:
+        expected = type(error)
+    try:
+        got: object = ber.encode_filter(text)
+    except (ValueError, UnicodeEncodeError) as error:
+        got = type(error)
+    assert got == expected
+
+
+def test_a_long_look_up_filter_is_read_in_one_pass() -> None:
+    text = filter_or(*(filter_eq("supannMailPerso", f"p{n}@example.org") for n in range(3000)))
+    assert ber.encode_filter(text) == _parsed_filter(text)
