@@ -126,3 +126,23 @@ def test_a_logged_record_is_redacted_and_escaped(tmp_path: Path) -> None:
     assert record.account == "a\\u202eb"
     assert dict(record.details) == {"token": "<redacted>", "line": 4, "note": "n\\x00"}
     assert AuditRecord.from_json(line.strip()) == record
+
+
+def test_a_record_keeps_its_own_copy_of_the_values(tmp_path: Path) -> None:
+    # create hands the entry's own lists over: a later change of the entry (a new address
+    # planned on it) must not change a record already made.
+    log = AuditLog(tmp_path / "audit.jsonl", _Clock())
+    values = ["a@b.fr"]
+    secret = ["s3cret"]
+    record = log.record(
+        "create", "a", {"mail": {"after": values}, "userPassword": {"after": secret}}
+    )
+    values.append("x")
+    secret.clear()
+    assert record.changes == {
+        "mail": {"after": ["a@b.fr"]},
+        "userPassword": {"after": ["<redacted>"]},
+    }
+    line = log.record("create", "a", {"cn": {"after": values}}, note="\x00")
+    values.append("y")
+    assert line.changes == {"cn": {"after": ["a@b.fr", "x"]}}

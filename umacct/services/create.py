@@ -680,10 +680,11 @@ class _Creator:
 
 
 def _changes(planned: NewAccount) -> dict[str, dict[str, list[str]]]:
-    """The audited changes of a new account: every attribute, from nothing to its values."""
-    return {
-        name: {"before": [], "after": list(values)} for name, values in planned.attributes.items()
-    }
+    """The audited changes of a new account: every attribute, from nothing to its values.
+
+    The values are the entry's own lists: the audit record copies them (``AuditLog.record``).
+    """
+    return {name: {"before": [], "after": values} for name, values in planned.attributes.items()}
 
 
 def _full_name(row: IntakeRow) -> str:
