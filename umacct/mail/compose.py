@@ -22,6 +22,7 @@ import re
 import string
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from email import quoprimime
 from email.header import Header
 from email.headerregistry import Address
@@ -48,6 +49,8 @@ _FORBIDDEN_CHARACTERS = frozenset(
     [chr(code) for code in [*range(0x00, 0x09), *range(0x0A, 0x20), *range(0x7F, 0xA0)]]
     + ["\u2028", "\u2029"]
 )
+# The same characters, searched for at C speed (a test checks the two agree).
+_FORBIDDEN = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029]")
 _FLAG_VALUES = {"yes": True, "no": False}
 ENCODED_WORD_START = "=?"
 # An address as the To header carries it: RFC 5322 atext dot-atoms, an LDH domain.
@@ -70,7 +73,7 @@ class MailTemplate:
 
 def check_no_line_break(value: str, what: str) -> None:
     """Refuse CR, LF, NUL and other control characters (they could forge headers)."""
-    if any(character in _FORBIDDEN_CHARACTERS for character in value):
+    if _FORBIDDEN.search(value):
         raise InvalidInputError(f"{what}: line breaks and control characters are not allowed")
 
 
@@ -239,12 +242,49 @@ def _flag(template: MailTemplate, flag: str, values: Mapping[str, str]) -> bool:
 
 
 def _substitute(template: MailTemplate, text: str, values: Mapping[str, str]) -> str:
+    """``string.Template(text).substitute(values)``, from the text's pieces found once."""
     try:
-        return string.Template(text).substitute(values)
+        pieces = _pieces(text)
+        if pieces is None:  # an invalid placeholder: string.Template says which
+            return string.Template(text).substitute(values)
+        literals, names = pieces
+        filled = [literals[0]]
+        for name, literal in zip(names, literals[1:], strict=True):
+            filled.append(str(values[name]))
+            filled.append(literal)
+        return "".join(filled)
     except KeyError as exc:
         raise InvalidInputError(f"mail {template.kind!r} needs parameter {exc.args[0]!r}") from None
     except ValueError as exc:
         raise ConfigError(f"{template.source}: bad placeholder: {exc}") from None
+
+
+@functools.lru_cache(maxsize=256)
+def _pieces(text: str) -> tuple[tuple[str, ...], tuple[str, ...]] | None:
+    """The text around its placeholders (one more piece than names) and the names, in order.
+
+    Found by ``string.Template``'s own pattern (``$$`` is a ``$`` in the piece); None when a
+    placeholder is invalid. A run's messages of a kind share their text before substitution.
+    """
+    literals: list[str] = []
+    names: list[str] = []
+    current: list[str] = []
+    start = 0
+    for found in string.Template.pattern.finditer(text):
+        if found.group("invalid") is not None:
+            return None
+        current.append(text[start : found.start()])
+        name = found.group("named") or found.group("braced")
+        if name is None:  # escaped
+            current.append(string.Template.delimiter)
+        else:
+            literals.append("".join(current))
+            names.append(name)
+            current = []
+        start = found.end()
+    current.append(text[start:])
+    literals.append("".join(current))
+    return tuple(literals), tuple(names)
 
 
 def sender_address(config: MailConfig) -> Address:
@@ -306,16 +346,21 @@ class Composer:
         self._config = config
         self._clock = clock
         self._templates: dict[str, MailTemplate] = {}
+        self._sender: tuple[Address, str] | None = None
+        """The ``From`` address and its header line, once the first message checked it."""
+        self._date: tuple[tuple[datetime, timedelta | None], str] | None = None
+        """The last ``Date`` line, with the second and UTC offset it was written for."""
 
     def compose(self, kind: str, to: str, params: Mapping[str, str]) -> OutgoingMessage:
         """The message of ``kind`` for ``to`` (validated and normalised here)."""
         recipient = normalise_recipient(to)
-        sender = sender_address(self._config)
-        subject, body = render(self._template(kind), params)
+        sender, from_header = self._sender_header()
+        template = self._template(kind)
+        subject, body = render(template, params)
         message_id = make_msgid(domain=sender.domain)
         head = "".join([
-            f"Date: {format_datetime(self._clock.now())}\n",
-            _folded_header("From", str(sender)),
+            self._date_header(self._clock.now()),
+            from_header,
             _recipient_header(recipient),
             _subject_header(subject),
             f"Message-ID: {message_id}\n",
@@ -323,8 +368,25 @@ class Composer:
             "Auto-Submitted: auto-generated\n",
             _BODY_HEADERS,
         ])  # fmt: skip
-        data = head.encode("ascii") + b"\n" + _quoted_printable(body)
+        data = head.encode("ascii") + b"\n" + _quoted_printable(body, _static_lines(template.body))
         return OutgoingMessage(sender.addr_spec, recipient, message_id, data)
+
+    def _sender_header(self) -> tuple[Address, str]:
+        if self._sender is None:
+            sender = sender_address(self._config)
+            self._sender = sender, _folded_header("From", str(sender))
+        return self._sender
+
+    def _date_header(self, now: datetime) -> str:
+        """``Date: ...`` for ``now``; written once per second (it shows no finer time).
+
+        ``format_datetime`` reads the wall-clock fields down to the second and the UTC offset:
+        an instant in the same second with the same offset gets the same text.
+        """
+        key = (now.replace(microsecond=0), now.utcoffset())
+        if self._date is None or self._date[0] != key:
+            self._date = key, f"Date: {format_datetime(now)}\n"
+        return self._date[1]
 
     def _template(self, kind: str) -> MailTemplate:
         template = self._templates.get(kind)
@@ -370,10 +432,29 @@ def _subject_header(subject: str) -> str:
     return f"Subject: {encoded}\n"
 
 
-def _quoted_printable(body: str) -> bytes:
-    """The body as ``EmailMessage.set_content(body, charset="utf-8", cte="quoted-printable")``."""
-    text = b"\n".join(body.encode("utf-8").splitlines()) + b"\n"
-    return quoprimime.body_encode(text.decode("latin-1"), _UNFOLDED_LENGTH).encode("ascii")
+def _quoted_printable(body: str, known: Mapping[bytes, str] | None = None) -> bytes:
+    """The body as ``EmailMessage.set_content(body, charset="utf-8", cte="quoted-printable")``.
+
+    That is ``quoprimime.body_encode`` of the UTF-8 lines joined by LF (read as Latin-1),
+    which encodes each line on its own (soft breaks included) and ends each with LF: so it
+    is done line by line here, a line of ``known`` (the template's lines without a
+    placeholder, the same in every message) taken already encoded.
+    """
+    known = known or {}
+    lines = body.encode("utf-8").splitlines() or [b""]
+    return "".join([known.get(line) or _encoded_line(line) for line in lines]).encode("ascii")
+
+
+def _encoded_line(line: bytes) -> str:
+    """One line (no CR or LF in it) quoted-printable, with its LF."""
+    return quoprimime.body_encode(line.decode("latin-1") + "\n", _UNFOLDED_LENGTH)
+
+
+@functools.lru_cache(maxsize=64)
+def _static_lines(body: str) -> Mapping[bytes, str]:
+    """The template body's lines that hold no ``$`` (rendered as they are), encoded."""
+    lines = (line.encode("utf-8") for line in body.split("\n"))
+    return {line: _encoded_line(line) for line in lines if not re.search(rb"[$\r]", line)}
 
 
 def compose(
