@@ -15,8 +15,16 @@ from pathlib import Path
 
 from aiosmtpd.controller import Controller
 
-from bench.common import OUT, UMACCT, local_directory, run_timed, service_args, write_config
-from bench.intake import CountingSink, dump_people, free_port, write_intake
+from bench.common import (
+    OUT,
+    UMACCT,
+    local_directory,
+    run_timed,
+    service_args,
+    with_bytecode_cache,
+    write_config,
+)
+from bench.intake import CountingSink, dump_people, free_port, warm_up, write_intake
 
 PSTATS = OUT / "profile-intake.pstats"
 
@@ -45,9 +53,12 @@ def main() -> int:
         server = {"durable": options.durable, "indexed": not options.bare}
         with local_directory("profile-intake-slapd", **server) as directory:
             port = None if options.outbox else controller.port
-            env = write_config(
-                directory, folder, smtp_port=port, smtp_connections=options.connections
+            env = with_bytecode_cache(
+                write_config(
+                    directory, folder, smtp_port=port, smtp_connections=options.connections
+                )
             )
+            warm_up(env)
             report = OUT / "profile-intake.txt"
             tool = [UMACCT]
             if options.profile:

@@ -12,8 +12,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from bench.common import OUT, UMACCT, run_timed, write_config
-from bench.startup import _with_bytecode_cache
+from bench.common import OUT, UMACCT, run_timed, with_bytecode_cache, write_config
 from bench.sweep import sweep_directory
 
 
@@ -36,9 +35,9 @@ def main() -> int:
         # Compiled modules kept, as an installed copy has them (and as target 2 measures).
         run_timed(
             [UMACCT, "sweep", "--dry-run"],
-            env=_with_bytecode_cache(write_config(directory, OUT / "profile-sweep")),
+            env=with_bytecode_cache(write_config(directory, OUT / "profile-sweep")),
         )
-        env = _with_bytecode_cache(write_config(directory, OUT / "profile-sweep"))
+        env = with_bytecode_cache(write_config(directory, OUT / "profile-sweep"))
         run = run_timed([*tool, "sweep"], env=env, memory=True)
     print(
         f"umacct sweep {run.seconds:.2f} s under the profiler, peak RSS {run.peak_rss_mib:.0f} MiB"

@@ -6,7 +6,7 @@ a script that imports typer and ldap3, binds and does the same search as ``show`
 typer hello-world.
 
 Both sides run with their compiled modules kept between runs (``bench/out/pycache``), as an
-installed tool has them: see ``_with_bytecode_cache``.
+installed tool has them: see ``with_bytecode_cache``.
 """
 
 from __future__ import annotations
@@ -16,21 +16,17 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from bench.common import OUT, UMACCT, Result, local_directory, run_timed, write_config
+from bench.common import (
+    OUT,
+    UMACCT,
+    Result,
+    local_directory,
+    run_timed,
+    with_bytecode_cache,
+    write_config,
+)
 
 REFERENCE = Path(__file__).resolve().parent / "reference"
-
-
-def _with_bytecode_cache(env: dict[str, str]) -> dict[str, str]:
-    """``env`` with Python's compiled modules written to, and read from, ``bench/out/pycache``.
-
-    Installed, the tool's modules are compiled once (pip writes their bytecode on install),
-    like the libraries both sides import. A development tree run with PYTHONDONTWRITEBYTECODE
-    set would compile the tool's modules on every run, and only those: a cost no installed
-    copy pays. The warm-up run of each command fills the cache.
-    """
-    kept = {name: value for name, value in env.items() if name != "PYTHONDONTWRITEBYTECODE"}
-    return kept | {"PYTHONPYCACHEPREFIX": str(OUT / "pycache")}
 
 
 def _interleaved(
@@ -55,7 +51,7 @@ def measure_startup(rounds: int) -> list[Result]:
         account = next(line[6:] for line in listing.splitlines() if line.startswith("mail: "))
         env |= {"BENCH_URL": directory.url, "BENCH_BIND_DN": directory.bind_dn,
                 "BENCH_BASE_DN": directory.base_dn}  # fmt: skip
-        env = _with_bytecode_cache(env)
+        env = with_bytecode_cache(env)
         show = _interleaved(
             rounds,
             [UMACCT, "--json", "show", account],

@@ -30,9 +30,9 @@ from bench.common import (
     run_timed,
     service_args,
     times_list,
+    with_bytecode_cache,
     write_config,
 )
-from bench.startup import _with_bytecode_cache
 from umacct.config import load_config
 from umacct.directory.escape import filter_or, filter_prefix
 from umacct.due_filters import grace_filter, purge_filter, reactivation_filter, suspension_filter
@@ -134,9 +134,9 @@ def _sweep(
     if warm:
         run_timed(
             [UMACCT, "sweep", "--dry-run"],
-            env=_with_bytecode_cache(write_config(directory, folder)),
+            env=with_bytecode_cache(write_config(directory, folder)),
         )
-    env = _with_bytecode_cache(write_config(directory, folder))
+    env = with_bytecode_cache(write_config(directory, folder))
     run = run_timed([UMACCT, "sweep"], env=env, memory=True)
     return run, folder / "data" / "audit.jsonl", env
 
