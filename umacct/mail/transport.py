@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import errno
 import itertools
 import os
 import re
 import secrets
 import smtplib
 import ssl
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
@@ -32,6 +32,9 @@ _RCPT_OK = (250, 251)
 _START_MAIL_INPUT = 354
 # Dot-stuffing (RFC 5321 4.5.2): a line starting with "." gets one more.
 _LEADING_DOT = re.compile(rb"^\.", re.MULTILINE)
+# An outbox file is created as mkstemp creates one: new (O_EXCL), through no link, not inherited.
+_CREATE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+_NAME_ATTEMPTS = 100
 
 
 class Transport(Protocol):
@@ -76,7 +79,7 @@ class OutboxTransport(Closing):
     plain sort lists them in sending order; a random suffix keeps concurrent runs apart.
     """
 
-    _unsynced: list[Path] | None = None
+    _unsynced: list[str] | None = None
     """Inside ``batch()``: the files written and not yet synced to disk."""
 
     def __init__(self, folder: Path, clock: Clock | None = None) -> None:
@@ -103,11 +106,11 @@ class OutboxTransport(Closing):
             if written:
                 self._sync(written)
 
-    def _sync(self, written: list[Path]) -> None:
+    def _sync(self, written: list[str]) -> None:
         try:
             if _sync_file_system(self.folder):
                 return
-            for path in [*written, self.folder]:
+            for path in [*written, str(self.folder)]:
                 descriptor = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
                 try:
                     os.fsync(descriptor)
@@ -119,30 +122,53 @@ class OutboxTransport(Closing):
     def send(self, message: OutgoingMessage) -> None:
         """Write the message atomically (temporary file, then rename)."""
         self._ensure_folder()
-        stamp = self._clock.now().strftime("%Y%m%dT%H%M%S%fZ")
-        name = f"{stamp}-{next(self._sequence):06d}-{secrets.token_hex(4)}.eml"
         try:
-            # mkstemp creates the file with mode 0600 whatever the umask.
-            handle, temporary = tempfile.mkstemp(dir=self.folder, prefix=".", suffix=".tmp")
+            descriptor, temporary, final = self._create_temporary()
             try:
-                with os.fdopen(handle, "wb") as stream:
-                    stream.write(message.data)
-                    stream.flush()
+                try:
+                    view = memoryview(message.data)
+                    while view:
+                        view = view[os.write(descriptor, view) :]
                     if self._unsynced is None:
-                        os.fsync(stream.fileno())
-                os.replace(temporary, self.folder / name)
+                        os.fsync(descriptor)
+                finally:
+                    os.close(descriptor)
+                os.replace(temporary, final)
                 if self._unsynced is not None:
-                    self._unsynced.append(self.folder / name)
+                    self._unsynced.append(final)
             except BaseException:
-                Path(temporary).unlink(missing_ok=True)
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(temporary)
                 raise
         except OSError as exc:
             raise UnavailableError(f"outbox {self.folder}: cannot write: {exc.strerror}") from exc
 
+    def _create_temporary(self) -> tuple[int, str, str]:
+        """A new temporary file (open for writing, and its path) and the name it will get.
+
+        What ``tempfile.mkstemp`` did, without its random-name machinery: the file is created
+        with O_EXCL (never over a file or link already there) and O_NOFOLLOW, mode 0600
+        whatever the umask. Its name is the message's file name (UTC time, sequence, random
+        suffix) behind a dot; a name already taken (a crashed run's leftover, or a concurrent
+        run's by a 1 in 2**32 chance) gets another suffix.
+        """
+        folder = str(self.folder)
+        stamp = self._clock.now().strftime("%Y%m%dT%H%M%S%fZ")
+        sequence = next(self._sequence)
+        for _ in range(_NAME_ATTEMPTS):
+            name = f"{stamp}-{sequence:06d}-{secrets.token_hex(4)}.eml"
+            temporary = f"{folder}/.{name}.tmp"
+            try:
+                descriptor = os.open(temporary, _CREATE_FLAGS, 0o600)
+            except FileExistsError:
+                continue
+            return descriptor, temporary, f"{folder}/{name}"
+        raise FileExistsError(errno.EEXIST, "no free file name after several tries", folder)
+
     def _ensure_folder(self) -> None:
         # Made 0700 when missing; else it must be a real folder (not a link) of the tool's
         # user that no one else may write. Checked once per transport: each message is
-        # then created by mkstemp (O_EXCL, no link followed) and renamed over no link.
+        # then created new (O_EXCL, no link followed) and renamed over no link.
         if self._folder_checked and self.folder.is_dir():
             return
         ensure_private_dir(self.folder, "outbox")
