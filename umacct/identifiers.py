@@ -46,6 +46,11 @@ _APOSTROPHES = frozenset("'\u2019\u02bc`\u00b4\u2018\u02bb")
 # characters, and line or paragraph separators: none belongs in a name.
 _REFUSED_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Zl", "Zp"})
 _CONFUSABLE_SCRIPTS = frozenset({"LATIN", "GREEK", "CYRILLIC"})
+# Characters each of which passes every check of clean_name (no refused category, a name
+# character, Latin or no script; a test checks them one by one): a name made of them only
+# needs its spaces collapsed. ASCII letters, digits, space, hyphen, apostrophes, dot, and the
+# Latin-1 and Latin Extended-A letters (é, ï, ç, œ, ł, š...).
+_PLAIN_NAME = re.compile("[A-Za-z0-9 '`.\\-\u00c0-\u00d6\u00d8-\u00f6\u00f8-\u017f\u2019]*")
 
 # Applied after NFKD and case folding, so only lower-case, accent-free letters are needed.
 _LETTERS = {
@@ -100,6 +105,10 @@ def clean_name(text: str, what: str = "name") -> str:
     directory or a CSV report), a word that mixes Latin, Greek and Cyrillic letters (a
     look-alike of another person's name), and empty or long names.
     """
+    if _PLAIN_NAME.fullmatch(text):  # the common name: each check passes character by character
+        cleaned = " ".join(unicodedata.normalize("NFKC", text).split())
+        if cleaned and len(cleaned) <= MAX_NAME_LENGTH and _PLAIN_NAME.fullmatch(cleaned):
+            return cleaned
     for character in text:
         if unicodedata.category(character) in _REFUSED_CATEGORIES:
             raise InvalidInputError(
