@@ -22,6 +22,7 @@ from umacct.directory.connection import (
     open_bound,
     open_with_failover,
 )
+from umacct.directory.modifies import ModifyBatch, ModifyRequest
 from umacct.directory.referrals import (
     Referral,
     continued_scope,
@@ -64,6 +65,9 @@ ADD_WINDOW = 200
 """Adds in flight at once, and in one transaction: well under slapd's olcConnMaxPendingAuth
 (1000), which closes the session when exceeded, and enough to keep the server busy while the
 client encodes."""
+MODIFY_WINDOW = 16
+"""Modifies in flight at once (``modify_many``): enough for the server never to wait for the
+client, few enough that a lost connection leaves few of them to settle."""
 
 
 @dataclass(frozen=True)
@@ -128,6 +132,18 @@ def _assertion_controls(target: str, assertion: str | None) -> list[bytes]:
     return [
         ber.control(ASSERTION_CONTROL, True, _encoded_filter("assertion on", target, assertion))
     ]
+
+
+def _modify_parts(
+    dn: str, changes: Sequence[Change], assertion: str | None
+) -> tuple[bytes, list[bytes]]:
+    """A modify's protocolOp and controls; InvalidInputError when there is nothing to do."""
+    if not changes:
+        raise InvalidInputError(f"modify {dn}: no change given")
+    request = ber.modify_request(
+        dn, [(change.op, change.attribute, change.values) for change in changes]
+    )
+    return request, _assertion_controls(dn, assertion)
 
 
 def _paged_cookie(controls: Mapping[str, bytes]) -> bytes | None:
@@ -493,14 +509,32 @@ class Directory(Closing):
         the entry still matches it (RFC 4528), else ConflictError: read, decide, then write
         with the values read as the assertion, and retry on conflict.
         """
-        if not changes:
-            raise InvalidInputError(f"modify {dn}: no change given")
-        request = ber.modify_request(
-            dn, [(change.op, change.attribute, change.values) for change in changes]
-        )
-        result = self._wire.exchange(
-            "modify", dn, request, ber.MODIFY_RESPONSE, _assertion_controls(dn, assertion)
-        )
+        request, controls = _modify_parts(dn, changes, assertion)
+        result = self._wire.exchange("modify", dn, request, ber.MODIFY_RESPONSE, controls)
+        self.modify_answered(dn, changes, assertion, result)
+
+    def modify_many(
+        self, requests: Sequence[ModifyRequest], *, window: int = MODIFY_WINDOW
+    ) -> ModifyBatch:
+        """Send many modifies, ``window`` at most unanswered; read each with ``result(i)``.
+
+        Every request is checked and encoded before any is sent (InvalidInputError for the
+        first that ``modify`` would refuse). Each answer is mapped as ``modify`` maps it, a
+        referral followed as it follows one. After a lost connection, ``settle(i)`` says
+        what became of a request left unanswered. ``close()`` the batch when done.
+        """
+        if not 0 < window < 1000:
+            raise InvalidInputError(f"modify window {window}: expected 1 to 999")
+        encoded = [
+            (request, *_modify_parts(request.dn, request.changes, request.assertion))
+            for request in requests
+        ]
+        return ModifyBatch(self, self._wire, encoded, window)
+
+    def modify_answered(
+        self, dn: str, changes: Sequence[Change], assertion: str | None, result: ber.Result
+    ) -> None:
+        """The outcome of a modify from its answer: done, the mapped error, or the referral."""
         if result.code == REFERRAL:
             referred, referral = self._referred_to("modify", dn, result.referrals)
             referred.modify(referral.dn or dn, changes, assertion=assertion)

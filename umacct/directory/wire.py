@@ -142,9 +142,13 @@ class Wire:
             sock.close()
 
     def lost(self, operation: str, target: str, why: object) -> UnavailableError:
-        """Close the connection (it cannot be trusted any more) and describe why."""
+        """Close the connection (it cannot be trusted any more) and describe why.
+
+        Answers already received stay readable (``next_message``): a request they answer
+        is known to be done, which pipelined modifies need to know after a loss.
+        """
         sock, self._socket = self._socket, None
-        self._forget()
+        self._buffer.clear()
         if sock is not None:
             with contextlib.suppress(OSError):
                 sock.close()
@@ -163,6 +167,25 @@ class Wire:
             self._socket.sendall(data)
         except OSError as exc:
             raise self.lost(operation, target, exc) from None
+
+    def send_requests(
+        self, operation: str, target: str, requests: Sequence[tuple[bytes, Sequence[bytes]]]
+    ) -> tuple[list[int], UnavailableError | None]:
+        """Number ``requests`` (protocolOps and their controls) and send them in one write.
+
+        Returns their message ids, in order, and the loss of the connection if the write
+        failed (then some requests may have left, and none can be answered any more).
+        """
+        ids = [self.next_id() for _ in requests]
+        data = b"".join(
+            ber.message(message_id, request, controls)
+            for message_id, (request, controls) in zip(ids, requests, strict=True)
+        )
+        try:
+            self.send(operation, target, data)
+        except UnavailableError as error:
+            return ids, error
+        return ids, None
 
     def abandon(self, message_id: int) -> None:
         """Ask the server to stop working on ``message_id`` (no answer comes; RFC 4511, 4.11)."""

@@ -12,6 +12,7 @@ from dataclasses import dataclass, replace
 
 from umacct.config import Config
 from umacct.directory.escape import filter_and, filter_eq, filter_not, filter_present
+from umacct.directory.modifies import ModifyRequest, PendingModify, Settled
 from umacct.errors import UnavailableError
 from umacct.services.accounts import Account, account_from_entry
 from umacct.services.runtime import Runtime
@@ -57,6 +58,41 @@ def guard_filter(runtime: Runtime, account: Account) -> str:
     return filter_and(*(filter_eq(attribute, value) for value in values))
 
 
+def modify_of(
+    runtime: Runtime,
+    change: PlannedChange,
+    differences: Mapping[str, tuple[list[str], list[str]]] | None = None,
+) -> ModifyRequest:
+    """The modify that writes ``change``: its differences replaced, under the state's guard."""
+    from umacct.directory import Change
+
+    return ModifyRequest(
+        change.account.dn,
+        tuple(
+            Change("replace", attribute, tuple(after))
+            for attribute, (_, after) in (differences or change.differences()).items()
+        ),
+        guard_filter(runtime, change.account),
+    )
+
+
+def send_changes(runtime: Runtime, changes: Sequence[PlannedChange]) -> dict[int, PendingModify]:
+    """Send the writes of ``changes`` ahead of their audit (see ``apply_change``'s ``sent``).
+
+    The audit log is checked writable first. Returns, by ``id()`` of each change that
+    differs from what was read, its modify in flight; ``close()`` the batch of any of them
+    once every one was applied (``apply_change``).
+    """
+    writes = [(change, differences) for change in changes if (differences := change.differences())]
+    if not writes:
+        return {}
+    runtime.audit.ensure_writable()
+    batch = runtime.directory.modify_many(
+        [modify_of(runtime, change, differences) for change, differences in writes]
+    )
+    return {id(change): PendingModify(batch, index) for index, (change, _) in enumerate(writes)}
+
+
 def apply_change(
     runtime: Runtime,
     change: PlannedChange,
@@ -64,6 +100,7 @@ def apply_change(
     command: str,
     dry_run: bool = False,
     details: Mapping[str, object] | None = None,
+    sent: PendingModify | None = None,
 ) -> dict[str, tuple[list[str], list[str]]]:
     """Write the change (unless ``dry_run``) and audit it; return what differed.
 
@@ -72,31 +109,40 @@ def apply_change(
     makes the directory refuse the write (ConflictError, exit 75): run the command again.
     A connection lost during the write is audited as ``unknown`` (see ``audit_uncertain``)
     and raised (UnavailableError, exit 69).
-    """
-    from umacct.directory import Change
 
+    ``sent``: the write already went (``send_changes``, with others): its answer is read
+    here. Its connection lost, the write is settled on a fresh one (``ModifyBatch.settle``):
+    applied after all, it is audited as done and the loss is left to the batch to raise;
+    never sent, it is not audited; undecidable, it is audited ``unknown`` as above.
+    """
     differences = change.differences()
     if not differences or dry_run:
         return differences
-    runtime.audit.ensure_writable()
-    directory = runtime.directory  # connecting first: a failure here sent nothing
     audited = {
         attribute: {"before": before, "after": after}
         for attribute, (before, after) in differences.items()
     }
-    try:
-        directory.modify(
-            change.account.dn,
-            [
-                Change("replace", attribute, tuple(after))
-                for attribute, (_, after) in differences.items()
-            ],
-            assertion=guard_filter(runtime, change.account),
-        )
-    except UnavailableError as error:
-        audit_uncertain(runtime, command, change.account.identifier, audited, error, details)
-        raise
-    runtime.audit.append(command, change.account.identifier, audited, "ok", **dict(details or {}))
+    identifier = change.account.identifier
+    if sent is None:
+        runtime.audit.ensure_writable()
+        directory = runtime.directory  # connecting first: a failure here sent nothing
+        request = modify_of(runtime, change, differences)
+        try:
+            directory.modify(request.dn, request.changes, assertion=request.assertion)
+        except UnavailableError as error:
+            audit_uncertain(runtime, command, identifier, audited, error, details)
+            raise
+    else:
+        try:
+            sent.result()
+        except UnavailableError as error:
+            settled = sent.settle(runtime.connect_directory)
+            if settled is Settled.NOT_SENT:
+                raise
+            if settled is Settled.UNKNOWN:
+                audit_uncertain(runtime, command, identifier, audited, error, details)
+                raise
+    runtime.audit.append(command, identifier, audited, "ok", **dict(details or {}))
     return differences
 
 

@@ -14,11 +14,9 @@ from typing import TYPE_CHECKING
 from umacct.config import ProfileConfig
 from umacct.errors import InvalidInputError, RefusedError
 from umacct.policy import (
-    AccountFacts,
     ActionKind,
     Stage,
     active_states,
-    evaluate,
     expired_states,
     expiry_instant,
     grace_states,
@@ -38,7 +36,6 @@ from umacct.services.accounts import (
     departure_key,
     evaluate_account,
     profile_of,
-    recovery_address,
     rules_for,
 )
 from umacct.services.changes import PlannedChange, apply_change
@@ -47,6 +44,7 @@ from umacct.tokens import TokenPurpose
 if TYPE_CHECKING:
     from umacct.policy import Evaluation, ResourceState
     from umacct.services.runtime import Runtime
+    from umacct.services.steps import Step
 
 
 SAVED_AFFILIATIONS = "affiliations"
@@ -99,6 +97,12 @@ def outcome(
         action=action,
         message=message,
     )
+
+
+def _done(step: Step, runtime: Runtime) -> AccountOutcome:
+    result = step.run(runtime)
+    assert result is not None  # the transitions' steps always end with an outcome
+    return result
 
 
 # --- transitions ----------------------------------------------------------------------------
@@ -207,45 +211,13 @@ def enter_grace(
     notice from today ("late: notice period"). ``notice=False`` (``suspend --no-notice``)
     cuts at the profile's date: an account whose grace is already over then expires at once.
     """
-    rules = rules_for(account.profile_key or "", profile)
-    policy = runtime.config.policy
-    evaluation = evaluate(
-        rules,
-        AccountFacts(Stage.ACTIVE, end_of_activity),
-        runtime.today(),
-        purge_after_days=policy.purge_after_days,
-        warn_days=tuple(policy.warn_days_before_expiry),
-        minimum_notice_days=policy.minimum_notice_days if notice else 0,
-    )
-    grace_end = evaluation.grace_end if notice else evaluation.policy_grace_end
-    assert grace_end is not None  # an end of activity always gives a grace end
-    if evaluation.notice_late:
-        details = {**details, "late_notice": grace_end.isoformat()}
-    change = grace_change(
-        runtime,
-        account,
-        profile,
-        end_of_activity,
-        grace_end,
-        record_end_of_activity=account.end_of_activity != end_of_activity,
-    )
-    if not dry_run:
-        save_for_reinstatement(runtime, account, profile)
-    apply_change(runtime, change, command=command, dry_run=dry_run, details=details)
-    if not dry_run:
-        runtime.tokens.cancel(account.identifier)
-    after = change.simulate(runtime.config)
-    if grace_end < runtime.today():  # --no-notice on a grace already over
-        return expire(runtime, after, grace_end, command=command, dry_run=dry_run, details=details)
-    tell_departure(runtime, after, profile, end_of_activity, grace_end, dry_run=dry_run)
-    late = " (late: notice period)" if evaluation.notice_late and notice else ""
-    return outcome(
-        runtime,
-        after,
-        "suspend",
-        f"grace period until {grace_end.isoformat()}{late}",
-        changed=True,
-    )
+    from umacct.services.steps import grace_step
+
+    step = grace_step(
+        runtime, account, profile, end_of_activity,
+        command=command, dry_run=dry_run, details=details, notice=notice,
+    )  # fmt: skip
+    return _done(step, runtime)
 
 
 def lengthen_for_notice(
@@ -263,22 +235,12 @@ def lengthen_for_notice(
     Its grace end moves to ``today + minimum_notice_days`` (state and ``pwdEndTime``), and it
     gets the departure mail and any warning due, in this run.
     """
-    state = account.account_state
-    grace_end = evaluation.grace_end
-    assert state is not None and state.start is not None and grace_end is not None
-    end_of_activity = state.start - timedelta(days=1)
-    change = grace_change(runtime, account, profile, end_of_activity, grace_end)
-    details = {**details, "late_notice": grace_end.isoformat()}
-    apply_change(runtime, change, command=command, dry_run=dry_run, details=details)
-    after = change.simulate(runtime.config)
-    tell_departure(runtime, after, profile, end_of_activity, grace_end, dry_run=dry_run)
-    return outcome(
-        runtime,
-        after,
-        "notice",
-        f"told today: grace period until {grace_end.isoformat()} (late: notice period)",
-        changed=True,
+    from umacct.services.steps import notice_step
+
+    step = notice_step(
+        runtime, account, profile, evaluation, command=command, dry_run=dry_run, details=details
     )
+    return _done(step, runtime)
 
 
 def tell_departure(
@@ -367,40 +329,12 @@ def expire(
     details: dict[str, object],
 ) -> AccountOutcome:
     """End the grace period: login and mail stop; forwarding is removed and kept aside."""
-    names = runtime.config.attributes
-    forwarding = account.values(names.forwarding)
-    if forwarding and not dry_run:
-        runtime.store.save_values(
-            account.identifier, {SAVED_FORWARDING: forwarding}, runtime.clock.now()
-        )
-    change = expired_change(runtime, account, grace_end)
-    apply_change(runtime, change, command=command, dry_run=dry_run, details=details)
-    expired_on = grace_end + timedelta(days=1)
-    if not dry_run:
-        runtime.tokens.cancel(account.identifier)
-        from umacct.services.profiles import drop_alias_of_expired  # it imports this module
+    from umacct.services.steps import expire_step
 
-        drop_alias_of_expired(runtime, account)
-        recovery = recovery_address(runtime, account)
-        if recovery:
-            # Never a day already gone: the data goes at the first purge from that day.
-            purge_on = max(
-                expired_on + timedelta(days=runtime.config.policy.purge_after_days),
-                runtime.today(),
-            )
-            runtime.mailer.send(
-                account.identifier,
-                "expired",
-                recovery,
-                {
-                    "name": account.display_name,
-                    "account": account.identifier,
-                    "expiry_date": expired_on.isoformat(),
-                    "purge_date": purge_on.isoformat(),
-                },
-            )
-    after = change.simulate(runtime.config)
-    return outcome(runtime, after, "expire", f"expired on {expired_on.isoformat()}", changed=True)
+    step = expire_step(
+        runtime, account, grace_end, command=command, dry_run=dry_run, details=details
+    )
+    return _done(step, runtime)
 
 
 # --- commands -------------------------------------------------------------------------------

@@ -20,13 +20,11 @@ from umacct.errors import InvalidInputError, RefusedError, UmacctError
 from umacct.policy import ActionKind, Stage, awaiting_deletion_states
 from umacct.services.accounts import Account, evaluate_account, iter_accounts, profile_of
 from umacct.services.arrivals import arrival_day, arrivals_due, arrive
-from umacct.services.changes import PlannedChange, apply_change
+from umacct.services.changes import PlannedChange, send_changes
 from umacct.services.lifecycle import (
     AccountOutcome,
     active_change,
     enter_grace,
-    expire,
-    lengthen_for_notice,
     outcome,
     send_warning,
     state_targets,
@@ -34,6 +32,7 @@ from umacct.services.lifecycle import (
 from umacct.services.profiles import drop_ended_profile_affiliations, ended_profile_affiliations
 from umacct.services.purge import purge_account
 from umacct.services.runtime import Runtime
+from umacct.services.steps import Step, expire_step, grace_step, notice_step
 
 if TYPE_CHECKING:
     from umacct.config import ProfileConfig
@@ -148,20 +147,22 @@ def sweep(
             stack.enter_context(runtime.audit.group_commit())
         due = iter(kept if kept is not None else due_accounts(runtime, summary.as_of))
         purged = 0
+        pipelined = not summary.dry_run and not purge
         while batch := list(itertools.islice(due, SWEEP_BATCH)):
             results: list[AccountOutcome] = []
             stopped: UmacctError | None = None
             with _batched(runtime, dry_run=summary.dry_run, purge=purge):
-                for account in batch:
+                if pipelined:
+                    stopped = _sweep_pipelined(runtime, batch, summary, results)
+                for account in [] if pipelined else batch:
                     capped = purge and purged >= purge_limit
                     try:
-                        result = _sweep_one(
+                        result = _sweep_step(
                             runtime, account, summary.dry_run, purge=purge and not capped,
                             mark=not capped,
-                        )  # fmt: skip
+                        ).run(runtime)  # fmt: skip
                     except UmacctError as error:
-                        if error.exit_code in (69, 75):
-                            # The directory or the store is gone: stop, a rerun completes it.
+                        if _stops(error):
                             stopped = error
                             break
                         summary.errors.append(f"{account.identifier}: {error.message}")
@@ -179,6 +180,62 @@ def sweep(
             yield from results
             if stopped is not None:
                 raise stopped
+
+
+def _stops(error: UmacctError) -> bool:
+    """Whether ``error`` stops the sweep: the directory or the store is gone (a rerun completes)."""
+    return error.exit_code in (69, 75)
+
+
+def _sweep_pipelined(
+    runtime: Runtime, batch: list[Account], summary: SweepSummary, results: list[AccountOutcome]
+) -> UmacctError | None:
+    """Sweep ``batch`` with its writes in flight together; the error that stops the sweep.
+
+    Each account's step is planned first, in order (what comes before its write); then the
+    writes go, and each step is run in order, its write's answer read as it comes: audits,
+    mail and outcomes come in the batch's order, as one at a time. After a stopping error
+    the steps whose write went are still run (their writes settled, audited and told);
+    the others wait for the rerun.
+    """
+    planned: list[Step | UmacctError] = []
+    for account in batch:
+        try:
+            planned.append(_sweep_step(runtime, account, False, purge=False))
+        except UmacctError as error:
+            planned.append(error)
+            if _stops(error):
+                break
+    steps = [step for step in planned if isinstance(step, Step) and step.change is not None]
+    try:
+        sent = send_changes(runtime, [step.change for step in steps if step.change is not None])
+    except UmacctError:
+        sent = {}  # nothing went: each step writes on its own, and meets the error itself
+    stopped: UmacctError | None = None
+    try:
+        for account, step in zip(batch, planned, strict=False):
+            pending = sent.get(id(step.change)) if isinstance(step, Step) else None
+            if stopped is not None and pending is None:
+                continue  # not written: left for the rerun
+            try:
+                if isinstance(step, UmacctError):
+                    raise step
+                result = step.run(runtime, pending)
+            except UmacctError as error:
+                if stopped is None and _stops(error):
+                    stopped = error
+                else:
+                    summary.errors.append(f"{account.identifier}: {error.message}")
+                continue
+            if result is not None:
+                summary.add(result)
+                results.append(result)
+    finally:
+        batches = {id(pending.batch): pending.batch for pending in sent.values()}
+        for modifies in batches.values():
+            modifies.close()
+    lost = next((modifies.lost for modifies in batches.values() if modifies.lost), None)
+    return stopped or lost
 
 
 SWEEP_BATCH = 100
@@ -211,30 +268,33 @@ def _batched(runtime: Runtime, *, dry_run: bool, purge: bool) -> Iterator[None]:
         yield
 
 
-def _sweep_one(
+def _sweep_step(
     runtime: Runtime, account: Account, dry_run: bool, *, purge: bool, mark: bool = True
-) -> AccountOutcome | None:
+) -> Step:
+    """What the sweep does to ``account`` today, planned up to its write (if it makes one)."""
     arrival = arrival_day(account)
     if arrival is not None and arrival <= runtime.today():
-        return arrive(runtime, account, dry_run=dry_run)
+        return Step(lambda: arrive(runtime, account, dry_run=dry_run))
     if account.stage is Stage.FOREIGN:
-        return outcome(
-            runtime, account, "skipped", "state set by another tool: left alone", changed=False
+        return Step(
+            lambda: outcome(
+                runtime, account, "skipped", "state set by another tool: left alone", changed=False
+            )
         )
     profile = profile_of(account, runtime.config)
     evaluation = evaluate_account(runtime, account, profile)
     action = evaluation.action_due
     if action is None:
-        return _ended_activity(runtime, account, dry_run=dry_run)
+        return Step(lambda: _ended_activity(runtime, account, dry_run=dry_run))
     details: dict[str, object] = {"sweep": runtime.today().isoformat()}
     kind = action.kind
     if kind is ActionKind.NOTICE:
-        return lengthen_for_notice(
+        return notice_step(
             runtime, account, profile, evaluation, command="sweep", dry_run=dry_run, details=details
         )
     if kind in (ActionKind.SUSPEND, ActionKind.SUSPEND_AND_EXPIRE):
         assert account.end_of_activity is not None
-        return enter_grace(
+        return grace_step(
             runtime,
             account,
             profile,
@@ -245,7 +305,7 @@ def _sweep_one(
         )
     if kind is ActionKind.EXPIRE:
         assert evaluation.grace_end is not None
-        return expire(
+        return expire_step(
             runtime,
             account,
             evaluation.grace_end,
@@ -254,32 +314,52 @@ def _sweep_one(
             details=details,
         )
     if kind is ActionKind.WARN:
-        return send_warning(runtime, account, evaluation, action.warn_days or 0, dry_run=dry_run)
+        warn_days = action.warn_days or 0
+        return Step(lambda: send_warning(runtime, account, evaluation, warn_days, dry_run=dry_run))
     if kind is ActionKind.REACTIVATE:
         change = active_change(runtime, account, profile, runtime.today())
-        apply_change(runtime, change, command="sweep", dry_run=dry_run, details=details)
-        return outcome(
-            runtime, account, "reactivate", "end of activity moved: active again", changed=True
-        )
+        return Step(
+            lambda: outcome(
+                runtime, account, "reactivate", "end of activity moved: active again", changed=True
+            ),
+            change, "sweep", details, dry_run,
+        )  # fmt: skip
     if kind is ActionKind.PURGE:
-        if purge:
-            return purge_account(runtime, account, dry_run=dry_run)
-        if account.facts().awaiting_deletion or not mark:
-            return outcome(
+        return _purge_step(runtime, account, dry_run, details, purge=purge, mark=mark)
+    return Step(lambda: None)
+
+
+def _purge_step(
+    runtime: Runtime,
+    account: Account,
+    dry_run: bool,
+    details: dict[str, object],
+    *,
+    purge: bool,
+    mark: bool,
+) -> Step:
+    """A purgeable account: purged (``--purge``), else marked for the other tools, once."""
+    if purge:
+        return Step(lambda: purge_account(runtime, account, dry_run=dry_run))
+    if account.facts().awaiting_deletion or not mark:
+        return Step(
+            lambda: outcome(
                 runtime, account, "purgeable", "purgeable (run with --purge)", changed=False
             )
-        change = PlannedChange(
-            account, state_targets(runtime, account, awaiting_deletion_states(runtime.today()))
         )
-        apply_change(runtime, change, command="sweep", dry_run=dry_run, details=details)
-        return outcome(
+    change = PlannedChange(
+        account, state_targets(runtime, account, awaiting_deletion_states(runtime.today()))
+    )
+    return Step(
+        lambda: outcome(
             runtime,
             change.simulate(runtime.config),
             "awaiting-deletion",
             "purgeable: marked I:SupannSupprCompte for other tools (purged with --purge)",
             changed=True,
-        )
-    return None
+        ),
+        change, "sweep", details, dry_run,
+    )  # fmt: skip
 
 
 def _ended_activity(runtime: Runtime, account: Account, *, dry_run: bool) -> AccountOutcome | None:
