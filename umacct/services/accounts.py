@@ -383,8 +383,14 @@ def departure_key(end_of_activity: date) -> str:
     return end_of_activity.isoformat()
 
 
-def account_facts(runtime: Runtime, account: Account) -> AccountFacts:
-    """The policy's facts on the account, with the day its departure was notified (in grace)."""
+def account_facts(
+    runtime: Runtime, account: Account, notified: tuple[str, date] | None = None
+) -> AccountFacts:
+    """The policy's facts on the account, with the day its departure was notified (in grace).
+
+    ``notified``: the key and day of a departure notice just recorded, used instead of
+    looking it up when it is the one the account's state names (the look-up would find it).
+    """
     facts = account.facts()
     state = account.account_state
     departure: date | None = None
@@ -393,20 +399,27 @@ def account_facts(runtime: Runtime, account: Account) -> AccountFacts:
     elif facts.stage is Stage.EXPIRED:  # tells whether the notice rule lengthened the grace
         departure = account.end_of_activity
     if departure is not None:
-        notified = runtime.notice_day(
-            account.identifier, DEPARTURE_NOTICE, departure_key(departure)
-        )
-        if notified is not None:
-            facts = dataclasses.replace(facts, notified_on=notified)
+        key = departure_key(departure)
+        if notified is not None and notified[0] == key:
+            notified_day: date | None = notified[1]
+        else:
+            notified_day = runtime.notice_day(account.identifier, DEPARTURE_NOTICE, key)
+        if notified_day is not None:
+            facts = dataclasses.replace(facts, notified_on=notified_day)
     return facts
 
 
-def evaluate_account(runtime: Runtime, account: Account, profile: ProfileConfig) -> Evaluation:
-    """The policy's view of the account today."""
+def evaluate_account(
+    runtime: Runtime,
+    account: Account,
+    profile: ProfileConfig,
+    notified: tuple[str, date] | None = None,
+) -> Evaluation:
+    """The policy's view of the account today (``notified``: see ``account_facts``)."""
     policy = runtime.config.policy
     return evaluate(
         rules_for(account.profile_key or "", profile),
-        account_facts(runtime, account),
+        account_facts(runtime, account, notified),
         runtime.today(),
         purge_after_days=policy.purge_after_days,
         warn_days=tuple(policy.warn_days_before_expiry),

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
 
 from umacct.config import ProfileConfig
 from umacct.errors import InvalidInputError, RefusedError
@@ -78,12 +79,26 @@ class AccountOutcome:
 
 
 def outcome(
-    runtime: Runtime, account: Account, action: str, message: str, *, changed: bool
+    runtime: Runtime,
+    account: Account,
+    action: str,
+    message: str,
+    *,
+    changed: bool,
+    evaluated: tuple[ProfileConfig, Evaluation] | None = None,
 ) -> AccountOutcome:
-    """Describe an account as it stands after ``action`` (re-evaluated for today)."""
+    """Describe an account as it stands after ``action`` (re-evaluated for today).
+
+    ``evaluated``: the account's evaluation for a profile, made since the last change (it
+    is used when that is the account's profile).
+    """
     state = account.account_state
     profile = runtime.config.profiles.get(account.profile_key or "")
-    evaluation = evaluate_account(runtime, account, profile) if profile else None
+    evaluation = None
+    if evaluated is not None and profile is not None and evaluated[0] is profile:
+        evaluation = evaluated[1]
+    elif profile:
+        evaluation = evaluate_account(runtime, account, profile)
     return AccountOutcome(
         account=account.identifier,
         profile=account.profile_key,
@@ -251,10 +266,14 @@ def tell_departure(
     grace_end: date,
     *,
     dry_run: bool,
-) -> None:
-    """The departure mail (recorded: the notice counts from today), then any warning due."""
+) -> tuple[ProfileConfig, Evaluation] | None:
+    """The departure mail (recorded: the notice counts from today), then any warning due.
+
+    Returns the account's evaluation made once the notice is recorded (``outcome`` takes
+    it); None for a dry run.
+    """
     if dry_run:
-        return
+        return None
     runtime.mailer.send(
         account.identifier,
         "grace_started",
@@ -266,17 +285,17 @@ def tell_departure(
             "extendable": _extendable(profile),
         },
     )
-    runtime.store.record_notice(
-        account.identifier,
-        DEPARTURE_NOTICE,
-        departure_key(end_of_activity),
-        runtime.clock.now(),
-    )
-    evaluation = evaluate_account(runtime, account, profile)
+    now = runtime.clock.now()
+    key = departure_key(end_of_activity)
+    recorded = runtime.store.record_notice(account.identifier, DEPARTURE_NOTICE, key, now)
+    # Just recorded, the notice is the one a look-up would find: from now's day.
+    day = now.astimezone(ZoneInfo(runtime.config.policy.timezone)).date()
+    evaluation = evaluate_account(runtime, account, profile, (key, day) if recorded else None)
     if evaluation.action_due is not None and evaluation.action_due.kind is ActionKind.WARN:
         send_warning(
             runtime, account, evaluation, evaluation.action_due.warn_days or 0, dry_run=False
         )
+    return profile, evaluation
 
 
 def send_warning(

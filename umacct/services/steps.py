@@ -104,7 +104,9 @@ def grace_step(
             return expire(
                 runtime, after, grace_end, command=command, dry_run=dry_run, details=details
             )
-        tell_departure(runtime, after, profile, end_of_activity, grace_end, dry_run=dry_run)
+        evaluated = tell_departure(
+            runtime, after, profile, end_of_activity, grace_end, dry_run=dry_run
+        )
         late = " (late: notice period)" if evaluation.notice_late and notice else ""
         return outcome(
             runtime,
@@ -112,6 +114,7 @@ def grace_step(
             "suspend",
             f"grace period until {grace_end.isoformat()}{late}",
             changed=True,
+            evaluated=evaluated,
         )
 
     return Step(after, change, command, details, dry_run)
@@ -137,13 +140,16 @@ def notice_step(
 
     def after() -> AccountOutcome:
         after = change.simulate(runtime.config)
-        tell_departure(runtime, after, profile, end_of_activity, grace_end, dry_run=dry_run)
+        evaluated = tell_departure(
+            runtime, after, profile, end_of_activity, grace_end, dry_run=dry_run
+        )
         return outcome(
             runtime,
             after,
             "notice",
             f"told today: grace period until {grace_end.isoformat()} (late: notice period)",
             changed=True,
+            evaluated=evaluated,
         )
 
     return Step(after, change, command, details, dry_run)
