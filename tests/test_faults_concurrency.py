@@ -33,7 +33,7 @@ from umacct.services.runtime import Runtime
 
 __all__ = ["site"]
 
-SWEEP_PEOPLE = 500
+SWEEP_PEOPLE = 1500  # enough for the first sweep to still run when the second starts
 ENDED = month_end(-1)  # in grace today, the real day of the tool's processes
 
 
@@ -51,7 +51,7 @@ def test_a_second_sweep_while_one_runs_exits_75_and_nothing_is_applied_twice(sit
             for n in range(SWEEP_PEOPLE)
         ]
     )
-    first = site.spawn("sweep")
+    first = site.spawn("sweep", "--max-changes", str(SWEEP_PEOPLE))
     wait_until(lambda: site.audit_lines() >= 10, "the first sweep at work")
     second = site.run("sweep")
     assert first.poll() is None, "the first sweep ended too early for the test to mean anything"
