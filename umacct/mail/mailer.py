@@ -165,6 +165,8 @@ class Mailer:
         self._relay_failure: str | None = None
         self._breaker_lock = threading.Lock()
         self._in_flight: MailBatch | None = None
+        self._validity: dict[str, tuple[str, str]] = {}
+        """The French and English link lifetimes by purpose, worked out once a run."""
 
     def batch(self) -> contextlib.AbstractContextManager[None]:
         """Messages sent in the block reach the disk together at its end (the outbox's).
@@ -365,12 +367,12 @@ class Mailer:
         if purpose == "extension":  # valid until the grace end, not for a [tokens] lifetime
             fr, en = "jusqu'à la fermeture du compte", "until the account closes"
             return {"link": link, "link_validity_fr": fr, "link_validity_en": en}
-        lifetime = parse_duration(getattr(self._config.tokens, f"{purpose}_ttl"))
-        return {
-            "link": link,
-            "link_validity_fr": french_duration(lifetime),
-            "link_validity_en": english_duration(lifetime),
-        }
+        validity = self._validity.get(purpose)
+        if validity is None:
+            lifetime = parse_duration(getattr(self._config.tokens, f"{purpose}_ttl"))
+            validity = french_duration(lifetime), english_duration(lifetime)
+            self._validity[purpose] = validity
+        return {"link": link, "link_validity_fr": validity[0], "link_validity_en": validity[1]}
 
 
 def _check_link_arguments(
