@@ -30,6 +30,7 @@ from umacct.state.extension_requests import (
     SQLiteExtensionRequests,
 )
 from umacct.state.sqlite_errors import sqlite_reported
+from umacct.state.token_rows import insert_token_rows
 
 _LOCK_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
 _LOCK_POLL_SECONDS = 0.1
@@ -272,30 +273,13 @@ class SQLiteStore(Closing, SQLiteExtensionRequests):
 
         All in one transaction (one disk sync).
         """
-        ids = []
+        rows = [
+            (token.account, token.purpose, token.token_hash, to_stored_time(token.issued_at),
+             to_stored_time(token.expires_at), json.dumps(token.payload, sort_keys=True))
+            for token in tokens
+        ]  # fmt: skip
         with self._writing():
-            for token in tokens:
-                now = to_stored_time(token.issued_at)
-                self._conn.execute(
-                    "UPDATE tokens SET cancelled_at = ? WHERE account = ? AND purpose = ?"
-                    " AND used_at IS NULL AND cancelled_at IS NULL",
-                    (now, token.account, token.purpose),
-                )
-                # fetchall steps the statement to its end before the commit.
-                [row] = self._conn.execute(
-                    "INSERT INTO tokens (account, purpose, token_hash, issued_at, expires_at,"
-                    " payload) VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
-                    (
-                        token.account,
-                        token.purpose,
-                        token.token_hash,
-                        now,
-                        to_stored_time(token.expires_at),
-                        json.dumps(token.payload, sort_keys=True),
-                    ),
-                ).fetchall()
-                ids.append(int(row["id"]))
-        return ids
+            return insert_token_rows(self._conn, rows)
 
     @sqlite_reported
     def find_token(self, token_hash: str) -> StoredToken | None:
