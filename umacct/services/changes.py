@@ -76,17 +76,24 @@ def modify_of(
     )
 
 
-def send_changes(runtime: Runtime, changes: Sequence[PlannedChange]) -> dict[int, PendingModify]:
+def send_changes(
+    runtime: Runtime, changes: Sequence[PlannedChange], *, command: str
+) -> dict[int, PendingModify]:
     """Send the writes of ``changes`` ahead of their audit (see ``apply_change``'s ``sent``).
 
-    The audit log is checked writable first. Returns, by ``id()`` of each change that
-    differs from what was read, its modify in flight; ``close()`` the batch of any of them
-    once every one was applied (``apply_change``).
+    First one ``pending`` audit record, on disk, names the accounts about to be written (as
+    a bulk intake's does): a process killed before the writes' own records leaves that
+    trace. Returns, by ``id()`` of each change that differs from what was read, its modify
+    in flight; ``close()`` the batch of any of them once every one was applied
+    (``apply_change``).
     """
     writes = [(change, differences) for change in changes if (differences := change.differences())]
     if not writes:
         return {}
-    runtime.audit.ensure_writable()
+    audit = runtime.audit
+    audit.write([audit.record(
+        command, None, {}, "pending", accounts=[change.account.identifier for change, _ in writes]
+    )])  # fmt: skip
     batch = runtime.directory.modify_many(
         [modify_of(runtime, change, differences) for change, differences in writes]
     )

@@ -208,7 +208,9 @@ def _sweep_pipelined(
                 break
     steps = [step for step in planned if isinstance(step, Step) and step.change is not None]
     try:
-        sent = send_changes(runtime, [step.change for step in steps if step.change is not None])
+        sent = send_changes(
+            runtime, [step.change for step in steps if step.change is not None], command="sweep"
+        )
     except UmacctError:
         sent = {}  # nothing went: each step writes on its own, and meets the error itself
     stopped: UmacctError | None = None
