@@ -3,10 +3,19 @@
 from __future__ import annotations
 
 import sqlite3
+from datetime import date
+from types import SimpleNamespace
 
+from helpers import minimal_config
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from umacct.config import parse_config
+from umacct.identifiers import PersonName
+from umacct.intake import IntakeRow
+from umacct.policy.dates import to_supann_date
+from umacct.services.arrivals import arrival_states
+from umacct.services.create_entry import NewEntries
 from umacct.state import token_rows
 from umacct.state.token_rows import TokenRow, insert_token_rows
 from umacct.store import _MIGRATIONS
@@ -62,3 +71,75 @@ def test_a_batch_of_tokens_gives_the_rows_ids_and_cancellations_of_one_by_one(
 
 def _table(conn: sqlite3.Connection) -> list[tuple[object, ...]]:
     return conn.execute("SELECT * FROM tokens ORDER BY id").fetchall()
+
+
+# --- a new account's entry: its states' values built once per arrival day -----------------------
+
+_DAYS = st.dates(min_value=date(2000, 1, 1), max_value=date(2090, 12, 31))
+
+
+def _former_attributes(
+    runtime: object, row: IntakeRow, uid: str, identifier: str, today: date
+) -> dict[str, list[str]]:
+    """What ``_Creator._attributes`` built before, every row's states formatted again."""
+    config = parse_config(minimal_config())
+    profile = config.profiles[row.profile]
+    names = config.attributes
+    states = arrival_states(today, row.arrival)
+    full_name = f"{row.name.given_name} {row.name.surname}"
+    attributes: dict[str, list[str]] = {
+        "objectClass": ["inetOrgPerson", "eduPerson", "supannPerson"],
+        "uid": [uid],
+        "mail": [identifier],
+        "cn": [full_name],
+        "sn": [row.name.surname],
+        "givenName": [row.name.given_name],
+        "displayName": [full_name],
+        names.principal_name: [identifier],
+        config.directory.profile_attribute: [row.profile],
+        names.affiliation: list(profile.affiliations),
+        names.primary_affiliation: list(profile.affiliations[:1]),
+        names.personal_mail: [row.personal_email],
+        names.state_date: [state.format() for state in states],
+        names.state: [state.short().format() for state in states],
+    }
+    if row.external_id:
+        attributes[profile.external_id_attribute] = [row.external_id]
+    if row.end_of_activity:
+        attributes[profile.end_date_attribute] = [to_supann_date(row.end_of_activity)]
+    return {name: values for name, values in attributes.items() if values}
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    _DAYS,
+    st.lists(
+        st.tuples(st.none() | _DAYS, st.none() | _DAYS, st.none() | st.just("E123")), max_size=8
+    ),
+)
+def test_a_new_entry_is_the_one_built_before_whatever_the_days(
+    today: date, rows: list[tuple[date | None, date | None, str | None]]
+) -> None:
+    runtime = SimpleNamespace(config=parse_config(minimal_config()))
+    entries = NewEntries(runtime, today)  # type: ignore[arg-type]
+    profile = runtime.config.profiles["etudiant"]
+    built = []
+    for number, (arrival, end, external_id) in enumerate(rows):
+        row = IntakeRow(
+            number + 2, PersonName("Jean", "Dupont"), "etudiant", "jd@gmail.com", end,
+            external_id, arrival,
+        )  # fmt: skip
+        states = entries.states(arrival)
+        assert states == arrival_states(today, arrival)
+        attributes = entries.attributes(row, profile, "jdupont", "jean.dupont@etu.x", states)
+        assert attributes == _former_attributes(runtime, row, "jdupont", "jean.dupont@etu.x", today)
+        built.append(attributes)
+        # States not from ``states()`` are formatted as they are.
+        other = arrival_states(today, date(2095, 1, 1))
+        assert entries.attributes(row, profile, "u", "i", other)["supannRessourceEtatDate"] == [
+            state.format() for state in other
+        ]
+    # Every entry has lists of its own.
+    for attributes in built:
+        attributes["supannRessourceEtat"].append("x")
+    assert all(len(attributes["supannRessourceEtat"]) == 3 for attributes in built)

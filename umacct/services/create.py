@@ -17,7 +17,6 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from umacct.audit import AuditRecord
-from umacct.config import ProfileConfig
 from umacct.directory import AlreadyExistsError
 from umacct.directory.escape import dn_join
 from umacct.errors import InvalidInputError, RefusedError, UmacctError, UnavailableError
@@ -34,11 +33,11 @@ from umacct.services.arrivals import (
     ActivationLink,
     PendingLinks,
     Recipient,
-    arrival_states,
     send_activation_link,
     start_activation_links,
 )
 from umacct.services.changes import PlannedChange, apply_change, audit_uncertain
+from umacct.services.create_entry import OBJECT_CLASSES, NewEntries
 from umacct.services.create_lookup import (
     Known,
     PurgeSnapshot,
@@ -47,9 +46,6 @@ from umacct.services.create_lookup import (
     remember,
 )
 from umacct.services.create_results import CreateOutcome, NewAccount, RowFailure, row_failure
-from umacct.services.lifecycle import (
-    end_of_activity_value,
-)
 from umacct.services.profiles import (
     ALIAS_ATTRIBUTE,
     REF_PREVIOUS,
@@ -67,13 +63,18 @@ from umacct.services.runtime import Runtime
 from umacct.store import PurgeRecord
 from umacct.tokens import TokenPurpose
 
-__all__ = ["CreateOutcome", "RowFailure", "create_people", "create_person"]
+__all__ = [
+    "OBJECT_CLASSES",
+    "CreateOutcome",
+    "RowFailure",
+    "create_people",
+    "create_person",
+]
 
 BATCH_SIZE = 200
 """Rows planned and added together (pipelined), their mail sent while the next batch is added."""
 INTAKE_LOCK_WAIT_SECONDS = 10
 """How long a run that creates accounts waits for another one to finish, then exit 75."""
-OBJECT_CLASSES = ("inetOrgPerson", "eduPerson", "supannPerson")
 _ADD_ATTEMPTS = 3
 
 
@@ -223,6 +224,7 @@ class _Creator:
         """Lower-cased DNs of the existing accounts rows of this run matched (and may change)."""
         self._audit_checked = False
         self.purges = PurgeSnapshot(runtime.store)
+        self.entries = NewEntries(runtime, self.today)
 
     # --- one row --------------------------------------------------------------------------------
 
@@ -473,7 +475,7 @@ class _Creator:
     def _prepare(self, row: IntakeRow, known: Known) -> NewAccount:
         """Choose the identifier of a new account (claimed for this run) and its entry."""
         profile = self.config.profiles[row.profile]
-        states = arrival_states(self.today, row.arrival)
+        states = self.entries.states(row.arrival)
         uid = choose_local_part(
             row.name.local_part,
             lambda candidate: self._taken(candidate, known),
@@ -481,7 +483,7 @@ class _Creator:
         )
         identifier = institutional_address(uid, profile.domain)
         dn = dn_join("uid", uid, self.config.directory.people_dn)
-        attributes = self._attributes(row, profile, uid, identifier, states)
+        attributes = self.entries.attributes(row, profile, uid, identifier, states)
         self.claimed.add(uid)
         return NewAccount(row, uid, identifier, dn, attributes, states)
 
@@ -535,40 +537,6 @@ class _Creator:
             or candidate in self.claimed
             or self.purges.find(candidate) is not None
         )
-
-    def _attributes(
-        self,
-        row: IntakeRow,
-        profile: ProfileConfig,
-        uid: str,
-        identifier: str,
-        states: Sequence[ResourceState],
-    ) -> dict[str, list[str]]:
-        names = self.config.attributes
-        full_name = _full_name(row)
-        attributes: dict[str, list[str]] = {
-            "objectClass": list(OBJECT_CLASSES),
-            "uid": [uid],
-            "mail": [identifier],
-            "cn": [full_name],
-            "sn": [row.name.surname],
-            "givenName": [row.name.given_name],
-            "displayName": [full_name],
-            names.principal_name: [identifier],
-            self.config.directory.profile_attribute: [row.profile],
-            names.affiliation: list(profile.affiliations),
-            names.primary_affiliation: list(profile.affiliations[:1]),
-            names.personal_mail: [row.personal_email],
-            names.state_date: [state.format() for state in states],
-            names.state: [state.short().format() for state in states],
-        }
-        if row.external_id:
-            attributes[profile.external_id_attribute] = [row.external_id]
-        if row.end_of_activity:
-            attributes[profile.end_date_attribute] = [
-                end_of_activity_value(self.runtime, row.end_of_activity)
-            ]
-        return {name: values for name, values in attributes.items() if values}
 
     def _apply(self, row: IntakeRow, change: PlannedChange, **details: object) -> None:
         """Write a change to an existing person's account for ``row`` (audited first)."""
