@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import sqlite3
-from datetime import date
+from collections.abc import Callable
+from datetime import UTC, date, datetime
+from pathlib import Path
 from types import SimpleNamespace
 
 from helpers import minimal_config
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from umacct.audit import AuditLog, _audited_changes, _audited_entry
+from umacct.clock import FixedClock
 from umacct.config import parse_config
 from umacct.identifiers import PersonName
 from umacct.intake import IntakeRow
@@ -143,3 +147,45 @@ def test_a_new_entry_is_the_one_built_before_whatever_the_days(
     for attributes in built:
         attributes["supannRessourceEtat"].append("x")
     assert all(len(attributes["supannRessourceEtat"]) == 3 for attributes in built)
+
+
+# --- a new account's audit record: its changes built straight from the entry ------------------
+
+_NAMES = st.sampled_from(
+    ["cn", "mail", "userPassword", "USERPASSWORD;binary", "2.5.4.35", "secretary", "x\u202e"]
+) | st.text(st.characters(), max_size=6)
+_VALUES = st.lists(
+    st.text(st.characters(), max_size=5) | st.sampled_from(["a", "é", "\x1b", "\u2028"]),
+    max_size=3,
+)
+_ODD = st.lists(st.integers() | st.none() | st.text(max_size=2), min_size=1, max_size=2)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.dictionaries(_NAMES, _VALUES | _ODD, max_size=6))
+def test_an_added_entry_is_audited_as_its_changes_from_nothing(
+    attributes: dict[str, list[str]],
+) -> None:
+    expected = outcome(
+        _audited_changes, {n: {"before": [], "after": v} for n, v in attributes.items()}
+    )
+    assert outcome(_audited_entry, attributes) == expected
+
+
+def test_an_added_entry_record_is_the_record_of_its_changes(tmp_path: Path) -> None:
+    clock = FixedClock(datetime(2027, 1, 1, 8, tzinfo=UTC))
+    log = AuditLog(tmp_path / "audit.jsonl", clock)
+    entry = {"uid": ["jd"], "userPassword": ["s"], "cn": ["J\x1bD"], "objectClass": ["a", "b"]}
+    changes = {name: {"before": [], "after": values} for name, values in entry.items()}
+    added = log.record_added("create", "j@x.fr", entry, "ok", line=3)
+    assert added == log.record("create", "j@x.fr", changes, "ok", line=3)
+    assert added.to_json() == log.record("create", "j@x.fr", changes, "ok", line=3).to_json()
+    entry["uid"].append("other")  # the record keeps its own copy
+    assert added.changes["uid"] == {"before": [], "after": ["jd"]}
+
+
+def outcome(function: Callable[..., object], *args: object) -> tuple[str, object]:
+    try:
+        return "ok", function(*args)
+    except Exception as error:
+        return "error", type(error)

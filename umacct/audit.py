@@ -190,6 +190,28 @@ def _audited_changes(changes: Changes) -> dict[str, dict[str, list[str]]]:
     return _escape_changes(redacted)
 
 
+def _audited_entry(attributes: Mapping[str, list[str]]) -> dict[str, dict[str, list[str]]]:
+    """``_audited_changes`` of an entry added: ``{name: {"before": [], "after": values}}``.
+
+    Built directly, without the walk of two sides per attribute (a bulk intake's record).
+    """
+    redacted: dict[str, dict[str, list[str]]] = {}
+    texts: list[str] = []
+    exact = True
+    for name, values in attributes.items():
+        kept = ([REDACTED] if values else []) if is_secret_name(name) else list(values)
+        redacted[name] = {"before": [], "after": kept}
+        exact = exact and type(name) is str
+        texts.append(name)
+        texts += kept
+    try:
+        if exact and "".join(texts).isprintable():
+            return redacted
+    except TypeError:  # not all texts
+        pass
+    return _escape_changes(redacted)
+
+
 _PLAIN_DETAIL_TYPES = frozenset({int, bool, float, type(None)})
 
 
@@ -470,6 +492,16 @@ class AuditLog:
 
         Every text is escaped (``escape_controls``); the actor is looked up once per log.
         """
+        return self._record(command, account, _audited_changes(changes), result, details)
+
+    def _record(
+        self,
+        command: str,
+        account: str | None,
+        audited: dict[str, dict[str, list[str]]],
+        result: str,
+        details: Mapping[str, object],
+    ) -> AuditRecord:
         if self._actor is None:
             self._actor = os_actor()
         actor = self._actor
@@ -482,10 +514,21 @@ class AuditLog:
             sudo_user=actor.sudo_user,
             command=escape_controls(command),
             account=_escaped_or_none(account),
-            changes=MappingProxyType(_audited_changes(changes)),
+            changes=MappingProxyType(audited),
             result=escape_controls(result),
             details=MappingProxyType(_audited_details({**self._run_details, **details, **claims})),
         )
+
+    def record_added(
+        self,
+        command: str,
+        account: str | None,
+        attributes: Mapping[str, list[str]],
+        result: str = "ok",
+        **details: object,
+    ) -> AuditRecord:
+        """``record`` of an entry added: each attribute from nothing to its values."""
+        return self._record(command, account, _audited_entry(attributes), result, details)
 
     def write(self, records: Sequence[AuditRecord]) -> list[AuditRecord]:
         """Append ``records`` in one write and one disk flush (bulk commands write by batch).

@@ -526,8 +526,8 @@ class _Creator:
         )
 
     def _create_record(self, planned: NewAccount) -> AuditRecord:
-        return self.runtime.audit.record(
-            "create", planned.identifier, _changes(planned), "ok", **self._details(planned.row)
+        return self.runtime.audit.record_added(
+            "create", planned.identifier, planned.attributes, "ok", **self._details(planned.row)
         )
 
     def _taken(self, candidate: str, known: Known) -> bool:
