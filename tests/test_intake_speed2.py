@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from umacct.audit import AuditLog, _audited_changes, _audited_entry
 from umacct.clock import FixedClock
 from umacct.config import parse_config
+from umacct.directory import ber
 from umacct.identifiers import PersonName
 from umacct.intake import IntakeRow
 from umacct.policy.dates import to_supann_date
@@ -189,3 +190,72 @@ def outcome(function: Callable[..., object], *args: object) -> tuple[str, object
         return "ok", function(*args)
     except Exception as error:
         return "error", type(error)
+
+
+# --- a search answer's entry: short lengths read inline -------------------------------------
+
+_OCTETS = st.binary(max_size=20) | st.binary(min_size=120, max_size=300) | st.just(b"\xff\xfe")
+_ENTRY_ATTRIBUTES = st.lists(
+    st.tuples(
+        st.sampled_from([b"uid", b"mail", b"sn", b"\xc3"]) | _OCTETS, st.lists(_OCTETS, max_size=3)
+    ),
+    max_size=5,
+)
+
+
+def _entry_content(
+    dn: bytes, attributes: list[tuple[bytes, list[bytes]]], skews: dict[int, int]
+) -> bytes:
+    """The entry's content, the n-th length written off by ``skews[n]`` (a damaged answer)."""
+    count = 0
+
+    def tlv(tag: int, content: bytes) -> bytes:
+        nonlocal count
+        count += 1
+        skew = skews.get(count, 0)
+        if not skew:
+            return ber.tlv(tag, content)
+        length = max(0, len(content) + skew)
+        head = bytes([length]) if length < 0x80 else ber._length(length)
+        return bytes([tag]) + head + content
+
+    listed = b"".join(
+        tlv(ber.SEQUENCE, tlv(ber.OCTET_STRING, name) + tlv(
+            ber.SET, b"".join(tlv(ber.OCTET_STRING, value) for value in values)
+        ))
+        for name, values in attributes
+    )  # fmt: skip
+    return tlv(ber.OCTET_STRING, dn) + tlv(ber.SEQUENCE, listed)
+
+
+def _decoded(function: Callable[[ber.Message], object], raw: bytes) -> tuple[str, object]:
+    try:
+        return "ok", function(ber.Message(raw, 1, ber.SEARCH_ENTRY, 0, len(raw)))
+    except (IndexError, ValueError) as error:
+        return type(error).__name__, str(error)
+
+
+@settings(max_examples=1500, deadline=None)
+@given(
+    _OCTETS,
+    _ENTRY_ATTRIBUTES,
+    st.dictionaries(st.integers(1, 20), st.integers(-3, 3), max_size=2),
+    st.lists(st.tuples(st.integers(0, 1 << 16), st.integers(0, 255)), max_size=2),
+    st.none() | st.integers(0, 1 << 16),
+)
+def test_an_entry_is_decoded_as_element_by_element_whatever_its_bytes(
+    dn: bytes,
+    attributes: list[tuple[bytes, list[bytes]]],
+    skews: dict[int, int],
+    flips: list[tuple[int, int]],
+    cut: int | None,
+) -> None:
+    raw = bytearray(_entry_content(dn, attributes, skews))
+    for where, value in flips:  # damaged: lengths and tags anywhere
+        if raw:
+            raw[where % len(raw)] = value
+    data = bytes(raw if cut is None else raw[: cut % (len(raw) + 1)])
+    reference = _decoded(ber._slow_decode_entry, data)
+    assert _decoded(ber.decode_entry, data) == reference
+    fast = _decoded(ber._fast_decode_entry, data)
+    assert fast == reference or (fast[0] != "ok" and reference[0] != "ok")
