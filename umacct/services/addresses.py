@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING
 
 from umacct.config import Config
 from umacct.errors import InvalidInputError, RefusedError, UsageError
-from umacct.intake import validate_email
 from umacct.policy import Stage
 from umacct.services.accounts import Account, account_named, find_account, recovery_address
 from umacct.services.changes import PlannedChange, apply_change
@@ -93,6 +92,8 @@ def institution_domain_of(config: Config, address: str) -> str | None:
 
 def checked_recovery_address(config: Config, email: str) -> str:
     """A valid recovery address, normalised; never one of the institution's own."""
+    from umacct.intake import validate_email  # the intake's checks, loaded only when needed
+
     address = validate_email(email)
     own = institution_domain_of(config, address)
     if own is not None:
@@ -125,6 +126,7 @@ def check_forwarding_target(runtime: Runtime, account: Account, email: str) -> s
     most ``MAX_FORWARD_LOOKUPS`` of them; a chain that comes back to the account is refused.
     """
     from umacct.directory.escape import filter_eq
+    from umacct.intake import validate_email
 
     target = validate_email(email)
     delimiter = runtime.config.mail.recipient_delimiter

@@ -10,15 +10,18 @@ in a composite value of ``supannEmpProfil`` named by the profile's ``end_date_ma
 from __future__ import annotations
 
 from datetime import date
+from typing import TYPE_CHECKING
 
 from umacct.config import ProfileConfig
 from umacct.errors import InvalidInputError, UmacctError
-from umacct.intake import IntakeRow
 from umacct.policy import Stage
 from umacct.services.accounts import Account, composite_fields
 from umacct.services.changes import PlannedChange
 from umacct.services.lifecycle import end_of_activity_value
 from umacct.services.runtime import Runtime
+
+if TYPE_CHECKING:
+    from umacct.intake import IntakeRow  # the sweep never loads the intake's parser
 
 
 def composite_value(match: str, end: date) -> str:
