@@ -187,17 +187,67 @@ def activities_of(entry: Entry, config: Config) -> tuple[Activity, ...]:
     )
 
 
+def decided_activities(
+    entry: Entry, config: Config
+) -> tuple[tuple[Activity, ...], str | None, date | None]:
+    """The entry's activities, and the profile key and end of the one that decides."""
+    activities = activities_of(entry, config)
+    if not activities:
+        return activities, profile_key_of(entry, config), None
+    pairs = [(rules_for(a.profile_key, config.profiles[a.profile_key]), a.end_of_activity)
+             for a in activities]  # fmt: skip
+    deciding = activities[deciding_activity(pairs)]
+    return activities, deciding.profile_key, deciding.end_of_activity
+
+
+class _DecidedCache:
+    """``decided_activities`` answers of one configuration, by the values they are made of.
+
+    They depend on the entry's profile values and the values of the profiles' end-date
+    attributes only (and on the configuration, which a run never changes: another one
+    empties the cache), and people share them (a population ends on the same days): a
+    sweep's 500 due accounts make a few keys. Answers are immutable; at most ``LIMIT`` kept.
+    """
+
+    LIMIT = 4096
+
+    def __init__(self) -> None:
+        self.config: Config | None = None
+        self.profile_attribute = ""
+        self.end_attributes: tuple[str, ...] = ()
+        self.answers: dict[
+            tuple[object, ...], tuple[tuple[Activity, ...], str | None, date | None]
+        ] = {}
+
+    def decided(
+        self, entry: Entry, config: Config
+    ) -> tuple[tuple[Activity, ...], str | None, date | None]:
+        if config is not self.config:
+            self.config, self.answers = config, {}
+            self.profile_attribute = config.directory.profile_attribute.lower()
+            self.end_attributes = tuple(
+                {p.end_date_attribute.lower(): None for p in config.profiles.values()}
+            )
+        attributes = entry.attributes
+        key = (
+            tuple(attributes.get(self.profile_attribute, ())),
+            *(tuple(attributes.get(name, ())) for name in self.end_attributes),
+        )
+        answer = self.answers.get(key)
+        if answer is None:
+            answer = decided_activities(entry, config)
+            if len(self.answers) >= self.LIMIT:
+                self.answers.clear()
+            self.answers[key] = answer
+        return answer
+
+
+_DECIDED = _DecidedCache()
+
+
 def account_from_entry(entry: Entry, config: Config) -> Account:
     """Read an entry into an ``Account``; an unparsable state counts as none."""
-    activities = activities_of(entry, config)
-    if activities:
-        pairs = [(rules_for(a.profile_key, config.profiles[a.profile_key]), a.end_of_activity)
-                 for a in activities]  # fmt: skip
-        deciding = activities[deciding_activity(pairs)]
-        profile_key: str | None = deciding.profile_key
-        end_of_activity = deciding.end_of_activity
-    else:
-        profile_key, end_of_activity = profile_key_of(entry, config), None
+    activities, profile_key, end_of_activity = _DECIDED.decided(entry, config)
     try:
         state = find_state(entry.get(config.attributes.state_date))
     except InvalidInputError:
