@@ -144,6 +144,9 @@ FLAT = st.builds(
 @example(text="(|(uid=a)(:x=b))")
 @example(text="(|(uid=\udc80))")
 @example(text="(|)")
+@example(text="(|(&=))")  # an operator where an attribute starts: the parser refuses
+@example(text="(&(!a=b))")
+@example(text="(|(a|b=c))")
 @example(text="(|(uid=a))x")
 def test_a_flat_filter_is_the_parser_s_bytes(text: str) -> None:
     try:

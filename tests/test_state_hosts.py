@@ -166,7 +166,7 @@ def test_sec40_deleting_a_data_folder_loses_no_pending_link_nor_purged_identifie
 
 # --- sweeps on two hosts -----------------------------------------------------------------------
 
-SWEEP_PEOPLE = 150
+SWEEP_PEOPLE = 1500  # enough for host A's sweep to still run when host B's starts
 
 
 def _spawn(host: Host, slapd: LocalDirectory, *args: str) -> subprocess.Popen[str]:
@@ -205,14 +205,15 @@ def test_sec40_two_sweeps_on_two_hosts_at_once_change_each_account_once(
         lines += [f"{name}: {value}" for name, values in attributes.items() for value in values]
         blocks.append("\n".join(lines))
     slapd.run_root("ldapadd", ldif="\n\n".join(blocks) + "\n")
-    first = _spawn(a, slapd, "sweep")
+    first = _spawn(a, slapd, "sweep", "--max-changes", str(SWEEP_PEOPLE))
     wait_until(lambda: len(_audit(a)) >= 5, "host A's sweep at work")
-    second = _spawn(b, slapd, "sweep")
+    second = _spawn(b, slapd, "sweep", "--max-changes", str(SWEEP_PEOPLE))
     _, err_b = second.communicate(timeout=120)
-    assert first.poll() is None, "host A's sweep ended too early for the test to mean anything"
+    still_running = first.poll() is None
+    _, err_a = first.communicate(timeout=120)
+    assert still_running, "host A's sweep ended too early for the test to mean anything"
     assert second.returncode == 75, err_b
     assert "another sweep is running (host " in err_b
-    _, err_a = first.communicate(timeout=120)
     assert first.returncode == 0, err_a
     third = _spawn(b, slapd, "sweep")  # B's next run, once A is done: nothing left to do
     assert third.communicate(timeout=120)[0] is not None and third.returncode == 0

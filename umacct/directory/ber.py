@@ -269,9 +269,10 @@ def encode_filter(text: str) -> bytes:
 
 # An AND or OR of equalities with plain values (no '*', no escape): what the look-ups of a
 # bulk intake send, thousands of items long. The parser would read each item so: an
-# attribute up to its '=', the value up to the closing parenthesis.
-_FLAT_ITEMS = re.compile(r"\(([^=<>~:()*\\]+)=([^()*\\]*)\)")
-_FLAT_FILTER = re.compile(r"\(([&|])((?:\([^=<>~:()*\\]+=[^()*\\]*\))+)\)")
+# attribute up to its '=', the value up to the closing parenthesis; an attribute never starts
+# with '&', '|' or '!', which the parser reads as operators.
+_FLAT_ITEMS = re.compile(r"\(([^=<>~:()*\\&|!][^=<>~:()*\\]*)=([^()*\\]*)\)")
+_FLAT_FILTER = re.compile(r"\(([&|])((?:\([^=<>~:()*\\&|!][^=<>~:()*\\]*=[^()*\\]*\))+)\)")
 
 
 def _flat_filter(kind: str, items: str) -> bytes:
