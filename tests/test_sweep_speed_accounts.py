@@ -122,4 +122,4 @@ def test_at_most_a_bounded_number_of_answers_is_kept() -> None:
              "supannempdatefin": [to_supann_date(date.fromordinal(day))]},
         )  # fmt: skip
         assert account_from_entry(entry, config).end_of_activity == date.fromordinal(day)
-    assert len(accounts._DECIDED.answers) <= accounts._DecidedCache.LIMIT
+    assert len(accounts._DecidedCache.of(config).answers) <= accounts._DecidedCache.LIMIT

@@ -11,7 +11,7 @@ import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 from zoneinfo import ZoneInfo
 
 from umacct.config import Config, ProfileConfig
@@ -200,34 +200,37 @@ def decided_activities(
     return activities, deciding.profile_key, deciding.end_of_activity
 
 
+_Decided = tuple[tuple[Activity, ...], str | None, date | None]
+
+
+@dataclass(frozen=True, eq=False)
 class _DecidedCache:
     """``decided_activities`` answers of one configuration, by the values they are made of.
 
     They depend on the entry's profile values and the values of the profiles' end-date
-    attributes only (and on the configuration, which a run never changes: another one
-    empties the cache), and people share them (a population ends on the same days): a
+    attributes only (and on the configuration, which a run never changes: another one gets
+    a cache of its own), and people share them (a population ends on the same days): a
     sweep's 500 due accounts make a few keys. Answers are immutable; at most ``LIMIT`` kept.
     """
 
-    LIMIT = 4096
+    LIMIT: ClassVar[int] = 4096
+    config: Config
+    profile_attribute: str
+    end_attributes: tuple[str, ...]
+    answers: dict[tuple[object, ...], _Decided]
 
-    def __init__(self) -> None:
-        self.config: Config | None = None
-        self.profile_attribute = ""
-        self.end_attributes: tuple[str, ...] = ()
-        self.answers: dict[
-            tuple[object, ...], tuple[tuple[Activity, ...], str | None, date | None]
-        ] = {}
+    @classmethod
+    def of(cls, config: Config) -> _DecidedCache:
+        """The cache of ``config``: the last one used, or a new one (replacing it whole)."""
+        cache = _DECIDED[0]  # one read: threads switching configurations each see one whole cache
+        if cache is None or cache.config is not config:
+            ends = {p.end_date_attribute.lower(): None for p in config.profiles.values()}
+            cache = cls(config, config.directory.profile_attribute.lower(), tuple(ends), {})
+            _DECIDED[0] = cache
+        return cache
 
-    def decided(
-        self, entry: Entry, config: Config
-    ) -> tuple[tuple[Activity, ...], str | None, date | None]:
-        if config is not self.config:
-            self.config, self.answers = config, {}
-            self.profile_attribute = config.directory.profile_attribute.lower()
-            self.end_attributes = tuple(
-                {p.end_date_attribute.lower(): None for p in config.profiles.values()}
-            )
+    def decided(self, entry: Entry) -> _Decided:
+        """``decided_activities(entry, self.config)``, kept."""
         attributes = entry.attributes
         key = (
             tuple(attributes.get(self.profile_attribute, ())),
@@ -235,19 +238,19 @@ class _DecidedCache:
         )
         answer = self.answers.get(key)
         if answer is None:
-            answer = decided_activities(entry, config)
+            answer = decided_activities(entry, self.config)
             if len(self.answers) >= self.LIMIT:
                 self.answers.clear()
             self.answers[key] = answer
         return answer
 
 
-_DECIDED = _DecidedCache()
+_DECIDED: list[_DecidedCache | None] = [None]
 
 
 def account_from_entry(entry: Entry, config: Config) -> Account:
     """Read an entry into an ``Account``; an unparsable state counts as none."""
-    activities, profile_key, end_of_activity = _DECIDED.decided(entry, config)
+    activities, profile_key, end_of_activity = _DecidedCache.of(config).decided(entry)
     try:
         state = find_state(entry.get(config.attributes.state_date))
     except InvalidInputError:
