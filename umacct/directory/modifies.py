@@ -74,17 +74,26 @@ class ModifyBatch:
         """The loss of the connection, if it happened while requests were unanswered."""
         self._fresh: Directory | None = None
         self._fresh_tried = False
+        self._halted = False
         self._send(window)
 
     def _send(self, count: int) -> None:
         """Send up to ``count`` more requests in one write."""
         start = len(self._ids)
         chunk = self._encoded[start : start + count]
-        if not chunk or self.lost is not None:
+        if not chunk or self.lost is not None or self._halted:
             return
         target = self._requests[start + len(chunk) - 1].dn
         ids, self.lost = self._wire.send_requests("modify", target, chunk)
         self._ids += ids  # after a failed write, some may have left: they are settled as sent
+
+    def halt(self) -> None:
+        """Send nothing more: the requests not sent yet are given up (``was_sent`` says which)."""
+        self._halted = True
+
+    def was_sent(self, index: int) -> bool:
+        """Whether request ``index`` left (its write may be in the directory)."""
+        return index < len(self._ids)
 
     def result(self, index: int) -> None:
         """Wait for the answer to request ``index``; raise what ``Directory.modify`` raises.
@@ -95,8 +104,10 @@ class ModifyBatch:
         request = self._requests[index]
         if index >= len(self._ids):
             self._send(index + 1 - len(self._ids))  # asked out of order, or after a loss
-        if self.lost is not None and index >= len(self._ids):
-            raise self.lost
+        if index >= len(self._ids):
+            if self.lost is not None:
+                raise self.lost
+            raise UnavailableError(f"modify {request.dn}: not sent (the batch was halted)")
         try:
             result = self._wire.answer("modify", request.dn, self._ids[index], ber.MODIFY_RESPONSE)
         except UnavailableError as error:
@@ -182,3 +193,8 @@ class PendingModify:
     def settle(self, connect: Callable[[], Directory]) -> Settled:
         """After a loss, what became of it: see ``ModifyBatch.settle``."""
         return self.batch.settle(self.index, connect)
+
+    @property
+    def was_sent(self) -> bool:
+        """Whether it left (see ``ModifyBatch.was_sent``)."""
+        return self.batch.was_sent(self.index)

@@ -149,6 +149,9 @@ def apply_change(
             if settled is Settled.UNKNOWN:
                 audit_uncertain(runtime, command, identifier, audited, error, details)
                 raise
+            # Applied after all: what follows the write (an expiry's alias, the notices)
+            # must not meet the lost connection.
+            runtime.forget_lost_directory()
     runtime.audit.append(command, identifier, audited, "ok", **dict(details or {}))
     return differences
 

@@ -7,6 +7,7 @@ interfaces, opened lazily so that a command that needs none of them stays fast.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
@@ -17,6 +18,7 @@ from zoneinfo import ZoneInfo
 from umacct.clock import Clock, SystemClock, local_today
 from umacct.config import Config, state_backend
 from umacct.datadir import QUEUE_FILE, STATE_FILE
+from umacct.errors import UmacctError
 from umacct.secrets import Prompt, SecretKind, find_secret
 
 if TYPE_CHECKING:
@@ -70,6 +72,13 @@ class Runtime:
             return connect(self.config.directory, None)
         password = find_secret(SecretKind.DIRECTORY, self.config, self.prompt)
         return connect(self.config.directory, password.value)
+
+    def forget_lost_directory(self) -> None:
+        """The run's connection was lost: the next use of ``directory`` opens a fresh one."""
+        lost, self._directory = self._directory, None
+        if lost is not None:
+            with contextlib.suppress(UmacctError, OSError):  # lost: closing it may fail too
+                lost.close()
 
     @property
     def directory_url(self) -> str | None:

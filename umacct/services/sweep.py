@@ -217,7 +217,7 @@ def _sweep_pipelined(
     try:
         for account, step in zip(batch, planned, strict=False):
             pending = sent.get(id(step.change)) if isinstance(step, Step) else None
-            if stopped is not None and pending is None:
+            if stopped is not None and (pending is None or not pending.was_sent):
                 continue  # not written: left for the rerun
             try:
                 if isinstance(step, UmacctError):
@@ -226,6 +226,8 @@ def _sweep_pipelined(
             except UmacctError as error:
                 if stopped is None and _stops(error):
                     stopped = error
+                    for pending_modify in sent.values():  # one batch: what is unsent stays so
+                        pending_modify.batch.halt()
                 else:
                     summary.errors.append(f"{account.identifier}: {error.message}")
                 continue
