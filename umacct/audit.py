@@ -182,6 +182,13 @@ def _audited_changes(changes: Changes) -> dict[str, dict[str, list[str]]]:
             texts += kept
         texts.append(name)
         redacted[name] = sides
+    return _escaped_unless_printable(redacted, texts, exact)
+
+
+def _escaped_unless_printable(
+    redacted: dict[str, dict[str, list[str]]], texts: list[str], exact: bool
+) -> dict[str, dict[str, list[str]]]:
+    """``redacted`` as it is when all its texts are ``str`` and printable, else escaped."""
     try:
         if exact and "".join(texts).isprintable():
             return redacted
@@ -204,12 +211,7 @@ def _audited_entry(attributes: Mapping[str, list[str]]) -> dict[str, dict[str, l
         exact = exact and type(name) is str
         texts.append(name)
         texts += kept
-    try:
-        if exact and "".join(texts).isprintable():
-            return redacted
-    except TypeError:  # not all texts
-        pass
-    return _escape_changes(redacted)
+    return _escaped_unless_printable(redacted, texts, exact)
 
 
 _PLAIN_DETAIL_TYPES = frozenset({int, bool, float, type(None)})

@@ -337,12 +337,17 @@ def _write_fields(value: Any, names: tuple[str, ...], level: int, out: list[str]
     for head, name in zip(heads, names, strict=True):
         out.append(head)
         item = getattr(value, name)
-        write = _SCALARS.get(type(item))
-        if write is not None:
-            out.append(write(item))
-        else:
-            _write_json(item, level + 1, out)
+        _write_value(item, level + 1, out)
     out.append("\n" + "  " * level + "}")
+
+
+def _write_value(item: Any, level: int, out: list[str]) -> None:
+    """One value at ``level``: a scalar written at once, anything else walked."""
+    write = _SCALARS.get(type(item))
+    if write is not None:
+        out.append(write(item))
+    else:
+        _write_json(item, level, out)
 
 
 def _write_items(items: list[tuple[str, Any]], level: int, out: list[str]) -> None:
@@ -355,11 +360,7 @@ def _write_items(items: list[tuple[str, Any]], level: int, out: list[str]) -> No
         out.append(separator)
         out.append(encode_basestring(key))
         out.append(": ")
-        write = _SCALARS.get(type(item))
-        if write is not None:
-            out.append(write(item))
-        else:
-            _write_json(item, level + 1, out)
+        _write_value(item, level + 1, out)
         separator = "," + indent
     out.append("\n" + "  " * level + "}")
 
@@ -369,11 +370,7 @@ def _write_list(values: Iterable[Any], level: int, out: list[str]) -> None:
     separator = "[" + indent
     for item in values:
         out.append(separator)
-        write = _SCALARS.get(type(item))
-        if write is not None:
-            out.append(write(item))
-        else:
-            _write_json(item, level + 1, out)
+        _write_value(item, level + 1, out)
         separator = "," + indent
     out.append("[]" if separator[0] == "[" else "\n" + "  " * level + "]")
 
