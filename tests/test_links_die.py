@@ -10,6 +10,7 @@ import subprocess
 import threading
 from collections.abc import Callable
 from datetime import date, timedelta
+from pathlib import Path
 
 import pytest
 from command_line import umacct
@@ -17,6 +18,8 @@ from days import TODAY
 from people import NEW_PASSWORD, OTHER_PASSWORD, add_person, token_in_mail
 from smtp_fixtures import SmtpTestServer
 
+from umacct.clock import SystemClock
+from umacct.config import load_config
 from umacct.directory import Directory
 from umacct.errors import InvalidInputError, UnavailableError
 from umacct.services.addresses import (
@@ -192,12 +195,15 @@ def test_sec27_the_token_and_the_password_come_on_stdin(
 
 
 def test_sec27_no_token_in_the_process_list_when_it_comes_on_stdin(
-    on: Callable[[date], Runtime], mail_relay: SmtpTestServer, config_path: object
+    mail_relay: SmtpTestServer, config_path: Path, request: pytest.FixtureRequest
 ) -> None:
     import os
     import sys
 
-    runtime = on(TODAY)
+    # The child process reads the machine's clock: the link is made by the same clock, so
+    # that it has not expired by the time the child redeems it, whatever the hour.
+    runtime = Runtime(load_config(config_path), clock=SystemClock())
+    request.addfinalizer(runtime.close)
     person = add_person(runtime, "ps.listing")
     send_reset(runtime, person.identifier)
     token = token_in_mail(mail_relay, "ps.listing@example.net", "reset")
