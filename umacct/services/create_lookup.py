@@ -13,7 +13,7 @@ from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from umacct.config import Config
-from umacct.directory import Entry
+from umacct.directory import Directory, Entry
 from umacct.directory.escape import filter_and, filter_eq, filter_or, filter_prefix, filter_present
 from umacct.errors import InvalidInputError
 from umacct.identifiers import (
@@ -260,7 +260,7 @@ def homonyms_of(runtime: Runtime, people: Sequence[NamesWanted]) -> list[list[st
         return found
     everyone = _every_named(runtime, len(usable) * READ_ALL_PER_PERSON)
     if everyone is not None:
-        _match(everyone, usable, found)
+        _match(everyone, usable, found, runtime.directory)
         return found
     config = runtime.config
     for start in range(0, len(usable), HOMONYMS_PER_SEARCH):
@@ -273,7 +273,7 @@ def homonyms_of(runtime: Runtime, people: Sequence[NamesWanted]) -> list[list[st
             parts.append(filter_or(filter_prefix("uid", base), names))
         search = filter_and(filter_present(config.directory.profile_attribute), filter_or(*parts))
         entries = runtime.directory.search(config.directory.base_dn, search, _NAMED)
-        _match([_named(entry) for entry in entries], chunk, found)
+        _match([_named(entry) for entry in entries], chunk, found, runtime.directory)
     return found
 
 
@@ -297,8 +297,18 @@ def _match(
     accounts: Iterable[_Named],
     people: Sequence[tuple[int, NamesWanted, str]],
     found: list[list[str]],
+    directory: Directory,
 ) -> None:
     """Into ``found``, each person's homonyms among ``accounts`` (those their filter selects)."""
+    answers: dict[tuple[str, str], bool] = {}
+
+    def confirmed(entry: Entry, names: str) -> bool:
+        """Whether the directory's own equality finds ``names`` in the entry (asked once)."""
+        if (entry.dn, names) not in answers:
+            found = directory.search(entry.dn, names, [], scope="base", page_size=0)
+            answers[entry.dn, names] = any(True for _ in found)
+        return answers[entry.dn, names]
+
     # Only accounts whose folded names are a person's can be that person's homonyms.
     by_names: dict[tuple[str, str], list[_Named]] = {}
     for account in accounts:
@@ -310,7 +320,7 @@ def _match(
             account.identifier
             for account in by_names.get(key, [])
             if account.identifier.lower() != person.besides.lower()
-            and _selected(account, person, base)
+            and _selected(account, person, base, confirmed)
             and same_names(account.given_name, account.surname, person.given_name,
                            person.surname)
         )  # fmt: skip
@@ -328,9 +338,16 @@ def _base(person: NamesWanted) -> str | None:
         return None
 
 
-def _ignore_case(value: str) -> str:
-    """A value as the directory's caseIgnoreMatch compares it (case, spaces, compatibility)."""
-    return " ".join(unicodedata.normalize("NFKC", value).casefold().split())
+def _plain_ignore_case(value: str) -> str | None:
+    """A printable ASCII value as caseIgnoreMatch compares it, or None for any other value.
+
+    For such values slapd lowers the letters and drops the spaces at the ends and the
+    repeated ones between words; beyond ASCII it applies its own case mapping and
+    normalization, which no Python function reproduces, so those values are left to it.
+    """
+    if not (value.isascii() and value.isprintable()):
+        return None
+    return " ".join(word for word in value.lower().split(" ") if word)
 
 
 _NAMED = ["uid", "mail", "sn", "givenName"]
@@ -353,13 +370,25 @@ def _named(entry: Entry) -> _Named:
     return _Named(identifier, entry.first("givenName") or "", entry.first("sn") or "", entry)
 
 
-def _selected(account: _Named, person: NamesWanted, base: str) -> bool:
-    """Whether the person's own filter selects the account (the search ORs several people's)."""
+def _selected(
+    account: _Named, person: NamesWanted, base: str, confirmed: Callable[[Entry, str], bool]
+) -> bool:
+    """Whether the person's own filter selects the account (the search ORs several people's).
+
+    Names the directory's equality could compare otherwise than Python are left to it:
+    ``confirmed`` asks it with the person's names filter.
+    """
     entry = account.entry
     if any(uid.lower().startswith(base) for uid in entry.get("uid")):
         return True
-    return any(
-        _ignore_case(surname) == _ignore_case(person.surname) for surname in entry.get("sn")
-    ) and any(
-        _ignore_case(given) == _ignore_case(person.given_name) for given in entry.get("givenName")
+    surnames, givens = entry.get("sn"), entry.get("givenName")
+    if person.surname in surnames and person.given_name in givens:
+        return True
+    wanted = (_plain_ignore_case(person.surname), _plain_ignore_case(person.given_name))
+    held = [_plain_ignore_case(value) for value in (*surnames, *givens)]
+    if None not in wanted and None not in held:
+        return wanted[0] in held[: len(surnames)] and wanted[1] in held[len(surnames) :]
+    return confirmed(
+        entry,
+        filter_and(filter_eq("sn", person.surname), filter_eq("givenName", person.given_name)),
     )
