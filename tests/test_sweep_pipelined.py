@@ -222,3 +222,29 @@ def test_an_assertion_failure_in_a_pipelined_batch_fails_that_account_alone(
     assert read(runtime, moved).get(STATE_DATE)[0].startswith("{COMPTE}A:SupannSursis:")
     audited = [r.account for r in runtime.audit.read() if r.command == "sweep" and r.account]
     assert sorted(audited) == sorted(person.identifier for person in people)
+
+
+def test_a_settled_resend_never_undoes_a_write_made_since_the_first_copy(
+    on: Callable[[date], Runtime],
+) -> None:
+    """The first copy applied, the account put back by hand: the resend must not cut it again."""
+    from umacct.directory.modifies import ModifyRequest, Settled
+    from umacct.services.accounts import iter_accounts
+    from umacct.services.changes import PlannedChange, modify_of
+
+    runtime = on(TODAY)
+    person = add_person(runtime, "reinstated.meanwhile", extra={"description": ["active"]})
+    config = runtime.config
+    account = next(iter_accounts(runtime.directory, config, f"(uid={person.uid})", marked=True))
+    planned = modify_of(runtime, PlannedChange(account, {"description": ["suspended"]}))
+    assert planned.unchanged is not None  # the entry's entryCSN, read with it
+    request = ModifyRequest(
+        person.dn, (Change("replace", "description", ("suspended",)),), "(description=active)",
+        unchanged=planned.unchanged,
+    )  # fmt: skip
+    batch = runtime.directory.modify_many([request])
+    batch.result(0)  # applied; as if its answer had been lost
+    runtime.directory.modify(person.dn, [Change("replace", "description", ("active",))])
+    assert batch.settle(0, runtime.connect_directory) is Settled.UNKNOWN
+    batch.close()
+    assert read(runtime, person).get("description") == ["active"]

@@ -12,7 +12,10 @@ assertion on the entry as it was read, so the second copy either applies the cha
 first had not, or had and left the assertion true: the entry is the same either way) or is
 refused because the entry moved on, and then the entry read back says whether it holds the
 change. Reading alone would not do: a request the server read before the cut may still be
-at work, and apply after the read said it had not.
+at work, and apply after the read said it had not. Where the entry's ``entryCSN`` was read
+with it, the resend also asserts that mark unchanged: a write made by someone else after the
+first copy (the account reinstated by hand) keeps the entry's state as asserted, and only
+the changed mark stops the resend from undoing it.
 """
 
 from __future__ import annotations
@@ -38,6 +41,10 @@ class ModifyRequest:
     dn: str
     changes: tuple[Change, ...]
     assertion: str | None = None
+    unchanged: str | None = None
+    """An assertion that the entry was not written since it was read (its ``entryCSN``):
+    the resend of ``settle`` asserts it as well, so that a write of another between the cut
+    and the resend (a sysadmin reinstating the account) is never undone by the resend."""
 
 
 class Settled(enum.Enum):
@@ -49,6 +56,12 @@ class Settled(enum.Enum):
     """The request never left: the directory does not hold it."""
     UNKNOWN = "unknown"
     """The directory may or may not hold it (no fresh connection, or the entry moved on)."""
+
+
+def _resend_guard(request: ModifyRequest) -> str | None:
+    if request.unchanged is None or request.assertion is None:
+        return request.unchanged or request.assertion
+    return f"(&{request.assertion}{request.unchanged})"
 
 
 class ModifyBatch:
@@ -132,7 +145,7 @@ class ModifyBatch:
         if fresh is None or any(change.op != "replace" for change in request.changes):
             return Settled.UNKNOWN
         try:
-            fresh.modify(request.dn, request.changes, assertion=request.assertion)
+            fresh.modify(request.dn, request.changes, assertion=_resend_guard(request))
         except ConflictError:
             try:
                 entry = fresh.read(request.dn, [change.attribute for change in request.changes])

@@ -379,11 +379,20 @@ def purge_of(runtime: Runtime, key: str) -> PurgeRecord | None:
         return None  # the store is out of reach: say only that no account matches
 
 
-def iter_accounts(directory: Directory, config: Config, search_filter: str) -> Iterator[Account]:
-    """Stream the accounts matching a filter (built with ``umacct.directory.escape``)."""
-    for entry in directory.search(
-        config.directory.base_dn, search_filter, account_attributes(config)
-    ):
+CHANGE_MARK = "entryCSN"
+"""The operational attribute slapd changes on every write of an entry (read where asked)."""
+
+
+def iter_accounts(
+    directory: Directory, config: Config, search_filter: str, *, marked: bool = False
+) -> Iterator[Account]:
+    """Stream the accounts matching a filter (built with ``umacct.directory.escape``).
+
+    ``marked``: read each entry's ``CHANGE_MARK`` too, so that a write made from it can tell
+    whether the entry changed since (``changes.modify_of``).
+    """
+    attributes = account_attributes(config) + ([CHANGE_MARK] if marked else [])
+    for entry in directory.search(config.directory.base_dn, search_filter, attributes):
         yield account_from_entry(entry, config)
 
 

@@ -159,8 +159,10 @@ def anticipated_states(today: date, arrival: date) -> tuple[ResourceState, ...]:
     )
 
 
-def arrivals_due(runtime: Runtime) -> Iterator[Account]:
+def arrivals_due(runtime: Runtime, *, marked: bool = False) -> Iterator[Account]:
     """Pre-created accounts whose arrival day has come (today or missed earlier).
+
+    ``marked``: as ``iter_accounts`` takes it.
 
     A pre-created state without an end date (written by another tool) names no arrival day:
     such accounts are left alone.
@@ -170,7 +172,7 @@ def arrivals_due(runtime: Runtime) -> Iterator[Account]:
     search_filter = filter_or(
         filter_prefix(state, PRECREATED_PREFIX), filter_prefix(state, ANTICIPATED_PREFIX)
     )
-    for account in iter_accounts(runtime.directory, runtime.config, search_filter):
+    for account in iter_accounts(runtime.directory, runtime.config, search_filter, marked=marked):
         arrival = arrival_day(account)
         if arrival is not None and arrival <= today:
             yield account

@@ -14,7 +14,7 @@ from umacct.config import Config
 from umacct.directory.escape import filter_and, filter_eq, filter_not, filter_present
 from umacct.directory.modifies import ModifyRequest, PendingModify, Settled
 from umacct.errors import UnavailableError
-from umacct.services.accounts import Account, account_from_entry
+from umacct.services.accounts import CHANGE_MARK, Account, account_from_entry
 from umacct.services.runtime import Runtime
 
 UNCERTAIN = "unknown"
@@ -73,7 +73,13 @@ def modify_of(
             for attribute, (_, after) in (differences or change.differences()).items()
         ),
         guard_filter(runtime, change.account),
+        unchanged=_unchanged_filter(change.account),
     )
+
+
+def _unchanged_filter(account: Account) -> str | None:
+    marks = account.values(CHANGE_MARK)
+    return filter_eq(CHANGE_MARK, marks[0]) if len(marks) == 1 else None
 
 
 def send_changes(

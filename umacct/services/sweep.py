@@ -62,11 +62,11 @@ def due_accounts(runtime: Runtime, as_of: date) -> Iterator[Account]:
     per step (bench/RESULTS.md); the accounts come in the server's order, not step by step.
     """
     seen: set[str] = set()
-    for account in arrivals_due(runtime):
+    for account in arrivals_due(runtime, marked=True):
         seen.add(account.dn.lower())
         yield account
     steps = steps_filter(runtime.config, as_of)
-    for account in iter_accounts(runtime.directory, runtime.config, steps):
+    for account in iter_accounts(runtime.directory, runtime.config, steps, marked=True):
         if account.dn.lower() not in seen:
             yield account
 
