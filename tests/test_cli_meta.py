@@ -227,6 +227,37 @@ def test_a_reader_that_goes_away_is_not_an_internal_error(tmp_path: Path) -> Non
     assert "unexpected" not in error
 
 
+@pytest.mark.parametrize(
+    "args", [["--help"], ["sweep", "--help"], ["config", "show"], ["sweep", "--dry-run"]]
+)
+def test_a_command_with_plain_options_does_not_load_pydantic(
+    args: list[str], tmp_path: Path
+) -> None:
+    """typer checks option values through pydantic, whose import costs a command ~70 ms.
+
+    A text, an absent value or a number's default needs no check: the command's start-up
+    does without it (a number typed on the command line still goes through it).
+    """
+    import subprocess
+    import sys
+
+    from helpers import minimal_config
+
+    config = tmp_path / "config.toml"
+    config.write_text(tomli_w.dumps(minimal_config()), encoding="utf-8")
+    probe = (
+        "import sys, runpy; sys.argv = ['umacct', *sys.argv[1:]]\n"
+        "try:\n    runpy.run_module('umacct', run_name='__main__')\n"
+        "except SystemExit:\n    pass\n"
+        "print('pydantic' in sys.modules, file=sys.stderr)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe, "--config", str(config), *args],
+        check=False, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.stderr.splitlines()[-1] == "False", done.stderr
+
+
 def test_no_module_much_over_six_hundred_lines() -> None:
     """Modules stay small enough to read whole (the largest are split before they pass 700)."""
     package = Path(__file__).resolve().parent.parent / "umacct"

@@ -14,7 +14,7 @@ from typer.core import TyperGroup
 
 from umacct import __version__
 from umacct.cli.lazy import LazyCommands
-from umacct.cli.option_values import OptionValueError, tidy_parameters
+from umacct.cli.option_values import OptionValueError, tidy_own_parameters, tidy_parameters
 from umacct.cli.output import FORMAT_HELP, OutputFormat
 from umacct.cli.state import AppState, get_state
 from umacct.environment import Environment
@@ -118,6 +118,11 @@ class UmacctGroup(TyperGroup):
         tidy_parameters(self)  # before the commands are set: loading them all would be slow
         self._lazy = LazyCommands(COMMANDS, self.rich_markup_mode)
         self.commands = self._lazy
+
+    def parse_args(self, ctx: Context, args: list[str]) -> list[str]:
+        """Parse the global options, tidied (typer adds its completion options after init)."""
+        tidy_own_parameters(self)
+        return super().parse_args(ctx, args)
 
     def resolve_command(
         self, ctx: Context, args: list[str]

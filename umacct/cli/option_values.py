@@ -86,9 +86,42 @@ def refused(param: Parameter, value: object) -> str:
     return f"{option_name(param)}: expected {expected}, got {str(shown)!r}"
 
 
+_TEXT = (str, str | None, typing.Optional[str])  # noqa: UP045 (both spellings are met)
+
+
+def _left_as_is(param: Parameter, value: Any) -> bool:
+    """Whether typer's coercion would hand ``value`` back unchanged (no need to ask it).
+
+    Its coercion goes through pydantic, whose import alone costs a command ~70 ms: an absent
+    value, a text typed for a text option and a number's own default skip it.
+    """
+    if param.multiple or param.nargs != 1:
+        return False
+    if value is None:
+        return True
+    descriptor = param.type_descriptor  # type: ignore[attr-defined]
+    annotation = descriptor.annotation
+    if annotation in _TEXT and descriptor.parameter_info.parser is None:
+        return isinstance(value, str)
+    if _base_annotation(param) is int and type(value) is int:
+        return not descriptor.is_ranged or value == param.default
+    return False
+
+
+def _kept(param: Parameter, ctx: Context, value: Any) -> Any:
+    """What typer's ``process_value`` does after its coercion."""
+    if param.required and param.value_is_missing(value):
+        from typer._click.exceptions import MissingParameter
+
+        raise MissingParameter(ctx=ctx, param=param)  # type: ignore[arg-type]
+    return param.callback(ctx, param, value) if param.callback is not None else value
+
+
 def _guarded(param: Parameter, process: Callable[[Context, Any], Any]) -> Callable[..., Any]:
     def process_value(ctx: Context, value: Any) -> Any:
         try:
+            if _left_as_is(param, value):
+                return _kept(param, ctx, value)
             return process(ctx, value)
         except OptionValueError:
             raise
@@ -104,11 +137,34 @@ def tidy_parameters(command: Command) -> Command:
     """Our words for refused values and ``N`` for numbers, on the command and its subcommands."""
     for sub in (getattr(command, "commands", None) or {}).values():
         tidy_parameters(sub)
+    return tidy_own_parameters(command)
+
+
+def tidy_own_parameters(command: Command) -> Command:
+    """``tidy_parameters`` for the command's own parameters (and ``--help``) alone."""
     for param in command.params:
-        if getattr(param, "_umacct_tidy", False) or not hasattr(param, "type_descriptor"):
-            continue
-        if _base_annotation(param) is int and param.metavar is None:
-            param.metavar = "N"
-        param.process_value = _guarded(param, param.process_value)  # type: ignore[method-assign]
-        param._umacct_tidy = True  # type: ignore[attr-defined]
+        _tidy(param)
+    if not getattr(command, "_umacct_tidy", False):
+        setattr(command, "get_help_option", _tidied_help(command.get_help_option))  # noqa: B010
+        command._umacct_tidy = True  # type: ignore[attr-defined]
     return command
+
+
+def _tidy(param: Parameter) -> Parameter:
+    if getattr(param, "_umacct_tidy", False) or not hasattr(param, "type_descriptor"):
+        return param
+    if _base_annotation(param) is int and param.metavar is None:
+        param.metavar = "N"
+    param.process_value = _guarded(param, param.process_value)  # type: ignore[method-assign]
+    param._umacct_tidy = True  # type: ignore[attr-defined]
+    return param
+
+
+def _tidied_help(get_help_option: Callable[[Context], Any]) -> Callable[[Context], Any]:
+    """The command's ``--help``, made when first asked for, tidied like the other options."""
+
+    def tidied(ctx: Context) -> Any:
+        option = get_help_option(ctx)
+        return option if option is None else _tidy(option)
+
+    return tidied
