@@ -259,3 +259,14 @@ def test_an_entry_is_decoded_as_element_by_element_whatever_its_bytes(
     assert _decoded(ber.decode_entry, data) == reference
     fast = _decoded(ber._fast_decode_entry, data)
     assert fast == reference or (fast[0] != "ok" and reference[0] != "ok")
+
+
+def test_a_batch_of_tokens_fits_a_library_with_fewer_parameters_per_statement() -> None:
+    """999 parameters a statement (SQLite before 3.32): the 1,000 rows go in several."""
+    conn = _tokens_table()
+    conn.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 999)
+    batch: list[TokenRow] = [
+        (f"p{n}@x.fr", "activation", f"h{n}", "2027-01-01T08:00:00Z", "2027-01-02", "{}")
+        for n in range(1000)
+    ]
+    assert insert_token_rows(conn, batch) == list(range(1, 1001))

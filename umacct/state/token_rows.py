@@ -14,7 +14,7 @@ TokenRow = tuple[str, str, str, str, str, str]
 """account, purpose, token_hash, issued_at, expires_at, payload: as stored."""
 
 _CHUNK = 1000
-"""Rows per statement: 6,000 parameters at most (SQLite 3.32 allows 32,766)."""
+"""Rows per statement at most: 6,000 parameters, fewer where the SQLite library allows fewer."""
 
 
 def insert_token_rows(conn: sqlite3.Connection, rows: Sequence[TokenRow]) -> list[int]:
@@ -27,8 +27,10 @@ def insert_token_rows(conn: sqlite3.Connection, rows: Sequence[TokenRow]) -> lis
     if not _independent(rows):
         return [_insert_one(conn, row) for row in rows]
     ids: list[int] = []
-    for start in range(0, len(rows), _CHUNK):
-        chunk = rows[start : start + _CHUNK]
+    # A library built with a lower limit (999 before SQLite 3.32) takes smaller statements.
+    size = max(1, min(_CHUNK, (conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) - 2) // 6))
+    for start in range(0, len(rows), size):
+        chunk = rows[start : start + size]
         purpose, issued_at = chunk[0][1], chunk[0][3]
         marks = ", ".join("?" * len(chunk))  # placeholders only: the values are parameters
         conn.execute(
