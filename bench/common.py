@@ -86,8 +86,14 @@ def run_timed(
     Output is discarded. With ``memory`` the launcher's start-up (a bare Python, ~15 ms)
     counts in the time; the peak RSS is 0 without it.
 
+    What earlier steps left unwritten (a directory just loaded, the reference's changes
+    undone) is written to disk before the clock starts (``sync``): a run that syncs the
+    file system, as the sweep does for its outbox, would otherwise pay for them, and a run
+    that does not, as ``ldapmodify``, would not. Each run pays for its own writes only.
+
     A non-zero exit raises, with the end of its standard error.
     """
+    os.sync()
     log = OUT / "last-child-stderr.txt"
     peak = OUT / "last-child-peak-rss.txt"
     with (
