@@ -15,7 +15,13 @@ from pathlib import Path
 
 import pytest
 
-from umacct.errors import ExitCode, InvalidInputError, TemporaryError, UnavailableError
+from umacct.errors import (
+    ExitCode,
+    InvalidInputError,
+    TemporaryError,
+    UmacctError,
+    UnavailableError,
+)
 from umacct.store import SCHEMA_VERSION, STATE_FILE, SQLiteStore
 
 T0 = datetime(2027, 6, 30, 8, 0, tzinfo=UTC)
@@ -277,3 +283,30 @@ def test_saved_values_round_trip(tmp_path: Path) -> None:
         store.save_values("a@x.org", {"affiliations": ["member", "staff"], "primary": []}, now)
         assert store.saved_values("a@x.org", "affiliations") == ["member", "staff"]
         assert store.saved_values("a@x.org", "primary") == []
+
+
+def _open_at(folder: str, start: float) -> str:
+    """Open (and so create) the store in ``folder`` at the instant ``start``; what happened."""
+    import time
+
+    while time.time() < start:
+        pass
+    try:
+        SQLiteStore(Path(folder)).close()
+    except UmacctError as error:
+        return error.message
+    return "ok"
+
+
+def test_runs_started_together_on_a_fresh_data_folder_all_open_the_store(tmp_path: Path) -> None:
+    """Two cron jobs at the same minute on a new install: none may fail "database is locked"."""
+    import multiprocessing
+    import time
+
+    context = multiprocessing.get_context("fork")
+    with context.Pool(5) as pool:
+        for trial in range(15):
+            folder = tmp_path / f"data{trial}"
+            start = time.time() + 0.2
+            answers = pool.starmap(_open_at, [(str(folder), start)] * 5)
+            assert answers == ["ok"] * 5, answers

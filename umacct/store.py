@@ -580,7 +580,7 @@ class SQLiteStore(Closing, SQLiteExtensionRequests):
         )
         conn.row_factory = sqlite3.Row
         conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
-        conn.execute("PRAGMA journal_mode = WAL")
+        _switch_to_wal(conn, busy_timeout_ms / 1000)
         return conn
 
     def _create_private_file(self) -> None:
@@ -627,6 +627,24 @@ def _token_from_row(row: sqlite3.Row) -> StoredToken:
         cancelled_at=_from_stored_time(row["cancelled_at"]),
         payload=json.loads(row["payload"]),
     )
+
+
+def _switch_to_wal(conn: sqlite3.Connection, wait_seconds: float) -> None:
+    """Put the file in WAL mode, waiting (as for a write) while another process does it.
+
+    SQLite answers "database is locked" at once, without its busy handler, to a process
+    that asks for WAL mode while another is switching a new file to it: two runs started
+    together on a fresh data folder failed so.
+    """
+    deadline = time.monotonic() + wait_seconds
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() >= deadline:
+                raise
+        time.sleep(_LOCK_POLL_SECONDS)
 
 
 def _acquire(fd: int, name: str, wait_seconds: float) -> None:
