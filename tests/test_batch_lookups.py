@@ -335,3 +335,21 @@ def test_the_sweep_reports_a_batch_once_its_mail_and_state_are_on_disk(
     rest = list(results)
     assert len(rest) == len(people) - 1 and summary.errors == []
     assert len(outbox_mails(runtime)) == len(people)
+
+
+def test_an_account_deleted_before_its_names_are_confirmed_is_no_homonym(
+    on: Callable[[date], Runtime],
+) -> None:
+    runtime = on(TODAY)
+    person = add_person(runtime, "hs", extra={"sn": ["Strasse"], "givenName": ["Hans"]})
+    directory = runtime.directory
+
+    class DeletingFirst(CountingDirectory):
+        def search(self, base: str, filter: str, *args: Any, **options: Any) -> Iterator[Entry]:
+            if options.get("scope") == "base":  # the confirmation: the account goes first
+                directory.delete(base)
+            return super().search(base, filter, *args, **options)
+
+    runtime._directory = DeletingFirst(directory)  # type: ignore[assignment]
+    assert homonyms_of(runtime, [NamesWanted("Hans", "STRAßE", "nobody@x")]) == [[]]
+    assert directory.read(person.dn, ["uid"]) is None

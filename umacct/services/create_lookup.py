@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from umacct.config import Config
 from umacct.directory import Directory, Entry
 from umacct.directory.escape import filter_and, filter_eq, filter_or, filter_prefix, filter_present
-from umacct.errors import InvalidInputError
+from umacct.errors import InvalidInputError, NotFoundError
 from umacct.identifiers import (
     choose_local_part,
     fold_name,
@@ -306,7 +306,10 @@ def _match(
         """Whether the directory's own equality finds ``names`` in the entry (asked once)."""
         if (entry.dn, names) not in answers:
             found = directory.search(entry.dn, names, [], scope="base", page_size=0)
-            answers[entry.dn, names] = any(True for _ in found)
+            try:
+                answers[entry.dn, names] = any(True for _ in found)
+            except NotFoundError:  # deleted since it was read: no homonym any more
+                answers[entry.dn, names] = False
         return answers[entry.dn, names]
 
     # Only accounts whose folded names are a person's can be that person's homonyms.
