@@ -28,7 +28,8 @@ test: setup
 	$(PY) -m pytest -q
 
 # The suite again on later calendars (faketime shifts the tests and their slapd together):
-# 400 and 800 days ahead, and from a 29 February (the "@" form keeps the clock running).
+# 400 and 800 days ahead, and from a 29 February (the "@" form keeps the clock running);
+# tests/faketime_support.py says what libfaketime changes in the test process.
 test-later-dates: setup
 	faketime -f +400d $(PY) -m pytest -q
 	faketime -f +800d $(PY) -m pytest -q

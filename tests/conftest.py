@@ -7,11 +7,15 @@ from pathlib import Path
 
 import pytest
 import tomli_w
+from faketime_support import UNDER_FAKETIME, write_environment_copy_on_write
 
 from umacct.errors import UnavailableError
 from umacct.localdir import LocalDirectory, start
 
 pytest_plugins = ["smtp_fixtures", "people"]
+
+if UNDER_FAKETIME:
+    write_environment_copy_on_write()
 
 
 @pytest.fixture(autouse=True)

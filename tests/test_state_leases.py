@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from faketime_support import UNDER_FAKETIME
 from test_state_support import bound, branch, directory_store
 
 from umacct.directory import Change
@@ -25,7 +26,6 @@ from umacct.state.leases import Lease
 # libfaketime shifts the monotonic clock that thread waits and timers use too: the renewal
 # thread of a lease cannot be judged under it (`make test-later-dates`). What a lease does
 # does not depend on the calendar; the plain `make test` runs these.
-UNDER_FAKETIME = "faketime" in os.environ.get("LD_PRELOAD", "")
 pytestmark = pytest.mark.skipif(
     UNDER_FAKETIME, reason="libfaketime shifts the monotonic clock that lease renewals wait on"
 )

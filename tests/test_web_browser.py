@@ -25,6 +25,7 @@ from typing import Any
 import pytest
 from command_line import umacct
 from days import TODAY
+from faketime_support import UNDER_FAKETIME
 from people import mail_text, outbox_mails, rewrite_config, runtime_on
 from test_web_serve import server
 
@@ -34,7 +35,6 @@ from umacct.config import load_config
 # Under faketime (`make test-later-dates`) chromium's own timers and DevTools run on the faked
 # clock and lose track of pages; the pages' dates are judged there by the app tests
 # (tests/test_web*.py), and `make test` runs this one in the real browser.
-UNDER_FAKETIME = "faketime" in os.environ.get("LD_PRELOAD", "")
 pytestmark = [
     pytest.mark.usefixtures("directory_clean"),
     pytest.mark.skipif(UNDER_FAKETIME, reason="chromium's timers run on faketime's clock"),
