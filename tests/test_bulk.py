@@ -17,6 +17,7 @@ from pyasn1.codec.ber import decoder
 from umacct.directory import AlreadyExistsError
 from umacct.directory.adapter import AddResult
 from umacct.directory.ber import add_request, decode_message, decode_result, message
+from umacct.directory.wire import SEND_CHUNK
 from umacct.errors import InvalidInputError, UnavailableError
 from umacct.intake import read_intake
 from umacct.services.create import CreateOutcome, RowFailure, create_people
@@ -74,6 +75,22 @@ def test_add_many_stopped_early_leaves_the_connection_usable(
     # Answers of the adds in flight were read: the next operation gets its own answer.
     assert runtime.directory.read(person(runtime, "early0")[0], ["uid"]) is not None
     assert runtime.directory.whoami().startswith("dn:")
+
+
+def test_add_many_sends_a_window_in_chunks_the_server_starts_on(
+    on: Callable[[date], Runtime], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    runtime = on(TODAY)
+    wire = runtime.directory._wire
+    writes: list[int] = []
+    send = wire.send
+    monkeypatch.setattr(wire, "send", lambda *args: writes.append(len(args[2])) or send(*args))
+    items = [person(runtime, f"chunk{n}") for n in range(2 * SEND_CHUNK * 4)]
+    results = list(runtime.directory.add_many(items, window=len(items)))
+    assert all(result.error is None for result in results)
+    # One write per SEND_CHUNK adds (one write of the whole window left the server idle
+    # while the client encoded it).
+    assert len(writes) == 8
 
 
 @pytest.mark.parametrize("window", [0, 1000])

@@ -41,6 +41,9 @@ MAX_BACKLOG_BYTES = 64 * 1024 * 1024
 """The most answers kept for requests that are not being read (the entries a search sends
 while the caller waits for a modify): a server that ignores the paging control cannot make
 the tool hold a whole directory."""
+SEND_CHUNK = 25
+"""Pipelined adds go to the server this many to a write, so that it works on the first ones
+while the client encodes the next (one write of a whole window left it idle meanwhile)."""
 _RECEIVE_BYTES = 65536
 _MAX_MESSAGE_ID = 2**31 - 1
 _T = TypeVar("_T")
@@ -362,7 +365,10 @@ def _send_adds(
     refused: dict[int, UmacctError],
     count: int,
 ) -> None:
-    """Encode up to ``count`` adds and send them in one write."""
+    """Encode up to ``count`` adds and send them, ``SEND_CHUNK`` to a write.
+
+    The server starts on the first adds while the next ones are encoded.
+    """
     requests = []
     for dn, attributes in pending:
         message_id = wire.next_id()
@@ -373,6 +379,9 @@ def _send_adds(
             wire.finished(message_id)  # never sent: no answer is due
         else:
             requests.append(ber.message(message_id, ber.add_request(dn, attributes)))
+            if len(requests) == SEND_CHUNK:
+                wire.send("add", dn, b"".join(requests))
+                requests = []
         if len(sent) == count:
             break
     if requests:
