@@ -48,11 +48,11 @@ def _measure(target: int, sizes: Sizes) -> list[Result]:
 
         count, rounds = sizes.intake, sizes.rounds
         return [
-            measure_intake(count, rounds, durable=False, indexed=False, smtp=True),
-            measure_intake(count, rounds, durable=False, indexed=False, smtp=False),
-            measure_intake(count, rounds, durable=True, indexed=False, smtp=True),
-            measure_intake(count, rounds, durable=False, indexed=True, judged=False),
-            measure_intake(count, rounds, durable=True, indexed=True, judged=False),
+            *measure_intake(count, rounds, durable=False, indexed=False, smtp=True),
+            *measure_intake(count, rounds, durable=False, indexed=False, smtp=False),
+            *measure_intake(count, rounds, durable=True, indexed=False, smtp=True),
+            *measure_intake(count, rounds, durable=False, indexed=True, judged=False),
+            *measure_intake(count, rounds, durable=True, indexed=True, judged=False),
         ]
     if target in (2, 3):
         from bench.sweep import measure_sweep

@@ -14,6 +14,7 @@ from __future__ import annotations
 import csv
 import socket
 import statistics
+import sys
 import threading
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,7 @@ from bench.common import (
     with_bytecode_cache,
     write_config,
 )
+from umacct.config import SmtpConfig
 from umacct.localdir import LocalDirectory
 from umacct.localdir.population import generate_people
 
@@ -46,6 +48,7 @@ class CountingSink:
 
     def __init__(self) -> None:
         self.count = 0
+        self.bytes = 0
         self._lock = threading.Lock()
 
     async def handle_EHLO(
@@ -57,6 +60,7 @@ class CountingSink:
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         with self._lock:
             self.count += 1
+            self.bytes += len(envelope.original_content or b"")
         return "250 OK"
 
 
@@ -104,12 +108,14 @@ def dump_people(directory: LocalDirectory, path: Path) -> int:
 
 def measure_intake(
     count: int, rounds: int, *, durable: bool, indexed: bool, smtp: bool = True, judged: bool = True
-) -> Result:
+) -> list[Result]:
     """Median of ``rounds`` interleaved rounds of each side, each on a fresh directory.
 
     ``durable``: the server syncs its writes (else ``olcDbNoSync``); ``indexed``: the README's
     indexes (else none); ``smtp``: mail through SMTP to a loopback sink (else the outbox).
-    Transactions are off (the default).
+    Transactions are off (the default). With ``smtp`` and ``judged``, each round also times
+    the mail floor (``bench.mail_floor``: the same number of messages of the same size to
+    the same sink by a bare client), printed beside the target, not judged.
     """
     kind = "durable" if durable else "nosync"
     mail = "SMTP" if smtp else "outbox"
@@ -124,6 +130,7 @@ def measure_intake(
         ldif = OUT / f"{name}.ldif"
         tool_times: list[float] = []
         reference_times: list[float] = []
+        floor_times: list[float] = []
         options = {"durable": durable, "indexed": indexed}
         # Each side starts on a fresh directory: deleting the entries costs as much as adding.
         for round_number in range(rounds):
@@ -137,6 +144,8 @@ def measure_intake(
                 tool_times.append(run.seconds)
                 if smtp and sink.count - before != count:
                     raise RuntimeError(f"{sink.count - before} activation mails for {count} people")
+                if smtp and judged:
+                    floor_times.append(time_mail_floor(sink, controller.port, count, env))
                 if round_number == 0 and dump_people(directory, ldif) != count:
                     raise RuntimeError(f"the directory does not hold the {count} people created")
             with local_directory(f"{name}-slapd", **options) as directory:
@@ -144,14 +153,55 @@ def measure_intake(
                 reference_times.append(run_timed(argv, env=env).seconds)
     finally:
         controller.stop()
-    return Result(
-        "1 bulk intake",
-        f"create --csv {count:,} + {mail}, {kind}, {SERVER_KINDS[indexed]}",
-        statistics.median(tool_times),
-        statistics.median(reference_times),
-        (1.2 if durable else 2.0),
-        "s",
-        f"ldapadd -f of the same entries; all runs: tool {times_list(tool_times)}, "
-        f"ldapadd {times_list(reference_times)}",
-        judged=judged,
-    )
+    reference = statistics.median(reference_times)
+    results = [
+        Result(
+            "1 bulk intake",
+            f"create --csv {count:,} + {mail}, {kind}, {SERVER_KINDS[indexed]}",
+            statistics.median(tool_times),
+            reference,
+            (1.2 if durable else 2.0),
+            "s",
+            f"ldapadd -f of the same entries; all runs: tool {times_list(tool_times)}, "
+            f"ldapadd {times_list(reference_times)}",
+            judged=judged,
+        )
+    ]
+    if floor_times:
+        results.append(
+            Result(
+                "1 bulk intake",
+                f"mail floor: {count:,} messages alone to the same sink, {kind}",
+                statistics.median(floor_times),
+                reference,
+                (1.2 if durable else 2.0),
+                "s",
+                "a bare client (bench.mail_floor) sending the intake's messages, same size, "
+                f"pipelined, over {SmtpConfig.connections} connections; against the same ldapadd; "
+                f"all runs: {times_list(floor_times)}",
+                judged=False,
+            )
+        )
+    return results
+
+
+def time_mail_floor(sink: CountingSink, port: int, count: int, env: dict[str, str]) -> float:
+    """Time ``bench.mail_floor`` sending ``count`` messages of the size the tool just sent.
+
+    The size is the mean of the messages the sink received so far (the tool's only).
+    """
+    size = sink.bytes // max(1, sink.count)
+    before = sink.count
+    argv = [
+        sys.executable,
+        "-m",
+        "bench.mail_floor",
+        str(port),
+        str(count),
+        str(SmtpConfig.connections),
+        str(size),
+    ]
+    seconds = run_timed(argv, env=env).seconds
+    if sink.count - before != count:
+        raise RuntimeError(f"the mail floor sent {sink.count - before} of {count} messages")
+    return seconds
