@@ -188,7 +188,8 @@ def measure_intake(
 def time_mail_floor(sink: CountingSink, port: int, count: int, env: dict[str, str]) -> float:
     """Time ``bench.mail_floor`` sending ``count`` messages of the size the tool just sent.
 
-    The size is the mean of the messages the sink received so far (the tool's only).
+    The size is the mean of the messages the sink received so far: the tool's, and those of
+    earlier rounds' floors, which are of that size.
     """
     size = sink.bytes // max(1, sink.count)
     before = sink.count
