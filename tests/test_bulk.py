@@ -3,6 +3,7 @@ sent in the background while the next batch is added."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from datetime import date, timedelta
 from typing import Any
@@ -173,6 +174,38 @@ def test_sec22_bulk_intake_writes_one_record_per_account_after_a_flushed_intent(
     again = list(create_people(runtime, rows, send_mail=False))
     assert {r.action for r in again if isinstance(r, CreateOutcome)} == {"exists"}
     assert len(runtime.audit.read()) == len(records)  # nothing added, nothing announced
+
+
+def test_bulk_intake_flushes_the_audit_once_a_batch_and_before_its_results(
+    on: Callable[[date], Runtime], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    runtime = on(TODAY)
+    rows = read_intake(intake(450).encode(), profiles=runtime.config.profiles).rows
+    written: list[str] = []
+    on_disk: set[str] = set()
+    flushes = 0
+    real_fsync, write = os.fsync, runtime.audit.write
+
+    def recording_fsync(descriptor: int) -> None:
+        nonlocal flushes
+        real_fsync(descriptor)
+        flushes += 1
+        on_disk.update(written)
+
+    def recording_write(records: Any, **options: Any) -> Any:
+        written.extend(record.account for record in records if record.result == "ok")
+        return write(records, **options)
+
+    monkeypatch.setattr(os, "fsync", recording_fsync)
+    monkeypatch.setattr(runtime.audit, "write", recording_write)
+    told = []
+    for result in create_people(runtime, rows, send_mail=False):
+        assert isinstance(result, CreateOutcome)
+        assert result.account in on_disk  # its record was on disk before it was told
+        told.append(result.account)
+    assert len(told) == 450
+    # One flush with each batch's pending record (the records before it ride along), one last.
+    assert flushes == 4
 
 
 def test_sec3_issue_many_records_every_token_and_cancels_older_ones(

@@ -435,7 +435,9 @@ class AuditLog:
         self._not_sent = 0
         self._syslog_reasons: list[str] = []
         self._group_every = 0
-        self._unsynced = 0
+        self._written = 0
+        """Records this log wrote in this run; ``_flushed`` of them are on disk."""
+        self._flushed = 0
         self._actor: Actor | None = None
         self._folder_checked = False
 
@@ -454,17 +456,28 @@ class AuditLog:
             yield
         finally:
             self._group_every = 0
-            if self._unsynced:
-                self._unsynced = 0
-                fd = self._open_for_append()
-                try:
-                    os.fsync(fd)
-                except OSError as exc:
-                    raise UnavailableError(
-                        f"audit log {self.path}: cannot flush: {exc.strerror}"
-                    ) from exc
-                finally:
-                    os.close(fd)
+            self.sync()
+
+    @property
+    def written(self) -> int:
+        """How many records this log wrote so far (``sync(through=...)`` takes it)."""
+        return self._written
+
+    def sync(self, through: int | None = None) -> None:
+        """Flush to disk what was written without a flush (``write(..., sync=False)``).
+
+        ``through``: only if the first ``through`` records (``written``) are not on disk yet.
+        """
+        if self._flushed >= (self._written if through is None else through):
+            return
+        self._flushed = self._written
+        fd = self._open_for_append()
+        try:
+            os.fsync(fd)
+        except OSError as exc:
+            raise UnavailableError(f"audit log {self.path}: cannot flush: {exc.strerror}") from exc
+        finally:
+            os.close(fd)
 
     def ensure_writable(self) -> None:
         """Raise ``UnavailableError`` unless the log can be opened for append (creating it)."""
@@ -532,8 +545,11 @@ class AuditLog:
         """``record`` of an entry added: each attribute from nothing to its values."""
         return self._record(command, account, _audited_entry(attributes), result, details)
 
-    def write(self, records: Sequence[AuditRecord]) -> list[AuditRecord]:
+    def write(self, records: Sequence[AuditRecord], *, sync: bool = True) -> list[AuditRecord]:
         """Append ``records`` in one write and one disk flush (bulk commands write by batch).
+
+        ``sync=False`` leaves the flush to the next write that makes one, or to ``sync()``:
+        the records are in the file at once, on the disk with the next flush.
 
         Return what was written: with ``[audit] syslog``, a record the logger did not get
         carries ``"syslog": "not sent: ..."``.
@@ -551,10 +567,10 @@ class AuditLog:
             if size and os.pread(fd, 1, size - 1) != b"\n":
                 data = b"\n" + data
             _write_all(fd, data)
-            self._unsynced += len(records)
-            if self._unsynced >= self._group_every:
+            self._written += len(records)
+            if sync and self._written - self._flushed >= self._group_every:
                 os.fsync(fd)
-                self._unsynced = 0
+                self._flushed = self._written
         except OSError as exc:
             raise UnavailableError(f"audit log {self.path}: cannot write: {exc.strerror}") from exc
         finally:

@@ -154,6 +154,7 @@ def _create_batches(
     finally:
         for left in in_flight:
             left.settle()
+        runtime.audit.sync()
 
 
 # --- the work ---------------------------------------------------------------------------------
@@ -176,9 +177,13 @@ class _BatchInFlight:
     planned: list[CreateOutcome | RowFailure | NewAccount]
     new: list[NewAccount]
     mailing: _Mailing
+    audited: int
+    """The audit log's ``written`` once the batch's records were written: on disk before
+    its results are told."""
 
     def results(self) -> list[CreateOutcome | RowFailure]:
         """One result per row, in row order, once the batch's mails were sent or queued."""
+        self.creator.runtime.audit.sync(through=self.audited)
         self.creator.describe(self.mailing)
         results: list[CreateOutcome | RowFailure] = []
         for item in self.planned:
@@ -239,7 +244,8 @@ class _Creator:
         Audit order, so that a crash never loses the record of an entry added: one record
         naming every account about to be added is written and flushed before the adds are
         sent; then, once the server has answered, one record per account added, flushed
-        once for the batch (before any result of the batch is reported).
+        with the next batch's pending record or before any result of the batch is reported,
+        whichever comes first (one disk flush a batch).
         """
         self.purges.take(
             rows,
@@ -256,7 +262,9 @@ class _Creator:
         new = [item for item in planned if isinstance(item, NewAccount)]
         if new and not self.dry_run:
             self._add_all(new, known)
-        return _BatchInFlight(self, planned, new, self._start_links(new))
+        return _BatchInFlight(
+            self, planned, new, self._start_links(new), self.runtime.audit.written
+        )
 
     def _recheck_purges(
         self, planned: list[CreateOutcome | RowFailure | NewAccount], known: Known
@@ -306,7 +314,8 @@ class _Creator:
                 )
             raise
         finally:
-            audit.write(records)
+            # Flushed with the next batch's pending record, or before this batch's results.
+            audit.write(records, sync=False)
         for item in retries:
             try:
                 self._add_one(item, known, _ADD_ATTEMPTS - 1)
