@@ -29,8 +29,9 @@ from umacct.config import (
 )
 from umacct.errors import InvalidInputError, RefusedError
 from umacct.mail.compose import compose, load_template, normalise_recipient, render, sender_address
-from umacct.mail.mailer import Mailer, MailRequest
+from umacct.mail.mailer import Mailer
 from umacct.mail.queue import MailQueue
+from umacct.mail.sender import MailRequest
 from umacct.mail.transport import SmtpTransport
 
 __all__ = ["smtp_server"]

@@ -28,8 +28,9 @@ from umacct.config import (
 )
 from umacct.errors import ConfigError
 from umacct.mail.compose import compose
-from umacct.mail.mailer import Mailer, MailRequest, SendResult
+from umacct.mail.mailer import Mailer, SendResult
 from umacct.mail.queue import MailQueue
+from umacct.mail.sender import MailRequest
 from umacct.mail.transport import SmtpTransport
 
 CLOCK = FixedClock(datetime(2026, 11, 26, 9, 15, tzinfo=UTC))

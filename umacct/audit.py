@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import errno
 import itertools
 import json
 import os
@@ -38,6 +37,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import BinaryIO
 
+from umacct.audit_syslog import SYSLOG_SOCKET, os_words, send_line, syslog_connection
 from umacct.clock import Clock
 from umacct.datadir import ensure_private_dir, open_private_file
 from umacct.errors import UnavailableError
@@ -353,46 +353,9 @@ def os_actor(environ: Mapping[str, str] | None = None) -> Actor:
     return Actor(escape_controls(user), unverified_sudo_user=escape_controls(claimed[:_MAX_CLAIM]))
 
 
-SYSLOG_SOCKET = "/dev/log"
 SYSLOG_DETAIL = "syslog"
 """The detail of a record the system logger did not get: ``not sent: <why>``."""
 _SYSLOG_PRIORITY = 4 * 8 + 6  # facility auth (4), severity info (6), as syslog(3) writes it
-_SYSLOG_TIMEOUT = 2.0
-"""A logger that does not take a record within this time is taken as unreachable."""
-
-
-def _syslog_connection(path: str | os.PathLike[str]) -> tuple[socket.socket, bool]:
-    """A socket connected to the system logger, and whether it is a stream (else datagrams).
-
-    As syslog(3): a datagram socket, or a stream one when the logger listens on a stream.
-    Connecting sends nothing.
-    """
-    for kind in (socket.SOCK_DGRAM, socket.SOCK_STREAM):
-        connection = socket.socket(socket.AF_UNIX, kind)
-        connection.settimeout(_SYSLOG_TIMEOUT)
-        try:
-            connection.connect(os.fspath(path))
-        except OSError as exc:
-            connection.close()
-            if kind == socket.SOCK_DGRAM and exc.errno == errno.EPROTOTYPE:
-                continue
-            raise
-        return connection, kind == socket.SOCK_STREAM
-    raise AssertionError("unreachable")  # pragma: no cover
-
-
-def _os_words(exc: OSError) -> str:
-    return exc.strerror or str(exc) or type(exc).__name__
-
-
-def syslog_problem(path: str | os.PathLike[str] = SYSLOG_SOCKET) -> str | None:
-    """Why the system logger cannot be reached at ``path``, or None. Nothing is sent."""
-    try:
-        connection, _ = _syslog_connection(path)
-    except OSError as exc:
-        return _os_words(exc)
-    connection.close()
-    return None
 
 
 def _syslog_line(record: AuditRecord) -> bytes:
@@ -584,15 +547,15 @@ class AuditLog:
         stream = False
         if self._syslog_failure is None:
             try:
-                connection, stream = _syslog_connection(where)
+                connection, stream = syslog_connection(where)
             except OSError as exc:
-                self._syslog_failure = f"cannot reach {where}: {_os_words(exc)}"
+                self._syslog_failure = f"cannot reach {where}: {os_words(exc)}"
         kept = []
         try:
             for record in records:
                 problem = self._syslog_failure
                 if connection is not None and problem is None:
-                    problem = _send(connection, stream, _syslog_line(record), where)
+                    problem = send_line(connection, stream, _syslog_line(record), where)
                     if problem is not None and not problem.startswith("too long"):
                         self._syslog_failure = problem
                 if problem is None:
@@ -693,20 +656,6 @@ def _lines_from_end(log: BinaryIO, block_size: int = 1 << 16) -> Iterator[bytes]
         partial = lines[0]  # it may begin in the block before
         yield from reversed(lines[1:])
     yield partial
-
-
-def _send(connection: socket.socket, stream: bool, line: bytes, where: str) -> str | None:
-    """Send one line to the logger; why it could not, or None."""
-    try:
-        if stream:
-            connection.sendall(line + b"\0")  # syslog(3)'s framing on a stream socket
-        else:
-            connection.send(line)
-    except OSError as exc:
-        if exc.errno == errno.EMSGSIZE:
-            return f"too long for {where} ({len(line)} bytes)"
-        return f"{where}: {_os_words(exc)}"
-    return None
 
 
 def _write_all(fd: int, data: bytes) -> None:

@@ -1,44 +1,37 @@
 """Sending with a safety net: what cannot go out now is queued and sent by a later flush.
 
 A batch of messages (``Mailer.start``) is composed and sent by a worker thread while the
-caller goes on (a bulk intake adds the next accounts meanwhile); its ``results()`` waits
-for it, then queues, in the caller's thread, what the relay did not take. The transport is
-used by one thread at a time: every other use of the Mailer waits for the batch first.
+caller goes on (a bulk intake adds the next accounts meanwhile), a large one by the mail
+process (``umacct.mail.worker``) that thread hands it to; its ``results()`` waits for it,
+then queues, in the caller's thread, what the relay did not take. The transport is used by
+one thread at a time: every other use of the Mailer waits for the batch first.
 """
 
 from __future__ import annotations
 
 import contextlib
-import functools
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from umacct.clock import Clock
-from umacct.config import Config, parse_duration
-from umacct.errors import (
-    ConfigError,
-    InvalidInputError,
-    ObsoleteMailError,
-    TemporaryError,
-    UmacctError,
-    UnavailableError,
-)
-from umacct.mail.compose import Composer, OutgoingMessage
-from umacct.mail.dates import english_duration, french_duration
-from umacct.mail.lanes import LaneSender, LaneTransport
+from umacct.config import Config
+from umacct.errors import ObsoleteMailError, UmacctError
+from umacct.mail.compose import OutgoingMessage
 from umacct.mail.queue import MailQueue, QueuedMail
+from umacct.mail.sender import RELAY_FAILURES, Delivery, MailRequest, Sender
 from umacct.mail.transport import Transport
 
-LINK_PURPOSES = ("activation", "reset", "confirm", "extension")
-LINK_PARAMETERS = ("link", "link_validity_fr", "link_validity_en")
+if TYPE_CHECKING:
+    from umacct.mail.worker import MailWorker
 
 LinkIssuer = Callable[[QueuedMail], str]
 """Issues a fresh link for a queued message; raises ObsoleteMailError to drop the message."""
-"""Issues a fresh token and returns the full link: ``(account, purpose, params) -> URL``."""
 
-# Failures of the relay (or of its settings) rather than of one message: queue and stop trying.
-_RELAY_FAILURES = (UnavailableError, TemporaryError, ConfigError)
+WORKER_BATCH = 50
+"""From this many messages, a batch is composed and sent by the mail process (a core of
+its own) rather than by a thread of this one."""
 
 
 @dataclass(frozen=True)
@@ -83,37 +76,12 @@ class FlushReport:
     """Why the flush stopped before the end (the relay failed), or None."""
 
 
-@dataclass(frozen=True)
-class MailRequest:
-    """One message to send: what ``Mailer.send`` takes, for a batch."""
-
-    account: str
-    kind: str
-    to: str
-    params: Mapping[str, str]
-    link: str | None = None
-    link_purpose: str | None = None
-
-
-@dataclass
-class _Delivery:
-    """What the worker made of one request: sent, or failed (and why)."""
-
-    request: MailRequest
-    recipient: str | None = None
-    message_id: str | None = None
-    relay_failure: str | None = None
-    """Set when the relay could not take it: the message is to be queued."""
-    error: UmacctError | None = None
-    """Set for a problem of the message itself (bad input, refused by the relay)."""
-
-
 class MailBatch:
     """Messages being sent in the background; ``results()`` waits and queues what failed."""
 
     def __init__(self, mailer: Mailer, requests: Sequence[MailRequest]) -> None:
         self._mailer = mailer
-        self._deliveries = [_Delivery(request) for request in requests]
+        self._deliveries = [Delivery(request) for request in requests]
         self._results: list[SendResult] | None = None
         self._crash: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name="umacct-mail", daemon=True)
@@ -121,7 +89,7 @@ class MailBatch:
 
     def _run(self) -> None:
         try:
-            self._mailer.deliver(self._deliveries)
+            self._mailer.deliver_batch(self._deliveries)
         except BaseException as exc:  # re-raised by results(), in the caller's thread
             self._crash = exc
 
@@ -149,37 +117,39 @@ class MailBatch:
 class Mailer:
     """Composes, sends, and queues on failure.
 
-    After the first relay failure of a run the Mailer stops contacting the relay (a
-    circuit breaker): a bulk intake of thousands of people queues the rest at once
-    instead of waiting for a timeout per person.
+    After the first relay failure of a run the Mailer stops contacting the relay (the
+    ``Sender``'s circuit breaker). A batch of ``WORKER_BATCH`` messages or more goes to the
+    mail process that ``worker`` starts (once a run), when one is given.
     """
 
     def __init__(
-        self, config: Config, transport: Transport, queue: MailQueue, clock: Clock
+        self,
+        config: Config,
+        transport: Transport,
+        queue: MailQueue,
+        clock: Clock,
+        *,
+        worker: Callable[[], MailWorker] | None = None,
     ) -> None:
         self._config = config
-        self._transport = transport
         self._queue = queue
         self._clock = clock
-        self._composer = Composer(config.mail, clock)
-        self._relay_failure: str | None = None
-        self._breaker_lock = threading.Lock()
+        self._sender = Sender(config, transport, clock)
+        self._start_worker = worker
+        self._worker: MailWorker | None = None
         self._in_flight: MailBatch | None = None
-        self._validity: dict[str, tuple[str, str]] = {}
-        """The French and English link lifetimes by purpose, worked out once a run."""
 
     def batch(self) -> contextlib.AbstractContextManager[None]:
         """Messages sent in the block reach the disk together at its end (the outbox's).
 
         The sweep records a batch's notices after the block: only for mail on disk.
         """
-        batch = getattr(self._transport, "batch", None)
-        return batch() if callable(batch) else contextlib.nullcontext()
+        return self._sender.batch()
 
     @property
     def relay_failure(self) -> str | None:
         """The failure that opened the circuit breaker in this run, or None."""
-        return self._relay_failure
+        return self._sender.relay_failure
 
     def send(
         self,
@@ -199,7 +169,7 @@ class Mailer:
         """
         request = MailRequest(account, kind, to, params, link, link_purpose)
         self._wait_in_flight()
-        [delivery] = self.deliver([_Delivery(request)])
+        [delivery] = self._sender.deliver([Delivery(request)])
         if delivery.error is not None:
             raise delivery.error
         return self.result_of(delivery)
@@ -207,6 +177,8 @@ class Mailer:
     def start(self, requests: Sequence[MailRequest]) -> MailBatch:
         """Send ``requests`` in the background, in order; collect with ``results()``."""
         self._wait_in_flight()
+        if len(requests) >= WORKER_BATCH and self._worker is None and self._start_worker:
+            self._worker = self._start_worker()  # it starts while this process goes on
         self._in_flight = MailBatch(self, requests)
         return self._in_flight
 
@@ -215,82 +187,22 @@ class Mailer:
             self._in_flight.wait()
             self._in_flight = None
 
-    def deliver(self, deliveries: list[_Delivery]) -> list[_Delivery]:
-        """Compose and send each message (in the worker thread for a batch); no queue use.
-
-        An outbox syncs the batch's files together once all are written (``batch``).
-        """
-        with self.batch():
-            return self._deliver(deliveries)
-
-    def _deliver(self, deliveries: list[_Delivery]) -> list[_Delivery]:
-        lanes = getattr(self._transport, "lanes", None)
-        if len(deliveries) > 1 and callable(lanes) and len(transports := lanes()) > 1:
-            return self._deliver_over(transports, deliveries)
-        for delivery in deliveries:
-            message = self._prepare(delivery)
-            if message is None:
-                continue
-            if self._relay_failure is None:
-                try:
-                    self._transport.send(message)
-                except _RELAY_FAILURES as exc:
-                    self._relay_failure = exc.message
-                except UmacctError as exc:
-                    delivery.error = exc
-                    continue
-                else:
-                    delivery.message_id = message.message_id
-                    continue
-            delivery.relay_failure = self._relay_failure
-        return deliveries
-
-    def _prepare(self, delivery: _Delivery) -> OutgoingMessage | None:
-        """The composed message, or None (the problem recorded on the delivery)."""
-        request = delivery.request
-        try:
-            _check_link_arguments(request.params, request.link, request.link_purpose)
-            extra = (
-                self._link_parameters(request.link, request.link_purpose)
-                if request.link and request.link_purpose
-                else {}
-            )
-            message = self._compose(request.kind, request.to, {**request.params, **extra})
-        except UmacctError as exc:
-            delivery.error = exc
-            return None
-        delivery.recipient = message.recipient  # validated and normalised by the composer
-        return message
-
-    def _deliver_over(
-        self, transports: Sequence[LaneTransport], deliveries: list[_Delivery]
-    ) -> list[_Delivery]:
-        """Compose here, send over several connections at once (a person's on one)."""
-        with LaneSender(transports, lambda: self._relay_failure) as sender:
-            for delivery in deliveries:
-                message = self._prepare(delivery)
-                if message is None:
-                    continue
-                if self._relay_failure is not None:
-                    delivery.relay_failure = self._relay_failure
-                    continue
-                done = functools.partial(self._record, delivery, message.message_id)
-                sender.submit(delivery.request.account, message, done)
-        return deliveries
-
-    def _record(self, delivery: _Delivery, message_id: str, error: UmacctError | None) -> None:
-        """In a lane's thread: what became of one message (a relay failure opens the breaker)."""
-        if error is None:
-            delivery.message_id = message_id
-        elif isinstance(error, _RELAY_FAILURES):
-            with self._breaker_lock:
-                if self._relay_failure is None:
-                    self._relay_failure = error.message
-            delivery.relay_failure = self._relay_failure
+    def deliver_batch(self, deliveries: list[Delivery]) -> None:
+        """In the batch's thread: the mail process sends a large batch, this one the rest."""
+        worker = self._worker
+        if worker is not None and worker.usable and len(deliveries) >= WORKER_BATCH:
+            worker.deliver(deliveries, self._sender)
         else:
-            delivery.error = error
+            self._sender.deliver(deliveries)
 
-    def result_of(self, delivery: _Delivery) -> SendResult:
+    def close(self) -> None:
+        """Stop the mail process, if one was started (a batch in flight is waited for)."""
+        self._wait_in_flight()
+        if self._worker is not None:
+            self._worker.close()
+            self._worker = None
+
+    def result_of(self, delivery: Delivery) -> SendResult:
         """The outcome of a delivery; what the relay could not take is queued here."""
         if delivery.message_id is not None:
             where = "outbox" if self._config.mail.transport == "outbox" else "smtp"
@@ -322,13 +234,12 @@ class Mailer:
         self._wait_in_flight()
         with self._queue.flush_lock():
             for mail in self._queue.pending(limit=limit):
-                if self._relay_failure is not None:
+                if self._sender.relay_failure is not None:
                     break
                 try:
                     message = self._compose_queued(mail, link_issuer)
-                    self._transport.send(message)
-                except _RELAY_FAILURES as exc:
-                    self._relay_failure = exc.message
+                    self._sender.send(message)
+                except RELAY_FAILURES as exc:
                     self._queue.record_failure(mail.id, exc.message)
                 except ObsoleteMailError as exc:
                     self._queue.discard(mail.id)
@@ -345,7 +256,7 @@ class Mailer:
             remaining=remaining,
             failures=failures,
             dropped=dropped,
-            stopped=self._relay_failure,
+            stopped=self._sender.relay_failure,
         )
 
     def pending(self, account: str | None = None) -> list[QueuedMail]:
@@ -357,36 +268,5 @@ class Mailer:
         params = dict(mail.params)
         if mail.link_purpose is not None:
             link = link_issuer(mail)
-            params.update(self._link_parameters(link, mail.link_purpose))
-        return self._compose(mail.kind, mail.recipient, params)
-
-    def _compose(self, kind: str, recipient: str, params: Mapping[str, str]) -> OutgoingMessage:
-        return self._composer.compose(kind, recipient, params)
-
-    def _link_parameters(self, link: str, purpose: str) -> dict[str, str]:
-        if purpose == "extension":  # valid until the grace end, not for a [tokens] lifetime
-            fr, en = "jusqu'à la fermeture du compte", "until the account closes"
-            return {"link": link, "link_validity_fr": fr, "link_validity_en": en}
-        validity = self._validity.get(purpose)
-        if validity is None:
-            lifetime = parse_duration(getattr(self._config.tokens, f"{purpose}_ttl"))
-            validity = french_duration(lifetime), english_duration(lifetime)
-            self._validity[purpose] = validity
-        return {"link": link, "link_validity_fr": validity[0], "link_validity_en": validity[1]}
-
-
-def _check_link_arguments(
-    params: Mapping[str, str], link: str | None, link_purpose: str | None
-) -> None:
-    reserved = sorted(set(params) & set(LINK_PARAMETERS))
-    if reserved:
-        raise InvalidInputError(
-            f"mail parameters {', '.join(reserved)} are reserved: pass the link with link= "
-            "and link_purpose= so that it is never queued"
-        )
-    if (link is None) != (link_purpose is None):
-        raise InvalidInputError("a mail link needs its purpose, and a purpose needs its link")
-    if link_purpose is not None and link_purpose not in LINK_PURPOSES:
-        raise InvalidInputError(
-            f"link purpose {link_purpose!r}: expected one of {', '.join(LINK_PURPOSES)}"
-        )
+            params.update(self._sender.link_parameters(link, mail.link_purpose))
+        return self._sender.compose(mail.kind, mail.recipient, params)

@@ -100,7 +100,7 @@ def start_activation_links(runtime: Runtime, recipients: Sequence[Recipient]) ->
     The caller must collect ``links()`` before it returns: only then are the mails the
     relay did not take queued.
     """
-    from umacct.mail.mailer import MailRequest  # the mail package is imported only when mailing
+    from umacct.mail.sender import MailRequest  # the mail package is imported only when mailing
 
     config = runtime.config
     issued = runtime.tokens.issue_many(

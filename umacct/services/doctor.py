@@ -266,7 +266,7 @@ def _state_store_check(config: Config) -> Check:
 
 def _syslog_check(config: Config) -> Check:
     """``[audit] syslog``: whether the copy of each record can reach the system logger."""
-    from umacct.audit import syslog_problem
+    from umacct.audit_syslog import syslog_problem
 
     socket_path = config.audit.syslog_socket
     if not config.audit.syslog:

@@ -8,6 +8,7 @@ interfaces, opened lazily so that a command that needs none of them stays fast.
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
     from umacct.mail.mailer import Mailer
     from umacct.mail.queue import MailQueue, QueuedMail
     from umacct.mail.transport import Transport
+    from umacct.mail.worker import MailWorker
     from umacct.store import Store
     from umacct.tokens import TokenRecord, Tokens
 
@@ -154,7 +156,13 @@ class Runtime:
             if self.config.mail.transport == "smtp" and self.config.mail.smtp.username:
                 smtp_password = find_secret(SecretKind.SMTP, self.config, self.prompt).value
             self._transport = transport_from_config(self.config, smtp_password, self.clock)
-            self._mailer = Mailer(self.config, self._transport, self.mail_queue, self.clock)
+            self._mailer = Mailer(
+                self.config,
+                self._transport,
+                self.mail_queue,
+                self.clock,
+                worker=functools.partial(_mail_worker, self.config, self.clock, smtp_password),
+            )
         return self._mailer
 
     @property
@@ -203,6 +211,8 @@ class Runtime:
 
     def close(self) -> None:
         """Close whatever was opened."""
+        if self._mailer is not None:
+            self._mailer.close()
         if self._transport is not None:
             self._transport.close()
         if self._queue is not None:
@@ -212,3 +222,9 @@ class Runtime:
         if self._directory is not None:
             self._directory.close()
         self._directory = self._store = self._mailer = self._transport = self._queue = None
+
+
+def _mail_worker(config: Config, clock: Clock, smtp_password: str | None) -> MailWorker:
+    from umacct.mail.worker import MailWorker
+
+    return MailWorker(config, clock, smtp_password)
