@@ -228,15 +228,23 @@ def test_a_reader_that_goes_away_is_not_an_internal_error(tmp_path: Path) -> Non
 
 
 @pytest.mark.parametrize(
-    "args", [["--help"], ["sweep", "--help"], ["config", "show"], ["sweep", "--dry-run"]]
+    "args",
+    [
+        ["--help"],
+        ["sweep", "--help"],
+        ["config", "show"],
+        ["sweep", "--dry-run"],
+        ["--json", "create", "--csv", "{folder}/people.csv", "--dry-run"],
+        ["localdir", "config", "--dir", "{folder}"],
+    ],
 )
 def test_a_command_with_plain_options_does_not_load_pydantic(
     args: list[str], tmp_path: Path
 ) -> None:
     """typer checks option values through pydantic, whose import costs a command ~70 ms.
 
-    A text, an absent value or a number's default needs no check: the command's start-up
-    does without it (a number typed on the command line still goes through it).
+    A text, an absent value, a number's default or a path needs no pydantic: the command's
+    start-up does without it (a number typed on the command line still goes through it).
     """
     import subprocess
     import sys
@@ -245,6 +253,8 @@ def test_a_command_with_plain_options_does_not_load_pydantic(
 
     config = tmp_path / "config.toml"
     config.write_text(tomli_w.dumps(minimal_config()), encoding="utf-8")
+    (tmp_path / "people.csv").write_text("given_name;surname;profile\n", encoding="utf-8")
+    args = [arg.format(folder=tmp_path) for arg in args]
     probe = (
         "import sys, runpy; sys.argv = ['umacct', *sys.argv[1:]]\n"
         "try:\n    runpy.run_module('umacct', run_name='__main__')\n"
@@ -256,6 +266,19 @@ def test_a_command_with_plain_options_does_not_load_pydantic(
         check=False, capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert done.stderr.splitlines()[-1] == "False", done.stderr
+
+
+def test_a_path_option_is_still_checked_as_typer_checks_it(tmp_path: Path) -> None:
+    """``--dir`` refuses a file (``file_okay=False``): the check holds without pydantic."""
+    from typer.testing import CliRunner
+
+    from umacct.cli.app import app
+
+    a_file = tmp_path / "file"
+    a_file.write_text("", encoding="utf-8")
+    result = CliRunner().invoke(app, ["localdir", "config", "--dir", str(a_file)])
+    assert result.exit_code == 2
+    assert "is a file" in result.output
 
 
 def test_no_module_much_over_six_hundred_lines() -> None:

@@ -11,6 +11,7 @@ also gives a number option the placeholder ``N`` in the help (not ``<int range>`
 from __future__ import annotations
 
 import enum
+import pathlib
 import types
 import typing
 from collections.abc import Callable
@@ -93,7 +94,8 @@ def _left_as_is(param: Parameter, value: Any) -> bool:
     """Whether typer's coercion would hand ``value`` back unchanged (no need to ask it).
 
     Its coercion goes through pydantic, whose import alone costs a command ~70 ms: an absent
-    value, a text typed for a text option and a number's own default skip it.
+    value, a text typed for a text option, a number's own default and a flag skip it (and a
+    path is checked without it, see ``_path_value``).
     """
     if param.multiple or param.nargs != 1:
         return False
@@ -103,9 +105,33 @@ def _left_as_is(param: Parameter, value: Any) -> bool:
     annotation = descriptor.annotation
     if annotation in _TEXT and descriptor.parameter_info.parser is None:
         return isinstance(value, str)
-    if _base_annotation(param) is int and type(value) is int:
+    base = _base_annotation(param)
+    if base is int and type(value) is int:
         return not descriptor.is_ranged or value == param.default
-    return False
+    return base is bool and type(value) is bool  # a flag: set or not, by the parser itself
+
+
+def _path_value(param: Parameter, ctx: Context, value: Any) -> Any:
+    """A path typed for a plain ``Path`` option, checked as typer checks it, or None.
+
+    typer builds every path option's coercion with pydantic; its own checks (exists,
+    readable...) are called here directly, on the path as a ``Path``, without it.
+    """
+    info = getattr(param.type_descriptor, "parameter_info", None)  # type: ignore[attr-defined]
+    if (
+        type(value) is not str
+        or _base_annotation(param) is not pathlib.Path
+        or info is None
+        or info.allow_dash
+        or info.path_type is not None
+        or info.parser is not None
+        or param.multiple
+        or param.nargs != 1
+    ):
+        return None
+    from typer._param_types import coerce_cli_path
+
+    return coerce_cli_path(pathlib.Path(value), info, path_type=pathlib.Path, param=param, ctx=ctx)  # type: ignore[arg-type]
 
 
 def _kept(param: Parameter, ctx: Context, value: Any) -> Any:
@@ -122,6 +148,8 @@ def _guarded(param: Parameter, process: Callable[[Context, Any], Any]) -> Callab
         try:
             if _left_as_is(param, value):
                 return _kept(param, ctx, value)
+            if (path := _path_value(param, ctx, value)) is not None:
+                return _kept(param, ctx, path)
             return process(ctx, value)
         except OptionValueError:
             raise
