@@ -45,6 +45,7 @@ lint: venv
 	$(VENV)/bin/mypy
 
 bench: setup
+	@scripts/ensure-bench-tools
 	$(PY) -m bench
 
 clean:

@@ -16,10 +16,9 @@ import subprocess
 import sys
 import time
 
-from aiosmtpd.controller import Controller
-
 from bench.common import OUT, UMACCT, local_directory, with_bytecode_cache, write_config
-from bench.intake import CountingSink, free_port, warm_up, write_intake
+from bench.intake import free_port, warm_up, write_intake
+from bench.sinks import start_sink
 
 
 def cpu_seconds(pid: int) -> float:
@@ -45,16 +44,14 @@ def main() -> int:
     OUT.mkdir(parents=True, exist_ok=True)
     intake = OUT / f"intake-{options.count}.csv"
     write_intake(intake, options.count)
-    sink = CountingSink()
-    controller = Controller(sink, hostname="127.0.0.1", port=free_port())
-    controller.start()
+    sink = start_sink(free_port())
     argv = [UMACCT, "--json", "create", "--csv", str(intake)]
     if options.no_mail:
         argv.append("--no-mail")
     try:
         for _ in range(3):
             with local_directory("cpu-split-slapd", indexed=False) as directory:
-                port = controller.port if options.smtp else None
+                port = sink.port if options.smtp else None
                 env = with_bytecode_cache(
                     write_config(directory, OUT / "cpu-split", smtp_port=port)
                 )
@@ -68,7 +65,7 @@ def main() -> int:
                 slapd = cpu_seconds(directory.pid) - slapd_before
                 print(f"wall {wall:.2f} s, tool CPU {tool:.2f} s, slapd CPU {slapd:.2f} s")
     finally:
-        controller.stop()
+        sink.stop()
     return 0
 
 

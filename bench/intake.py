@@ -6,7 +6,8 @@ README's indexes, without fsync and durable; mail through SMTP or into the outbo
 Both bind as the tool's service account over ``ldap://127.0.0.1`` (ACLs evaluated the same
 way). The reference LDIF is the very set of entries the tool created, read back with
 ``ldapsearch``, so both sides write the same bytes to the same server. Mail goes to an SMTP
-sink on loopback (aiosmtpd, in the runner's process) that accepts and drops every message.
+sink on loopback that accepts and drops every message (``bench.sinks``: Postfix's
+``smtp-sink``, else aiosmtpd in the runner's process).
 """
 
 from __future__ import annotations
@@ -15,11 +16,7 @@ import csv
 import socket
 import statistics
 import sys
-import threading
 from pathlib import Path
-from typing import Any
-
-from aiosmtpd.controller import Controller
 
 from bench.common import (
     OUT,
@@ -33,35 +30,12 @@ from bench.common import (
     with_bytecode_cache,
     write_config,
 )
-from umacct.config import SmtpConfig
+from bench.sinks import Sink, start_sink
+from umacct.clock import SystemClock
+from umacct.config import SmtpConfig, load_config
 from umacct.localdir import LocalDirectory
 from umacct.localdir.population import generate_people
-
-
-class CountingSink:
-    """Accepts every message and only counts them.
-
-    It offers PIPELINING (RFC 2920) as production relays (Postfix, Exim) do: aiosmtpd reads
-    commands from a stream and answers them in order, so pipelined commands are handled
-    correctly; it only does not say so by itself.
-    """
-
-    def __init__(self) -> None:
-        self.count = 0
-        self.bytes = 0
-        self._lock = threading.Lock()
-
-    async def handle_EHLO(
-        self, server: Any, session: Any, envelope: Any, hostname: str, responses: list[str]
-    ) -> list[str]:
-        session.host_name = hostname
-        return [*responses[:-1], "250-PIPELINING", responses[-1]]
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        with self._lock:
-            self.count += 1
-            self.bytes += len(envelope.original_content or b"")
-        return "250 OK"
+from umacct.mail.compose import compose
 
 
 def free_port() -> int:
@@ -121,9 +95,7 @@ def measure_intake(
     mail = "SMTP" if smtp else "outbox"
     name = f"intake-{kind}-{'indexed' if indexed else 'bare'}-{mail.lower()}"
     folder = OUT / name
-    sink = CountingSink()
-    controller = Controller(sink, hostname="127.0.0.1", port=free_port())
-    controller.start()
+    sink = start_sink(free_port())
     try:
         intake = OUT / f"intake-{count}.csv"
         write_intake(intake, count)
@@ -136,23 +108,23 @@ def measure_intake(
         for round_number in range(rounds):
             with local_directory(f"{name}-slapd", **options) as directory:
                 env = with_bytecode_cache(
-                    write_config(directory, folder, smtp_port=controller.port if smtp else None)
+                    write_config(directory, folder, smtp_port=sink.port if smtp else None)
                 )
                 warm_up(env)
                 before = sink.count
                 run = run_timed([UMACCT, "--json", "create", "--csv", str(intake)], env=env)
                 tool_times.append(run.seconds)
-                if smtp and sink.count - before != count:
+                if smtp and sink.wait_for(before + count) - before != count:
                     raise RuntimeError(f"{sink.count - before} activation mails for {count} people")
                 if smtp and judged:
-                    floor_times.append(time_mail_floor(sink, controller.port, count, env))
+                    floor_times.append(time_mail_floor(sink, count, env))
                 if round_number == 0 and dump_people(directory, ldif) != count:
                     raise RuntimeError(f"the directory does not hold the {count} people created")
             with local_directory(f"{name}-slapd", **options) as directory:
                 argv = ["ldapadd", *service_args(directory, folder), "-f", str(ldif)]
                 reference_times.append(run_timed(argv, env=env).seconds)
     finally:
-        controller.stop()
+        sink.stop()
     reference = statistics.median(reference_times)
     results = [
         Result(
@@ -162,8 +134,8 @@ def measure_intake(
             reference,
             (1.2 if durable else 2.0),
             "s",
-            f"ldapadd -f of the same entries; all runs: tool {times_list(tool_times)}, "
-            f"ldapadd {times_list(reference_times)}",
+            f"ldapadd -f of the same entries; {'mail to the ' + sink.name + '; ' if smtp else ''}"
+            f"all runs: tool {times_list(tool_times)}, ldapadd {times_list(reference_times)}",
             judged=judged,
         )
     ]
@@ -185,24 +157,34 @@ def measure_intake(
     return results
 
 
-def time_mail_floor(sink: CountingSink, port: int, count: int, env: dict[str, str]) -> float:
-    """Time ``bench.mail_floor`` sending ``count`` messages of the size the tool just sent.
-
-    The size is the mean of the messages the sink received so far: the tool's, and those of
-    earlier rounds' floors, which are of that size.
-    """
-    size = sink.bytes // max(1, sink.count)
+def time_mail_floor(sink: Sink, count: int, env: dict[str, str]) -> float:
+    """Time ``bench.mail_floor`` sending ``count`` messages of the size of the tool's."""
     before = sink.count
     argv = [
         sys.executable,
         "-m",
         "bench.mail_floor",
-        str(port),
+        str(sink.port),
         str(count),
         str(SmtpConfig.connections),
-        str(size),
+        str(activation_size(env)),
     ]
     seconds = run_timed(argv, env=env).seconds
-    if sink.count - before != count:
+    if sink.wait_for(before + count) - before != count:
         raise RuntimeError(f"the mail floor sent {sink.count - before} of {count} messages")
     return seconds
+
+
+def activation_size(env: dict[str, str]) -> int:
+    """The size of one activation mail of the intake, composed as the tool composes it."""
+    config = load_config(env["UMACCT_CONFIG"])
+    params = {
+        "name": "Élise Martin",
+        "account": "elise.martin@etu.umontpellier.fr",
+        "link": "https://comptes.umontpellier.fr/activation?token=" + "x" * 43,
+        "link_validity_fr": "24 heures",
+        "link_validity_en": "24 hours",
+    }
+    message = compose("activation", "elise.martin@example.org", params, config=config.mail,
+                      clock=SystemClock())  # fmt: skip
+    return len(message.data)

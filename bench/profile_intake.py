@@ -13,8 +13,6 @@ import argparse
 import sys
 from pathlib import Path
 
-from aiosmtpd.controller import Controller
-
 from bench.common import (
     OUT,
     UMACCT,
@@ -24,7 +22,8 @@ from bench.common import (
     with_bytecode_cache,
     write_config,
 )
-from bench.intake import CountingSink, dump_people, free_port, warm_up, write_intake
+from bench.intake import dump_people, free_port, warm_up, write_intake
+from bench.sinks import start_sink
 
 PSTATS = OUT / "profile-intake.pstats"
 
@@ -46,13 +45,11 @@ def main() -> int:
     folder = OUT / "profile-intake"
     intake = OUT / f"intake-{options.count}.csv"
     write_intake(intake, options.count)
-    sink = CountingSink()
-    controller = Controller(sink, hostname="127.0.0.1", port=free_port())
-    controller.start()
+    sink = start_sink(free_port())
     try:
         server = {"durable": options.durable, "indexed": not options.bare}
         with local_directory("profile-intake-slapd", **server) as directory:
-            port = None if options.outbox else controller.port
+            port = None if options.outbox else sink.port
             env = with_bytecode_cache(
                 write_config(
                     directory, folder, smtp_port=port, smtp_connections=options.connections
@@ -78,7 +75,7 @@ def main() -> int:
             argv = ["ldapadd", *service_args(directory, folder), "-f", str(ldif)]
             reference = run_timed(argv, env=env).seconds
     finally:
-        controller.stop()
+        sink.stop()
     print(
         f"umacct {run.seconds:.2f} s ({created} entries, {sink.count} mails), "
         f"ldapadd {reference:.2f} s: {run.seconds / reference:.2f}x"
