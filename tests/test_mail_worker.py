@@ -78,6 +78,28 @@ def test_a_large_batch_goes_to_the_mail_process_and_comes_back_in_order(
         assert queue.pending() == []
 
 
+def test_large_batches_are_handed_over_without_waiting_and_answered_in_order(
+    tmp_path: Path, smtp_server: SmtpTestServer, queue: MailQueue
+) -> None:
+    config = make_config(tmp_path)
+    config = dataclasses.replace(
+        config, mail=dataclasses.replace(config.mail, smtp=smtp_config(smtp_server))
+    )
+    with mailer_for(config, queue) as (mailer, workers):
+        batches = [mailer.start(requests(WORKER_BATCH, start=100 * n)) for n in range(4)]
+        assert not all(batch.done for batch in batches)  # the first one was not waited for
+        results = [batch.results() for batch in batches]
+        mailer.close()
+    assert len(workers.started) == 1
+    assert all(result.sent for batch in results for result in batch)
+    received = [mail.rcpt_tos[0] for mail in smtp_server.received]
+    assert sorted(received) == sorted(
+        f"p{100 * n + k}@example.net" for n in range(4) for k in range(WORKER_BATCH)
+    )
+    ids = [result.message_id for batch in results for result in batch]
+    assert len(set(ids)) == len(ids)
+
+
 def test_the_mail_process_writes_the_outbox_and_syncs_it_per_batch(
     tmp_path: Path, queue: MailQueue
 ) -> None:

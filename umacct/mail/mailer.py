@@ -24,7 +24,7 @@ from umacct.mail.sender import RELAY_FAILURES, Delivery, MailRequest, Sender
 from umacct.mail.transport import Transport
 
 if TYPE_CHECKING:
-    from umacct.mail.worker import MailWorker
+    from umacct.mail.worker import Handed, MailWorker
 
 LinkIssuer = Callable[[QueuedMail], str]
 """Issues a fresh link for a queued message; raises ObsoleteMailError to drop the message."""
@@ -77,25 +77,53 @@ class FlushReport:
 
 
 class MailBatch:
-    """Messages being sent in the background; ``results()`` waits and queues what failed."""
+    """Messages being sent in the background; ``results()`` waits and queues what failed.
 
-    def __init__(self, mailer: Mailer, requests: Sequence[MailRequest]) -> None:
+    Sent by a thread of this process, or by the mail process (``worker``): its batches are
+    handed over at once, each after the other, and come back in order.
+    """
+
+    def __init__(
+        self, mailer: Mailer, requests: Sequence[MailRequest], worker: MailWorker | None = None
+    ) -> None:
         self._mailer = mailer
         self._deliveries = [Delivery(request) for request in requests]
         self._results: list[SendResult] | None = None
         self._crash: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, name="umacct-mail", daemon=True)
-        self._thread.start()
+        self._thread: threading.Thread | None = None
+        self._handed: Handed | None = None
+        if worker is not None:
+            self._handed = worker.submit(self._deliveries, mailer.sender)
+        else:
+            self._thread = threading.Thread(target=self._run, name="umacct-mail", daemon=True)
+            self._thread.start()
+
+    @property
+    def done(self) -> bool:
+        """Whether every message was tried (``results()`` would not wait)."""
+        if self._thread is not None:
+            return not self._thread.is_alive()
+        return self._handed is None or self._handed.done
+
+    @property
+    def in_thread(self) -> bool:
+        """Whether this process's transport sends it (in a thread of this process)."""
+        return self._thread is not None
 
     def _run(self) -> None:
         try:
-            self._mailer.deliver_batch(self._deliveries)
+            self._mailer.sender.deliver(self._deliveries)
         except BaseException as exc:  # re-raised by results(), in the caller's thread
             self._crash = exc
 
     def wait(self) -> None:
         """Wait until every message was tried (nothing is queued yet)."""
-        self._thread.join()
+        if self._thread is not None:
+            self._thread.join()
+        elif self._handed is not None:
+            self._handed.wait()
+            if self._handed.crash is not None and self._crash is None:
+                self._crash = RuntimeError(f"the mail process failed:\n{self._handed.crash}")
 
     def results(self) -> list[SendResult]:
         """One result per request, in order, once all were tried; failures are queued.
@@ -137,7 +165,12 @@ class Mailer:
         self._sender = Sender(config, transport, clock)
         self._start_worker = worker
         self._worker: MailWorker | None = None
-        self._in_flight: MailBatch | None = None
+        self._in_flight: list[MailBatch] = []
+
+    @property
+    def sender(self) -> Sender:
+        """What composes and sends in this process (and holds the run's circuit breaker)."""
+        return self._sender
 
     def batch(self) -> contextlib.AbstractContextManager[None]:
         """Messages sent in the block reach the disk together at its end (the outbox's).
@@ -175,25 +208,29 @@ class Mailer:
         return self.result_of(delivery)
 
     def start(self, requests: Sequence[MailRequest]) -> MailBatch:
-        """Send ``requests`` in the background, in order; collect with ``results()``."""
-        self._wait_in_flight()
-        if len(requests) >= WORKER_BATCH and self._worker is None and self._start_worker:
+        """Send ``requests`` in the background, in order; collect with ``results()``.
+
+        A batch of ``WORKER_BATCH`` messages or more goes to the mail process, at once even
+        while earlier batches are there; a smaller one is sent by a thread of this process,
+        once the batch before it that this process sends is done (one connection, one user).
+        """
+        large = len(requests) >= WORKER_BATCH
+        if large and self._worker is None and self._start_worker:
             self._worker = self._start_worker()  # it starts while this process goes on
-        self._in_flight = MailBatch(self, requests)
-        return self._in_flight
+        worker = self._worker if large and self._worker and self._worker.usable else None
+        if worker is None:
+            self._wait_in_flight(in_thread_only=True)
+        batch = MailBatch(self, requests, worker)
+        self._in_flight = [*(earlier for earlier in self._in_flight if not earlier.done), batch]
+        return batch
 
-    def _wait_in_flight(self) -> None:
-        if self._in_flight is not None:
-            self._in_flight.wait()
-            self._in_flight = None
-
-    def deliver_batch(self, deliveries: list[Delivery]) -> None:
-        """In the batch's thread: the mail process sends a large batch, this one the rest."""
-        worker = self._worker
-        if worker is not None and worker.usable and len(deliveries) >= WORKER_BATCH:
-            worker.deliver(deliveries, self._sender)
-        else:
-            self._sender.deliver(deliveries)
+    def _wait_in_flight(self, *, in_thread_only: bool = False) -> None:
+        for batch in self._in_flight:
+            if batch.in_thread or not in_thread_only:
+                batch.wait()
+        self._in_flight = [
+            batch for batch in self._in_flight if in_thread_only and not batch.in_thread
+        ]
 
     def close(self) -> None:
         """Stop the mail process, if one was started (a batch in flight is waited for)."""
