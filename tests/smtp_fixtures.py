@@ -112,6 +112,20 @@ class SmtpTestServer:
             controller.stop()
 
 
+def relay_asking_login(password: bytes) -> SmtpTestServer:
+    """A server (not started) that asks for AUTH PLAIN and takes ``password`` only."""
+    from aiosmtpd.smtp import AuthResult, LoginPassword
+
+    def authenticator(*args: object) -> AuthResult:
+        data = args[-1]
+        ok = isinstance(data, LoginPassword) and data.password == password
+        return AuthResult(success=ok, handled=False)
+
+    return SmtpTestServer(
+        auth_require_tls=False, authenticator=authenticator, auth_exclude_mechanism=["LOGIN"]
+    )
+
+
 @pytest.fixture
 def smtp_server() -> Iterator[SmtpTestServer]:
     """A plain SMTP server on loopback, started."""

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 import tomli_w
-from smtp_fixtures import SmtpTestServer
+from smtp_fixtures import SmtpTestServer, relay_asking_login
 from typer.testing import CliRunner
 
 from umacct.cli.app import app
@@ -143,16 +143,7 @@ def test_doctor_checks_starttls_and_auth_as_configured(
 def test_doctor_logs_in_to_a_relay_that_asks(
     config_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from aiosmtpd.smtp import AuthResult, LoginPassword
-
-    def authenticator(*args: object) -> AuthResult:
-        data = args[-1]
-        ok = isinstance(data, LoginPassword) and data.password == b"relay-secret"
-        return AuthResult(success=ok, handled=False)
-
-    relay = SmtpTestServer(
-        auth_require_tls=False, authenticator=authenticator, auth_exclude_mechanism=["LOGIN"]
-    )
+    relay = relay_asking_login(b"relay-secret")
     relay.start()
     try:
         monkeypatch.setenv("UMACCT_SMTP_PASSWORD", "relay-secret")

@@ -11,7 +11,7 @@ from email.parser import BytesParser
 from pathlib import Path
 
 import pytest
-from smtp_fixtures import SmtpTestServer, smtp_server
+from smtp_fixtures import SmtpTestServer, relay_asking_login, smtp_server
 from test_mail_fast import CLOCK, PERSON, make_config, requests, smtp_config
 
 from umacct.config import Config
@@ -50,6 +50,13 @@ def mailer_for(config: Config, queue: MailQueue) -> Iterator[tuple[Mailer, Worke
             mailer.close()
 
 
+def relay_config(tmp_path: Path, relay: SmtpTestServer, **smtp: object) -> Config:
+    """The tests' configuration, mail through ``relay`` (``smtp``: more ``[mail.smtp]``)."""
+    config = make_config(tmp_path)
+    settings = dataclasses.replace(smtp_config(relay), **smtp)  # type: ignore[arg-type]
+    return dataclasses.replace(config, mail=dataclasses.replace(config.mail, smtp=settings))
+
+
 @pytest.fixture
 def queue(tmp_path: Path) -> Iterator[MailQueue]:
     with MailQueue(tmp_path / "q.db") as opened:
@@ -59,10 +66,7 @@ def queue(tmp_path: Path) -> Iterator[MailQueue]:
 def test_a_large_batch_goes_to_the_mail_process_and_comes_back_in_order(
     tmp_path: Path, smtp_server: SmtpTestServer, queue: MailQueue
 ) -> None:
-    config = make_config(tmp_path)
-    config = dataclasses.replace(
-        config, mail=dataclasses.replace(config.mail, smtp=smtp_config(smtp_server))
-    )
+    config = relay_config(tmp_path, smtp_server)
     with mailer_for(config, queue) as (mailer, workers):
         small = mailer.start(requests(WORKER_BATCH - 1)).results()
         assert workers.started == []  # a small batch stays in this process
@@ -81,10 +85,7 @@ def test_a_large_batch_goes_to_the_mail_process_and_comes_back_in_order(
 def test_large_batches_are_handed_over_without_waiting_and_answered_in_order(
     tmp_path: Path, smtp_server: SmtpTestServer, queue: MailQueue
 ) -> None:
-    config = make_config(tmp_path)
-    config = dataclasses.replace(
-        config, mail=dataclasses.replace(config.mail, smtp=smtp_config(smtp_server))
-    )
+    config = relay_config(tmp_path, smtp_server)
     with mailer_for(config, queue) as (mailer, workers):
         batches = [mailer.start(requests(WORKER_BATCH, start=100 * n)) for n in range(4)]
         assert not all(batch.done for batch in batches)  # the first one was not waited for
@@ -121,10 +122,7 @@ def test_the_mail_process_writes_the_outbox_and_syncs_it_per_batch(
 def test_sec2_relay_down_in_the_mail_process_queues_the_batch_and_opens_the_breaker(
     tmp_path: Path, smtp_server: SmtpTestServer, queue: MailQueue
 ) -> None:
-    config = make_config(tmp_path)
-    config = dataclasses.replace(
-        config, mail=dataclasses.replace(config.mail, smtp=smtp_config(smtp_server))
-    )
+    config = relay_config(tmp_path, smtp_server)
     with mailer_for(config, queue) as (mailer, _):
         smtp_server.stop()
         results = mailer.start(requests(WORKER_BATCH)).results()
@@ -139,10 +137,7 @@ def test_sec2_relay_down_in_the_mail_process_queues_the_batch_and_opens_the_brea
 def test_a_message_refused_in_the_mail_process_is_raised_after_the_others(
     tmp_path: Path, smtp_server: SmtpTestServer, queue: MailQueue
 ) -> None:
-    config = make_config(tmp_path)
-    config = dataclasses.replace(
-        config, mail=dataclasses.replace(config.mail, smtp=smtp_config(smtp_server))
-    )
+    config = relay_config(tmp_path, smtp_server)
     with mailer_for(config, queue) as (mailer, _):
         batch = requests(WORKER_BATCH)
         batch.insert(3, MailRequest("bad@um.fr", "suspended", "a\nb@example.net", PERSON))
@@ -156,10 +151,7 @@ def test_a_message_refused_in_the_mail_process_is_raised_after_the_others(
 def test_a_mail_process_that_died_leaves_its_batch_queued_and_the_next_sent_here(
     tmp_path: Path, smtp_server: SmtpTestServer, queue: MailQueue
 ) -> None:
-    config = make_config(tmp_path)
-    config = dataclasses.replace(
-        config, mail=dataclasses.replace(config.mail, smtp=smtp_config(smtp_server))
-    )
+    config = relay_config(tmp_path, smtp_server)
     with mailer_for(config, queue) as (mailer, workers):
         mailer.start(requests(WORKER_BATCH)).results()
         [worker] = workers.started
@@ -188,21 +180,10 @@ def test_closing_waits_for_the_mail_process_and_reaps_it(tmp_path: Path) -> None
 def test_the_mail_process_logs_in_to_a_relay_that_asks_with_the_password_given(
     tmp_path: Path, queue: MailQueue
 ) -> None:
-    from aiosmtpd.smtp import AuthResult, LoginPassword
-
-    def authenticator(*args: object) -> AuthResult:
-        data = args[-1]
-        ok = isinstance(data, LoginPassword) and data.password == b"relay-secret"
-        return AuthResult(success=ok, handled=False)
-
-    relay = SmtpTestServer(
-        auth_require_tls=False, authenticator=authenticator, auth_exclude_mechanism=["LOGIN"]
-    )
+    relay = relay_asking_login(b"relay-secret")
     relay.start()
     try:
-        config = make_config(tmp_path)
-        smtp = dataclasses.replace(smtp_config(relay), username="umacct")
-        config = dataclasses.replace(config, mail=dataclasses.replace(config.mail, smtp=smtp))
+        config = relay_config(tmp_path, relay, username="umacct")
         worker = MailWorker(config, CLOCK, "relay-secret")
         with transport_from_config(config, "relay-secret", CLOCK) as transport:
             mailer = Mailer(config, transport, queue, CLOCK, worker=lambda: worker)
