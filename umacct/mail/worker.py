@@ -60,8 +60,8 @@ class Handed:
 
     def answer(self, answers: object) -> None:
         """Fill the deliveries in with the child's answer (or as queued, if it made none)."""
-        if isinstance(answers, tuple) and answers[:1] == ("crash",):
-            self.crash = str(answers[1])
+        if _is_crash(answers):
+            self.crash = str(answers[1])  # type: ignore[index]
         elif isinstance(answers, list):
             for delivery, (recipient, message_id, relay_failure, error) in zip(
                 self.deliveries, answers, strict=True
@@ -143,8 +143,7 @@ class MailWorker:
             with self._lock:
                 handed = self._waiting.popleft() if self._waiting else None
             if handed is None or not (
-                _well_formed(answers, len(handed.deliveries))
-                or (isinstance(answers, tuple) and answers[:1] == ("crash",))
+                _well_formed(answers, len(handed.deliveries)) or _is_crash(answers)
             ):
                 self._end("it answered something else than a batch's outcomes", handed)
                 return
@@ -191,6 +190,14 @@ class MailWorker:
             self._process.kill()
 
 
+_CRASH = "crash"
+"""The first item of the child's answer when it failed on a batch (then its traceback)."""
+
+
+def _is_crash(answers: object) -> bool:
+    return isinstance(answers, tuple) and answers[:1] == (_CRASH,)
+
+
 def _well_formed(answers: object, count: int) -> bool:
     return (
         isinstance(answers, list)
@@ -219,7 +226,7 @@ def serve(inbound: IO[bytes], outbound: IO[bytes]) -> None:
                     for each in deliveries
                 ]
             except Exception:  # told to the parent, which raises it where a thread would
-                answer = ("crash", traceback.format_exc())
+                answer = (_CRASH, traceback.format_exc())
             pickle.dump(answer, outbound, protocol=pickle.HIGHEST_PROTOCOL)
             outbound.flush()
 
