@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import atexit
+import itertools
 import os
 import platform
 import shutil
@@ -31,6 +33,29 @@ _LAUNCHER = (
     "open(sys.argv[1], 'w').write(str(usage.ru_maxrss))\n"
     "sys.exit(os.waitstatus_to_exitcode(status))"
 )
+
+
+_RETIRED = OUT / ".retired"
+_retired_names = itertools.count()
+
+
+def fresh_folder(folder: Path) -> None:
+    """Make ``folder`` new and empty; what it held is deleted when the bench ends.
+
+    Deleting thousands of files just before a measured run slows the run's own file
+    creations: ext4 skips the inodes freed in the last minutes (``recently_deleted``) and
+    searches further for each new one. The sweep's and the intake's outbox files were
+    created 0.2 to 1.4 ms apiece right after the previous round's were deleted, against
+    0.05 ms in a folder with nothing deleted around it. So an old folder is renamed away
+    (no inode freed) and the bench deletes them all once nothing is measured any more.
+    """
+    if folder.exists():
+        number = next(_retired_names)
+        if number == 0:
+            _RETIRED.mkdir(parents=True, exist_ok=True)
+            atexit.register(shutil.rmtree, _RETIRED, True)
+        folder.rename(_RETIRED / f"{os.getpid()}-{number}-{folder.name}")
+    folder.mkdir(parents=True)
 
 
 @dataclass(frozen=True)
@@ -151,8 +176,7 @@ def local_directory(name: str, *, indexed: bool = True, **options: Any) -> Itera
     the server's work is the least and the client's cost shows most).
     """
     folder = OUT / name
-    shutil.rmtree(folder, ignore_errors=True)
-    folder.mkdir(parents=True)
+    fresh_folder(folder)
     directory = start(folder, **options)
     try:
         if not indexed:
@@ -176,8 +200,7 @@ def write_config(
     ``transactions`` is the ``[directory]`` switch ("off", the default, or "auto");
     ``smtp_connections`` sets ``[mail.smtp] connections`` (else the tool's default).
     """
-    shutil.rmtree(folder, ignore_errors=True)
-    folder.mkdir(parents=True)
+    fresh_folder(folder)
     settings = directory.config_dict(folder / "data")
     settings["directory"]["transactions"] = transactions
     if smtp_port is not None:

@@ -223,9 +223,9 @@ class EventsDirectory(CountingDirectory):
         self.events.append("search")
         return super().search(base, filter, *args, **options)
 
-    def add_many(self, *args: Any, **options: Any) -> Any:
+    def send_adds(self, *args: Any, **options: Any) -> Any:
         self.events.append("add")
-        return self._directory.add_many(*args, **options)
+        return self._directory.send_adds(*args, **options)
 
 
 def _filler(count: int) -> list[tuple[str, str, str]]:

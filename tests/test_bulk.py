@@ -242,16 +242,16 @@ def test_a_run_stopped_by_the_directory_still_sends_the_links_already_handed_ove
     runtime = on(TODAY)
     rows = read_intake(intake(450).encode(), profiles=runtime.config.profiles).rows
     directory = runtime.directory
-    add_many = directory.add_many
+    send_adds = directory.send_adds
     calls = []
 
     def fails_on_the_second_batch(*args: Any, **kwargs: Any) -> Any:
         calls.append(1)
         if len(calls) == 2:
             raise UnavailableError("directory gone")
-        return add_many(*args, **kwargs)
+        return send_adds(*args, **kwargs)
 
-    monkeypatch.setattr(directory, "add_many", fails_on_the_second_batch)
+    monkeypatch.setattr(directory, "send_adds", fails_on_the_second_batch)
     outcomes: list[CreateOutcome | RowFailure] = []
     with pytest.raises(UnavailableError, match="directory gone"):
         outcomes.extend(create_people(runtime, rows))

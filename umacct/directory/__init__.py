@@ -16,8 +16,10 @@ from umacct.directory.adapter import (
 from umacct.directory.connection import needs_password
 from umacct.directory.errors import AlreadyExistsError, ConflictError
 from umacct.directory.schema import Subschema
+from umacct.directory.wire import AddsSent
 
 __all__ = [
+    "AddsSent",
     "AlreadyExistsError",
     "Change",
     "ConflictError",

@@ -8,7 +8,7 @@ end silently short).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Generator, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
@@ -42,11 +42,12 @@ from umacct.directory.wire import (
     TRANSACTION_END,
     TRANSACTION_START,
     AddResult,
+    AddsSent,
     Item,
+    PipelinedAdds,
     RawEntry,
     SearchEnd,
     Wire,
-    add_pipelined,
     commit_together,
     missing_values,
     transaction_fits,
@@ -444,7 +445,9 @@ class Directory(Closing):
             return
         check_result("add", dn, result.as_mapping())
 
-    def add_many(self, items: Iterable[Item], *, window: int = ADD_WINDOW) -> Iterator[AddResult]:
+    def add_many(
+        self, items: Iterable[Item], *, window: int = ADD_WINDOW
+    ) -> Generator[AddResult, None, None]:
         """Create many entries; one result per item, in order.
 
         When the server offers LDAP transactions (and ``[directory] transactions`` allows
@@ -460,7 +463,11 @@ class Directory(Closing):
             raise InvalidInputError(f"add window {window}: expected 1 to 999")
         batch = list(items)
         if not self._may_commit_together(batch):
-            yield from self._add_pipelined(batch, window)
+            adds = self._add_pipelined(batch, window)
+            try:
+                yield from adds
+            finally:
+                adds.close()  # waits for the answers still due when stopped early
             return
         for start in range(0, len(batch), window):
             chunk = batch[start : start + window]
@@ -491,16 +498,28 @@ class Directory(Closing):
             self._transactions = transactions_offered(self.root_dse())
         return self._transactions
 
-    def _add_pipelined(self, items: Sequence[Item], window: int) -> Iterator[AddResult]:
-        """Pipelined adds; the attributes of each entry added are remembered as stored."""
-        results = add_pipelined(self._wire, items, window)
-        try:
-            for (_, attributes), result in zip(items, results, strict=True):
-                if result.error is None:
-                    self._stored_attributes.update(name.lower() for name in attributes)
-                yield result
-        finally:
-            results.close()  # waits for the answers still due when stopped early
+    def _add_pipelined(self, items: Sequence[Item], window: int) -> PipelinedAdds:
+        """Pipelined adds, sent now; the attributes of each entry added are remembered as stored."""
+        return PipelinedAdds(self._wire, items, window, self._remember_stored)
+
+    def _remember_stored(self, attributes: Mapping[str, Sequence[str]]) -> None:
+        self._stored_attributes.update(name.lower() for name in attributes)
+
+    def send_adds(self, items: Iterable[Item], *, window: int = ADD_WINDOW) -> AddsSent:
+        """``add_many`` whose first ``window`` requests leave before it returns.
+
+        The caller does other work while the server adds them (an intake plans its next
+        batch meanwhile; requests made on this connection in between get their own
+        answers), then reads one result per item, in order, by iterating. An iteration
+        stopped early ends with ``close()``, which waits for the answers due. With LDAP
+        transactions the adds go as the results are read, as ``add_many`` sends them.
+        """
+        if not 0 < window < 1000:
+            raise InvalidInputError(f"add window {window}: expected 1 to 999")
+        batch = list(items)
+        if self._may_commit_together(batch):
+            return self.add_many(batch, window=window)
+        return self._add_pipelined(batch, window)
 
     def modify(self, dn: str, changes: Sequence[Change], *, assertion: str | None = None) -> None:
         """Apply ``changes`` to ``dn`` atomically.

@@ -16,7 +16,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from umacct.directory import ber
 from umacct.directory.results import SUCCESS, result_error
@@ -329,63 +329,90 @@ def missing_values(dn: str, attributes: Mapping[str, Sequence[str]]) -> UmacctEr
     return InvalidInputError(f"add {dn}: no value for {', '.join(empty)}") if empty else None
 
 
-def add_pipelined(
-    wire: Wire, items: Iterable[Item], window: int
-) -> Generator[AddResult, None, None]:
-    """Add entries with ``window`` requests in flight; one result per item, in order.
+class AddsSent(Protocol):
+    """Adds on their way: iterate for one result per item, in order; ``close()`` when done."""
 
-    An entry with an attribute without values is refused here, without a request.
-    Stopping the iteration early waits for the answers already due.
+    def __iter__(self) -> Iterator[AddResult]: ...
+
+    def __next__(self) -> AddResult: ...
+
+    def close(self) -> None:
+        """Wait for the answers still due."""
+
+
+class PipelinedAdds:
+    """Adds with ``window`` requests in flight; iterate for one result per item, in order.
+
+    The first ``window`` requests leave when it is made: the caller may do other work while
+    the server adds them (other requests on the wire in between get their own answers),
+    then read the results; the later requests leave as the answers come. An entry with an
+    attribute without values is refused here, without a request. ``close()`` (also what
+    stopping early must end with) waits for the answers already due, so that the
+    connection stays usable; ``added`` is called with the attributes of each entry added.
     """
-    pending = iter(items)
-    sent: deque[tuple[int, str]] = deque()
-    refused: dict[int, UmacctError] = {}
-    _send_adds(wire, pending, sent, refused, window)
-    try:
-        while sent:
-            message_id, dn = sent[0]
-            error = refused.pop(message_id, None) or _add_error(
-                dn, wire.answer("add", dn, message_id, ber.ADD_RESPONSE)
-            )
-            sent.popleft()
-            if len(sent) < window // 2:
-                _send_adds(wire, pending, sent, refused, window - len(sent))
-            yield AddResult(dn, error)
-    except GeneratorExit:
-        for message_id, dn in sent:
-            if refused.pop(message_id, None) is None:
-                wire.answer("add", dn, message_id, ber.ADD_RESPONSE)
-        raise
 
+    def __init__(
+        self,
+        wire: Wire,
+        items: Iterable[Item],
+        window: int,
+        added: Callable[[Mapping[str, Sequence[str]]], None] | None = None,
+    ) -> None:
+        self._wire = wire
+        self._pending = iter(items)
+        self._window = window
+        self._added = added
+        self._sent: deque[tuple[int, str, Mapping[str, Sequence[str]]]] = deque()
+        self._refused: dict[int, UmacctError] = {}
+        self._send(window)
 
-def _send_adds(
-    wire: Wire,
-    pending: Iterator[Item],
-    sent: deque[tuple[int, str]],
-    refused: dict[int, UmacctError],
-    count: int,
-) -> None:
-    """Encode up to ``count`` adds and send them, ``SEND_CHUNK`` to a write.
+    def __iter__(self) -> Iterator[AddResult]:
+        return self
 
-    The server starts on the first adds while the next ones are encoded.
-    """
-    requests = []
-    for dn, attributes in pending:
-        message_id = wire.next_id()
-        sent.append((message_id, dn))
-        error = missing_values(dn, attributes)
-        if error is not None:
-            refused[message_id] = error
-            wire.finished(message_id)  # never sent: no answer is due
-        else:
-            requests.append(ber.message(message_id, ber.add_request(dn, attributes)))
-            if len(requests) == SEND_CHUNK:
-                wire.send("add", dn, b"".join(requests))
-                requests = []
-        if len(sent) == count:
-            break
-    if requests:
-        wire.send("add", sent[-1][1], b"".join(requests))
+    def __next__(self) -> AddResult:
+        if not self._sent:
+            raise StopIteration
+        message_id, dn, attributes = self._sent[0]
+        error = self._refused.pop(message_id, None) or _add_error(
+            dn, self._wire.answer("add", dn, message_id, ber.ADD_RESPONSE)
+        )
+        self._sent.popleft()
+        if len(self._sent) < self._window // 2:
+            self._send(self._window - len(self._sent))
+        if error is None and self._added is not None:
+            self._added(attributes)
+        return AddResult(dn, error)
+
+    def close(self) -> None:
+        """Wait for the answers due (none is read twice); nothing more is sent."""
+        while self._sent:
+            message_id, dn, _ = self._sent.popleft()
+            if self._refused.pop(message_id, None) is None:
+                self._wire.answer("add", dn, message_id, ber.ADD_RESPONSE)
+
+    def _send(self, count: int) -> None:
+        """Encode up to ``count`` adds and send them, ``SEND_CHUNK`` to a write.
+
+        The server starts on the first adds while the next ones are encoded.
+        """
+        wire, sent = self._wire, self._sent
+        requests = []
+        for dn, attributes in self._pending:
+            message_id = wire.next_id()
+            sent.append((message_id, dn, attributes))
+            error = missing_values(dn, attributes)
+            if error is not None:
+                self._refused[message_id] = error
+                wire.finished(message_id)  # never sent: no answer is due
+            else:
+                requests.append(ber.message(message_id, ber.add_request(dn, attributes)))
+                if len(requests) == SEND_CHUNK:
+                    wire.send("add", dn, b"".join(requests))
+                    requests = []
+            if len(sent) == count:
+                break
+        if requests:
+            wire.send("add", sent[-1][1], b"".join(requests))
 
 
 def transaction_fits(items: Sequence[Item]) -> bool:

@@ -14,10 +14,9 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 
 from umacct.audit import AuditRecord
-from umacct.directory import AlreadyExistsError
+from umacct.directory import AddsSent, AlreadyExistsError
 from umacct.directory.escape import dn_join
 from umacct.errors import InvalidInputError, RefusedError, UmacctError, UnavailableError
 from umacct.identifiers import (
@@ -31,17 +30,25 @@ from umacct.services.addresses import institution_domain_of
 from umacct.services.arrivals import (
     PRECREATED,
     ActivationLink,
-    PendingLinks,
     Recipient,
     send_activation_link,
     start_activation_links,
 )
 from umacct.services.changes import PlannedChange, apply_change, audit_uncertain
+from umacct.services.create_batches import (
+    BatchInFlight,
+    BatchPlanned,
+    BatchSent,
+    Mailing,
+    row_keys,
+    run_batches,
+)
 from umacct.services.create_entry import OBJECT_CLASSES, NewEntries
 from umacct.services.create_lookup import (
     Known,
     PurgeSnapshot,
     existing_accounts,
+    identity_keys,
     look_up,
     remember,
 )
@@ -122,93 +129,12 @@ def create_people(
     relay did not take, before the error goes up.
     """
     creator = _Creator(runtime, send_mail=send_mail, dry_run=dry_run)
-    in_flight: list[_BatchInFlight] = []
+    in_flight: list[BatchInFlight] = []
     with _intake_lock(runtime, dry_run=dry_run):
-        yield from _create_batches(runtime, creator, rows, in_flight)
-
-
-def _create_batches(
-    runtime: Runtime,
-    creator: _Creator,
-    rows: Sequence[IntakeRow],
-    in_flight: list[_BatchInFlight],
-) -> Iterator[CreateOutcome | RowFailure]:
-    try:
-        # Every row is looked up before the first add: the searches then never read the
-        # accounts this run adds (each would be read again by every later batch's look-up,
-        # a scan of the whole directory without indexes). The run's own accounts are added
-        # to what is known as they are created.
-        known = look_up(runtime, rows)
-        for batch in _batches(rows, BATCH_SIZE):
-            try:
-                in_flight.append(creator.start_batch(batch, known))
-            except UmacctError:
-                # The batch before was added: report it before the error that stops the run.
-                if in_flight and (done := in_flight.pop(0).settle()) is not None:
-                    yield from done
-                raise
-            if len(in_flight) > 1:
-                yield from in_flight.pop(0).results()
-        while in_flight:
-            yield from in_flight.pop(0).results()
-    finally:
-        for left in in_flight:
-            left.settle()
-        runtime.audit.sync()
+        yield from run_batches(runtime, creator, rows, in_flight, BATCH_SIZE)
 
 
 # --- the work ---------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _Mailing:
-    """The accounts of a batch added without error, those mailed a link, and their links."""
-
-    done: list[NewAccount]
-    mailed: list[NewAccount]
-    links: PendingLinks | None
-
-
-@dataclass
-class _BatchInFlight:
-    """A batch whose accounts are added and whose activation mails are on their way."""
-
-    creator: _Creator
-    planned: list[CreateOutcome | RowFailure | NewAccount]
-    new: list[NewAccount]
-    mailing: _Mailing
-    audited: int
-    """The audit log's ``written`` once the batch's records were written: on disk before
-    its results are told."""
-
-    def results(self) -> list[CreateOutcome | RowFailure]:
-        """One result per row, in row order, once the batch's mails were sent or queued."""
-        self.creator.runtime.audit.sync(through=self.audited)
-        self.creator.describe(self.mailing)
-        results: list[CreateOutcome | RowFailure] = []
-        for item in self.planned:
-            if isinstance(item, NewAccount):
-                assert item.outcome is not None
-                results.append(item.outcome)
-            else:
-                results.append(item)
-        return results
-
-    def settle(self) -> list[CreateOutcome | RowFailure] | None:
-        """For a run that stops early: wait for the mails, queue what failed; the results.
-
-        None when a message failed on its own (a recipient refused): the error that
-        stopped the run is the one to report, that one would only hide it.
-        """
-        try:
-            return self.results()
-        except UmacctError:
-            return None
-
-
-def _batches(rows: Sequence[IntakeRow], size: int) -> Iterator[Sequence[IntakeRow]]:
-    for start in range(0, len(rows), size):
-        yield rows[start : start + size]
 
 
 def _state_words(state: ResourceState | None) -> str | None:
@@ -238,14 +164,12 @@ class _Creator:
         planned = self._plan(row, known)
         return self._new(planned, known) if isinstance(planned, NewAccount) else planned
 
-    def start_batch(self, rows: Sequence[IntakeRow], known: Known) -> _BatchInFlight:
-        """Every row of a batch planned, new accounts added together (pipelined), mail started.
+    def plan_batch(self, rows: Sequence[IntakeRow], known: Known) -> BatchPlanned:
+        """The rows of a batch planned, in order: each a result, or a new account to add.
 
-        Audit order, so that a crash never loses the record of an entry added: one record
-        naming every account about to be added is written and flushed before the adds are
-        sent; then, once the server has answered, one record per account added, flushed
-        with the next batch's pending record or before any result of the batch is reported,
-        whichever comes first (one disk flush a batch).
+        Planning stops before a row that may be the person of a new account planned before
+        it in the batch (same external id or personal address): that row is planned once
+        the server has added that account, as the first of the next batch.
         """
         self.purges.take(
             rows,
@@ -253,17 +177,40 @@ class _Creator:
             self.config.policy.reserved_local_parts,
         )
         planned: list[CreateOutcome | RowFailure | NewAccount] = []
+        keys: set[str] = set()
         for row in rows:
+            if keys and not keys.isdisjoint(row_keys(row)):
+                break
             try:
-                planned.append(self._plan(row, known))
+                item = self._plan(row, known)
             except UmacctError as error:
                 planned.append(row_failure(row, error))
+                continue
+            planned.append(item)
+            if isinstance(item, NewAccount):
+                keys |= identity_keys(self.config, [item.attributes])
         self._recheck_purges(planned, known)
-        new = [item for item in planned if isinstance(item, NewAccount)]
-        if new and not self.dry_run:
-            self._add_all(new, known)
-        return _BatchInFlight(
-            self, planned, new, self._start_links(new), self.runtime.audit.written
+        return BatchPlanned(planned, keys)
+
+    def send_batch(self, batch: BatchPlanned) -> BatchSent:
+        """Send the adds of a planned batch's new accounts together (pipelined), unanswered.
+
+        Audit order, so that a crash never loses the record of an entry added: one record
+        naming every account about to be added is written and flushed before the adds are
+        sent; then, once the server has answered (``confirm``), one record per account
+        added, flushed with the next batch's pending record or before any result of the
+        batch is reported, whichever comes first (one disk flush a batch).
+        """
+        new = [item for item in batch.planned if isinstance(item, NewAccount)]
+        adds = self._send_adds(new) if new and not self.dry_run else None
+        return BatchSent(batch.planned, new, adds, batch.keys if adds else set())
+
+    def confirm(self, sent: BatchSent, known: Known) -> BatchInFlight:
+        """Read the answers of a batch's adds, audit them, and start mailing its links."""
+        if sent.adds is not None:
+            self._read_adds(sent.new, sent.adds, known)
+        return BatchInFlight(
+            self, sent.planned, sent.new, self._start_links(sent.new), self.runtime.audit.written
         )
 
     def _recheck_purges(
@@ -280,24 +227,32 @@ class _Creator:
                 except UmacctError as error:
                     planned[index] = row_failure(item.row, error)
 
-    def _add_all(self, new: list[NewAccount], known: Known) -> None:
-        """Add the planned accounts together; a taken identifier is retried alone.
-
-        Accounts whose answers a lost connection kept are audited as uncertain: a rerun
-        completes them.
-        """
+    def _send_adds(self, new: list[NewAccount]) -> AddsSent:
+        """The pending record written and flushed, then the adds sent."""
         self._check_audit()
         audit = self.runtime.audit
         audit.write([audit.record(
             "create", None, {}, "pending", accounts=[item.identifier for item in new],
             lines=[item.row.line for item in new if item.row.line],
         )])  # fmt: skip
+        try:
+            return self.runtime.directory.send_adds((item.dn, item.attributes) for item in new)
+        except UnavailableError as error:
+            self._uncertain(new, error)
+            raise
+
+    def _read_adds(self, new: list[NewAccount], adds: AddsSent, known: Known) -> None:
+        """Each add's answer: audited and known, or the row's failure.
+
+        A taken identifier is retried alone. Accounts whose answers a lost connection kept are audited as uncertain: a rerun
+        completes them.
+        """
+        audit = self.runtime.audit
         records = []
         retries = []
         answered = 0
         try:
-            results = self.runtime.directory.add_many((item.dn, item.attributes) for item in new)
-            for item, result in zip(new, results, strict=True):
+            for item, result in zip(new, adds, strict=True):
                 answered += 1
                 if result.error is None:
                     records.append(self._create_record(item))
@@ -307,11 +262,7 @@ class _Creator:
                 else:
                     item.outcome = row_failure(item.row, result.error)
         except UnavailableError as error:
-            for item in new[answered:]:
-                details = self._details(item.row)
-                audit_uncertain(
-                    self.runtime, "create", item.identifier, _changes(item), error, details
-                )
+            self._uncertain(new[answered:], error)
             raise
         finally:
             # Flushed with the next batch's pending record, or before this batch's results.
@@ -322,7 +273,12 @@ class _Creator:
             except UmacctError as error:
                 item.outcome = row_failure(item.row, error)
 
-    def _start_links(self, new: list[NewAccount]) -> _Mailing:
+    def _uncertain(self, new: list[NewAccount], error: UnavailableError) -> None:
+        for item in new:
+            details = self._details(item.row)
+            audit_uncertain(self.runtime, "create", item.identifier, _changes(item), error, details)
+
+    def _start_links(self, new: list[NewAccount]) -> Mailing:
         """Record the tokens of the accounts just added and start mailing their links."""
         done = [item for item in new if item.outcome is None]
         mailed = [item for item in done if self._mails_link(item.states[0]) and not self.dry_run]
@@ -330,9 +286,9 @@ class _Creator:
             Recipient(item.identifier, _full_name(item.row), item.row.personal_email)
             for item in mailed
         ]) if mailed else None  # fmt: skip
-        return _Mailing(done, mailed, links)
+        return Mailing(done, mailed, links)
 
-    def describe(self, mailing: _Mailing) -> None:
+    def describe(self, mailing: Mailing) -> None:
         """Wait for the links of a batch, then describe each account added."""
         links = mailing.links.links() if mailing.links else []
         by_item = {id(item): link for item, link in zip(mailing.mailed, links, strict=True)}

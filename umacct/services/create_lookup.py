@@ -146,6 +146,25 @@ def remember(known: Known, config: Config, dn: str, attributes: Mapping[str, lis
         known.taken.add(value.partition("@")[0].lower())
 
 
+def identity_keys(config: Config, entries: Iterable[Mapping[str, Sequence[str]]]) -> set[str]:
+    """The values by which a later row finds these new entries once they are known.
+
+    Each external id (in any profile's id attribute, case-folded) and personal address
+    (lower-cased), as ``remember`` indexes them: ``existing_accounts`` matches by no other.
+    """
+    names = {name.lower() for name in external_id_attributes(config)}
+    personal = config.attributes.personal_mail.lower()
+    keys: set[str] = set()
+    for attributes in entries:
+        for name, values in attributes.items():
+            folded = name.lower()
+            if folded in names:
+                keys.update(value.casefold() for value in values)
+            if folded == personal:
+                keys.update(value.lower() for value in values)
+    return keys
+
+
 def _look_up_into(runtime: Runtime, rows: list[IntakeRow], known: Known) -> None:
     config = runtime.config
     external_ids = external_id_attributes(config)

@@ -1,0 +1,143 @@
+"""An intake's batches overlap: a batch is planned and sent while the server adds the one before.
+
+The overlap must never let a row miss the person a batch still unanswered is adding: that
+row would create the same person twice.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Iterator
+from datetime import date
+from typing import Any
+
+import pytest
+from days import TODAY
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from umacct.directory.adapter import AddResult
+from umacct.intake import read_intake
+from umacct.services import create
+from umacct.services.create import CreateOutcome, create_people
+from umacct.services.runtime import Runtime
+
+pytestmark = pytest.mark.usefixtures("directory_clean")
+HEADER = "given_name;surname;profile;personal_email;end_of_activity;external_id;arrival\n"
+SURNAMES = ["Martin", "Dubois", "Lefèvre", "Noël", "Hébert", "Le Goff", "Da Silva", "Brun"]
+_runs = itertools.count()
+
+
+class _LoggedAdds:
+    """The adds of one batch, noting when its answers start to be read."""
+
+    def __init__(self, adds: Any, number: int, events: list[str]) -> None:
+        self._adds, self._number, self._events = adds, number, events
+        self._read = False
+
+    def __iter__(self) -> Iterator[AddResult]:
+        return self
+
+    def __next__(self) -> AddResult:
+        if not self._read:
+            self._read = True
+            self._events.append(f"read {self._number}")
+        result: AddResult = next(self._adds)
+        return result
+
+    def close(self) -> None:
+        self._adds.close()
+
+
+def _logging_adds(runtime: Runtime, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    events: list[str] = []
+    send_adds = runtime.directory.send_adds
+
+    def logged(*args: Any, **options: Any) -> _LoggedAdds:
+        number = sum(event.startswith("send") for event in events) + 1
+        events.append(f"send {number}")
+        return _LoggedAdds(send_adds(*args, **options), number, events)
+
+    monkeypatch.setattr(runtime.directory, "send_adds", logged)
+    return events
+
+
+def test_a_batch_is_sent_before_the_answers_of_the_one_before_are_read(
+    on: Callable[[date], Runtime], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(create, "BATCH_SIZE", 4)
+    runtime = on(TODAY)
+    events = _logging_adds(runtime, monkeypatch)
+    text = HEADER + "".join(
+        f"Élise;{SURNAMES[n % 8]}{n};etudiant;overlap{n}@example.net;;O{n};\n" for n in range(10)
+    )
+    rows = read_intake(text.encode(), profiles=runtime.config.profiles).rows
+    results = list(create_people(runtime, rows, send_mail=False))
+    assert [r.action for r in results if isinstance(r, CreateOutcome)] == ["created"] * 10
+    # The server always has a batch to add while the next is planned and sent.
+    assert events == ["send 1", "send 2", "read 1", "send 3", "read 2", "read 3"]
+
+
+@pytest.mark.parametrize("batch_size", [2, 4])
+def test_a_person_on_two_rows_gets_one_account_in_one_batch_or_two(
+    on: Callable[[date], Runtime], monkeypatch: pytest.MonkeyPatch, batch_size: int
+) -> None:
+    """The second row waits for the add of the first: in the batch after, or cut from it."""
+    monkeypatch.setattr(create, "BATCH_SIZE", batch_size)
+    runtime = on(TODAY)
+    events = _logging_adds(runtime, monkeypatch)
+    text = HEADER + (
+        "Jean;Martin;titulaire;jean@example.net;;J1;\n"
+        "Zoé;Brun;titulaire;zoe@example.net;;;\n"
+        "Jean;Martin;vacataire;jean@example.net;;;\n"  # his address, another profile
+        "Zoé;Brun;vacataire;zoe@example.net;;;\n"
+    )
+    rows = read_intake(text.encode(), profiles=runtime.config.profiles).rows
+    results = list(create_people(runtime, rows, send_mail=False))
+    outcomes = [r for r in results if isinstance(r, CreateOutcome)]
+    assert [r.action for r in outcomes] == ["created", "created", "profile-added", "profile-added"]
+    assert outcomes[2].account == outcomes[0].account
+    assert outcomes[3].account == outcomes[1].account
+    assert events == ["send 1", "read 1"]  # the rows after added nobody
+
+
+ROWS = st.lists(
+    # A person (of 3) in a profile (of 3 with the same domain), first found by external id.
+    st.tuples(st.integers(0, 2), st.sampled_from(["titulaire", "contractuel", "vacataire"])),
+    min_size=1,
+    max_size=9,
+    unique=True,
+)
+
+
+@settings(
+    max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(ROWS, st.integers(1, 4), st.booleans())
+def test_a_person_on_several_rows_gets_one_account_whatever_the_batches(
+    on: Callable[[date], Runtime],
+    monkeypatch: pytest.MonkeyPatch,
+    rows: list[tuple[int, str]],
+    batch_size: int,
+    first_by_id: bool,
+) -> None:
+    monkeypatch.setattr(create, "BATCH_SIZE", batch_size)
+    runtime = on(TODAY)
+    run = next(_runs)
+    lines, seen = [], set()
+    for person, profile in rows:
+        external = f"R{run}P{person}" if first_by_id and person not in seen else ""
+        seen.add(person)
+        lines.append(
+            f"Anaïs;{SURNAMES[person]}{run};{profile};r{run}p{person}@example.net;;{external};\n"
+        )
+    read = read_intake((HEADER + "".join(lines)).encode(), profiles=runtime.config.profiles)
+    results = list(create_people(runtime, read.rows, send_mail=False))
+    accounts: dict[int, set[str]] = {}
+    for (person, _), result in zip(rows, results, strict=True):
+        assert isinstance(result, CreateOutcome), result
+        accounts.setdefault(person, set()).add(result.account)
+    assert all(len(found) == 1 for found in accounts.values()), accounts
+    actions = [r.action for r in results if isinstance(r, CreateOutcome)]
+    assert actions.count("created") == len(accounts)
+    assert actions.count("profile-added") == len(rows) - len(accounts)

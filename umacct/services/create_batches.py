@@ -1,0 +1,180 @@
+"""The flow of an intake's batches: each planned and sent while the server adds the one before.
+
+``umacct.services.create`` does the work of a batch (planning its rows, sending its adds,
+reading their answers, starting its mail); this module orders the batches, overlaps them
+and stops them cleanly when the directory or the store goes away.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
+
+from umacct.directory import AddsSent
+from umacct.errors import UmacctError
+from umacct.intake import IntakeRow
+from umacct.services.create_lookup import Known, look_up
+from umacct.services.create_results import CreateOutcome, NewAccount, RowFailure
+
+if TYPE_CHECKING:
+    from umacct.services.arrivals import PendingLinks
+    from umacct.services.runtime import Runtime
+
+
+class BatchCreator(Protocol):
+    """The work of one batch (``create._Creator``)."""
+
+    runtime: Runtime
+
+    def plan_batch(self, rows: Sequence[IntakeRow], known: Known) -> BatchPlanned:
+        """Plan the rows (maybe fewer than given: see ``_Creator.plan_batch``)."""
+
+    def send_batch(self, batch: BatchPlanned) -> BatchSent:
+        """Send the adds of the batch's new accounts, without waiting for the answers."""
+
+    def confirm(self, sent: BatchSent, known: Known) -> BatchInFlight:
+        """Read and audit the answers, start the mail."""
+
+    def describe(self, mailing: Mailing) -> None:
+        """Wait for the links of a batch, then describe each account added."""
+
+
+def run_batches(
+    runtime: Runtime,
+    creator: BatchCreator,
+    rows: Sequence[IntakeRow],
+    in_flight: list[BatchInFlight],
+    batch_size: int,
+) -> Iterator[CreateOutcome | RowFailure]:
+    """Each batch planned while the server adds the one before, its adds sent behind them.
+
+    The server always has adds to work on: while it adds a batch, the next one is planned
+    and sent, and only then are the first one's answers read and audited and its mail
+    started. A batch whose rows may be people of the batch still being added (the same
+    external id or personal address) waits for those answers before it is planned: a
+    duplicate row must find the account once the server has it, never one that may yet be
+    refused.
+    """
+    sent: BatchSent | None = None
+    taken: BatchSent | None
+    known = Known({}, {}, set())
+    try:
+        # Every row is looked up before the first add: the searches then never read the
+        # accounts this run adds (each would be read again by every later batch's look-up,
+        # a scan of the whole directory without indexes). The run's own accounts are added
+        # to what is known as they are created.
+        known = look_up(runtime, rows)
+        start = 0
+        while start < len(rows):
+            batch = rows[start : start + batch_size]
+            try:
+                if sent is not None and sent.may_hold_someone_of(batch):
+                    taken, sent = sent, None
+                    in_flight.append(creator.confirm(taken, known))
+                planned = creator.plan_batch(batch, known)
+                start += len(planned.planned)
+                taken, sent = sent, creator.send_batch(planned)
+                if taken is not None:
+                    in_flight.append(creator.confirm(taken, known))
+            except UmacctError:
+                if sent is not None:  # added or not, its answers are read and audited
+                    taken, sent = sent, None
+                    with contextlib.suppress(UmacctError):
+                        in_flight.append(creator.confirm(taken, known))
+                # The batches before were added: report them before the error that stops the run.
+                while in_flight and (done := in_flight.pop(0).settle()) is not None:
+                    yield from done
+                raise
+            while len(in_flight) > 1:
+                yield from in_flight.pop(0).results()
+        if sent is not None:
+            taken, sent = sent, None
+            in_flight.append(creator.confirm(taken, known))
+        while in_flight:
+            yield from in_flight.pop(0).results()
+    finally:
+        if sent is not None:
+            with contextlib.suppress(UmacctError):
+                in_flight.append(creator.confirm(sent, known))
+        for left in in_flight:
+            left.settle()
+        runtime.audit.sync()
+
+
+@dataclass(frozen=True)
+class Mailing:
+    """The accounts of a batch added without error, those mailed a link, and their links."""
+
+    done: list[NewAccount]
+    mailed: list[NewAccount]
+    links: PendingLinks | None
+
+
+def row_keys(row: IntakeRow) -> tuple[str, ...]:
+    """What a row finds a person by: its personal address, its external id (as indexed)."""
+    address = row.personal_email.lower()
+    return (address, row.external_id.casefold()) if row.external_id else (address,)
+
+
+@dataclass(frozen=True)
+class BatchPlanned:
+    """The rows of a batch planned (maybe fewer than given, see ``plan_batch``)."""
+
+    planned: list[CreateOutcome | RowFailure | NewAccount]
+    keys: set[str]
+    """The external ids (case-folded) and personal addresses (lower-cased) of its new people."""
+
+
+@dataclass
+class BatchSent:
+    """A batch planned, the adds of its new accounts on their way (answers not read yet)."""
+
+    planned: list[CreateOutcome | RowFailure | NewAccount]
+    new: list[NewAccount]
+    adds: AddsSent | None
+    keys: set[str]
+    """As ``BatchPlanned.keys``; empty when nothing was sent."""
+
+    def may_hold_someone_of(self, rows: Sequence[IntakeRow]) -> bool:
+        """Whether a row may be one of these new people (so the answers must come first)."""
+        keys = self.keys
+        return bool(keys) and any(not keys.isdisjoint(row_keys(row)) for row in rows)
+
+
+@dataclass
+class BatchInFlight:
+    """A batch whose accounts are added and whose activation mails are on their way."""
+
+    creator: BatchCreator
+    planned: list[CreateOutcome | RowFailure | NewAccount]
+    new: list[NewAccount]
+    mailing: Mailing
+    audited: int
+    """The audit log's ``written`` once the batch's records were written: on disk before
+    its results are told."""
+
+    def results(self) -> list[CreateOutcome | RowFailure]:
+        """One result per row, in row order, once the batch's mails were sent or queued."""
+        self.creator.runtime.audit.sync(through=self.audited)
+        self.creator.describe(self.mailing)
+        results: list[CreateOutcome | RowFailure] = []
+        for item in self.planned:
+            if isinstance(item, NewAccount):
+                assert item.outcome is not None
+                results.append(item.outcome)
+            else:
+                results.append(item)
+        return results
+
+    def settle(self) -> list[CreateOutcome | RowFailure] | None:
+        """For a run that stops early: wait for the mails, queue what failed; the results.
+
+        None when a message failed on its own (a recipient refused): the error that
+        stopped the run is the one to report, that one would only hide it.
+        """
+        try:
+            return self.results()
+        except UmacctError:
+            return None
