@@ -81,6 +81,15 @@ def silence_stdout() -> None:
     os.close(null)
 
 
+YOUNG_OBJECTS_PER_COLLECTION = 50_000
+"""Objects made (net) between two collections of the youngest generation (Python's is 700).
+
+A bulk command keeps what it makes to the end (the rows, what is known of the directory,
+the results): each collection found almost nothing to free and the older generations grew,
+each full collection scanning them all. Measured on an intake of 3,000 people: 540
+collections, 0.25 s (a tenth of the run) at 700; two, 0.03-0.06 s at 50,000. The garbage
+held meanwhile is at most that many small objects, a few MiB.
+"""
 _AMBIGUOUS = re.compile(r"is ambiguous: it names \d+ accounts \((?P<names>.+)\)$")
 
 
@@ -131,6 +140,7 @@ class UmacctGroup(TyperGroup):
         found = super().resolve_command(ctx, args)
         if not gc.isenabled():
             gc.freeze()  # what the start-up made lives to the end: no collection need scan it
+            gc.set_threshold(YOUNG_OBJECTS_PER_COLLECTION)
             gc.enable()
         return found
 
