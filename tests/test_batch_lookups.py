@@ -241,7 +241,7 @@ def test_an_intake_looks_every_row_up_before_its_first_add(on: Callable[[date], 
     results = list(create_people(runtime, intake.rows, send_mail=False))
     assert [r.action for r in results if isinstance(r, CreateOutcome)] == ["created"] * 450
     first_add = spy.events.index("add")
-    assert spy.events.count("add") == 3  # batches of 200, 200, 50
+    assert spy.events.count("add") == 6  # batches of 200, 125, 63, 31, 25, 6
     assert "search" not in spy.events[first_add:]  # no look-up reads what the run added
     assert spy.events[:first_add].count("search") <= 3 * 3  # three per 200 rows at most
     assert results[3].account == "elise.nom32@umontpellier.fr"  # the taken one was seen

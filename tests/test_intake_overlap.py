@@ -20,6 +20,7 @@ from umacct.directory.adapter import AddResult
 from umacct.intake import read_intake
 from umacct.services import create
 from umacct.services.create import CreateOutcome, create_people
+from umacct.services.create_batches import LAST_BATCH, next_batch_size
 from umacct.services.runtime import Runtime
 
 pytestmark = pytest.mark.usefixtures("directory_clean")
@@ -141,3 +142,16 @@ def test_a_person_on_several_rows_gets_one_account_whatever_the_batches(
     actions = [r.action for r in results if isinstance(r, CreateOutcome)]
     assert actions.count("created") == len(accounts)
     assert actions.count("profile-added") == len(rows) - len(accounts)
+
+
+@given(st.integers(1, 10_000), st.integers(1, 400))
+def test_the_batches_cover_every_row_in_order_and_end_small(count: int, batch_size: int) -> None:
+    sizes, left = [], count
+    while left:
+        size = min(left, next_batch_size(left, batch_size))
+        sizes.append(size)
+        left -= size
+    assert sum(sizes) == count
+    assert all(0 < size <= batch_size for size in sizes)
+    assert sizes[-1] <= max(LAST_BATCH, 1) or sizes == [count]
+    assert len(sizes) <= -(-count // batch_size) + max(batch_size // LAST_BATCH, 1).bit_length() + 1

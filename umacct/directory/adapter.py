@@ -500,7 +500,9 @@ class Directory(Closing):
 
     def _add_pipelined(self, items: Sequence[Item], window: int) -> PipelinedAdds:
         """Pipelined adds, sent now; the attributes of each entry added are remembered as stored."""
-        return PipelinedAdds(self._wire, items, window, self._remember_stored)
+        # What was stored matters only to a later transaction (``_may_commit_together``).
+        remember = None if self._settings.transactions == "off" else self._remember_stored
+        return PipelinedAdds(self._wire, items, window, remember)
 
     def _remember_stored(self, attributes: Mapping[str, Sequence[str]]) -> None:
         self._stored_attributes.update(name.lower() for name in attributes)

@@ -228,7 +228,8 @@ class SmtpTransport(Closing):
             )
         self.config = config
         self._password = password
-        self._ssl_context = ssl_context or ssl.create_default_context()
+        self._ssl_context = ssl_context
+        """Made when a connection first needs TLS: reading the system's CA store takes 40 ms."""
         self._connection: smtplib.SMTP | None = None
         self.connections_opened = 0
         self._siblings: list[SmtpTransport] = []
@@ -248,7 +249,7 @@ class SmtpTransport(Closing):
             sibling = SmtpTransport(
                 dataclasses.replace(self.config, connections=1),
                 self._password,
-                ssl_context=self._ssl_context,
+                ssl_context=None if self.config.security == "none" else self._tls(),
             )
             self._siblings.append(sibling)
         return [self, *self._siblings]
@@ -290,14 +291,14 @@ class SmtpTransport(Closing):
         host, port, timeout = self.config.host, self.config.port, self.config.timeout
         connection: smtplib.SMTP
         if self.config.security == "tls":
-            connection = smtplib.SMTP_SSL(host, port, timeout=timeout, context=self._ssl_context)
+            connection = smtplib.SMTP_SSL(host, port, timeout=timeout, context=self._tls())
         else:
             connection = smtplib.SMTP(host, port, timeout=timeout)
         self.connections_opened += 1
         try:
             connection.ehlo()
             if self.config.security == "starttls":
-                connection.starttls(context=self._ssl_context)
+                connection.starttls(context=self._tls())
                 connection.ehlo()
             if self.config.username:
                 connection.login(self.config.username, self._password or "")
@@ -305,6 +306,11 @@ class SmtpTransport(Closing):
             connection.close()
             raise
         return connection
+
+    def _tls(self) -> ssl.SSLContext:
+        if self._ssl_context is None:
+            self._ssl_context = ssl.create_default_context()
+        return self._ssl_context
 
     def _failure(self, exc: BaseException) -> ConfigError | RefusedError | UnavailableError:
         where = f"SMTP relay {self.address}"

@@ -27,12 +27,11 @@ import subprocess
 import sys
 import threading
 import traceback
-from dataclasses import replace
 from typing import IO
 
 from umacct.clock import Clock
 from umacct.config import Config
-from umacct.mail.sender import Delivery, Sender
+from umacct.mail.sender import Delivery, MailRequest, Sender
 from umacct.mail.transport import transport_from_config
 
 _STOP_WAIT = 10.0
@@ -113,7 +112,7 @@ class MailWorker:
         meets comes back to it.
         """
         handed = Handed(deliveries, sender)
-        requests = [replace(each.request, params=dict(each.request.params)) for each in deliveries]
+        requests = [_fields(each.request) for each in deliveries]
         with self._lock:
             if self._failure is None:
                 self._post((requests, sender.relay_failure))
@@ -190,6 +189,12 @@ class MailWorker:
             self._process.kill()
 
 
+def _fields(request: MailRequest) -> tuple[object, ...]:
+    """A request as plain values (pickled many times faster than the dataclass)."""
+    return (request.account, request.kind, request.to, dict(request.params), request.link,
+            request.link_purpose)  # fmt: skip
+
+
 _CRASH = "crash"
 """The first item of the child's answer when it failed on a batch (then its traceback)."""
 
@@ -220,7 +225,7 @@ def serve(inbound: IO[bytes], outbound: IO[bytes]) -> None:
                 sender.open_breaker(relay_failure)
             answer: object
             try:
-                deliveries = sender.deliver([Delivery(request) for request in requests])
+                deliveries = sender.deliver([Delivery(MailRequest(*fields)) for fields in requests])
                 answer = [
                     (each.recipient, each.message_id, each.relay_failure, each.error)
                     for each in deliveries

@@ -41,6 +41,22 @@ class BatchCreator(Protocol):
         """Wait for the links of a batch, then describe each account added."""
 
 
+LAST_BATCH = 25
+"""The fewest rows of a batch at the end of a run (see ``next_batch_size``)."""
+
+
+def next_batch_size(left: int, batch_size: int) -> int:
+    """The rows of the next batch: ``batch_size``, then halves over the last two batches' worth.
+
+    What a batch's answers start (its audit, its tokens, its mail) waits for the server only
+    at the end of the run, where nothing overlaps it any more: the last batch is small
+    (3,000 rows by 200: ..., 200, 100, 50, 25, 25).
+    """
+    if left > 2 * batch_size:
+        return batch_size
+    return min(batch_size, max(LAST_BATCH, (left + 1) // 2))
+
+
 def run_batches(
     runtime: Runtime,
     creator: BatchCreator,
@@ -68,7 +84,7 @@ def run_batches(
         known = look_up(runtime, rows)
         start = 0
         while start < len(rows):
-            batch = rows[start : start + batch_size]
+            batch = rows[start : start + next_batch_size(len(rows) - start, batch_size)]
             try:
                 if sent is not None and sent.may_hold_someone_of(batch):
                     taken, sent = sent, None
