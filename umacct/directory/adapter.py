@@ -514,13 +514,15 @@ class Directory(Closing):
         batch meanwhile; requests made on this connection in between get their own
         answers), then reads one result per item, in order, by iterating. An iteration
         stopped early ends with ``close()``, which waits for the answers due. With LDAP
-        transactions the adds go as the results are read, as ``add_many`` sends them.
+        transactions (``add_many``) the batch is committed before this returns.
         """
         if not 0 < window < 1000:
             raise InvalidInputError(f"add window {window}: expected 1 to 999")
         batch = list(items)
         if self._may_commit_together(batch):
-            return self.add_many(batch, window=window)
+            # Committed here, before the caller reads anything: a transaction whose answer
+            # is lost fails this call, not the reading of a batch sent after it.
+            return _answered(list(self.add_many(batch, window=window)))
         return self._add_pipelined(batch, window)
 
     def modify(self, dn: str, changes: Sequence[Change], *, assertion: str | None = None) -> None:
@@ -642,3 +644,8 @@ def connect(settings: DirectoryConfig, password: str | None = None) -> Directory
     wire, address = open_with_failover(settings, password)
     # The password is kept only where a referral may need it.
     return Directory(wire, address, settings, password if settings.follow_referrals else None)
+
+
+def _answered(results: list[AddResult]) -> Generator[AddResult, None, None]:
+    """Results already known, as adds on their way give them."""
+    yield from results
