@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -193,17 +194,20 @@ def _create_from_file(state: AppState, path: Path, options: FileOptions) -> None
     failures = [RowFailure(error.line, error.reason) for error in intake.errors]
     dry_run = options.dry_run
     created = create_people(runtime, intake.rows, send_mail=options.send_mail, dry_run=dry_run)
-    for item in _with_progress(state, created, len(intake.rows)):
-        if not isinstance(item, CreateOutcome):
-            failures.append(item)
-            continue
-        results.append(item)
-        if item.line is not None and item.line in names:
-            named.append((item, names[item.line]))
-        if not state.json:
-            action = _action(item.action, dry_run)
-            message = state.mail_words(item.message, mailed=item.mail == "sent")
-            state.out.file.write(tsv_line([f"line {item.line}", item.account, action, message]))
+    # Closed here if the output fails (a reader gone): the adds on their way are read and
+    # their mail sent while the directory is still open.
+    with contextlib.closing(created):
+        for item in _with_progress(state, created, len(intake.rows)):
+            if not isinstance(item, CreateOutcome):
+                failures.append(item)
+                continue
+            results.append(item)
+            if item.line is not None and item.line in names:
+                named.append((item, names[item.line]))
+            if not state.json:
+                action = _action(item.action, dry_run)
+                message = state.mail_words(item.message, mailed=item.mail == "sent")
+                state.out.file.write(tsv_line([f"line {item.line}", item.account, action, message]))
     warnings: list[IntakeWarning] = warnings_for_all(runtime, named)
     failures.sort(key=lambda failure: failure.line)
     if options.rejects is not None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Sequence
 
 from umacct.audit import AuditRecord
 from umacct.directory import AddsSent, AlreadyExistsError
@@ -117,7 +117,7 @@ def create_people(
     *,
     send_mail: bool = True,
     dry_run: bool = False,
-) -> Iterator[CreateOutcome | RowFailure]:
+) -> Generator[CreateOutcome | RowFailure, None, None]:
     """``umacct create --csv``: one result per row, in order, as each row is done.
 
     A row that fails becomes a RowFailure and the others go on; a directory or store that

@@ -72,51 +72,87 @@ def run_batches(
     external id or personal address) waits for those answers before it is planned: a
     duplicate row must find the account once the server has it, never one that may yet be
     refused.
+
+    When an error stops the run, the batches before it are reported, in order, then the
+    error. A batch whose adds went is still read, audited and mailed; it is reported only
+    if no batch before it is missing (one whose answers could not be read is not).
     """
-    sent: BatchSent | None = None
-    taken: BatchSent | None
-    known = Known({}, {}, set())
+    flow = _Flow(creator, in_flight)
     try:
         # Every row is looked up before the first add: the searches then never read the
         # accounts this run adds (each would be read again by every later batch's look-up,
         # a scan of the whole directory without indexes). The run's own accounts are added
         # to what is known as they are created.
-        known = look_up(runtime, rows)
+        flow.known = look_up(runtime, rows)
         start = 0
-        while start < len(rows):
-            batch = rows[start : start + next_batch_size(len(rows) - start, batch_size)]
+        while start < len(rows) or flow.sent is not None:
             try:
-                if sent is not None and sent.may_hold_someone_of(batch):
-                    taken, sent = sent, None
-                    in_flight.append(creator.confirm(taken, known))
-                planned = creator.plan_batch(batch, known)
-                start += len(planned.planned)
-                taken, sent = sent, creator.send_batch(planned)
-                if taken is not None:
-                    in_flight.append(creator.confirm(taken, known))
+                if start < len(rows):
+                    batch = rows[start : start + next_batch_size(len(rows) - start, batch_size)]
+                    if flow.sent is not None and flow.sent.may_hold_someone_of(batch):
+                        flow.confirm_sent()
+                    planned = creator.plan_batch(batch, flow.known)
+                    start += len(planned.planned)
+                    flow.send(planned)
+                else:
+                    flow.confirm_sent()
             except UmacctError:
-                if sent is not None:  # added or not, its answers are read and audited
-                    taken, sent = sent, None
-                    with contextlib.suppress(UmacctError):
-                        in_flight.append(creator.confirm(taken, known))
+                flow.settle_sent()
                 # The batches before were added: report them before the error that stops the run.
                 while in_flight and (done := in_flight.pop(0).settle()) is not None:
                     yield from done
                 raise
             while len(in_flight) > 1:
                 yield from in_flight.pop(0).results()
-        if sent is not None:
-            taken, sent = sent, None
-            in_flight.append(creator.confirm(taken, known))
         while in_flight:
             yield from in_flight.pop(0).results()
     finally:
-        if sent is not None:
-            with contextlib.suppress(UmacctError):
-                in_flight.append(creator.confirm(sent, known))
-        for left in in_flight:
+        flow.settle_sent()
+        for left in [*in_flight, *flow.untold]:
             left.settle()
         runtime.audit.sync()
+
+
+class _Flow:
+    """The batch whose adds are on their way, and the confirmed ones, in order."""
+
+    def __init__(self, creator: BatchCreator, in_flight: list[BatchInFlight]) -> None:
+        self.creator = creator
+        self.in_flight = in_flight
+        """Confirmed batches to report, in row order."""
+        self.known = Known({}, {}, set())
+        self.sent: BatchSent | None = None
+        self.untold: list[BatchInFlight] = []
+        """Confirmed after a batch before them could not be: settled, never reported."""
+        self._gap = False
+
+    def send(self, planned: BatchPlanned) -> None:
+        """Send a planned batch's adds, then confirm the batch sent before it."""
+        before, self.sent = self.sent, self.creator.send_batch(planned)
+        if before is not None:
+            self._confirm(before)
+
+    def confirm_sent(self) -> None:
+        """Confirm the batch on its way (its answers must come before what follows)."""
+        before, self.sent = self.sent, None
+        if before is not None:
+            self._confirm(before)
+
+    def settle_sent(self) -> None:
+        """After an error: the batch on its way read and audited anyway, its mail started."""
+        left, self.sent = self.sent, None
+        if left is None:
+            return
+        with contextlib.suppress(UmacctError):
+            confirmed = self.creator.confirm(left, self.known)
+            (self.untold if self._gap else self.in_flight).append(confirmed)
+
+    def _confirm(self, batch: BatchSent) -> None:
+        try:
+            self.in_flight.append(self.creator.confirm(batch, self.known))
+        except BaseException:
+            self._gap = True  # its rows are not reported: nor may any after them be
+            raise
 
 
 @dataclass(frozen=True)
