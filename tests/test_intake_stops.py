@@ -50,7 +50,12 @@ class _Lost:
         self._adds.close()
 
 
-def _losing_batch(runtime: Runtime, monkeypatch: pytest.MonkeyPatch, number: int) -> None:
+def _losing_batch(
+    on: Callable[[date], Runtime], monkeypatch: pytest.MonkeyPatch, number: int
+) -> Runtime:
+    """A directory whose ``number``-th batch of 4 adds loses its answers."""
+    monkeypatch.setattr(create, "BATCH_SIZE", 4)
+    runtime = on(TODAY)
     send_adds = runtime.directory.send_adds
     sent = []
 
@@ -60,6 +65,7 @@ def _losing_batch(runtime: Runtime, monkeypatch: pytest.MonkeyPatch, number: int
         return _Lost(adds) if len(sent) == number else adds
 
     monkeypatch.setattr(runtime.directory, "send_adds", losing)
+    return runtime
 
 
 def _rows(runtime: Runtime, count: int, past_from: int | None = None) -> list[Any]:
@@ -82,9 +88,7 @@ def _run(runtime: Runtime, rows: list[Any]) -> list[CreateOutcome | RowFailure]:
 def test_the_last_batch_lost_still_reports_the_batches_before_it(
     on: Callable[[date], Runtime], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(create, "BATCH_SIZE", 4)
-    runtime = on(TODAY)
-    _losing_batch(runtime, monkeypatch, 3)  # 12 rows: batches of 4, the third lost
+    runtime = _losing_batch(on, monkeypatch, 3)  # 12 rows: batches of 4, the third lost
     told = _run(runtime, _rows(runtime, 12))
     assert [r.line for r in told] == list(range(2, 10))  # lines of rows 0-7
     uncertain = [r for r in runtime.audit.read() if r.result == UNCERTAIN]
@@ -95,9 +99,7 @@ def test_the_last_batch_lost_still_reports_the_batches_before_it(
 def test_a_lost_batch_is_never_replaced_by_the_one_after_it(
     on: Callable[[date], Runtime], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(create, "BATCH_SIZE", 4)
-    runtime = on(TODAY)
-    _losing_batch(runtime, monkeypatch, 2)
+    runtime = _losing_batch(on, monkeypatch, 2)
     # The third batch adds nobody (ends of activity in the past): nothing stops it.
     told = _run(runtime, _rows(runtime, 12, past_from=8))
     assert [r.line for r in told] == [2, 3, 4, 5]  # the first batch, and nothing after the gap
