@@ -43,10 +43,9 @@ def fresh_folder(folder: Path) -> None:
     """Make ``folder`` new and empty; what it held is deleted when the bench ends.
 
     Deleting thousands of files just before a measured run slows the run's own file
-    creations: ext4 skips the inodes freed in the last minutes (``recently_deleted``) and
-    searches further for each new one. The sweep's and the intake's outbox files were
-    created 0.2 to 1.4 ms apiece right after the previous round's were deleted, against
-    0.05 ms in a folder with nothing deleted around it. So an old folder is renamed away
+    creations on this machine's ext4: the sweep's and the intake's outbox files were
+    created 0.2 to 1.4 ms apiece (strace) right after the previous round's were deleted,
+    against 0.05 ms with nothing deleted around them. So an old folder is renamed away
     (no inode freed) and the bench deletes them all once nothing is measured any more.
     """
     if folder.exists():

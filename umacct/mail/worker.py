@@ -5,13 +5,15 @@ and composing thousands of messages is as much again; in a thread it waits for t
 interpreter lock. ``MailWorker`` starts ``python -m umacct.mail.worker`` once a run and
 hands it each large batch over a pipe as it comes, behind those not answered yet; the
 child composes and sends with a ``Sender`` of its own (the outbox's files or the relay's
-connections are the child's) and answers, in order, with what became of each message. Everything else stays here: the queue, the results, the
-circuit breaker of the run (passed along with each batch, opened by what comes back).
+connections are the child's) and answers, in order, with what became of each message.
+Everything else stays here: the queue, the results, the circuit breaker of the run
+(passed along with each batch, opened by what comes back).
 
 A child that dies or answers nonsense leaves the batches it did not answer queued
-(``relay_failure``), as a relay that went away would, and the next batches are sent by this process again. Only
-the messages the child handed over before it died can then go twice, once more by the
-flush: the risk of a process killed between the relay's acceptance and its record.
+(``relay_failure``), as a relay that went away would, and the next batches are sent by
+this process again. Only the messages the child handed over before it died can then go
+twice, once more by the flush: the risk of a process killed between the relay's
+acceptance and its record.
 
 Both ends of the pipes are this program (the child is started here, with nothing but these
 pipes), so what they carry is pickled.

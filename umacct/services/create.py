@@ -45,10 +45,10 @@ from umacct.services.create_batches import (
 )
 from umacct.services.create_entry import OBJECT_CLASSES, NewEntries
 from umacct.services.create_lookup import (
+    IdentityKeys,
     Known,
     PurgeSnapshot,
     existing_accounts,
-    identity_keys,
     look_up,
     remember,
 )
@@ -129,9 +129,8 @@ def create_people(
     relay did not take, before the error goes up.
     """
     creator = _Creator(runtime, send_mail=send_mail, dry_run=dry_run)
-    in_flight: list[BatchInFlight] = []
     with _intake_lock(runtime, dry_run=dry_run):
-        yield from run_batches(runtime, creator, rows, in_flight, BATCH_SIZE)
+        yield from run_batches(runtime, creator, rows, BATCH_SIZE)
 
 
 # --- the work ---------------------------------------------------------------------------------
@@ -156,6 +155,7 @@ class _Creator:
         self._audit_checked = False
         self.purges = PurgeSnapshot(runtime.store)
         self.entries = NewEntries(runtime, self.today)
+        self.identity = IdentityKeys(self.config)
 
     # --- one row --------------------------------------------------------------------------------
 
@@ -188,7 +188,7 @@ class _Creator:
                 continue
             planned.append(item)
             if isinstance(item, NewAccount):
-                keys |= identity_keys(self.config, [item.attributes])
+                keys |= self.identity.of(item.attributes)
         self._recheck_purges(planned, known)
         return BatchPlanned(planned, keys)
 

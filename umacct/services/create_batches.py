@@ -61,7 +61,6 @@ def run_batches(
     runtime: Runtime,
     creator: BatchCreator,
     rows: Sequence[IntakeRow],
-    in_flight: list[BatchInFlight],
     batch_size: int,
 ) -> Iterator[CreateOutcome | RowFailure]:
     """Each batch planned while the server adds the one before, its adds sent behind them.
@@ -77,6 +76,7 @@ def run_batches(
     error. A batch whose adds went is still read, audited and mailed; it is reported only
     if no batch before it is missing (one whose answers could not be read is not).
     """
+    in_flight: list[BatchInFlight] = []
     flow = _Flow(creator, in_flight)
     try:
         # Every row is looked up before the first add: the searches then never read the

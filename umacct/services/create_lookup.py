@@ -146,23 +146,28 @@ def remember(known: Known, config: Config, dn: str, attributes: Mapping[str, lis
         known.taken.add(value.partition("@")[0].lower())
 
 
-def identity_keys(config: Config, entries: Iterable[Mapping[str, Sequence[str]]]) -> set[str]:
-    """The values by which a later row finds these new entries once they are known.
+class IdentityKeys:
+    """The values by which a later row finds a new entry once it is known.
 
     Each external id (in any profile's id attribute, case-folded) and personal address
     (lower-cased), as ``remember`` indexes them: ``existing_accounts`` matches by no other.
+    The attribute names are worked out once a run, not once an entry.
     """
-    names = {name.lower() for name in external_id_attributes(config)}
-    personal = config.attributes.personal_mail.lower()
-    keys: set[str] = set()
-    for attributes in entries:
+
+    def __init__(self, config: Config) -> None:
+        self._external_ids = {name.lower() for name in external_id_attributes(config)}
+        self._personal = config.attributes.personal_mail.lower()
+
+    def of(self, attributes: Mapping[str, Sequence[str]]) -> set[str]:
+        """The keys of one entry's attributes."""
+        keys: set[str] = set()
         for name, values in attributes.items():
             folded = name.lower()
-            if folded in names:
+            if folded in self._external_ids:
                 keys.update(value.casefold() for value in values)
-            if folded == personal:
+            if folded == self._personal:
                 keys.update(value.lower() for value in values)
-    return keys
+        return keys
 
 
 def _look_up_into(runtime: Runtime, rows: list[IntakeRow], known: Known) -> None:
