@@ -289,6 +289,26 @@ def test_check_attribute_name() -> None:
     assert check_attribute_name("supannEtuId") == "supannEtuId"
     with pytest.raises(ValueError):
         check_attribute_name("cn;lang-fr", options=False)
+    assert check_attribute_name("cn;lang-fr") == "cn;lang-fr"  # known valid with options only
+    with pytest.raises(ValueError):
+        check_attribute_name("cn;lang-fr", options=False)
+
+
+@given(st.text(alphabet="aZ09-;.( é", max_size=8), st.booleans())
+@example("cn;binary", False)
+def test_an_attribute_name_checked_again_gets_the_same_answer(name: str, options: bool) -> None:
+    """Valid names are remembered (a sweep checks the same few per account): never wrongly."""
+    first: str | type[ValueError]
+    try:
+        first = check_attribute_name(name, options=options)
+    except ValueError:
+        first = ValueError
+    for _ in range(2):
+        if first is ValueError:
+            with pytest.raises(ValueError):
+                check_attribute_name(name, options=options)
+        else:
+            assert check_attribute_name(name, options=options) == name
 
 
 def test_filter_prefix_escapes_the_prefix_and_keeps_one_wildcard() -> None:

@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from umacct.directory.adapter import AddResult
 from umacct.intake import read_intake
 from umacct.services import create
+from umacct.services import runtime as runtime_module
 from umacct.services.create import CreateOutcome, create_people
 from umacct.services.create_batches import LAST_BATCH, next_batch_size
 from umacct.services.runtime import Runtime
@@ -77,6 +78,51 @@ def test_a_batch_is_sent_before_the_answers_of_the_one_before_are_read(
     assert [r.action for r in results if isinstance(r, CreateOutcome)] == ["created"] * 10
     # The server always has a batch to add while the next is planned and sent.
     assert events == ["send 1", "send 2", "read 1", "send 3", "read 2", "read 3"]
+
+
+def _rows(runtime: Runtime, count: int, prefix: str = "overlap") -> list[Any]:
+    text = HEADER + "".join(
+        f"Élise;{SURNAMES[n % 8]}{n};etudiant;{prefix}{n}@example.net;;{prefix}{n};\n"
+        for n in range(count)
+    )
+    return read_intake(text.encode(), profiles=runtime.config.profiles).rows
+
+
+def test_a_batch_is_told_once_two_more_were_confirmed(
+    on: Callable[[date], Runtime], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its results wait for its mail: the mail process gets two batches' time for it."""
+    monkeypatch.setattr(create, "BATCH_SIZE", 4)
+    runtime = on(TODAY)
+    events = _logging_adds(runtime, monkeypatch)
+    results = create_people(runtime, _rows(runtime, 14), send_mail=False)
+    next(results)
+    assert events == ["send 1", "send 2", "read 1", "send 3", "read 2", "send 4", "read 3"]
+    assert len(list(results)) == 13
+
+
+def test_the_mail_process_starts_before_the_first_batch_of_new_people(
+    on: Callable[[date], Runtime], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its start-up overlaps the first batches, instead of holding up their mail."""
+    monkeypatch.setattr(create, "BATCH_SIZE", 4)
+    monkeypatch.setattr(create, "WORKER_BATCH", 3)
+    runtime = on(TODAY)
+    events = _logging_adds(runtime, monkeypatch)
+    start_worker = runtime_module._mail_worker
+
+    def logged(*args: Any) -> Any:
+        events.append("mail process")
+        return start_worker(*args)
+
+    monkeypatch.setattr(runtime_module, "_mail_worker", logged)
+    assert len(list(create_people(runtime, _rows(runtime, 6)))) == 6
+    assert events[:2] == ["mail process", "send 1"]
+    events.clear()
+    rerun = on(TODAY)
+    again = list(create_people(rerun, _rows(rerun, 6)))  # the same people: nobody new
+    assert {r.action for r in again if isinstance(r, CreateOutcome)} == {"exists"}
+    assert events == []
 
 
 @pytest.mark.parametrize("batch_size", [2, 4])

@@ -129,10 +129,19 @@ def check_attribute_name(name: str, *, options: bool = True) -> str:
 
     With ``options`` (the default) attribute options such as ``;binary`` or ``;lang-fr`` are allowed.
     """
+    if type(name) is str and (name, options) in _CHECKED_NAMES:
+        return name
     pattern = _ATTRIBUTE_DESCRIPTION if options else _ATTRIBUTE_TYPE
     if not isinstance(name, str) or not pattern.fullmatch(name):
         raise ValueError(f"not an LDAP attribute name: {name!r}")
+    if type(name) is str and len(_CHECKED_NAMES) < _CHECKED_NAMES_KEPT:
+        _CHECKED_NAMES.add((name, options))
     return name
+
+
+_CHECKED_NAMES: set[tuple[str, bool]] = set()
+"""Names found valid (with ``options`` or not): a sweep builds a filter per account."""
+_CHECKED_NAMES_KEPT = 1024
 
 
 # --- filters ------------------------------------------------------------------------------

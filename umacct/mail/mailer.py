@@ -207,6 +207,15 @@ class Mailer:
             raise delivery.error
         return self.result_of(delivery)
 
+    def expect_large_batches(self) -> None:
+        """Start the mail process now: the run will hand it batches (it starts meanwhile).
+
+        Its start-up (a new interpreter) then overlaps the run's first look-ups and adds
+        instead of holding up the first batch's mail.
+        """
+        if self._worker is None and self._start_worker:
+            self._worker = self._start_worker()
+
     def start(self, requests: Sequence[MailRequest]) -> MailBatch:
         """Send ``requests`` in the background, in order; collect with ``results()``.
 
@@ -215,8 +224,8 @@ class Mailer:
         once the batch before it that this process sends is done (one connection, one user).
         """
         large = len(requests) >= WORKER_BATCH
-        if large and self._worker is None and self._start_worker:
-            self._worker = self._start_worker()  # it starts while this process goes on
+        if large:
+            self.expect_large_batches()
         worker = self._worker if large and self._worker and self._worker.usable else None
         if worker is None:
             self._wait_in_flight(in_thread_only=True)

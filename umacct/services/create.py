@@ -24,6 +24,7 @@ from umacct.identifiers import (
     institutional_address,
 )
 from umacct.intake import IntakeRow
+from umacct.mail.mailer import WORKER_BATCH
 from umacct.policy import ResourceState, Stage
 from umacct.services.accounts import Account, account_attributes, account_from_entry
 from umacct.services.addresses import institution_domain_of
@@ -163,6 +164,15 @@ class _Creator:
         """Create, report or reinstate the person of one row."""
         planned = self._plan(row, known)
         return self._new(planned, known) if isinstance(planned, NewAccount) else planned
+
+    def expect_mail(self, rows: Sequence[IntakeRow], known: Known) -> None:
+        """Start the mail process at once when enough rows are new people to fill its batches."""
+        if not self.send_mail or self.dry_run:
+            return
+        people = known.by_external_id.keys() | known.by_personal_mail.keys()
+        new = sum(1 for row in rows if people.isdisjoint(row_keys(row)))
+        if new >= WORKER_BATCH:
+            self.runtime.mailer.expect_large_batches()
 
     def plan_batch(self, rows: Sequence[IntakeRow], known: Known) -> BatchPlanned:
         """The rows of a batch planned, in order: each a result, or a new account to add.

@@ -28,6 +28,9 @@ class BatchCreator(Protocol):
 
     runtime: Runtime
 
+    def expect_mail(self, rows: Sequence[IntakeRow], known: Known) -> None:
+        """Before the first batch: get the mail ready for the run's new people."""
+
     def plan_batch(self, rows: Sequence[IntakeRow], known: Known) -> BatchPlanned:
         """Plan the rows (maybe fewer than given: see ``_Creator.plan_batch``)."""
 
@@ -41,6 +44,11 @@ class BatchCreator(Protocol):
         """Wait for the links of a batch, then describe each account added."""
 
 
+REPORTED_BEHIND = 2
+"""Batches confirmed and not yet reported: a batch is reported once two more were confirmed.
+
+Its results wait for its mail; the mail process, on another core, then has two batches'
+time for it, and one slow batch of mail does not hold up the intake."""
 LAST_BATCH = 25
 """The fewest rows of a batch at the end of a run (see ``next_batch_size``)."""
 
@@ -81,9 +89,10 @@ def run_batches(
     try:
         # Every row is looked up before the first add: the searches then never read the
         # accounts this run adds (each would be read again by every later batch's look-up,
-        # a scan of the whole directory without indexes). The run's own accounts are added
-        # to what is known as they are created.
+        # a scan of the whole directory without indexes), nor wait behind adds on the server.
+        # The run's own accounts are added to what is known as they are created.
         flow.known = look_up(runtime, rows)
+        creator.expect_mail(rows, flow.known)
         start = 0
         while start < len(rows) or flow.sent is not None:
             try:
@@ -102,7 +111,7 @@ def run_batches(
                 while in_flight and (done := in_flight.pop(0).settle()) is not None:
                     yield from done
                 raise
-            while len(in_flight) > 1:
+            while len(in_flight) > REPORTED_BEHIND:
                 yield from in_flight.pop(0).results()
         while in_flight:
             yield from in_flight.pop(0).results()
