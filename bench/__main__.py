@@ -31,7 +31,7 @@ class Sizes:
     startup_rounds: int
 
 
-FULL = Sizes(3_000, 20_000, 4_000, 500, 3, 15)
+FULL = Sizes(3_000, 20_000, 4_000, 500, 5, 15)
 QUICK = Sizes(600, 4_000, 1_000, 100, 1, 7)
 QUICK_NOTE = (
     "quick run: populations five times smaller than the targets' and one round, so each"

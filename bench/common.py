@@ -70,10 +70,20 @@ class Result:
     note: str = ""
     judged: bool = True
     """False for a figure printed beside a target but not judged (the indexed server's)."""
+    round_ratios: tuple[float, ...] = ()
+    """Each round's tool time over the reference timed next to it, when rounds were paired."""
 
     @property
     def ratio(self) -> float:
-        """Measured over reference (the reference is 1 for absolute targets)."""
+        """The median of the rounds' own ratios, else measured over reference.
+
+        The machine's speed drifts between rounds more than the tool's and the reference's
+        times differ within one: each round's tool and reference run back to back, and the
+        target is judged on the median of those ratios (the reference is 1 for absolute
+        targets).
+        """
+        if self.round_ratios:
+            return statistics.median(self.round_ratios)
         return self.measured / self.reference if self.reference else float("inf")
 
     @property
@@ -147,6 +157,16 @@ def best_of(rounds: int, measure: Callable[[], float]) -> float:
 def median_of(rounds: int, measure: Callable[[], float]) -> float:
     """The median of ``rounds`` measurements."""
     return statistics.median(measure() for _ in range(rounds))
+
+
+def paired_ratios(measured: Sequence[float], references: Sequence[float]) -> tuple[float, ...]:
+    """Each round's ratio (measured over the reference of the same round)."""
+    return tuple(m / r for m, r in zip(measured, references, strict=True))
+
+
+def ratios_list(ratios: Sequence[float]) -> str:
+    """``2.41x/2.53x/2.50x``: the rounds' ratios, for a note."""
+    return "/".join(f"{ratio:.2f}x" for ratio in ratios)
 
 
 def times_list(times: Sequence[float]) -> str:

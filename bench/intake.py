@@ -24,6 +24,8 @@ from bench.common import (
     UMACCT,
     Result,
     local_directory,
+    paired_ratios,
+    ratios_list,
     run_timed,
     service_args,
     times_list,
@@ -126,6 +128,7 @@ def measure_intake(
     finally:
         sink.stop()
     reference = statistics.median(reference_times)
+    ratios = paired_ratios(tool_times, reference_times)
     results = [
         Result(
             "1 bulk intake",
@@ -135,8 +138,10 @@ def measure_intake(
             (1.2 if durable else 2.0),
             "s",
             f"ldapadd -f of the same entries; {'mail to the ' + sink.name + '; ' if smtp else ''}"
-            f"all runs: tool {times_list(tool_times)}, ldapadd {times_list(reference_times)}",
+            f"all runs: tool {times_list(tool_times)}, ldapadd {times_list(reference_times)}; "
+            f"ratios {ratios_list(ratios)}",
             judged=judged,
+            round_ratios=ratios,
         )
     ]
     if floor_times:

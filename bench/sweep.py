@@ -27,6 +27,8 @@ from bench.common import (
     Result,
     Run,
     local_directory,
+    paired_ratios,
+    ratios_list,
     run_timed,
     service_args,
     times_list,
@@ -186,6 +188,7 @@ def _sweep_against_tools(
                 + run_timed([*modify, str(folder / "redo.ldif")], env=env).seconds
             )
             run_timed([*modify, str(folder / "undo.ldif")], env=env)
+    ratios = paired_ratios(tool_times, references)
     result = Result(
         "2 nightly sweep",
         f"{accounts:,} accounts, {due:,} due, nosync, {SERVER_KINDS[indexed]}",
@@ -194,7 +197,9 @@ def _sweep_against_tools(
         3.0,
         "s",
         "ldapsearch of the due set + ldapmodify of the same changes; all runs: "
-        + f"tool {times_list(tool_times)}, tools {times_list(references)}",
+        + f"tool {times_list(tool_times)}, tools {times_list(references)}; "
+        + f"ratios {ratios_list(ratios)}",
         judged=judged,
+        round_ratios=ratios,
     )
     return result, max(peaks)
