@@ -48,6 +48,33 @@ def test_add_many_adds_everything_in_order_with_a_window_smaller_than_the_batch(
     assert entry is not None and entry.get("description") == ["n° 449 é"]
 
 
+def test_add_many_tops_the_window_up_to_its_size_as_answers_come(
+    on: Callable[[date], Runtime], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Half the window answered, the other half leaves: the server never works on fewer."""
+    runtime = on(TODAY)
+    wire = runtime.directory._wire
+    requested, answered, in_flight = [0], [0], []
+    next_id, answer = wire.next_id, wire.answer
+
+    def counted_id() -> int:
+        requested[0] += 1
+        return next_id()
+
+    def counted_answer(*args: Any) -> Any:
+        in_flight.append(requested[0] - answered[0])
+        answered[0] += 1
+        return answer(*args)
+
+    monkeypatch.setattr(wire, "next_id", counted_id)
+    monkeypatch.setattr(wire, "answer", counted_answer)
+    items = [person(runtime, f"top{n}") for n in range(300)]
+    assert all(result.error is None for result in runtime.directory.add_many(items, window=64))
+    assert max(in_flight) == 64
+    steady = in_flight[64 : 300 - 64]  # after the first refill, until the last requests left
+    assert min(steady) >= 32 and max(steady) == 64
+
+
 def test_add_many_reports_each_failure_and_goes_on(on: Callable[[date], Runtime]) -> None:
     runtime = on(TODAY)
     runtime.directory.add(*person(runtime, "taken"))

@@ -396,6 +396,7 @@ class PipelinedAdds:
         The server starts on the first adds while the next ones are encoded.
         """
         wire, sent = self._wire, self._sent
+        in_flight = len(sent) + count
         requests = []
         for dn, attributes in self._pending:
             message_id = wire.next_id()
@@ -409,7 +410,7 @@ class PipelinedAdds:
                 if len(requests) == SEND_CHUNK:
                     wire.send("add", dn, b"".join(requests))
                     requests = []
-            if len(sent) == count:
+            if len(sent) == in_flight:
                 break
         if requests:
             wire.send("add", sent[-1][1], b"".join(requests))
