@@ -43,15 +43,35 @@ READ_ALL_PER_PERSON = 10
 class _Created:
     """An account this run created, made an ``Account`` only if a later row asks for it."""
 
-    def __init__(self, entry: Entry, config: Config) -> None:
-        self.entry = entry
+    def __init__(self, dn: str, attributes: dict[str, list[str]], config: Config) -> None:
+        self._dn = dn
+        self._attributes = attributes
         self._config = config
         self._account: Account | None = None
 
     def account(self) -> Account:
         if self._account is None:
-            self._account = account_from_entry(self.entry, self._config)
+            folded = {name.lower(): list(values) for name, values in self._attributes.items()}
+            self._account = account_from_entry(Entry(self._dn, folded), self._config)
         return self._account
+
+
+@dataclass(frozen=True)
+class _IndexedNames:
+    """The attributes (lower-cased) a new account is known by: worked out once a run."""
+
+    external_ids: frozenset[str]
+    personal_mail: str
+    identifiers: frozenset[str]
+
+    @classmethod
+    def of(cls, config: Config) -> _IndexedNames:
+        alias = config.attributes.alias_login.lower()
+        return cls(
+            frozenset(name.lower() for name in external_id_attributes(config)),
+            config.attributes.personal_mail.lower(),
+            frozenset({"uid", "mail", alias}),
+        )
 
 
 @dataclass
@@ -62,6 +82,8 @@ class Known:
     by_personal_mail: dict[str, list[Account | _Created]]
     taken: set[str]
     """Lower-cased uids, login aliases and local parts of addresses starting with a base."""
+    names: _IndexedNames | None = None
+    """What ``remember`` indexes by, once it was first asked."""
 
 
 class PurgeSnapshot:
@@ -139,11 +161,20 @@ def look_up(runtime: Runtime, rows: Iterable[IntakeRow]) -> Known:
 
 def remember(known: Known, config: Config, dn: str, attributes: Mapping[str, list[str]]) -> None:
     """Add an account this run just created to what is known, as a look-up would find it."""
-    entry = Entry(dn, {name.lower(): list(values) for name, values in attributes.items()})
-    _index(known, entry, _Created(entry, config), config, external_id_attributes(config))
-    alias = config.attributes.alias_login
-    for value in entry.get("uid") + entry.get(alias) + entry.get("mail"):
-        known.taken.add(value.partition("@")[0].lower())
+    if known.names is None:
+        known.names = _IndexedNames.of(config)
+    names = known.names
+    created = _Created(dn, dict(attributes), config)
+    for name, values in attributes.items():
+        folded = name.lower()
+        if folded in names.external_ids:
+            for value in values:
+                known.by_external_id.setdefault(value.casefold(), []).append(created)
+        if folded == names.personal_mail:
+            for value in values:
+                known.by_personal_mail.setdefault(value.lower(), []).append(created)
+        if folded in names.identifiers:
+            known.taken.update(value.partition("@")[0].lower() for value in values)
 
 
 class IdentityKeys:
