@@ -32,7 +32,8 @@ from umacct.mail.compose import available_kinds, compose
 from umacct.mail.dates import english_date, english_duration, french_date, french_duration
 from umacct.mail.mailer import LinkIssuer, Mailer
 from umacct.mail.queue import MailQueue, QueuedMail, queue_path
-from umacct.mail.transport import OutboxTransport, SmtpTransport, transport_from_config
+from umacct.mail.smtp import SmtpTransport
+from umacct.mail.transport import OutboxTransport, transport_from_config
 
 if TYPE_CHECKING:
     from smtp_fixtures import SmtpTestServer, TlsFiles
@@ -734,3 +735,19 @@ def test_reading_the_queue_loads_neither_composition_nor_smtp() -> None:
         capture_output=True, text=True, check=True,
     ).stdout.strip()  # fmt: skip
     assert loaded == "[]"
+
+
+def test_the_outbox_and_a_plain_directory_connection_load_neither_smtplib_nor_our_tls() -> None:
+    """A run that writes to the outbox over ldap:// or ldapi:// never needs them."""
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys, umacct.mail.transport, umacct.directory.connection, umacct.services.sweep\n"
+        "print(sorted(m for m in ('smtplib', 'umacct.mail.smtp', 'umacct.directory.tls')"
+        " if m in sys.modules))"
+    )
+    shown = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+    ).stdout
+    assert shown.strip() == "[]"

@@ -32,7 +32,7 @@ from umacct.mail.compose import compose, load_template, normalise_recipient, ren
 from umacct.mail.mailer import Mailer
 from umacct.mail.queue import MailQueue
 from umacct.mail.sender import MailRequest
-from umacct.mail.transport import SmtpTransport
+from umacct.mail.smtp import SmtpTransport
 
 __all__ = ["smtp_server"]
 

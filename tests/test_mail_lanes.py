@@ -31,7 +31,7 @@ from umacct.mail.compose import compose
 from umacct.mail.mailer import Mailer, SendResult
 from umacct.mail.queue import MailQueue
 from umacct.mail.sender import MailRequest
-from umacct.mail.transport import SmtpTransport
+from umacct.mail.smtp import SmtpTransport
 
 CLOCK = FixedClock(datetime(2026, 11, 26, 9, 15, tzinfo=UTC))
 MAIL = MailConfig(from_="Comptes informatiques <comptes@umontpellier.fr>", transport="smtp")

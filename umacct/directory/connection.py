@@ -137,13 +137,13 @@ def _open_socket(address: ServerAddress, timeout: float) -> socket.socket:
 
 def _secured(address: ServerAddress, settings: DirectoryConfig) -> Wire:
     """A connection to ``address``, secured as configured (TLS verified), not yet bound."""
-    from umacct.directory.tls import TlsRefused
-
     mode = tls_mode(address, settings.tls)
     context = None
+    refused: tuple[type[Exception], ...] = ()  # what a handshake raises: ssl only for TLS
     if mode != "none":
-        from umacct.directory.tls import client_context
+        from umacct.directory.tls import TlsRefused, client_context
 
+        refused = (TlsRefused,)
         context = client_context(settings.ca_file)  # ConfigError before any network access
     sock = _open_socket(address, settings.connect_timeout)
     try:
@@ -154,9 +154,9 @@ def _secured(address: ServerAddress, settings: DirectoryConfig) -> Wire:
         wire = Wire(sock, address.url)
         if context is not None and mode == "starttls":
             wire.start_tls(context, address.host)
-    except TlsRefused as refused:
+    except refused as handshake_refused:
         sock.close()
-        raise ServerFailure(str(refused)) from None
+        raise ServerFailure(str(handshake_refused)) from None
     except UnavailableError as lost:
         sock.close()
         raise ServerFailure(lost.message) from None

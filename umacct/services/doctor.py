@@ -379,7 +379,7 @@ def _future_dir(name: str, path: Path) -> Check:
 
 def _smtp_check(config: Config) -> Check:
     """Connect to the relay, say EHLO, STARTTLS and AUTH when configured; send nothing."""
-    from umacct.mail.transport import SmtpTransport
+    from umacct.mail.smtp import SmtpTransport
 
     smtp = config.mail.smtp
     password = find_secret(SecretKind.SMTP, config).value if smtp.username else None
@@ -459,7 +459,7 @@ def config_refusals(config: Config) -> None:
     URL, SMTP in clear to a relay that is not loopback.
     """
     from umacct.directory.connection import check_cleartext, parse_url
-    from umacct.mail.transport import SmtpTransport
+    from umacct.mail.smtp import SmtpTransport
 
     check_cleartext([parse_url(url) for url in config.directory.urls], config.directory.tls)
     if config.mail.transport == "smtp":
