@@ -17,7 +17,7 @@ from string import Template
 import pytest
 from command_line import umacct
 from days import TODAY, clock_on
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 from people import add_person, snapshot
 from smtp_fixtures import SmtpTestServer
@@ -191,6 +191,8 @@ def test_sec34_every_kind_carries_one_recipient(kind: str) -> None:
         st.one_of(ENCODED_PIECES, st.text(min_size=1, max_size=30), st.just(" ")), max_size=8
     ).map("".join)
 )
+# The email package's folding lost the space of "𐀀 0" here (two encoded words joined).
+@example(name=" =40=40000000\xa0\xa0\U00010000000000\xa0\xa0\U00010000 0\xa0")
 def test_sec34_a_parameter_in_the_subject_adds_no_header_nor_address(
     tmp_path_factory: pytest.TempPathFactory, name: str
 ) -> None:

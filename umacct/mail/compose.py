@@ -27,7 +27,7 @@ from email import quoprimime
 from email.header import Header
 from email.headerregistry import Address
 from email.message import EmailMessage
-from email.parser import BytesParser
+from email.parser import BytesParser, HeaderParser
 from email.utils import format_datetime, make_msgid, parseaddr
 from importlib import resources
 from pathlib import Path
@@ -427,9 +427,23 @@ def _subject_header(subject: str) -> str:
     becomes a line break and a new header), so the whole subject is encoded as UTF-8 words.
     """
     if ENCODED_WORD_START not in subject:
-        return _folded_header("Subject", subject)
+        folded = _folded_header("Subject", subject)
+        if _reads_back(folded, subject):
+            return folded
     encoded = Header(subject, "utf-8", _UNFOLDED_LENGTH, "Subject").encode(linesep="\n")
     return f"Subject: {encoded}\n"
+
+
+@functools.lru_cache(maxsize=256)
+def _reads_back(folded: str, subject: str) -> bool:
+    """Whether a reader decodes the folded header to the subject's words (spaces may move).
+
+    The email package's folding can drop the space between two encoded words it makes
+    (``𐀀 0`` read back as ``𐀀0``, after non-breaking spaces): such a subject is encoded
+    whole as UTF-8 words instead, which read back exactly.
+    """
+    decoded = HeaderParser(policy=email.policy.default).parsestr(folded)["Subject"]
+    return str(decoded).split() == subject.split()
 
 
 def _quoted_printable(body: str, known: Mapping[bytes, str] | None = None) -> bytes:
