@@ -12,6 +12,7 @@ port, to play a relay that goes down.
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import ssl
 import subprocess
@@ -47,8 +48,12 @@ class RecordingHandler:
     def __init__(self) -> None:
         self.received: list[ReceivedMail] = []
         self._lock = threading.Lock()
+        self.closing = False
+        """Set (in the server's loop) as it stops: a message that ends now is refused."""
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        if self.closing:
+            return "421 closing down"
         raw = bytes(envelope.original_content or envelope.content)
         parsed = BytesParser(policy=policy.default).parsebytes(raw)
         assert isinstance(parsed, EmailMessage)
@@ -99,7 +104,7 @@ class SmtpTestServer:
     def start(self) -> None:
         """Listen (again) on the server's port."""
         if self._controller is None:
-            controller = Controller(
+            controller = _ClosingController(
                 self.handler, hostname=self.host, port=self.port, **self._options
             )
             controller.start()
@@ -110,6 +115,45 @@ class SmtpTestServer:
         controller, self._controller = self._controller, None
         if controller is not None:
             controller.stop()
+
+
+class _ClosingController(Controller):
+    """A controller that closes its clients' connections as it stops.
+
+    Stopping the loop alone left them open and unserved, an accepted message's reply
+    maybe still unsent (the client then queued a message the server kept), and their
+    sockets were closed only when collected, with a ResourceWarning that failed whichever
+    test was running then. Here no message is accepted once stopping started, and the
+    loop stops once every connection is closed, its last replies sent.
+    """
+
+    def __init__(self, handler: RecordingHandler, **options: Any) -> None:
+        super().__init__(handler, **options)
+        self._recording = handler
+        self._sessions: list[Any] = []
+
+    def factory(self) -> Any:
+        session = super().factory()
+        self._sessions.append(session)
+        return session
+
+    def cancel_tasks(self, stop_loop: bool = True) -> None:
+        self._recording.closing = True
+        if self.server is not None:
+            self.server.close()  # no new connection
+        self.loop.create_task(self._cancel_once_closed(stop_loop))
+
+    async def _cancel_once_closed(self, stop_loop: bool) -> None:
+        for _ in range(200):  # at most about 2 s
+            open_ones = [session for session in self._sessions if session.transport is not None]
+            if not open_ones:
+                break
+            for session in open_ones:
+                session.transport.close()
+            await asyncio.sleep(0.01)
+        self._sessions.clear()
+        self._recording.closing = False  # a restarted server accepts again
+        super().cancel_tasks(stop_loop)
 
 
 def relay_asking_login(password: bytes) -> SmtpTestServer:

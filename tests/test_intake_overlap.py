@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from umacct.directory.adapter import AddResult
-from umacct.intake import read_intake
+from umacct.intake import IntakeRow, read_intake
 from umacct.services import create
 from umacct.services import runtime as runtime_module
 from umacct.services.create import CreateOutcome, create_people
@@ -64,28 +64,23 @@ def _logging_adds(runtime: Runtime, monkeypatch: pytest.MonkeyPatch) -> list[str
     return events
 
 
+def _rows(runtime: Runtime, count: int) -> list[IntakeRow]:
+    text = HEADER + "".join(
+        f"Élise;{SURNAMES[n % 8]}{n};etudiant;overlap{n}@example.net;;O{n};\n" for n in range(count)
+    )
+    return read_intake(text.encode(), profiles=runtime.config.profiles).rows
+
+
 def test_a_batch_is_sent_before_the_answers_of_the_one_before_are_read(
     on: Callable[[date], Runtime], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(create, "BATCH_SIZE", 4)
     runtime = on(TODAY)
     events = _logging_adds(runtime, monkeypatch)
-    text = HEADER + "".join(
-        f"Élise;{SURNAMES[n % 8]}{n};etudiant;overlap{n}@example.net;;O{n};\n" for n in range(10)
-    )
-    rows = read_intake(text.encode(), profiles=runtime.config.profiles).rows
-    results = list(create_people(runtime, rows, send_mail=False))
+    results = list(create_people(runtime, _rows(runtime, 10), send_mail=False))
     assert [r.action for r in results if isinstance(r, CreateOutcome)] == ["created"] * 10
     # The server always has a batch to add while the next is planned and sent.
     assert events == ["send 1", "send 2", "read 1", "send 3", "read 2", "read 3"]
-
-
-def _rows(runtime: Runtime, count: int, prefix: str = "overlap") -> list[Any]:
-    text = HEADER + "".join(
-        f"Élise;{SURNAMES[n % 8]}{n};etudiant;{prefix}{n}@example.net;;{prefix}{n};\n"
-        for n in range(count)
-    )
-    return read_intake(text.encode(), profiles=runtime.config.profiles).rows
 
 
 def test_a_batch_is_told_once_two_more_were_confirmed(
