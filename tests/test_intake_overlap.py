@@ -71,12 +71,19 @@ def _rows(runtime: Runtime, count: int) -> list[IntakeRow]:
     return read_intake(text.encode(), profiles=runtime.config.profiles).rows
 
 
+def _in_batches_of_4(
+    on: Callable[[date], Runtime], monkeypatch: pytest.MonkeyPatch
+) -> tuple[Runtime, list[str]]:
+    """A runtime whose intakes go by 4 rows, and the log of its batches' sends and reads."""
+    monkeypatch.setattr(create, "BATCH_SIZE", 4)
+    runtime = on(TODAY)
+    return runtime, _logging_adds(runtime, monkeypatch)
+
+
 def test_a_batch_is_sent_before_the_answers_of_the_one_before_are_read(
     on: Callable[[date], Runtime], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(create, "BATCH_SIZE", 4)
-    runtime = on(TODAY)
-    events = _logging_adds(runtime, monkeypatch)
+    runtime, events = _in_batches_of_4(on, monkeypatch)
     results = list(create_people(runtime, _rows(runtime, 10), send_mail=False))
     assert [r.action for r in results if isinstance(r, CreateOutcome)] == ["created"] * 10
     # The server always has a batch to add while the next is planned and sent.
@@ -87,9 +94,7 @@ def test_a_batch_is_told_once_two_more_were_confirmed(
     on: Callable[[date], Runtime], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Its results wait for its mail: the mail process gets two batches' time for it."""
-    monkeypatch.setattr(create, "BATCH_SIZE", 4)
-    runtime = on(TODAY)
-    events = _logging_adds(runtime, monkeypatch)
+    runtime, events = _in_batches_of_4(on, monkeypatch)
     results = create_people(runtime, _rows(runtime, 14), send_mail=False)
     next(results)
     assert events == ["send 1", "send 2", "read 1", "send 3", "read 2", "send 4", "read 3"]
@@ -100,10 +105,8 @@ def test_the_mail_process_starts_before_the_first_batch_of_new_people(
     on: Callable[[date], Runtime], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Its start-up overlaps the first batches, instead of holding up their mail."""
-    monkeypatch.setattr(create, "BATCH_SIZE", 4)
     monkeypatch.setattr(create, "WORKER_BATCH", 3)
-    runtime = on(TODAY)
-    events = _logging_adds(runtime, monkeypatch)
+    runtime, events = _in_batches_of_4(on, monkeypatch)
     start_worker = runtime_module._mail_worker
 
     def logged(*args: Any) -> Any:
