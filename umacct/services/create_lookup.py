@@ -56,24 +56,6 @@ class _Created:
         return self._account
 
 
-@dataclass(frozen=True)
-class _IndexedNames:
-    """The attributes (lower-cased) a new account is known by: worked out once a run."""
-
-    external_ids: frozenset[str]
-    personal_mail: str
-    identifiers: frozenset[str]
-
-    @classmethod
-    def of(cls, config: Config) -> _IndexedNames:
-        alias = config.attributes.alias_login.lower()
-        return cls(
-            frozenset(name.lower() for name in external_id_attributes(config)),
-            config.attributes.personal_mail.lower(),
-            frozenset({"uid", "mail", alias}),
-        )
-
-
 @dataclass
 class Known:
     """What the directory already holds for a batch of rows."""
@@ -82,7 +64,7 @@ class Known:
     by_personal_mail: dict[str, list[Account | _Created]]
     taken: set[str]
     """Lower-cased uids, login aliases and local parts of addresses starting with a base."""
-    names: _IndexedNames | None = None
+    names: IdentityKeys | None = None
     """What ``remember`` indexes by, once it was first asked."""
 
 
@@ -162,7 +144,7 @@ def look_up(runtime: Runtime, rows: Iterable[IntakeRow]) -> Known:
 def remember(known: Known, config: Config, dn: str, attributes: Mapping[str, list[str]]) -> None:
     """Add an account this run just created to what is known, as a look-up would find it."""
     if known.names is None:
-        known.names = _IndexedNames.of(config)
+        known.names = IdentityKeys(config)
     names = known.names
     created = _Created(dn, dict(attributes), config)
     for name, values in attributes.items():
@@ -182,21 +164,23 @@ class IdentityKeys:
 
     Each external id (in any profile's id attribute, case-folded) and personal address
     (lower-cased), as ``remember`` indexes them: ``existing_accounts`` matches by no other.
-    The attribute names are worked out once a run, not once an entry.
+    The attribute names (lower-cased) are worked out once a run, not once an entry.
     """
 
     def __init__(self, config: Config) -> None:
-        self._external_ids = {name.lower() for name in external_id_attributes(config)}
-        self._personal = config.attributes.personal_mail.lower()
+        self.external_ids = frozenset(name.lower() for name in external_id_attributes(config))
+        self.personal_mail = config.attributes.personal_mail.lower()
+        self.identifiers = frozenset({"uid", "mail", config.attributes.alias_login.lower()})
+        """The attributes whose values (their local parts) are identifiers taken."""
 
     def of(self, attributes: Mapping[str, Sequence[str]]) -> set[str]:
         """The keys of one entry's attributes."""
         keys: set[str] = set()
         for name, values in attributes.items():
             folded = name.lower()
-            if folded in self._external_ids:
+            if folded in self.external_ids:
                 keys.update(value.casefold() for value in values)
-            if folded == self._personal:
+            if folded == self.personal_mail:
                 keys.update(value.lower() for value in values)
         return keys
 
