@@ -1,7 +1,7 @@
 """Mail through an SMTP relay: one connection a lane, ESMTP pipelining when offered.
 
-Kept apart from ``umacct.mail.transport`` so that a run writing to the outbox never loads
-``smtplib`` and ``ssl``.
+Kept apart from ``umacct.mail.transport`` so that a run writing to the outbox does not load
+``smtplib`` for nothing.
 """
 
 from __future__ import annotations
