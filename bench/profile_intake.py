@@ -3,7 +3,8 @@
 Starts a fresh local directory and the loopback SMTP sink of target 1, runs ``umacct create
 --csv`` once (under pyinstrument with ``--profile``) and prints its wall time next to
 ``ldapadd -f`` of the same entries. The profile goes to ``bench/out/profile-intake.txt``
-(``--cprofile``: ``bench/out/profile-intake.pstats``); ``--bare`` drops every index,
+(``--cprofile``: ``bench/out/profile-intake.pstats``; ``--sampled``: py-spy's, to
+``bench/out/profile-intake.collapsed``); ``--bare`` drops every index,
 ``--outbox`` queues the mail instead of sending it.
 """
 
@@ -23,9 +24,11 @@ from bench.common import (
     write_config,
 )
 from bench.intake import dump_people, free_port, warm_up, write_intake
+from bench.sampled import sampled_by_py_spy
 from bench.sinks import start_sink
 
 PSTATS = OUT / "profile-intake.pstats"
+COLLAPSED = OUT / "profile-intake.collapsed"
 
 
 def main() -> int:
@@ -37,6 +40,9 @@ def main() -> int:
     parser.add_argument("--outbox", action="store_true", help="mail into the outbox, not SMTP")
     parser.add_argument("--profile", action="store_true", help="run the tool under pyinstrument")
     parser.add_argument("--cprofile", action="store_true", help="run the tool under cProfile")
+    parser.add_argument(
+        "--sampled", action="store_true", help="sample the tool from outside with py-spy"
+    )
     parser.add_argument(
         "--connections", type=int, help="[mail.smtp] connections (default: the tool's)"
     )
@@ -66,6 +72,8 @@ def main() -> int:
                     "--",
                     UMACCT,
                 ]
+            elif options.sampled:
+                tool = sampled_by_py_spy(COLLAPSED)
             elif options.cprofile:
                 tool = [sys.executable, "-m", "cProfile", "-o", str(PSTATS), "-m", "umacct"]
             run = run_timed([*tool, "--json", "create", "--csv", str(intake)], env=env)
@@ -80,8 +88,9 @@ def main() -> int:
         f"umacct {run.seconds:.2f} s ({created} entries, {sink.count} mails), "
         f"ldapadd {reference:.2f} s: {run.seconds / reference:.2f}x"
     )
-    if options.profile or options.cprofile:
-        print(f"profile: {OUT / 'profile-intake.txt' if options.profile else PSTATS}")
+    if options.profile or options.cprofile or options.sampled:
+        written = COLLAPSED if options.sampled else PSTATS
+        print(f"profile: {OUT / 'profile-intake.txt' if options.profile else written}")
     return 0
 
 

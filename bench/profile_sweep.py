@@ -3,7 +3,8 @@
 Builds the durable directory of target 2 (only ``due`` people past their end of activity),
 runs ``umacct sweep`` once under pyinstrument and prints its wall time and peak RSS. The
 profile goes to ``bench/out/profile-sweep.txt`` (``--cprofile``: cProfile's, to
-``bench/out/profile-sweep.pstats``); ``--bare`` drops every index.
+``bench/out/profile-sweep.pstats``; ``--sampled``: py-spy's, to
+``bench/out/profile-sweep.collapsed``); ``--bare`` drops every index.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import sys
 from pathlib import Path
 
 from bench.common import OUT, UMACCT, run_timed, with_bytecode_cache, write_config
+from bench.sampled import sampled_by_py_spy
 from bench.sweep import sweep_directory
 
 
@@ -23,12 +25,16 @@ def main() -> int:
     parser.add_argument("--due", type=int, default=1000, help="people past their end of activity")
     parser.add_argument("--bare", action="store_true", help="a server without any index")
     parser.add_argument("--cprofile", action="store_true", help="cProfile, not pyinstrument")
+    parser.add_argument("--sampled", action="store_true", help="sampled from outside by py-spy")
     options = parser.parse_args()
     OUT.mkdir(parents=True, exist_ok=True)
     report = OUT / ("profile-sweep.pstats" if options.cprofile else "profile-sweep.txt")
     tool = [str(Path(UMACCT).with_name("pyinstrument")), "-o", str(report), "--", UMACCT]
     if options.cprofile:
         tool = [sys.executable, "-m", "cProfile", "-o", str(report), "-m", "umacct"]
+    if options.sampled:
+        report = OUT / "profile-sweep.collapsed"
+        tool = sampled_by_py_spy(report)
     with sweep_directory(
         "profile-sweep-slapd", options.accounts, options.due, indexed=not options.bare
     ) as directory:
