@@ -21,6 +21,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from people import add_person
 
+from umacct.cli import output
 from umacct.cli.output import (
     Output,
     OutputFormat,
@@ -96,6 +97,22 @@ def test_sec37_every_control_format_and_separator_character_is_escaped() -> None
 )
 def test_sec37_escapes_read_like_python(value: str, shown: str) -> None:
     assert printable(value) == shown
+
+
+def test_sec37_a_laid_out_text_is_escaped_as_the_pattern_escapes_it() -> None:
+    # printable(keep_layout=True) skips the pattern for a text printable but for LF and TAB.
+    pattern = output._UNSAFE_BUT_LAYOUT
+    for code in range(sys.maxunicode + 1):
+        text = f"a\n{chr(code)}\tb"
+        assert printable(text, keep_layout=True) == pattern.sub(output._escape, text)
+
+
+@settings(max_examples=300, deadline=None)
+@given(value=st.text(st.sampled_from("\n\t\r\x1b\x85\u2028\u202ea é")))
+def test_sec37_a_laid_out_text_keeps_only_its_line_breaks_and_tabs(value: str) -> None:
+    shown = printable(value, keep_layout=True)
+    assert shown == output._UNSAFE_BUT_LAYOUT.sub(output._escape, value)
+    assert shown.replace("\n", "").replace("\t", "").isprintable()
 
 
 @settings(max_examples=300, deadline=None)
