@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from bench.common import OUT, Result, machine_notes, render_table
+from bench.file_system import settle
 
 RESULTS = OUT.parent / "RESULTS.md"
 
@@ -78,6 +79,7 @@ def main() -> int:
     sizes = QUICK if options.quick else FULL
     wanted = sorted({2 if int(part) == 3 else int(part) for part in options.only.split(",")})
     OUT.mkdir(parents=True, exist_ok=True)
+    file_system = settle()
     started = time.monotonic()
     results: list[Result] = []
     for target in wanted:
@@ -85,7 +87,7 @@ def main() -> int:
         results += _measure(target, sizes)
     table = render_table(results)
     command = " ".join(["python -m bench", *map(shlex.quote, sys.argv[1:])])
-    notes = machine_notes()
+    notes = [*machine_notes(), file_system]
     if options.quick:
         notes.insert(0, QUICK_NOTE)
     print(table)

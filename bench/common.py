@@ -52,9 +52,18 @@ def fresh_folder(folder: Path) -> None:
         number = next(_retired_names)
         if number == 0:
             _RETIRED.mkdir(parents=True, exist_ok=True)
-            atexit.register(shutil.rmtree, _RETIRED, True)
+            atexit.register(_delete_retired)
         folder.rename(_RETIRED / f"{os.getpid()}-{number}-{folder.name}")
     folder.mkdir(parents=True)
+
+
+CLEANED = OUT / ".cleaned"
+"""Touched once the retired folders were deleted: ``bench.file_system`` waits after it."""
+
+
+def _delete_retired() -> None:
+    shutil.rmtree(_RETIRED, ignore_errors=True)
+    CLEANED.touch()
 
 
 @dataclass(frozen=True)
