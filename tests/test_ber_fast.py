@@ -13,7 +13,7 @@ from pyasn1.codec.ber import decoder
 
 from umacct.directory import ber
 from umacct.directory.ber import _parsed_filter
-from umacct.directory.escape import filter_eq, filter_or
+from umacct.directory.escape import AnyEqual, filter_eq, filter_or
 
 # Short, long-form (128 bytes and more, 256 and more) and non-ASCII values.
 texts = st.one_of(
@@ -163,3 +163,32 @@ def test_a_flat_filter_is_the_parser_s_bytes(text: str) -> None:
 def test_a_long_look_up_filter_is_read_in_one_pass() -> None:
     text = filter_or(*(filter_eq("supannMailPerso", f"p{n}@example.org") for n in range(3000)))
     assert ber.encode_filter(text) == _parsed_filter(text)
+
+
+# --- equality tests kept as values (escape.AnyEqual), encoded without a filter string -----------
+
+ATTRIBUTE_NAMES = st.sampled_from(["uid", "mail", "supannRefId", "2.5.4.3", "cn;lang-fr", "a-b"])
+
+
+@settings(max_examples=500, deadline=None)
+@given(tests=st.lists(st.tuples(ATTRIBUTE_NAMES, texts), min_size=1, max_size=6))
+@example(tests=[("uid", "a")])
+@example(tests=[("uid", "(x=*)"), ("mail", "\\2a\x00")])
+@example(tests=[("mail", "é" * 200), ("uid", "")])
+def test_equality_tests_encode_as_their_filter_text_does(tests: list[tuple[str, str]]) -> None:
+    filter_ = AnyEqual(tests)
+    assert str(filter_) == filter_or(*(filter_eq(name, value) for name, value in tests))
+    assert ber.equality_or(filter_.tests) == ber.encode_filter(str(filter_))
+
+
+@pytest.mark.parametrize("name", ["", "uid=", "(uid", "u id", "1uid", "uid;"])
+def test_equality_tests_refuse_a_name_a_filter_would_refuse(name: str) -> None:
+    with pytest.raises(ValueError, match="attribute"):
+        filter_eq(name, "a")
+    with pytest.raises(ValueError, match="attribute"):
+        AnyEqual([("uid", "a"), (name, "b")])
+
+
+def test_equality_tests_need_one_test_at_least() -> None:
+    with pytest.raises(ValueError):
+        AnyEqual([])

@@ -22,6 +22,7 @@ from umacct.directory.connection import (
     open_bound,
     open_with_failover,
 )
+from umacct.directory.escape import AnyEqual
 from umacct.directory.modifies import ModifyBatch, ModifyRequest
 from umacct.directory.referrals import (
     Referral,
@@ -119,7 +120,9 @@ def _entry(dn: str, raw_attributes: Mapping[str, list[bytes]]) -> Entry:
     return Entry(dn=dn, attributes=texts, binary=binary, spellings=spellings)
 
 
-def _encoded_filter(operation: str, target: str, text: str) -> bytes:
+def _encoded_filter(operation: str, target: str, text: str | AnyEqual) -> bytes:
+    if isinstance(text, AnyEqual):
+        return ber.equality_or(text.tests)
     try:
         return ber.encode_filter(text)
     except ValueError as exc:
@@ -295,7 +298,7 @@ class Directory(Closing):
     def search(
         self,
         base: str,
-        filter: str,
+        filter: str | AnyEqual,
         attributes: Sequence[str],
         *,
         scope: Literal["base", "one", "sub"] = "sub",
@@ -304,9 +307,10 @@ class Directory(Closing):
     ) -> Iterator[Entry]:
         """Stream the entries under ``base`` that match ``filter``, one page in memory.
 
-        The filter must be built with ``umacct.directory.escape``. Entries come in no
-        particular order. When the search ends early (size or time limit, lost connection,
-        any result but success) the iterator raises after the entries already received:
+        The filter must be built with ``umacct.directory.escape`` (text, or ``AnyEqual`` for
+        thousands of equality tests). Entries come in no particular order. When the search
+        ends early (size or time limit, lost connection, any result but success) the
+        iterator raises after the entries already received:
         a search is never silently truncated. ``[]`` as attributes asks for none;
         ``page_size=0`` turns paging off (the configured size is the default).
         """
@@ -353,7 +357,7 @@ class Directory(Closing):
     def _continued(
         self,
         base: str,
-        filter: str,
+        filter: str | AnyEqual,
         attributes: Sequence[str],
         scope: Literal["base", "one", "sub"],
         references: list[tuple[str, ...]],

@@ -287,6 +287,21 @@ def _flat_filter(kind: str, items: str) -> bytes:
     return tlv(_AND if kind == "&" else _OR, b"".join(encoded))
 
 
+def equality_or(tests: Sequence[tuple[str, str]]) -> bytes:
+    """The BER of ``(|(name=value)...)`` from its tests (one test: its equality alone).
+
+    The bytes ``encode_filter`` gives the same filter as text (``escape.AnyEqual``).
+    """
+    encoded = []
+    for name, value in tests:
+        content = _octets(name.encode("utf-8")) + _octets(value.encode("utf-8"))
+        size = len(content)
+        encoded.append(
+            (bytes((_EQUALITY, size)) if size < 0x80 else _long_head(_EQUALITY, size)) + content
+        )
+    return encoded[0] if len(encoded) == 1 else tlv(_OR, b"".join(encoded))
+
+
 def _parsed_filter(text: str) -> bytes:
     """``encode_filter`` by the parser alone (the flat path gives the same bytes)."""
     parser = _FilterParser(text)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import re
 import unicodedata
+from collections.abc import Iterable
 
 _KEYSTRING = r"[A-Za-z][A-Za-z0-9-]*"
 _NUMERIC_OID = r"(?:0|[1-9][0-9]*)(?:\.(?:0|[1-9][0-9]*))+"
@@ -213,6 +214,31 @@ def filter_or(*parts: str) -> str:
 def filter_not(part: str) -> str:
     """``(!part)``."""
     return f"(!{_check_filter(part)})"
+
+
+class AnyEqual:
+    """``(|(attribute=value)...)`` kept as its tests rather than as text (a bulk look-up's).
+
+    ``Directory.search`` encodes it straight to BER: an intake's look-ups test thousands of
+    values, and escaping each into a filter string that the encoder then parses back cost
+    more than the searches. ``str()`` is the same filter as text (``filter_or`` of
+    ``filter_eq``), and the same BER once encoded. The names are checked here.
+    """
+
+    __slots__ = ("tests",)
+
+    def __init__(self, tests: Iterable[tuple[str, str]]) -> None:
+        self.tests = tuple(tests)
+        if not self.tests:
+            raise ValueError("'|' needs at least one filter")
+        for name, _ in self.tests:
+            check_attribute_name(name)
+
+    def __str__(self) -> str:
+        return filter_or(*(filter_eq(name, value) for name, value in self.tests))
+
+    def __repr__(self) -> str:
+        return f"AnyEqual({str(self)!r})"
 
 
 # --- DNs ----------------------------------------------------------------------------------

@@ -14,7 +14,14 @@ from dataclasses import dataclass
 
 from umacct.config import Config
 from umacct.directory import Directory, Entry
-from umacct.directory.escape import filter_and, filter_eq, filter_or, filter_prefix, filter_present
+from umacct.directory.escape import (
+    AnyEqual,
+    filter_and,
+    filter_eq,
+    filter_or,
+    filter_prefix,
+    filter_present,
+)
 from umacct.errors import InvalidInputError, NotFoundError
 from umacct.identifiers import (
     choose_local_part,
@@ -188,30 +195,31 @@ class IdentityKeys:
 def _look_up_into(runtime: Runtime, rows: list[IntakeRow], known: Known) -> None:
     config = runtime.config
     external_ids = external_id_attributes(config)
-    people: list[str] = []
+    people: list[tuple[str, str]] = []
     for row in rows:
         if row.external_id:
-            people += [filter_eq(name, row.external_id) for name in external_ids]
+            people += [(name, row.external_id) for name in external_ids]
         else:
-            people.append(filter_eq(config.attributes.personal_mail, row.personal_email))
+            people.append((config.attributes.personal_mail, row.personal_email))
     if people:
         for entry in runtime.directory.search(
-            config.directory.base_dn, filter_or(*people), account_attributes(config)
+            config.directory.base_dn, AnyEqual(people), account_attributes(config)
         ):
             _index(known, entry, account_from_entry(entry, config), config, external_ids)
     alias = config.attributes.alias_login
-    exact: dict[str, list[str]] = {}
+    exact: dict[str, list[tuple[str, str]]] = {}
     for row in rows:
         base, domain = row.name.local_part, config.profiles[row.profile].domain
-        exact[base] = [filter_eq("uid", base), filter_eq(alias, base),
-                       filter_eq("mail", institutional_address(base, domain))]  # fmt: skip
-    _add_taken(runtime, known, [part for parts in exact.values() for part in parts])
+        exact[base] = [("uid", base), (alias, base),
+                       ("mail", institutional_address(base, domain))]  # fmt: skip
+    taken = [test for tests in exact.values() for test in tests]
+    _add_taken(runtime, known, AnyEqual(taken) if taken else None)
     collided = sorted(base for base in exact if base in known.taken)
-    _add_taken(
-        runtime,
-        known,
-        [filter_prefix(name, base) for base in collided for name in ("uid", "mail", alias)],
-    )
+    if collided:
+        prefixes = [
+            filter_prefix(name, base) for base in collided for name in ("uid", "mail", alias)
+        ]
+        _add_taken(runtime, known, filter_or(*prefixes))
 
 
 def existing_accounts(row: IntakeRow, known: Known) -> list[Account]:
@@ -245,12 +253,12 @@ def _same_person(row: IntakeRow, account: Account) -> bool:
     return same_names(row.name.given_name, row.name.surname, account.given_name, account.surname)
 
 
-def _add_taken(runtime: Runtime, known: Known, parts: list[str]) -> None:
-    if not parts:
+def _add_taken(runtime: Runtime, known: Known, search: str | AnyEqual | None) -> None:
+    if search is None:
         return
     alias = runtime.config.attributes.alias_login
     for entry in runtime.directory.search(
-        runtime.config.directory.base_dn, filter_or(*parts), ["uid", "mail", alias]
+        runtime.config.directory.base_dn, search, ["uid", "mail", alias]
     ):
         for value in entry.get("uid") + entry.get(alias) + entry.get("mail"):
             known.taken.add(value.partition("@")[0].lower())
