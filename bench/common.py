@@ -58,12 +58,18 @@ def fresh_folder(folder: Path) -> None:
 
 
 CLEANED = OUT / ".cleaned"
-"""Touched once the retired folders were deleted: ``bench.file_system`` waits after it."""
+"""Touched once many retired files were deleted: ``bench.file_system`` waits after it."""
+
+
+MANY_DELETED = 1000
+"""From this many files deleted at the end of a run, the next run waits (``bench.file_system``)."""
 
 
 def _delete_retired() -> None:
+    deleted = sum(len(files) for _, _, files in os.walk(_RETIRED))
     shutil.rmtree(_RETIRED, ignore_errors=True)
-    CLEANED.touch()
+    if deleted >= MANY_DELETED:
+        CLEANED.touch()
 
 
 @dataclass(frozen=True)

@@ -10,8 +10,8 @@ instead of 2.15 s (same process, later rounds). A file system with a journal, th
 server's, does not do this.
 
 A bench run deletes the folders it retired when it ends (``bench.common.fresh_folder``), so a
-run started just after another would pay for them: it waits until ``SETTLE_SECONDS`` have
-passed since that clean-up. Deletions by anything else (a test run, an emptied outbox) are
+run started just after another would pay for them: after a clean-up of a thousand files or
+more, the next run waits until ``SETTLE_SECONDS`` have passed since it. Deletions by anything else (a test run, an emptied outbox) are
 not seen; the note also gives the time a file took to create just before the run, which
 shows them only when they fall in the block group probed.
 """

@@ -51,6 +51,9 @@ def main() -> int:
     folder = OUT / "profile-intake"
     intake = OUT / f"intake-{options.count}.csv"
     write_intake(intake, options.count)
+    sampler = (
+        sampled_by_py_spy(COLLAPSED) if options.sampled else []
+    )  # without py-spy: stop before starting anything
     sink = start_sink(free_port())
     try:
         server = {"durable": options.durable, "indexed": not options.bare}
@@ -73,7 +76,7 @@ def main() -> int:
                     UMACCT,
                 ]
             elif options.sampled:
-                tool = sampled_by_py_spy(COLLAPSED)
+                tool = sampler
             elif options.cprofile:
                 tool = [sys.executable, "-m", "cProfile", "-o", str(PSTATS), "-m", "umacct"]
             run = run_timed([*tool, "--json", "create", "--csv", str(intake)], env=env)

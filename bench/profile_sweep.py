@@ -25,7 +25,9 @@ def main() -> int:
     parser.add_argument("--due", type=int, default=1000, help="people past their end of activity")
     parser.add_argument("--bare", action="store_true", help="a server without any index")
     parser.add_argument("--cprofile", action="store_true", help="cProfile, not pyinstrument")
-    parser.add_argument("--sampled", action="store_true", help="sampled from outside by py-spy")
+    parser.add_argument(
+        "--sampled", action="store_true", help="sampled from outside by py-spy (its RSS counts)"
+    )
     options = parser.parse_args()
     OUT.mkdir(parents=True, exist_ok=True)
     report = OUT / ("profile-sweep.pstats" if options.cprofile else "profile-sweep.txt")

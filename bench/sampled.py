@@ -39,10 +39,10 @@ def summary(collapsed: Path, top: int) -> str:
         stack, _, count = line.rpartition(" ")
         samples = int(count)
         total += samples
-        frames = stack.split(";")
+        frames = [_short(frame) for frame in stack.split(";")]
         for frame in set(frames):
-            inclusive[_short(frame)] += samples
-        on_top[_short(frames[-1])] += samples
+            inclusive[frame] += samples
+        on_top[frames[-1]] += samples
     lines = [f"{total} samples ({total / SAMPLES_PER_SECOND:.2f} s)", " incl s  self s  function"]
     for name, samples in inclusive.most_common(top):
         seconds = samples / SAMPLES_PER_SECOND

@@ -19,6 +19,7 @@ from people import add_person, outbox_mails
 
 from umacct.cli.intake_report import warnings_for, warnings_for_all
 from umacct.directory import Directory, Entry
+from umacct.directory.escape import AnyEqual
 from umacct.errors import UnavailableError
 from umacct.identifiers import PersonName
 from umacct.intake import read_intake
@@ -41,8 +42,10 @@ class CountingDirectory:
         self._directory = directory
         self.searches: list[str] = []
 
-    def search(self, base: str, filter: str, *args: Any, **options: Any) -> Iterator[Entry]:
-        self.searches.append(filter)
+    def search(
+        self, base: str, filter: str | AnyEqual, *args: Any, **options: Any
+    ) -> Iterator[Entry]:
+        self.searches.append(str(filter))
         return self._directory.search(base, filter, *args, **options)
 
     def __getattr__(self, name: str) -> Any:
@@ -219,7 +222,9 @@ class EventsDirectory(CountingDirectory):
         super().__init__(directory)
         self.events: list[str] = []
 
-    def search(self, base: str, filter: str, *args: Any, **options: Any) -> Iterator[Entry]:
+    def search(
+        self, base: str, filter: str | AnyEqual, *args: Any, **options: Any
+    ) -> Iterator[Entry]:
         self.events.append("search")
         return super().search(base, filter, *args, **options)
 
@@ -345,7 +350,9 @@ def test_an_account_deleted_before_its_names_are_confirmed_is_no_homonym(
     directory = runtime.directory
 
     class DeletingFirst(CountingDirectory):
-        def search(self, base: str, filter: str, *args: Any, **options: Any) -> Iterator[Entry]:
+        def search(
+            self, base: str, filter: str | AnyEqual, *args: Any, **options: Any
+        ) -> Iterator[Entry]:
             if options.get("scope") == "base":  # the confirmation: the account goes first
                 directory.delete(base)
             return super().search(base, filter, *args, **options)

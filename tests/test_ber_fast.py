@@ -192,3 +192,8 @@ def test_equality_tests_refuse_a_name_a_filter_would_refuse(name: str) -> None:
 def test_equality_tests_need_one_test_at_least() -> None:
     with pytest.raises(ValueError):
         AnyEqual([])
+
+
+def test_equality_tests_take_text_values_only() -> None:
+    with pytest.raises(TypeError, match="uid is bytes"):
+        AnyEqual([("mail", "a@b"), ("uid", b"a")])  # type: ignore[list-item]

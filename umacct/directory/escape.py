@@ -222,7 +222,8 @@ class AnyEqual:
     ``Directory.search`` encodes it straight to BER: an intake's look-ups test thousands of
     values, and escaping each into a filter string that the encoder then parses back cost
     more than the searches. ``str()`` is the same filter as text (``filter_or`` of
-    ``filter_eq``), and the same BER once encoded. The names are checked here.
+    ``filter_eq``), and the same BER once encoded. The names are checked here, and the
+    values must be text (``filter_eq`` also takes bytes; these are encoded as UTF-8).
     """
 
     __slots__ = ("tests",)
@@ -231,8 +232,10 @@ class AnyEqual:
         self.tests = tuple(tests)
         if not self.tests:
             raise ValueError("'|' needs at least one filter")
-        for name, _ in self.tests:
+        for name, value in self.tests:
             check_attribute_name(name)
+            if type(value) is not str:
+                raise TypeError(f"a value of {name} is {type(value).__name__}, not text")
 
     def __str__(self) -> str:
         return filter_or(*(filter_eq(name, value) for name, value in self.tests))
