@@ -11,9 +11,10 @@ server's, does not do this.
 
 A bench run deletes the folders it retired when it ends (``bench.common.fresh_folder``), so a
 run started just after another would pay for them: after a clean-up of a thousand files or
-more, the next run waits until ``SETTLE_SECONDS`` have passed since it. Deletions by anything else (a test run, an emptied outbox) are
-not seen; the note also gives the time a file took to create just before the run, which
-shows them only when they fall in the block group probed.
+more, the next run waits until ``SETTLE_SECONDS`` have passed since it. Deletions by
+anything else (a test run, an emptied outbox) are not seen; the note also gives the time a
+file took to create just before the run, which shows them only when they fall in the block
+group probed.
 """
 
 from __future__ import annotations

@@ -51,9 +51,8 @@ def main() -> int:
     folder = OUT / "profile-intake"
     intake = OUT / f"intake-{options.count}.csv"
     write_intake(intake, options.count)
-    sampler = (
-        sampled_by_py_spy(COLLAPSED) if options.sampled else []
-    )  # without py-spy: stop before starting anything
+    # Resolved first: without py-spy the run stops before anything is started.
+    sampler = sampled_by_py_spy(COLLAPSED) if options.sampled else []
     sink = start_sink(free_port())
     try:
         server = {"durable": options.durable, "indexed": not options.bare}

@@ -277,13 +277,7 @@ _FLAT_FILTER = re.compile(r"\(([&|])((?:\([^=<>~:()*\\&|!][^=<>~:()*\\]*=[^()*\\
 
 def _flat_filter(kind: str, items: str) -> bytes:
     """The BER of ``(kind items)``, as ``_FilterParser`` encodes it, in one pass."""
-    encoded = []
-    for name, value in _FLAT_ITEMS.findall(items):
-        content = _octets(name.encode("utf-8")) + _octets(value.encode("utf-8"))
-        size = len(content)
-        encoded.append(
-            (bytes((_EQUALITY, size)) if size < 0x80 else _long_head(_EQUALITY, size)) + content
-        )
+    encoded = _equalities(_FLAT_ITEMS.findall(items))
     return tlv(_AND if kind == "&" else _OR, b"".join(encoded))
 
 
@@ -292,6 +286,12 @@ def equality_or(tests: Sequence[tuple[str, str]]) -> bytes:
 
     The bytes ``encode_filter`` gives the same filter as text (``escape.AnyEqual``).
     """
+    encoded = _equalities(tests)
+    return encoded[0] if len(encoded) == 1 else tlv(_OR, b"".join(encoded))
+
+
+def _equalities(tests: Sequence[tuple[str, str]]) -> list[bytes]:
+    """Each ``(name=value)`` as an equalityMatch element, the values as they are (UTF-8)."""
     encoded = []
     for name, value in tests:
         content = _octets(name.encode("utf-8")) + _octets(value.encode("utf-8"))
@@ -299,7 +299,7 @@ def equality_or(tests: Sequence[tuple[str, str]]) -> bytes:
         encoded.append(
             (bytes((_EQUALITY, size)) if size < 0x80 else _long_head(_EQUALITY, size)) + content
         )
-    return encoded[0] if len(encoded) == 1 else tlv(_OR, b"".join(encoded))
+    return encoded
 
 
 def _parsed_filter(text: str) -> bytes:
