@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import binascii
 import dataclasses
 import email.policy
 import threading
@@ -70,10 +71,14 @@ def assert_same_as_the_email_package(
 ) -> None:
     fast = compose(kind, to, params, config=config, clock=CLOCK)
     reference = email_package_message(kind, to, params, config, fast.message_id)
-    # The one difference: the package may put a long recipient on a continuation line
+    # Two differences. The package may put a long recipient on a continuation line
     # ("To:\n addr"); the tool writes "To: addr" on one line, never through the header parser
-    # (security.md 34). Both read back as the same address.
-    assert fast.data == reference.as_bytes().replace(b"\nTo:\n ", b"\nTo: ", 1)
+    # (security.md 34). Both read back as the same address. And the package breaks the body's
+    # quoted-printable lines at 78 characters, the tool at RFC 2045's 76.
+    fast_head, fast_body = fast.data.split(b"\n\n", 1)
+    reference_head, reference_body = reference.as_bytes().split(b"\n\n", 1)
+    assert fast_head == reference_head.replace(b"\nTo:\n ", b"\nTo: ", 1)
+    assert binascii.a2b_qp(fast_body) == binascii.a2b_qp(reference_body)
     # What a receiver reads: the same headers and the same text.
     parsed = fast.parsed()
     received = BytesParser(policy=email.policy.default).parsebytes(reference.as_bytes())
@@ -84,7 +89,7 @@ def assert_same_as_the_email_package(
 
 @settings(max_examples=150, deadline=None)
 @given(name=NAME_TEXT)
-def test_sec15_fast_message_is_byte_for_byte_the_email_package_one(name: str) -> None:
+def test_sec15_fast_message_is_the_email_package_one(name: str) -> None:
     assert_same_as_the_email_package(
         "activation", "zoe@example.net", {**PERSON, "name": name, **LINK}, MAIL
     )
@@ -121,7 +126,7 @@ def test_sec15_fast_message_keeps_every_required_header() -> None:
     assert message.message_id.endswith("@umontpellier.fr>")
     assert parsed["Auto-Submitted"] == "auto-generated"
     assert (message.sender, message.recipient) == ("comptes@umontpellier.fr", "Zoe@example.net")
-    assert max(len(line) for line in message.data.split(b"\n")) <= 78
+    assert max(len(line) for line in message.data.split(b"\n")) <= 76  # RFC 2045
     assert message.data.isascii()
 
 

@@ -1,16 +1,16 @@
 """The composition's shortcuts give the bytes the plain way gave, message for message.
 
 The references below are the composer's code before the shortcuts: ``string.Template`` on
-the whole text, ``quoprimime.body_encode`` on the whole body, ``format_datetime`` for each
-message and the ``From`` header built for each message.
+the whole text, ``binascii.b2a_qp`` on the whole body (lines ending in a blank aside),
+``format_datetime`` for each message and the ``From`` header built for each message.
 """
 
 from __future__ import annotations
 
+import binascii
 import string
 from collections.abc import Mapping
 from datetime import UTC, date, datetime, timedelta, timezone
-from email import quoprimime
 from email.utils import format_datetime
 from zoneinfo import ZoneInfo
 
@@ -38,8 +38,11 @@ MAIL = MailConfig(from_="Comptes informatiques <comptes@umontpellier.fr>")
 
 
 def reference_quoted_printable(body: str) -> bytes:
-    text = b"\n".join(body.encode("utf-8").splitlines()) + b"\n"
-    return quoprimime.body_encode(text.decode("latin-1"), 78).encode("ascii")
+    """``b2a_qp`` of the whole body, but for the blanks ending a line (see ``_encoded_line``)."""
+    lines = body.encode("utf-8").splitlines() or [b""]
+    if any(line.endswith((b" ", b"\t")) for line in lines):
+        return b"".join(compose._encoded_line(line) for line in lines)
+    return binascii.b2a_qp(b"\n".join(lines) + b"\n", quotetabs=False, istext=True, header=False)
 
 
 def reference_substitute(text: str, values: Mapping[str, str]) -> str:
@@ -122,9 +125,26 @@ def test_the_body_is_encoded_as_the_whole_body_was(
     assert compose._quoted_printable(body) == reference_quoted_printable(body)
 
 
+@settings(max_examples=1500, deadline=None)
+@given(lines=TEXT_LINES)
+@example(lines=["a" * 77, "é" * 39, "a" * 75 + " ", "=" + "x" * 70 + " \t", ".", "x" * 75 + "."])
+def test_the_body_is_quoted_printable_as_rfc_2045_asks(lines: list[str]) -> None:
+    lines = [line for line in lines if encodable(line)]
+    body = "\n".join(lines)
+    encoded = compose._quoted_printable(body)
+    assert binascii.a2b_qp(encoded) == b"\n".join(body.encode("utf-8").splitlines()) + b"\n"
+    assert encoded.isascii()
+    for line in encoded.split(b"\n"):
+        assert len(line) <= 76  # the email package's policy wrote up to 78
+        assert not line.endswith((b" ", b"\t"))
+        assert line != b"."  # a line of one dot ends an SMTP message
+        assert all(32 <= byte < 127 or byte == 9 for byte in line)
+
+
 def test_the_known_lines_hold_no_placeholder() -> None:
     known = compose._static_lines("Bonjour $name,\nà bientôt\n$$\nfin\r")
     assert set(known) == {"à bientôt".encode()}
+    assert known["à bientôt".encode()] == b"=C3=A0 bient=C3=B4t\n"
 
 
 # --- substitution from pieces found once -------------------------------------------------------
