@@ -1,6 +1,6 @@
 """A departure notice just recorded is not looked up again: the evaluation is the same.
 
-``tell_departure`` records the notice, then evaluates the account with the key and day it
+``departure_told`` records the notice, then evaluates the account with the key and day it
 just wrote (``account_facts(..., notified=...)``) instead of reading them back from the
 store. Compared here, on any account state, end of activity, clock instant and key, with
 the evaluation that reads the store.

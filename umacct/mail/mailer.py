@@ -125,20 +125,35 @@ class MailBatch:
             if self._handed.crash is not None and self._crash is None:
                 self._crash = RuntimeError(f"the mail process failed:\n{self._handed.crash}")
 
+    def outcomes(self) -> list[SendResult | UmacctError]:
+        """For each request, in order, once all were tried: what ``Mailer.send`` gives.
+
+        That is its result, or the error of the message itself it would have raised.
+        """
+        results = self._all_results()
+        return [
+            delivery.error if delivery.error is not None else result
+            for delivery, result in zip(self._deliveries, results, strict=True)
+        ]
+
     def results(self) -> list[SendResult]:
         """One result per request, in order, once all were tried; failures are queued.
 
         Raises the first error of a message itself (InvalidInputError, RefusedError) after
         the other messages were sent or queued.
         """
+        results = self._all_results()
+        errors = [delivery.error for delivery in self._deliveries if delivery.error]
+        if errors:
+            raise errors[0]
+        return results
+
+    def _all_results(self) -> list[SendResult]:
         if self._results is None:
             self.wait()
             if self._crash is not None:
                 raise self._crash
             self._results = [self._mailer.result_of(delivery) for delivery in self._deliveries]
-        errors = [delivery.error for delivery in self._deliveries if delivery.error]
-        if errors:
-            raise errors[0]
         return self._results
 
 
@@ -200,7 +215,10 @@ class Mailer:
         fresh one. Invalid input (address, parameters) raises InvalidInputError and
         queues nothing; a relay that refuses the message raises RefusedError.
         """
-        request = MailRequest(account, kind, to, params, link, link_purpose)
+        return self.send_request(MailRequest(account, kind, to, params, link, link_purpose))
+
+    def send_request(self, request: MailRequest) -> SendResult:
+        """``send`` of a request already made."""
         self._wait_in_flight()
         [delivery] = self._sender.deliver([Delivery(request)])
         if delivery.error is not None:
@@ -215,6 +233,20 @@ class Mailer:
         """
         if self._worker is None and self._start_worker:
             self._worker = self._start_worker()
+
+    def hand_over(self, requests: Sequence[MailRequest]) -> MailBatch | None:
+        """``start`` for a batch of ``WORKER_BATCH`` messages or more: the mail process's.
+
+        None (nothing sent) for a smaller batch, or when no mail process can take it: the
+        caller then sends each itself. Unlike a batch in a thread of this process, the mail
+        process's writes and syncs never join a ``batch()`` block of the caller's.
+        """
+        if len(requests) < WORKER_BATCH:
+            return None
+        self.expect_large_batches()
+        if self._worker is None or not self._worker.usable:
+            return None
+        return self.start(requests)
 
     def start(self, requests: Sequence[MailRequest]) -> MailBatch:
         """Send ``requests`` in the background, in order; collect with ``results()``.

@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 
 from umacct.config import ProfileConfig
 from umacct.errors import InvalidInputError, RefusedError
+from umacct.mail.sender import MailRequest
 from umacct.policy import (
     ActionKind,
     Stage,
@@ -258,23 +259,9 @@ def lengthen_for_notice(
     return _done(step, runtime)
 
 
-def tell_departure(
-    runtime: Runtime,
-    account: Account,
-    profile: ProfileConfig,
-    end_of_activity: date,
-    grace_end: date,
-    *,
-    dry_run: bool,
-) -> tuple[ProfileConfig, Evaluation] | None:
-    """The departure mail (recorded: the notice counts from today), then any warning due.
-
-    Returns the account's evaluation made once the notice is recorded (``outcome`` takes
-    it); None for a dry run.
-    """
-    if dry_run:
-        return None
-    runtime.mailer.send(
+def departure_mail(account: Account, profile: ProfileConfig, grace_end: date) -> MailRequest:
+    """The departure mail of ``account``, whose grace period ends on ``grace_end``."""
+    return MailRequest(
         account.identifier,
         "grace_started",
         account.identifier,
@@ -285,6 +272,16 @@ def tell_departure(
             "extendable": _extendable(profile),
         },
     )
+
+
+def departure_told(
+    runtime: Runtime, account: Account, profile: ProfileConfig, end_of_activity: date
+) -> tuple[ProfileConfig, Evaluation]:
+    """Once the departure mail is sent or queued: the notice recorded, then any warning due.
+
+    The notice counts from today. Returns the account's evaluation made once the notice is
+    recorded (``outcome`` takes it).
+    """
     now = runtime.clock.now()
     key = departure_key(end_of_activity)
     recorded = runtime.store.record_notice(account.identifier, DEPARTURE_NOTICE, key, now)

@@ -3,7 +3,8 @@
 What comes before a transition's directory write is done when its ``Step`` is made; the
 write and what follows it (the audit, the mail, the notices, the outcome) when it is run.
 The commands run each step at once (``umacct.services.lifecycle``); the sweep makes a
-batch's steps, sends their writes together, then runs each in order.
+batch's steps, sends their writes together, then runs each in order, up to the departure
+mail (``MailThen``): a batch's mails go to the mail process together.
 """
 
 from __future__ import annotations
@@ -19,17 +20,19 @@ from umacct.services.changes import PlannedChange, apply_change
 from umacct.services.lifecycle import (
     SAVED_FORWARDING,
     AccountOutcome,
+    departure_mail,
+    departure_told,
     expire,
     expired_change,
     grace_change,
     outcome,
     save_for_reinstatement,
-    tell_departure,
 )
 
 if TYPE_CHECKING:
     from umacct.config import ProfileConfig
     from umacct.directory.modifies import PendingModify
+    from umacct.mail.sender import MailRequest
     from umacct.policy import Evaluation
     from umacct.services.runtime import Runtime
 
@@ -43,7 +46,7 @@ class Step:
     plans a batch of accounts, sends their writes together, then runs each in order.
     """
 
-    after: Callable[[], AccountOutcome | None]
+    after: Callable[[], AccountOutcome | MailThen | None]
     change: PlannedChange | None = None
     command: str = ""
     details: Mapping[str, object] | None = None
@@ -51,12 +54,55 @@ class Step:
 
     def run(self, runtime: Runtime, sent: PendingModify | None = None) -> AccountOutcome | None:
         """Write the change (``sent``: it went with others, see ``apply_change``), then go on."""
+        result = self.run_until_mail(runtime, sent)
+        if isinstance(result, MailThen):
+            runtime.mailer.send_request(result.mail)
+            return result.then()
+        return result
+
+    def run_until_mail(
+        self, runtime: Runtime, sent: PendingModify | None = None
+    ) -> AccountOutcome | MailThen | None:
+        """``run``, stopped before a departure mail: the caller sends it, then goes on."""
         if self.change is not None:
             apply_change(
                 runtime, self.change, command=self.command, dry_run=self.dry_run,
                 details=self.details, sent=sent,
             )  # fmt: skip
         return self.after()
+
+
+@dataclass(frozen=True)
+class MailThen:
+    """A step's end that waits for a mail: ``mail`` sent (or queued), then ``then()``.
+
+    ``then`` records what the mail tells (a notice counts from the day it is recorded) and
+    gives the outcome; it must not run for a mail that raised (a refused recipient).
+    """
+
+    account: Account
+    mail: MailRequest
+    then: Callable[[], AccountOutcome]
+
+
+def _departure(
+    runtime: Runtime,
+    account: Account,
+    profile: ProfileConfig,
+    end_of_activity: date,
+    grace_end: date,
+    *,
+    dry_run: bool,
+    then: Callable[[tuple[ProfileConfig, Evaluation] | None], AccountOutcome],
+) -> AccountOutcome | MailThen:
+    """The departure mail, then the outcome ``then`` makes of the notice (a dry run: none)."""
+    if dry_run:
+        return then(None)
+    return MailThen(
+        account,
+        departure_mail(account, profile, grace_end),
+        lambda: then(departure_told(runtime, account, profile, end_of_activity)),
+    )
 
 
 def grace_step(
@@ -96,7 +142,7 @@ def grace_step(
     if not dry_run:
         save_for_reinstatement(runtime, account, profile)
 
-    def after() -> AccountOutcome:
+    def after() -> AccountOutcome | MailThen:
         if not dry_run:
             runtime.tokens.cancel(account.identifier)
         after = change.simulate(runtime.config)
@@ -104,17 +150,20 @@ def grace_step(
             return expire(
                 runtime, after, grace_end, command=command, dry_run=dry_run, details=details
             )
-        evaluated = tell_departure(
-            runtime, after, profile, end_of_activity, grace_end, dry_run=dry_run
-        )
         late = " (late: notice period)" if evaluation.notice_late and notice else ""
-        return outcome(
-            runtime,
-            after,
-            "suspend",
-            f"grace period until {grace_end.isoformat()}{late}",
-            changed=True,
-            evaluated=evaluated,
+
+        def told(evaluated: tuple[ProfileConfig, Evaluation] | None) -> AccountOutcome:
+            return outcome(
+                runtime,
+                after,
+                "suspend",
+                f"grace period until {grace_end.isoformat()}{late}",
+                changed=True,
+                evaluated=evaluated,
+            )
+
+        return _departure(
+            runtime, after, profile, end_of_activity, grace_end, dry_run=dry_run, then=told
         )
 
     return Step(after, change, command, details, dry_run)
@@ -138,18 +187,21 @@ def notice_step(
     change = grace_change(runtime, account, profile, end_of_activity, grace_end)
     details = {**details, "late_notice": grace_end.isoformat()}
 
-    def after() -> AccountOutcome:
+    def after() -> AccountOutcome | MailThen:
         after = change.simulate(runtime.config)
-        evaluated = tell_departure(
-            runtime, after, profile, end_of_activity, grace_end, dry_run=dry_run
-        )
-        return outcome(
-            runtime,
-            after,
-            "notice",
-            f"told today: grace period until {grace_end.isoformat()} (late: notice period)",
-            changed=True,
-            evaluated=evaluated,
+
+        def told(evaluated: tuple[ProfileConfig, Evaluation] | None) -> AccountOutcome:
+            return outcome(
+                runtime,
+                after,
+                "notice",
+                f"told today: grace period until {grace_end.isoformat()} (late: notice period)",
+                changed=True,
+                evaluated=evaluated,
+            )
+
+        return _departure(
+            runtime, after, profile, end_of_activity, grace_end, dry_run=dry_run, then=told
         )
 
     return Step(after, change, command, details, dry_run)

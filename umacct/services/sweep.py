@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from umacct.due_filters import steps_filter, suspension_filter
 from umacct.errors import InvalidInputError, RefusedError, UmacctError
+from umacct.mail.mailer import WORKER_BATCH
 from umacct.policy import ActionKind, Stage, awaiting_deletion_states
 from umacct.services.accounts import Account, evaluate_account, iter_accounts, profile_of
 from umacct.services.arrivals import arrival_day, arrivals_due, arrive
@@ -32,7 +33,7 @@ from umacct.services.lifecycle import (
 from umacct.services.profiles import drop_ended_profile_affiliations, ended_profile_affiliations
 from umacct.services.purge import purge_account
 from umacct.services.runtime import Runtime
-from umacct.services.steps import Step, expire_step, grace_step, notice_step
+from umacct.services.steps import MailThen, Step, expire_step, grace_step, notice_step
 
 if TYPE_CHECKING:
     from umacct.config import ProfileConfig
@@ -145,41 +146,163 @@ def sweep(
             count = cuts_due(runtime, purge=purge, purge_limit=purge_limit, accounts=kept)
             check_change_cap(runtime, count, max_changes, "sweep")
             stack.enter_context(runtime.audit.group_commit())
+            if not purge and (kept is None or len(kept) >= WORKER_BATCH):
+                # Its start-up (an interpreter) overlaps the first batch, not the first mails.
+                runtime.mailer.expect_large_batches()
         due = iter(kept if kept is not None else due_accounts(runtime, summary.as_of))
         purged = 0
-        pipelined = not summary.dry_run and not purge
-        while batch := list(itertools.islice(due, SWEEP_BATCH)):
+        waiting: list[_Departures] = []
+        """The batches before, oldest first: their departure mails with the mail process."""
+        stopped: UmacctError | None = None
+        while stopped is None and (batch := list(itertools.islice(due, SWEEP_BATCH))):
             results: list[AccountOutcome] = []
-            stopped: UmacctError | None = None
             with _batched(runtime, dry_run=summary.dry_run, purge=purge):
-                if pipelined:
-                    stopped = _sweep_pipelined(runtime, batch, summary, results)
-                for account in [] if pipelined else batch:
-                    capped = purge and purged >= purge_limit
-                    try:
-                        result = _sweep_step(
-                            runtime, account, summary.dry_run, purge=purge and not capped,
-                            mark=not capped,
-                        ).run(runtime)  # fmt: skip
-                    except UmacctError as error:
-                        if _stops(error):
-                            stopped = error
-                            break
-                        summary.errors.append(f"{account.identifier}: {error.message}")
-                        continue
-                    if result is None:
-                        continue
-                    if result.action == "purge":
-                        purged += 1
-                    elif capped and result.action == "purgeable":
-                        summary.purges_left += 1
-                        continue
-                    summary.add(result)
-                    results.append(result)
-            # The batch's mail is on disk and its state committed: its results can be told.
+                if summary.dry_run or purge:
+                    purged, stopped = _sweep_each(
+                        runtime, batch, summary, results,
+                        purge=purge, purge_limit=purge_limit, purged=purged,
+                    )  # fmt: skip
+                else:
+                    results, stopped = _sweep_batch(runtime, batch, summary, waiting)
+            # Their mail is on disk and their state committed: these results can be told.
             yield from results
+        if waiting:  # the last batches' mail, still with the mail process
+            with _batched(runtime, dry_run=False, purge=False):
+                results, stopped_late = _settle(waiting, summary, everything=True)
+            yield from results
+            stopped = stopped or stopped_late
+        if stopped is not None:
+            raise stopped
+
+
+def _sweep_each(
+    runtime: Runtime,
+    batch: list[Account],
+    summary: SweepSummary,
+    results: list[AccountOutcome],
+    *,
+    purge: bool,
+    purge_limit: int,
+    purged: int,
+) -> tuple[int, UmacctError | None]:
+    """A batch swept one account at a time (a dry run, a purge).
+
+    Returns the purges made so far and the error that stops the sweep.
+    """
+    for account in batch:
+        capped = purge and purged >= purge_limit
+        try:
+            result = _sweep_step(
+                runtime, account, summary.dry_run, purge=purge and not capped, mark=not capped
+            ).run(runtime)
+        except UmacctError as error:
+            if _stops(error):
+                return purged, error
+            summary.errors.append(f"{account.identifier}: {error.message}")
+            continue
+        if result is None:
+            continue
+        if result.action == "purge":
+            purged += 1
+        elif capped and result.action == "purgeable":
+            summary.purges_left += 1
+            continue
+        summary.add(result)
+        results.append(result)
+    return purged, None
+
+
+def _sweep_batch(
+    runtime: Runtime, batch: list[Account], summary: SweepSummary, waiting: list[_Departures]
+) -> tuple[list[AccountOutcome], UmacctError | None]:
+    """A batch swept with its writes together, its departure mails handed over together.
+
+    Returns the outcomes told now, and the error that stops the sweep. The mail process
+    composes and writes a batch's mails while this process sweeps the next ones: a batch
+    whose mails are all answered is told (its notices recorded) with the next batch done,
+    at most ``MAILS_BEHIND`` batches later; one whose mails went from here, at once.
+    """
+    ended: list[AccountOutcome | MailThen] = []
+    stopped = _sweep_pipelined(runtime, batch, summary, ended)
+    waiting.append(_Departures(runtime, ended))
+    return _settle(waiting, summary, everything=stopped is not None, stopped=stopped)
+
+
+MAILS_BEHIND = 2
+"""Batches whose departure mails may be with the mail process, untold, while the sweep goes on."""
+
+
+def _settle(
+    waiting: list[_Departures],
+    summary: SweepSummary,
+    *,
+    everything: bool,
+    stopped: UmacctError | None = None,
+) -> tuple[list[AccountOutcome], UmacctError | None]:
+    """Tell the oldest batches of ``waiting``, in order, and take them out of it.
+
+    Those whose mails are answered, and those over ``MAILS_BEHIND`` (waited for); all of
+    them with ``everything`` or after a stopping error.
+    """
+    told: list[AccountOutcome] = []
+    while waiting and (everything or waiting[0].done or len(waiting) > MAILS_BEHIND):
+        outcomes, stopped_here = waiting.pop(0).settle(summary)
+        told += outcomes
+        stopped = stopped or stopped_here
+        everything = everything or stopped is not None
+    return told, stopped
+
+
+class _Departures:
+    """A batch's outcomes, some waiting for their departure mail (``MailThen``).
+
+    The mails go to the mail process together (``Mailer.hand_over``); a batch too small
+    for it, or a run without it, sends each from here when settled. Either way a notice is
+    recorded only once its mail was sent or queued, and never for a mail that raised.
+    """
+
+    def __init__(self, runtime: Runtime, ended: list[AccountOutcome | MailThen]) -> None:
+        self._runtime = runtime
+        self._ended = ended
+        mails = [item.mail for item in ended if isinstance(item, MailThen)]
+        self._handed = runtime.mailer.hand_over(mails) if mails else None
+
+    @property
+    def done(self) -> bool:
+        """Whether ``settle`` would not wait (the mail process answered, or has nothing)."""
+        return self._handed is None or self._handed.done
+
+    def settle(self, summary: SweepSummary) -> tuple[list[AccountOutcome], UmacctError | None]:
+        """The outcomes, in order, each once its mail went; the error that stops the sweep.
+
+        After a stopping error no more notice is recorded (the next run tells them again),
+        but the outcomes that waited for no mail are still told.
+        """
+        sent = iter(self._handed.outcomes() if self._handed else [])
+        told: list[AccountOutcome] = []
+        stopped: UmacctError | None = None
+        for item in self._ended:
+            if not isinstance(item, MailThen):
+                told.append(item)
+                continue
             if stopped is not None:
-                raise stopped
+                continue
+            try:
+                result = (
+                    next(sent) if self._handed else self._runtime.mailer.send_request(item.mail)
+                )
+                if isinstance(result, UmacctError):
+                    raise result
+                outcome_told = item.then()
+            except UmacctError as error:
+                if _stops(error):
+                    stopped = error
+                else:
+                    summary.errors.append(f"{item.account.identifier}: {error.message}")
+                continue
+            summary.add(outcome_told)
+            told.append(outcome_told)
+        return told, stopped
 
 
 def _stops(error: UmacctError) -> bool:
@@ -188,7 +311,10 @@ def _stops(error: UmacctError) -> bool:
 
 
 def _sweep_pipelined(
-    runtime: Runtime, batch: list[Account], summary: SweepSummary, results: list[AccountOutcome]
+    runtime: Runtime,
+    batch: list[Account],
+    summary: SweepSummary,
+    results: list[AccountOutcome | MailThen],
 ) -> UmacctError | None:
     """Sweep ``batch`` with its writes in flight together; the error that stops the sweep.
 
@@ -222,7 +348,7 @@ def _sweep_pipelined(
             try:
                 if isinstance(step, UmacctError):
                     raise step
-                result = step.run(runtime, pending)
+                result = step.run_until_mail(runtime, pending)
             except UmacctError as error:
                 if stopped is None and _stops(error):
                     stopped = error
@@ -231,8 +357,9 @@ def _sweep_pipelined(
                 else:
                     summary.errors.append(f"{account.identifier}: {error.message}")
                 continue
-            if result is not None:
+            if isinstance(result, AccountOutcome):
                 summary.add(result)
+            if result is not None:
                 results.append(result)
     finally:
         batches = {id(pending.batch): pending.batch for pending in sent.values()}
