@@ -82,6 +82,25 @@ def test_a_large_batch_goes_to_the_mail_process_and_comes_back_in_order(
         assert queue.pending() == []
 
 
+def test_once_the_mail_process_runs_a_small_batch_goes_to_it_too(
+    tmp_path: Path, smtp_server: SmtpTestServer, queue: MailQueue
+) -> None:
+    config = relay_config(tmp_path, smtp_server)
+    with mailer_for(config, queue) as (mailer, workers):
+        assert mailer.hand_over(requests(WORKER_BATCH - 1)) is None  # nothing sent: no process
+        assert smtp_server.received == [] and workers.started == []
+        large = mailer.hand_over(requests(WORKER_BATCH, start=100))
+        small = mailer.start(requests(3, start=200))
+        handed_small = mailer.hand_over(requests(2, start=300))
+        assert large is not None and handed_small is not None
+        assert not small.in_thread and not handed_small.in_thread
+        outcomes = [*large.outcomes(), *small.outcomes(), *handed_small.outcomes()]
+        mailer.close()
+    assert len(workers.started) == 1
+    assert all(not isinstance(each, Exception) and each.sent for each in outcomes)
+    assert len(smtp_server.received) == WORKER_BATCH + 5
+
+
 def test_large_batches_are_handed_over_without_waiting_and_answered_in_order(
     tmp_path: Path, smtp_server: SmtpTestServer, queue: MailQueue
 ) -> None:

@@ -29,3 +29,18 @@ def test_the_address_checks_still_use_the_intakes_rules() -> None:
 
     assert "validate_email" not in vars(addresses)
     assert validate_email("Someone@Example.ORG") == "Someone@example.org"
+
+
+def test_the_sweep_and_the_intake_leave_composing_mail_to_the_mail_process() -> None:
+    # The email package and the templates' code cost a run that composes no mail itself
+    # about 40 ms: the mail process composes the large batches, and every batch after the
+    # first large one; the others compose on first use (``Sender.compose``).
+    probe = (
+        "import sys, umacct.services.sweep, umacct.services.create, umacct.mail.mailer,"
+        " umacct.mail.transport, umacct.mail.smtp, umacct.mail.lanes;"
+        "print(sorted(m for m in ('umacct.mail.compose', 'email.policy') if m in sys.modules))"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    assert loaded == "[]"

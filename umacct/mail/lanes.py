@@ -18,10 +18,12 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Protocol, Self
+from typing import TYPE_CHECKING, Protocol, Self
 
 from umacct.errors import UmacctError, UnavailableError
-from umacct.mail.compose import OutgoingMessage
+
+if TYPE_CHECKING:
+    from umacct.mail.compose import OutgoingMessage
 
 Done = Callable[[UmacctError | None], None]
 """Told how one message went: None when the relay took it, else why not."""

@@ -1,8 +1,8 @@
 """Sending with a safety net: what cannot go out now is queued and sent by a later flush.
 
 A batch of messages (``Mailer.start``) is composed and sent by a worker thread while the
-caller goes on (a bulk intake adds the next accounts meanwhile), a large one by the mail
-process (``umacct.mail.worker``) that thread hands it to; its ``results()`` waits for it,
+caller goes on (a bulk intake adds the next accounts meanwhile), a large one (and every
+one after it) by the mail process (``umacct.mail.worker``); its ``results()`` waits for it,
 then queues, in the caller's thread, what the relay did not take. The transport is used by
 one thread at a time: every other use of the Mailer waits for the batch first.
 """
@@ -18,12 +18,12 @@ from typing import TYPE_CHECKING
 from umacct.clock import Clock
 from umacct.config import Config
 from umacct.errors import ObsoleteMailError, UmacctError
-from umacct.mail.compose import OutgoingMessage
 from umacct.mail.queue import MailQueue, QueuedMail
 from umacct.mail.sender import RELAY_FAILURES, Delivery, MailRequest, Sender
 from umacct.mail.transport import Transport
 
 if TYPE_CHECKING:
+    from umacct.mail.compose import OutgoingMessage
     from umacct.mail.worker import Handed, MailWorker
 
 LinkIssuer = Callable[[QueuedMail], str]
@@ -31,7 +31,7 @@ LinkIssuer = Callable[[QueuedMail], str]
 
 WORKER_BATCH = 50
 """From this many messages, a batch is composed and sent by the mail process (a core of
-its own) rather than by a thread of this one."""
+its own) rather than by a thread of this one; so is every later batch of the run."""
 
 
 @dataclass(frozen=True)
@@ -162,7 +162,8 @@ class Mailer:
 
     After the first relay failure of a run the Mailer stops contacting the relay (the
     ``Sender``'s circuit breaker). A batch of ``WORKER_BATCH`` messages or more goes to the
-    mail process that ``worker`` starts (once a run), when one is given.
+    mail process that ``worker`` starts (once a run), when one is given, and so does every
+    batch after it.
     """
 
     def __init__(
@@ -235,35 +236,37 @@ class Mailer:
             self._worker = self._start_worker()
 
     def hand_over(self, requests: Sequence[MailRequest]) -> MailBatch | None:
-        """``start`` for a batch of ``WORKER_BATCH`` messages or more: the mail process's.
+        """``start`` for a batch the mail process sends; None (nothing sent) for another.
 
-        None (nothing sent) for a smaller batch, or when no mail process can take it: the
-        caller then sends each itself. Unlike a batch in a thread of this process, the mail
-        process's writes and syncs never join a ``batch()`` block of the caller's.
+        The mail process takes a batch of ``WORKER_BATCH`` messages or more, and any batch
+        once it runs. None when it would not, or cannot: the caller then sends each itself.
+        Unlike a batch in a thread of this process, the mail process's writes and syncs
+        never join a ``batch()`` block of the caller's.
         """
-        if len(requests) < WORKER_BATCH:
-            return None
-        self.expect_large_batches()
-        if self._worker is None or not self._worker.usable:
-            return None
-        return self.start(requests)
+        worker = self._worker_for(requests)
+        return None if worker is None else self.start(requests)
 
     def start(self, requests: Sequence[MailRequest]) -> MailBatch:
         """Send ``requests`` in the background, in order; collect with ``results()``.
 
-        A batch of ``WORKER_BATCH`` messages or more goes to the mail process, at once even
-        while earlier batches are there; a smaller one is sent by a thread of this process,
-        once the batch before it that this process sends is done (one connection, one user).
+        A batch of ``WORKER_BATCH`` messages or more goes to the mail process, and so does
+        any batch once that process runs (at once, even while earlier batches are there);
+        another is sent by a thread of this process, once the batch before it that this
+        process sends is done (one connection, one user).
         """
-        large = len(requests) >= WORKER_BATCH
-        if large:
-            self.expect_large_batches()
-        worker = self._worker if large and self._worker and self._worker.usable else None
+        worker = self._worker_for(requests)
         if worker is None:
             self._wait_in_flight(in_thread_only=True)
         batch = MailBatch(self, requests, worker)
         self._in_flight = [*(earlier for earlier in self._in_flight if not earlier.done), batch]
         return batch
+
+    def _worker_for(self, requests: Sequence[MailRequest]) -> MailWorker | None:
+        """The mail process, if it is to send ``requests`` (started for a large batch)."""
+        if len(requests) >= WORKER_BATCH:
+            self.expect_large_batches()
+        worker = self._worker
+        return worker if worker is not None and worker.usable else None
 
     def _wait_in_flight(self, *, in_thread_only: bool = False) -> None:
         for batch in self._in_flight:

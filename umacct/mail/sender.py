@@ -11,6 +11,7 @@ import functools
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from umacct.clock import Clock
 from umacct.config import Config, parse_duration
@@ -21,10 +22,12 @@ from umacct.errors import (
     UmacctError,
     UnavailableError,
 )
-from umacct.mail.compose import Composer, OutgoingMessage
 from umacct.mail.dates import english_duration, french_duration
 from umacct.mail.lanes import LaneSender, LaneTransport
 from umacct.mail.transport import Transport
+
+if TYPE_CHECKING:
+    from umacct.mail.compose import Composer, OutgoingMessage
 
 LINK_PURPOSES = ("activation", "reset", "confirm", "extension")
 LINK_PARAMETERS = ("link", "link_validity_fr", "link_validity_en")
@@ -68,7 +71,10 @@ class Sender:
     def __init__(self, config: Config, transport: Transport, clock: Clock) -> None:
         self._config = config
         self._transport = transport
-        self._composer = Composer(config.mail, clock)
+        self._clock = clock
+        self._composer: Composer | None = None
+        """Made for the first message: a run whose mail another process composes never
+        imports the email package."""
         self._relay_failure: str | None = None
         self._breaker_lock = threading.Lock()
         self._validity: dict[str, tuple[str, str]] = {}
@@ -173,6 +179,10 @@ class Sender:
 
     def compose(self, kind: str, recipient: str, params: Mapping[str, str]) -> OutgoingMessage:
         """The message of ``kind`` for ``recipient`` (address checked)."""
+        if self._composer is None:
+            from umacct.mail.compose import Composer
+
+            self._composer = Composer(self._config.mail, self._clock)
         return self._composer.compose(kind, recipient, params)
 
     def link_parameters(self, link: str, purpose: str) -> dict[str, str]:

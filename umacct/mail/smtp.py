@@ -10,12 +10,15 @@ import dataclasses
 import re
 import smtplib
 import ssl
+from typing import TYPE_CHECKING
 
 from umacct.closing import Closing
 from umacct.config import SmtpConfig
 from umacct.errors import ConfigError, RefusedError, UnavailableError
 from umacct.loopback import is_loopback_host
-from umacct.mail.compose import OutgoingMessage
+
+if TYPE_CHECKING:
+    from umacct.mail.compose import OutgoingMessage
 
 SMTP_SECURITY_MODES = ("starttls", "tls", "none")
 # 421 is "service not available, closing channel": the relay dropped an idle session.

@@ -11,14 +11,16 @@ import secrets
 from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
-from typing import Protocol, Self
+from typing import TYPE_CHECKING, Protocol, Self
 
 from umacct.clock import Clock, SystemClock
 from umacct.closing import Closing
 from umacct.config import Config
 from umacct.datadir import ensure_private_dir
 from umacct.errors import ConfigError, UnavailableError
-from umacct.mail.compose import OutgoingMessage
+
+if TYPE_CHECKING:
+    from umacct.mail.compose import OutgoingMessage
 
 # An outbox file is created as mkstemp creates one: new (O_EXCL), through no link, not inherited.
 _CREATE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
