@@ -314,6 +314,24 @@ def test_a_store_batch_commits_once_at_its_end_and_each_write_stays_whole(
         assert other.find_token("same-hash") is None
 
 
+def test_a_one_statement_write_that_fails_half_way_leaves_nothing_in_a_batch(
+    tmp_path: Path,
+) -> None:
+    # Written without a savepoint (one statement): SQLite undoes the statement by itself.
+    now = datetime.now(UTC)
+    with SQLiteStore(tmp_path) as store, SQLiteStore(tmp_path) as other:
+        with store.batch():
+            store.save_values("a@x", {"kept": ["1"]}, now)
+            broken: dict[str | None, list[str]] = {"first": ["2"], None: ["3"]}  # NOT NULL
+            with pytest.raises(UnavailableError):
+                store.save_values("b@x", broken, now)  # type: ignore[arg-type]
+            assert store.saved_values("b@x", "first") is None  # its first row undone too
+            assert store.record_notice("b@x", "departure", "k", now)
+        assert other.saved_values("a@x", "kept") == ["1"]
+        assert other.saved_values("b@x", "first") is None
+        assert other.has_notice("b@x", "departure", "k")
+
+
 def token(account: str, token_hash: str, now: datetime) -> NewToken:
     """A reset token to record."""
     return NewToken(account, "reset", token_hash, now, now + timedelta(hours=1), {})

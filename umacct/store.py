@@ -293,7 +293,7 @@ class SQLiteStore(Closing, SQLiteExtensionRequests):
     def mark_token_used(self, token_id: int, now: datetime) -> bool:
         """Mark a pending, unexpired token used; False if it no longer was (lost a race)."""
         stamp = to_stored_time(now)
-        with self._writing():
+        with self._writing(one_statement=True):
             cursor = self._conn.execute(
                 "UPDATE tokens SET used_at = ? WHERE id = ? AND used_at IS NULL"
                 " AND cancelled_at IS NULL AND expires_at > ?",
@@ -304,7 +304,7 @@ class SQLiteStore(Closing, SQLiteExtensionRequests):
     @sqlite_reported
     def release_token(self, token_id: int, used_at: datetime) -> None:
         """Undo ``mark_token_used`` of that instant (the change the token was for failed)."""
-        with self._writing():
+        with self._writing(one_statement=True):
             self._conn.execute(
                 "UPDATE tokens SET used_at = NULL WHERE id = ? AND used_at = ?",
                 (token_id, to_stored_time(used_at)),
@@ -324,7 +324,7 @@ class SQLiteStore(Closing, SQLiteExtensionRequests):
                 return 0
             sql += f" AND purpose IN ({', '.join('?' for _ in purposes)})"
             params.extend(purposes)
-        with self._writing():
+        with self._writing(one_statement=True):
             return self._conn.execute(sql, params).rowcount
 
     @sqlite_reported
@@ -351,7 +351,7 @@ class SQLiteStore(Closing, SQLiteExtensionRequests):
     @sqlite_reported
     def record_notice(self, account: str, kind: str, key: str, now: datetime) -> bool:
         """Record that a notice was sent; False if this (account, kind, key) already was."""
-        with self._writing():
+        with self._writing(one_statement=True):
             cursor = self._conn.execute(
                 "INSERT OR IGNORE INTO notices (account, kind, key, sent_at) VALUES (?, ?, ?, ?)",
                 (account, kind, key, to_stored_time(now)),
@@ -387,7 +387,7 @@ class SQLiteStore(Closing, SQLiteExtensionRequests):
     @sqlite_reported
     def record_purge(self, purge: PurgeRecord) -> None:
         """Remember a purged account: its identifier stays reserved, its archive findable."""
-        with self._writing():
+        with self._writing(one_statement=True):
             self._conn.execute(
                 "INSERT OR REPLACE INTO purged"
                 " (account, uid, dn, external_id, archive, purged_at, restored_at, archive_sha256)"
@@ -451,7 +451,7 @@ class SQLiteStore(Closing, SQLiteExtensionRequests):
     @sqlite_reported
     def mark_restored(self, account: str, now: datetime) -> None:
         """Note that a purged account was put back."""
-        with self._writing():
+        with self._writing(one_statement=True):
             self._conn.execute(
                 "UPDATE purged SET restored_at = ? WHERE account = ?",
                 (to_stored_time(now), account),
@@ -460,15 +460,16 @@ class SQLiteStore(Closing, SQLiteExtensionRequests):
     @sqlite_reported
     def save_values(self, account: str, values: Mapping[str, Sequence[str]], now: datetime) -> None:
         """Keep lists of values for later, by name, in one transaction (one disk sync)."""
+        if not values:
+            return
         saved_at = to_stored_time(now)
-        with self._writing():
-            self._conn.executemany(
-                "INSERT OR REPLACE INTO saved_values (account, name, value_list, saved_at)"
-                " VALUES (?, ?, ?, ?)",
-                [
-                    (account, name, json.dumps(list(kept)), saved_at)
-                    for name, kept in values.items()
-                ],
+        rows = [(account, name, json.dumps(list(kept)), saved_at) for name, kept in values.items()]
+        marks = ", ".join(["(?, ?, ?, ?)"] * len(rows))  # placeholders only: values are parameters
+        with self._writing(one_statement=True):
+            self._conn.execute(
+                "INSERT OR REPLACE INTO saved_values (account, name, value_list, saved_at)"  # noqa: S608
+                f" VALUES {marks}",
+                [value for row in rows for value in row],
             )
 
     @sqlite_reported
@@ -506,14 +507,21 @@ class SQLiteStore(Closing, SQLiteExtensionRequests):
         self._conn.commit()
 
     @contextlib.contextmanager
-    def _writing(self) -> Iterator[None]:
-        """One write, whole or not at all: its own transaction, or a savepoint in a batch."""
+    def _writing(self, *, one_statement: bool = False) -> Iterator[None]:
+        """One write, whole or not at all: its own transaction, or a savepoint in a batch.
+
+        ``one_statement``: the write is a single SQL statement, which SQLite applies whole
+        or not at all by itself: in a batch it needs no savepoint (two statements fewer).
+        """
         if not self._batch_depth:
             with self._conn:
                 yield
             return
         if not self._conn.in_transaction:
             self._conn.execute("BEGIN IMMEDIATE")
+        if one_statement:
+            yield
+            return
         self._conn.execute("SAVEPOINT write")
         try:
             yield
