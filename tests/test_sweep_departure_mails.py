@@ -9,11 +9,16 @@ a mail that raised, and a stop in a later batch leaves no batch before it untold
 
 from __future__ import annotations
 
+import os
+import signal
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from datetime import date, timedelta
+from pathlib import Path
 
 import pytest
-from days import month_end
+from days import TODAY, month_end
+from people import add_person, outbox_mails
 from test_faults_support import (
     MODIFY_RESPONSE,
     STATE_DATE,
@@ -26,9 +31,10 @@ from test_faults_support import (
     through_proxy,
 )
 
-from umacct.mail.mailer import WORKER_BATCH
+from umacct.mail.mailer import WORKER_BATCH, Mailer
 from umacct.services.accounts import DEPARTURE_NOTICE
-from umacct.services.sweep import SWEEP_BATCH
+from umacct.services.runtime import Runtime
+from umacct.services.sweep import SWEEP_BATCH, SweepSummary, sweep
 from umacct.store import SQLiteStore
 
 __all__ = ["site"]
@@ -115,3 +121,37 @@ def test_a_stop_in_a_later_batch_tells_the_batch_whose_mail_was_with_the_mail_pr
     assert _in_grace(site) == set(everyone)
     assert site.outbox_recipients() == Counter(dict.fromkeys(everyone, 1))
     assert _noticed(site, everyone) == set(everyone)
+
+
+@pytest.mark.usefixtures("directory_clean")
+def test_a_mail_process_that_dies_leaves_its_batch_queued_and_told_and_the_next_mailed_here(
+    on: Callable[[date], Runtime], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first = on(TODAY)
+    people = [
+        add_person(first, f"mia.{letters(n).lower()}", end_of_activity=TODAY - timedelta(days=1))
+        for n in range(SWEEP_BATCH + WORKER_BATCH + 10)
+    ]
+    started = Mailer.expect_large_batches
+
+    def start_then_kill(mailer: Mailer) -> None:
+        started(mailer)
+        worker = mailer._worker
+        if worker is not None and worker._process.poll() is None:
+            os.kill(worker._process.pid, signal.SIGKILL)
+            worker._process.wait()
+
+    monkeypatch.setattr(Mailer, "expect_large_batches", start_then_kill)
+    runtime = on(TODAY)
+    summary = SweepSummary(runtime.today(), dry_run=False)
+    told = list(sweep(runtime, summary))
+    runtime.close()
+    everyone = [person.identifier for person in people]
+    assert [result.account for result in told] == everyone and summary.errors == []
+    with SQLiteStore(Path(runtime.config.paths.data_dir)) as store:
+        assert all(store.last_notice(account, DEPARTURE_NOTICE) for account in everyone)
+    # The first batch's mail waits in the queue for `umacct mail flush`; the rest went from here.
+    queued = {mail.account for mail in on(TODAY).mail_queue.pending()}
+    mailed = {str(message["To"]) for message in outbox_mails(runtime)}
+    assert queued == set(everyone[:SWEEP_BATCH])
+    assert mailed == set(everyone[SWEEP_BATCH:])
