@@ -93,15 +93,23 @@ def _departure(
     grace_end: date,
     *,
     dry_run: bool,
-    then: Callable[[tuple[ProfileConfig, Evaluation] | None], AccountOutcome],
+    action: str,
+    message: str,
 ) -> AccountOutcome | MailThen:
-    """The departure mail, then the outcome ``then`` makes of the notice (a dry run: none)."""
+    """The departure mail, then the outcome ``action`` once the notice is recorded.
+
+    A dry run sends and records nothing: its outcome comes at once.
+    """
+
+    def told(evaluated: tuple[ProfileConfig, Evaluation] | None) -> AccountOutcome:
+        return outcome(runtime, account, action, message, changed=True, evaluated=evaluated)
+
     if dry_run:
-        return then(None)
+        return told(None)
     return MailThen(
         account,
         departure_mail(account, profile, grace_end),
-        lambda: then(departure_told(runtime, account, profile, end_of_activity)),
+        lambda: told(departure_told(runtime, account, profile, end_of_activity)),
     )
 
 
@@ -151,20 +159,10 @@ def grace_step(
                 runtime, after, grace_end, command=command, dry_run=dry_run, details=details
             )
         late = " (late: notice period)" if evaluation.notice_late and notice else ""
-
-        def told(evaluated: tuple[ProfileConfig, Evaluation] | None) -> AccountOutcome:
-            return outcome(
-                runtime,
-                after,
-                "suspend",
-                f"grace period until {grace_end.isoformat()}{late}",
-                changed=True,
-                evaluated=evaluated,
-            )
-
         return _departure(
-            runtime, after, profile, end_of_activity, grace_end, dry_run=dry_run, then=told
-        )
+            runtime, after, profile, end_of_activity, grace_end, dry_run=dry_run,
+            action="suspend", message=f"grace period until {grace_end.isoformat()}{late}",
+        )  # fmt: skip
 
     return Step(after, change, command, details, dry_run)
 
@@ -189,20 +187,11 @@ def notice_step(
 
     def after() -> AccountOutcome | MailThen:
         after = change.simulate(runtime.config)
-
-        def told(evaluated: tuple[ProfileConfig, Evaluation] | None) -> AccountOutcome:
-            return outcome(
-                runtime,
-                after,
-                "notice",
-                f"told today: grace period until {grace_end.isoformat()} (late: notice period)",
-                changed=True,
-                evaluated=evaluated,
-            )
-
+        message = f"told today: grace period until {grace_end.isoformat()} (late: notice period)"
         return _departure(
-            runtime, after, profile, end_of_activity, grace_end, dry_run=dry_run, then=told
-        )
+            runtime, after, profile, end_of_activity, grace_end, dry_run=dry_run,
+            action="notice", message=message,
+        )  # fmt: skip
 
     return Step(after, change, command, details, dry_run)
 
