@@ -321,6 +321,24 @@ def _operation_tag(message: bytes) -> int:
     return message[id_length[1] + id_length[0]]
 
 
+@pytest.fixture
+def proxies() -> Iterator[list[LosingProxy]]:
+    """The proxies a test puts in front of its directory, closed after it."""
+    made: list[LosingProxy] = []
+    yield made
+    for proxy in made:
+        proxy.close()
+
+
+def accounts_in_grace(site: Site) -> set[str]:
+    """The accounts in their grace period, by address (lower-cased)."""
+    return {
+        entry["mail"][0].lower()
+        for entry in site.people().values()
+        if any(value.startswith("{COMPTE}A:SupannSursis:") for value in entry[STATE_DATE.lower()])
+    }
+
+
 def through_proxy(site: Site, proxy: LosingProxy) -> None:
     """Point the site's configuration at ``proxy`` instead of slapd."""
     document = tomllib.loads(site.config_path.read_text(encoding="utf-8"))

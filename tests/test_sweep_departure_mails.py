@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import signal
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -21,12 +21,13 @@ from days import TODAY, month_end
 from people import add_person, outbox_mails
 from test_faults_support import (
     MODIFY_RESPONSE,
-    STATE_DATE,
     LosingProxy,
     Site,
+    accounts_in_grace,
     assert_one_line_error,
     departed,
     letters,
+    proxies,
     site,
     through_proxy,
 )
@@ -37,7 +38,7 @@ from umacct.services.runtime import Runtime
 from umacct.services.sweep import SWEEP_BATCH, SweepSummary, sweep
 from umacct.store import SQLiteStore
 
-__all__ = ["site"]
+__all__ = ["proxies", "site"]
 
 
 def _people(site: Site, count: int, *, bad_mail: int | None = None) -> list[str]:
@@ -55,25 +56,9 @@ def _people(site: Site, count: int, *, bad_mail: int | None = None) -> list[str]
     return [entry["mail"][0].lower() for entry in entries]
 
 
-def _in_grace(site: Site) -> set[str]:
-    return {
-        entry["mail"][0].lower()
-        for entry in site.people().values()
-        if any(value.startswith("{COMPTE}A:SupannSursis:") for value in entry[STATE_DATE.lower()])
-    }
-
-
 def _noticed(site: Site, accounts: list[str]) -> set[str]:
     with SQLiteStore(site.data_dir) as store:
         return {account for account in accounts if store.last_notice(account, DEPARTURE_NOTICE)}
-
-
-@pytest.fixture
-def proxies() -> Iterator[list[LosingProxy]]:
-    made: list[LosingProxy] = []
-    yield made
-    for proxy in made:
-        proxy.close()
 
 
 @pytest.mark.parametrize("count", [WORKER_BATCH - 1, WORKER_BATCH + 10])
@@ -85,7 +70,7 @@ def test_a_departure_mail_that_raises_fails_that_account_alone_and_records_no_no
     run = site.run("--json", "sweep")
     assert run.returncode != 0
     assert "Traceback" not in run.stderr and bad in run.stderr
-    assert _in_grace(site) == set(everyone)  # the write was made: the next runs tell it
+    assert accounts_in_grace(site) == set(everyone)  # the write was made: the next runs tell it
     others = [account for account in everyone if account != bad]
     assert _noticed(site, everyone) == set(others)
     assert site.outbox_recipients() == Counter(dict.fromkeys(others, 1))
@@ -104,7 +89,7 @@ def test_a_stop_in_a_later_batch_tells_the_batch_whose_mail_was_with_the_mail_pr
     first = site.run("sweep")
     assert proxy.dropped.is_set()
     assert_one_line_error(first.stderr, (69,), first.returncode)
-    in_grace = _in_grace(site)
+    in_grace = accounts_in_grace(site)
     assert first_batch < in_grace < set(everyone)
     told = site.outbox_recipients()
     assert told == Counter(dict.fromkeys(in_grace, 1))  # told exactly what was done, once
@@ -118,7 +103,7 @@ def test_a_stop_in_a_later_batch_tells_the_batch_whose_mail_was_with_the_mail_pr
     site.config_path.write_text(text.replace(f"ldap://127.0.0.1:{proxy.port}", document_url))
     rerun = site.run("sweep")
     assert rerun.returncode == 0, rerun.stderr
-    assert _in_grace(site) == set(everyone)
+    assert accounts_in_grace(site) == set(everyone)
     assert site.outbox_recipients() == Counter(dict.fromkeys(everyone, 1))
     assert _noticed(site, everyone) == set(everyone)
 

@@ -15,7 +15,7 @@ import socket
 import threading
 import tomllib
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -30,11 +30,13 @@ from test_faults_support import (
     STATE_DATE,
     LosingProxy,
     Site,
+    accounts_in_grace,
     assert_audit_agrees,
     assert_one_line_error,
     audit_trail,
     departed,
     letters,
+    proxies,
     site,
     through_proxy,
 )
@@ -45,7 +47,7 @@ from umacct.services import sweep as sweep_module
 from umacct.services.runtime import Runtime
 from umacct.services.sweep import SWEEP_BATCH
 
-__all__ = ["site"]
+__all__ = ["proxies", "site"]
 
 PEOPLE = SWEEP_BATCH + 50  # two batches: the second is left for the rerun
 LOST = 20  # the answer that never comes back
@@ -56,15 +58,6 @@ def _people(site: Site, count: int) -> set[str]:
     uids = [f"pia.{letters(n).lower()}" for n in range(count)]
     site.add_people([departed(uid, "vacataire", month_end(-1), domain) for uid in uids])
     return {f"{uid}@{domain}" for uid in uids}
-
-
-def _in_grace(site: Site) -> set[str]:
-    """The accounts in grace, by address."""
-    return {
-        entry["mail"][0]
-        for entry in site.people().values()
-        if any(value.startswith("{COMPTE}A:SupannSursis:") for value in entry[STATE_DATE.lower()])
-    }
 
 
 def _told(site: Site) -> Counter[str]:
@@ -88,14 +81,6 @@ def _named_pending(site: Site) -> set[str]:
     return {account for account, counts in trail.items() if counts["pending"]}
 
 
-@pytest.fixture
-def proxies() -> Iterator[list[LosingProxy]]:
-    made: list[LosingProxy] = []
-    yield made
-    for proxy in made:
-        proxy.close()
-
-
 def test_a_connection_lost_in_a_pipelined_batch_audits_and_tells_exactly_what_was_applied(
     site: Site, proxies: list[LosingProxy]
 ) -> None:
@@ -107,7 +92,7 @@ def test_a_connection_lost_in_a_pipelined_batch_audits_and_tells_exactly_what_wa
     first = site.run("sweep")
     assert proxy.dropped.is_set()
     assert_one_line_error(first.stderr, (69,), first.returncode)
-    in_grace = _in_grace(site)
+    in_grace = accounts_in_grace(site)
     # The batch's modifies in flight were settled; those not sent yet, and the next batch, wait.
     assert LOST <= len(in_grace) < SWEEP_BATCH
     assert in_grace <= _named_pending(site)  # each named on disk before its write went
@@ -118,7 +103,7 @@ def test_a_connection_lost_in_a_pipelined_batch_audits_and_tells_exactly_what_wa
 
     rerun = site.run("sweep")
     assert rerun.returncode == 0, rerun.stderr
-    assert _in_grace(site) == everyone
+    assert accounts_in_grace(site) == everyone
     trail = _written(site)
     assert set(trail) == everyone
     assert all(counts == Counter(ok=1) for counts in trail.values())  # nothing twice
@@ -151,7 +136,7 @@ def test_modifies_that_cannot_be_settled_are_audited_unknown_and_nobody_is_told_
 
     first = site.run("sweep")
     assert_one_line_error(first.stderr, (69,), first.returncode)
-    in_grace = _in_grace(site)
+    in_grace = accounts_in_grace(site)
     trail = _written(site)
     confirmed = {account for account, counts in trail.items() if counts == Counter(ok=1)}
     uncertain = {account for account, counts in trail.items() if counts == Counter(unknown=1)}
@@ -166,7 +151,7 @@ def test_modifies_that_cannot_be_settled_are_audited_unknown_and_nobody_is_told_
     site.config_path.write_bytes(tomli_w.dumps(document).encode("utf-8"))
     rerun = site.run("sweep")
     assert rerun.returncode == 0, rerun.stderr
-    assert _in_grace(site) == everyone
+    assert accounts_in_grace(site) == everyone
     assert_audit_agrees(site, "sweep", everyone)
     # A write in doubt that had been applied is not done again (nor audited again).
     trail = _written(site)
