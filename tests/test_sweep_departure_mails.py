@@ -15,6 +15,7 @@ from collections import Counter
 from collections.abc import Callable
 from datetime import date, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from days import TODAY, month_end
@@ -32,8 +33,11 @@ from test_faults_support import (
     through_proxy,
 )
 
+from umacct.errors import UmacctError, UnavailableError
 from umacct.mail.mailer import WORKER_BATCH, Mailer
-from umacct.services.accounts import DEPARTURE_NOTICE
+from umacct.mail.worker import Handed
+from umacct.services import steps
+from umacct.services.accounts import DEPARTURE_NOTICE, Account
 from umacct.services.runtime import Runtime
 from umacct.services.sweep import SWEEP_BATCH, SweepSummary, sweep
 from umacct.store import SQLiteStore
@@ -140,3 +144,107 @@ def test_a_mail_process_that_dies_leaves_its_batch_queued_and_told_and_the_next_
     mailed = {str(message["To"]) for message in outbox_mails(runtime)}
     assert queued == set(everyone[:SWEEP_BATCH])
     assert mailed == set(everyone[SWEEP_BATCH:])
+
+
+def _due(on: Callable[[date], Runtime], count: int) -> list[str]:
+    first = on(TODAY)
+    people = [
+        add_person(first, f"noa.{letters(n).lower()}", end_of_activity=TODAY - timedelta(days=1))
+        for n in range(count)
+    ]
+    first.close()
+    return [person.identifier for person in people]
+
+
+def _swept(
+    runtime: Runtime, *, stop_after: int | None = None
+) -> tuple[list[str], SweepSummary, BaseException | None]:
+    """The accounts told, the summary and the error of one sweep (its reader gone early)."""
+    summary = SweepSummary(runtime.today(), dry_run=False)
+    told: list[str] = []
+    results = sweep(runtime, summary)
+    try:
+        for result in results:
+            told.append(result.account)
+            if stop_after is not None and len(told) == stop_after:
+                results.close()
+                break
+    except UmacctError as error:
+        return told, summary, error
+    finally:
+        runtime.close()
+    return told, summary, None
+
+
+def _noticed_in(runtime: Runtime, accounts: list[str]) -> set[str]:
+    with SQLiteStore(Path(runtime.config.paths.data_dir)) as store:
+        return {account for account in accounts if store.last_notice(account, DEPARTURE_NOTICE)}
+
+
+def _errors_of(summary: SweepSummary) -> set[str]:
+    return {error.partition(": ")[0] for error in summary.errors}
+
+
+@pytest.mark.usefixtures("directory_clean")
+def test_after_a_notice_that_stops_the_sweep_every_account_written_is_told_or_listed(
+    on: Callable[[date], Runtime], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    everyone = _due(on, SWEEP_BATCH + WORKER_BATCH + 10)
+    real = steps.departure_told
+    calls: list[str] = []
+
+    def store_fails_once(runtime: Runtime, account: Account, *args: Any) -> Any:
+        calls.append(account.identifier)
+        if len(calls) == 5:
+            raise UnavailableError("the state store failed: disk I/O error")
+        return real(runtime, account, *args)
+
+    monkeypatch.setattr(steps, "departure_told", store_fails_once)
+    runtime = on(TODAY)
+    told, summary, error = _swept(runtime)
+    assert isinstance(error, UnavailableError)
+    stopping = calls[4]
+    written = {r.account for r in on(TODAY).audit.read() if r.command == "sweep" and r.account}
+    assert set(told) | _errors_of(summary) | {stopping} == written == set(everyone)
+    assert _noticed_in(runtime, everyone) == set(told)
+    assert set(told) <= {str(message["To"]) for message in outbox_mails(runtime)}
+
+
+@pytest.mark.usefixtures("directory_clean")
+def test_a_mail_process_that_fails_on_a_batch_stops_the_sweep_and_records_none_of_its_notices(
+    on: Callable[[date], Runtime], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    everyone = _due(on, 3 * SWEEP_BATCH + 10)
+    real = Handed.answer
+    answered: list[int] = []
+
+    def second_batch_crashes(handed: Handed, answers: object) -> None:
+        answered.append(1)
+        if len(answered) == 2:  # as the mail process answers when its outbox cannot sync
+            answers = ("crash", "Traceback ...\nUnavailableError: outbox: cannot sync")
+        real(handed, answers)
+
+    monkeypatch.setattr(Handed, "answer", second_batch_crashes)
+    runtime = on(TODAY)
+    told, summary, error = _swept(runtime)
+    assert isinstance(error, UnavailableError) and "mail process failed" in error.message
+    second = set(everyone[SWEEP_BATCH : 2 * SWEEP_BATCH])
+    assert not second & _noticed_in(runtime, everyone)  # none known to be on disk
+    assert len(second - _errors_of(summary)) == 1  # the one whose error stopped the run
+    assert set(told) == _noticed_in(runtime, everyone)
+    assert set(everyone[:SWEEP_BATCH]) <= set(told)
+    written = {r.account for r in on(TODAY).audit.read() if r.command == "sweep" and r.account}
+    assert set(told) | _errors_of(summary) | second == written  # nobody written left unsaid
+
+
+@pytest.mark.usefixtures("directory_clean")
+def test_a_reader_gone_early_leaves_no_mail_handed_over_without_its_notice(
+    on: Callable[[date], Runtime],
+) -> None:
+    everyone = _due(on, 3 * SWEEP_BATCH)
+    runtime = on(TODAY)
+    told, _, error = _swept(runtime, stop_after=1)
+    assert error is None and len(told) == 1
+    mailed = {str(message["To"]) for message in outbox_mails(runtime)}
+    assert len(mailed) > SWEEP_BATCH  # batches were with the mail process
+    assert _noticed_in(runtime, everyone) == mailed

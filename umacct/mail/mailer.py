@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from umacct.clock import Clock
 from umacct.config import Config
-from umacct.errors import ObsoleteMailError, UmacctError
+from umacct.errors import ObsoleteMailError, UmacctError, UnavailableError
 from umacct.mail.queue import MailQueue, QueuedMail
 from umacct.mail.sender import RELAY_FAILURES, Delivery, MailRequest, Sender
 from umacct.mail.transport import Transport
@@ -88,7 +88,8 @@ class MailBatch:
     ) -> None:
         self._mailer = mailer
         self._deliveries = [Delivery(request) for request in requests]
-        self._results: list[SendResult] | None = None
+        self._told: dict[int, SendResult] = {}
+        """Each delivery's result, by ``id()``, once worked out (and its message queued)."""
         self._crash: BaseException | None = None
         self._thread: threading.Thread | None = None
         self._handed: Handed | None = None
@@ -128,13 +129,27 @@ class MailBatch:
     def outcomes(self) -> list[SendResult | UmacctError]:
         """For each request, in order, once all were tried: what ``Mailer.send`` gives.
 
-        That is its result, or the error of the message itself it would have raised.
+        That is its result, or the error it would have raised: the message's own, or the
+        queue's when a message the relay could not take cannot be queued. A mail process
+        that failed on the batch (its outbox not synced, say) gives every message an
+        UnavailableError: none of them is known to have gone.
         """
-        results = self._all_results()
-        return [
-            delivery.error if delivery.error is not None else result
-            for delivery, result in zip(self._deliveries, results, strict=True)
-        ]
+        self.wait()
+        if self._crash is not None:
+            crash = self._handed.crash if self._handed is not None else None
+            last = (crash or str(self._crash)).strip().splitlines()[-1:] or ["?"]
+            failure = UnavailableError(f"the mail process failed: {last[0]}")
+            return [failure for _ in self._deliveries]
+        outcomes: list[SendResult | UmacctError] = []
+        for delivery in self._deliveries:
+            if delivery.error is not None:
+                outcomes.append(delivery.error)
+                continue
+            try:
+                outcomes.append(self._result_of(delivery))
+            except UmacctError as error:
+                outcomes.append(error)
+        return outcomes
 
     def results(self) -> list[SendResult]:
         """One result per request, in order, once all were tried; failures are queued.
@@ -149,12 +164,17 @@ class MailBatch:
         return results
 
     def _all_results(self) -> list[SendResult]:
-        if self._results is None:
-            self.wait()
-            if self._crash is not None:
-                raise self._crash
-            self._results = [self._mailer.result_of(delivery) for delivery in self._deliveries]
-        return self._results
+        self.wait()
+        if self._crash is not None:
+            raise self._crash
+        return [self._result_of(delivery) for delivery in self._deliveries]
+
+    def _result_of(self, delivery: Delivery) -> SendResult:
+        """``Mailer.result_of`` once per delivery (it queues what the relay did not take)."""
+        result = self._told.get(id(delivery))
+        if result is None:
+            result = self._told[id(delivery)] = self._mailer.result_of(delivery)
+        return result
 
 
 class Mailer:

@@ -154,23 +154,27 @@ def sweep(
         waiting: list[_Departures] = []
         """The batches before, oldest first: their departure mails with the mail process."""
         stopped: UmacctError | None = None
-        while stopped is None and (batch := list(itertools.islice(due, SWEEP_BATCH))):
-            results: list[AccountOutcome] = []
-            with _batched(runtime, dry_run=summary.dry_run, purge=purge):
-                if summary.dry_run or purge:
-                    purged, stopped = _sweep_each(
-                        runtime, batch, summary, results,
-                        purge=purge, purge_limit=purge_limit, purged=purged,
-                    )  # fmt: skip
-                else:
-                    results, stopped = _sweep_batch(runtime, batch, summary, waiting)
-            # Their mail is on disk and their state committed: these results can be told.
-            yield from results
-        if waiting:  # the last batches' mail, still with the mail process
-            with _batched(runtime, dry_run=False, purge=False):
-                results, stopped_late = _settle(waiting, summary, everything=True)
-            yield from results
-            stopped = stopped or stopped_late
+        try:
+            while stopped is None and (batch := list(itertools.islice(due, SWEEP_BATCH))):
+                results: list[AccountOutcome] = []
+                with _batched(runtime, dry_run=summary.dry_run, purge=purge):
+                    if summary.dry_run or purge:
+                        purged, stopped = _sweep_each(
+                            runtime, batch, summary, results,
+                            purge=purge, purge_limit=purge_limit, purged=purged,
+                        )  # fmt: skip
+                    else:
+                        results, stopped = _sweep_batch(runtime, batch, summary, waiting)
+                # Their mail is on disk and their state committed: these results can be told.
+                yield from results
+            if waiting:  # the last batches' mail, still with the mail process
+                with _batched(runtime, dry_run=False, purge=False):
+                    results, stopped_late = _settle(waiting, summary, everything=True)
+                yield from results
+                stopped = stopped or stopped_late
+        except BaseException:
+            _settle_unheard(runtime, waiting, summary)
+            raise
         if stopped is not None:
             raise stopped
 
@@ -253,6 +257,17 @@ def _settle(
     return told, stopped
 
 
+def _settle_unheard(runtime: Runtime, waiting: list[_Departures], summary: SweepSummary) -> None:
+    """After a run stopped from outside (its reader gone, Ctrl-C, an error): the notices.
+
+    The batches whose mails the mail process has get them recorded all the same (once it
+    answered), untold.
+    """
+    if waiting:
+        with contextlib.suppress(UmacctError), _batched(runtime, dry_run=False, purge=False):
+            _settle(waiting, summary, everything=True)
+
+
 class _Departures:
     """A batch's outcomes, some waiting for their departure mail (``MailThen``).
 
@@ -275,8 +290,8 @@ class _Departures:
     def settle(self, summary: SweepSummary) -> tuple[list[AccountOutcome], UmacctError | None]:
         """The outcomes, in order, each once its mail went; the error that stops the sweep.
 
-        After a stopping error no more notice is recorded (the next run tells them again),
-        but the outcomes that waited for no mail are still told.
+        As one account at a time did: after a stopping error (the store gone) each account
+        whose write went is still mailed and its notice tried, its failure listed.
         """
         sent = iter(self._handed.outcomes() if self._handed else [])
         told: list[AccountOutcome] = []
@@ -284,8 +299,6 @@ class _Departures:
         for item in self._ended:
             if not isinstance(item, MailThen):
                 told.append(item)
-                continue
-            if stopped is not None:
                 continue
             try:
                 result = (
@@ -295,7 +308,7 @@ class _Departures:
                     raise result
                 outcome_told = item.then()
             except UmacctError as error:
-                if _stops(error):
+                if stopped is None and _stops(error):
                     stopped = error
                 else:
                     summary.errors.append(f"{item.account.identifier}: {error.message}")
