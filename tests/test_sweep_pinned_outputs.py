@@ -204,7 +204,24 @@ def test_a_small_sweeps_outputs_are_the_pinned_ones(config_path: Path, tmp_path:
         GOLDEN.write_text(json.dumps(outputs, indent=1, ensure_ascii=False) + "\n", "utf-8")
     pinned = json.loads(GOLDEN.read_text(encoding="utf-8"))
     for got, expected in zip(outputs, pinned, strict=True):
-        assert got == expected, f"sweep day {got['day']} ({got['args']})"
+        assert got == expected, (
+            f"sweep day {got['day']} ({got['args']}): {_first_difference(got, expected)}"
+        )
+
+
+def _first_difference(got: Any, expected: Any, where: str = "") -> str:
+    """Where two outputs first differ, and how (a failure names it, however deep)."""
+    if isinstance(got, dict) and isinstance(expected, dict):
+        for key in sorted(set(got) | set(expected)):
+            if got.get(key) != expected.get(key):
+                return _first_difference(got.get(key), expected.get(key), f"{where}.{key}")
+    if isinstance(got, list) and isinstance(expected, list) and len(got) == len(expected):
+        for index, (left, right) in enumerate(zip(got, expected, strict=True)):
+            if left != right:
+                return _first_difference(left, right, f"{where}[{index}]")
+    return (
+        f"{where or 'the output'}: got {json.dumps(got)[:400]}, pinned {json.dumps(expected)[:400]}"
+    )
 
 
 def _json_lines(stdout: str) -> Any:
