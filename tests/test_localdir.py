@@ -284,15 +284,13 @@ def test_the_environment_is_clean() -> None:
     assert os.environ["XDG_CONFIG_HOME"] != str(Path.home() / ".config")
 
 
-def test_start_with_20000_people_is_fast_and_complete(tmp_path: Path) -> None:
-    began = time.monotonic()
+def test_start_with_20000_people_is_complete(tmp_path: Path) -> None:
+    # How long it takes is the bench's (target 2 starts such directories), not a test's.
     with start(tmp_path / "dir", population=20_000, seed=7) as directory:
-        elapsed = time.monotonic() - began
         count = directory.run_root(
             "ldapsearch", "-LLL", "-b", directory.people_dn, "-s", "one", "1.1"
         ).count("dn:")
     assert count == 20_000
-    assert elapsed < 30
 
 
 def test_range_filter_on_end_dates_matches_the_generated_population(tmp_path: Path) -> None:
@@ -302,14 +300,11 @@ def test_range_filter_on_end_dates_matches_the_generated_population(tmp_path: Pa
     with start(tmp_path / "dir", population=2000, seed=3, today=REFERENCE_DAY) as directory:
         connection = connect(directory)
         assert connection.bind()
-        began = time.monotonic()
         connection.search(directory.people_dn, f"(supannEmpDateFin<={limit})", attributes=["uid"])
-        elapsed = time.monotonic() - began
         found = {entry.uid.value for entry in connection.entries}
         connection.unbind()
     assert expected
     assert found == expected
-    assert elapsed < 1
 
 
 def test_an_instance_without_supann_has_no_supann_schema(tmp_path: Path) -> None:
