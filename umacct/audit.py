@@ -37,6 +37,8 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import BinaryIO
 
+import orjson
+
 from umacct.audit_syslog import SYSLOG_SOCKET, os_words, send_line, syslog_connection
 from umacct.clock import Clock
 from umacct.datadir import ensure_private_dir, open_private_file
@@ -70,20 +72,43 @@ class AuditRecord:
 
     def to_json(self) -> str:
         """Render the record as one line of JSON, without the newline."""
-        document = {
+        return self.to_line().decode("ascii")
+
+    def to_line(self) -> bytes:
+        """The record as one line of JSON in ASCII, without the newline (what the log holds).
+
+        Written by orjson (its encoding alone is about ten times json's speed) where it writes
+        what json would: a record's fields and changes are texts (``_record`` and ``from_json``
+        make them so), which orjson writes as json does but for the non-ASCII characters and
+        DEL that json escapes (a line holding one is json's). Details other than texts,
+        integers, booleans and None (a float, a path, a list) are written by json, and orjson
+        embeds that text.
+        """
+        details: object = dict(self.details)
+        if not all(type(value) in _SAME_IN_ORJSON for value in self.details.values()):
+            details = orjson.Fragment(_RECORD_ENCODER.encode(details))
+        try:
+            # dict(): orjson's own copy of a read-only mapping is its slow path (``default``).
+            line = orjson.dumps(self._document(dict(self.changes), details), default=_as_dict)
+        except orjson.JSONEncodeError:  # a lone surrogate, an integer beyond 64 bits
+            pass
+        else:
+            if line.isascii() and b"\x7f" not in line:
+                return line
+        changes = {name: dict(change) for name, change in self.changes.items()}
+        return _RECORD_ENCODER.encode(self._document(changes, dict(self.details))).encode("ascii")
+
+    def _document(self, changes: object, details: object) -> dict[str, object]:
+        return {
             "time": self.time.isoformat(),
             "actor": self.actor,
             "sudo_user": self.sudo_user,
             "command": self.command,
             "account": self.account,
-            "changes": {
-                name: change if type(change) is dict else dict(change)
-                for name, change in self.changes.items()
-            },
+            "changes": changes,
             "result": self.result,
-            "details": dict(self.details),
+            "details": details,
         }
-        return _RECORD_ENCODER.encode(document)
 
     @classmethod
     def from_json(cls, line: str) -> AuditRecord:
@@ -106,6 +131,17 @@ class AuditRecord:
             )
         except (KeyError, TypeError, AttributeError) as exc:
             raise ValueError(f"missing or malformed field: {exc}") from exc
+
+
+_SAME_IN_ORJSON = frozenset({str, int, bool, type(None)})
+"""Types whose values orjson writes as json does (but for non-ASCII and DEL in texts)."""
+
+
+def _as_dict(value: object) -> dict[object, object]:
+    """The ``default`` of orjson: a record's read-only mappings as dicts, anything else refused."""
+    if isinstance(value, Mapping):
+        return dict(value)
+    raise TypeError(type(value).__name__)
 
 
 def escape_controls(text: str) -> str:
@@ -521,7 +557,7 @@ class AuditLog:
             return []
         if self._syslog:
             records = self._copy_to_syslog(records)
-        data = b"".join(record.to_json().encode("ascii") + b"\n" for record in records)
+        data = b"".join(record.to_line() + b"\n" for record in records)
         fd = self._open_for_append()
         try:
             size = os.fstat(fd).st_size
