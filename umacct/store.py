@@ -240,6 +240,14 @@ def to_stored_time(instant: datetime) -> str:
     return instant.astimezone(UTC).isoformat(timespec="microseconds")
 
 
+class _StoredTimes(dict[datetime, str]):
+    """``to_stored_time`` of each instant, worked out once."""
+
+    def __missing__(self, instant: datetime) -> str:
+        text = self[instant] = to_stored_time(instant)
+        return text
+
+
 def _from_stored_time(text: str | None) -> datetime | None:
     return None if text is None else datetime.fromisoformat(text)
 
@@ -273,9 +281,11 @@ class SQLiteStore(Closing, SQLiteExtensionRequests):
 
         All in one transaction (one disk sync).
         """
+        stamps = _StoredTimes()  # a batch's tokens share their two instants
         rows = [
-            (token.account, token.purpose, token.token_hash, to_stored_time(token.issued_at),
-             to_stored_time(token.expires_at), json.dumps(token.payload, sort_keys=True))
+            (token.account, token.purpose, token.token_hash, stamps[token.issued_at],
+             stamps[token.expires_at],
+             json.dumps(token.payload, sort_keys=True) if token.payload else "{}")
             for token in tokens
         ]  # fmt: skip
         with self._writing():
