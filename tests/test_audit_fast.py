@@ -76,11 +76,12 @@ def test_details_are_what_redacting_then_escaping_gives(details: dict[str, objec
 
 @settings(max_examples=400, deadline=None)
 @given(changes=CHANGES, details=DETAILS, account=TEXT | st.none())
-# orjson writes the line but where it would differ: DEL and non-ASCII (json escapes them), a
-# lone surrogate (orjson refuses it), details that are not texts (json writes them).
+# orjson writes the line, then DEL and what is past ASCII are escaped as json escapes them; a
+# lone surrogate (orjson refuses it) and details that are not texts are json's.
 @example(changes={"cn": {"after": ["x"]}}, details={"line": 3}, account="a@b.fr")
 @example(changes={}, details={}, account="a\x7fb")
 @example(changes={"cn": {"after": ["Zoé"]}}, details={}, account="zoé")
+@example(changes={"cn": {"after": ["😀 日本"]}}, details={"who": "Zoé"}, account="é\x7f😀")
 @example(changes={}, details={}, account="\ud800")
 @example(changes={}, details={"n": 2**70, "f": 1e16, "g": float("nan")}, account=None)
 @example(changes={}, details={"path": Path("/x"), "when": datetime(2030, 1, 2)}, account=None)

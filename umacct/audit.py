@@ -22,6 +22,7 @@ is the record, syslog a copy. A record the logger did not get says so in the fil
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import dataclasses
 import itertools
@@ -79,10 +80,10 @@ class AuditRecord:
 
         Written by orjson (its encoding alone is about ten times json's speed) where it writes
         what json would: a record's fields and changes are texts (``_record`` and ``from_json``
-        make them so), which orjson writes as json does but for the non-ASCII characters and
-        DEL that json escapes (a line holding one is json's). Details other than texts,
+        make them so), which orjson writes as json does but for the characters past ASCII and
+        DEL, escaped afterwards as json's ``ensure_ascii`` does. Details other than texts,
         integers, booleans and None (a float, a path, a list) are written by json, and orjson
-        embeds that text.
+        embeds that text; a lone surrogate, which orjson refuses, makes the line json's.
         """
         details: object = dict(self.details)
         if not all(type(value) in _SAME_IN_ORJSON for value in self.details.values()):
@@ -93,8 +94,10 @@ class AuditRecord:
         except orjson.JSONEncodeError:  # a lone surrogate, an integer beyond 64 bits
             pass
         else:
-            if line.isascii() and b"\x7f" not in line:
-                return line
+            # Only a string holds a character past ASCII, or DEL: escaped as json escapes them.
+            if not line.isascii():
+                line = line.decode("utf-8").encode("ascii", _JSON_ESCAPES)
+            return line.replace(b"\x7f", b"\\u007f") if b"\x7f" in line else line
         changes = {name: dict(change) for name, change in self.changes.items()}
         return _RECORD_ENCODER.encode(self._document(changes, dict(self.details))).encode("ascii")
 
@@ -135,6 +138,28 @@ class AuditRecord:
 
 _SAME_IN_ORJSON = frozenset({str, int, bool, type(None)})
 """Types whose values orjson writes as json does (but for non-ASCII and DEL in texts)."""
+
+
+def _json_escapes(error: UnicodeError) -> tuple[str, int]:
+    r"""The ``\uXXXX`` escapes json's ``ensure_ascii`` writes for the characters of ``error``.
+
+    A character past U+FFFF is written as its UTF-16 surrogate pair, as json does.
+    """
+    if not isinstance(error, UnicodeEncodeError):
+        raise error
+    escapes = []
+    for character in error.object[error.start : error.end]:
+        code = ord(character)
+        if code > 0xFFFF:
+            code -= 0x10000
+            escapes.append(f"\\u{0xD800 | code >> 10:04x}\\u{0xDC00 | code & 0x3FF:04x}")
+        else:
+            escapes.append(f"\\u{code:04x}")
+    return "".join(escapes), error.end
+
+
+_JSON_ESCAPES = "umacct.json-escapes"
+codecs.register_error(_JSON_ESCAPES, _json_escapes)
 
 
 def _as_dict(value: object) -> dict[object, object]:
