@@ -22,7 +22,6 @@ is the record, syslog a copy. A record the logger did not get says so in the fil
 
 from __future__ import annotations
 
-import codecs
 import contextlib
 import dataclasses
 import itertools
@@ -38,8 +37,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import BinaryIO
 
-import orjson
-
+from umacct.audit_lines import record_line
 from umacct.audit_syslog import SYSLOG_SOCKET, os_words, send_line, syslog_connection
 from umacct.clock import Clock
 from umacct.datadir import ensure_private_dir, open_private_file
@@ -53,9 +51,6 @@ _ESCAPED_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
 _MAX_CLAIM = 64
 
 Changes = Mapping[str, Mapping[str, list[str]]]
-# What ``json.dumps(document, separators=(",", ":"), default=str)`` builds at every call, made
-# once: ensure_ascii keeps every line plain ASCII; default=str covers dates and paths.
-_RECORD_ENCODER = json.JSONEncoder(separators=(",", ":"), default=str)
 
 
 @dataclass(frozen=True)
@@ -78,28 +73,9 @@ class AuditRecord:
     def to_line(self) -> bytes:
         """The record as one line of JSON in ASCII, without the newline (what the log holds).
 
-        Written by orjson (its encoding alone is about ten times json's speed) where it writes
-        what json would: a record's fields and changes are texts (``_record`` and ``from_json``
-        make them so), which orjson writes as json does but for the characters past ASCII and
-        DEL, escaped afterwards as json's ``ensure_ascii`` does. Details other than texts,
-        integers, booleans and None (a float, a path, a list) are written by json, and orjson
-        embeds that text; a lone surrogate, which orjson refuses, makes the line json's.
+        ``umacct.audit_lines`` writes it (json's text, by orjson where that is the same).
         """
-        details: object = dict(self.details)
-        if not all(type(value) in _SAME_IN_ORJSON for value in self.details.values()):
-            details = orjson.Fragment(_RECORD_ENCODER.encode(details))
-        try:
-            # dict(): orjson's own copy of a read-only mapping is its slow path (``default``).
-            line = orjson.dumps(self._document(dict(self.changes), details), default=_as_dict)
-        except orjson.JSONEncodeError:  # a lone surrogate, an integer beyond 64 bits
-            pass
-        else:
-            # Only a string holds a character past ASCII, or DEL: escaped as json escapes them.
-            if not line.isascii():
-                line = line.decode("utf-8").encode("ascii", _JSON_ESCAPES)
-            return line.replace(b"\x7f", b"\\u007f") if b"\x7f" in line else line
-        changes = {name: dict(change) for name, change in self.changes.items()}
-        return _RECORD_ENCODER.encode(self._document(changes, dict(self.details))).encode("ascii")
+        return record_line(self._document, self.changes, self.details)
 
     def _document(self, changes: object, details: object) -> dict[str, object]:
         return {
@@ -134,39 +110,6 @@ class AuditRecord:
             )
         except (KeyError, TypeError, AttributeError) as exc:
             raise ValueError(f"missing or malformed field: {exc}") from exc
-
-
-_SAME_IN_ORJSON = frozenset({str, int, bool, type(None)})
-"""Types whose values orjson writes as json does (but for non-ASCII and DEL in texts)."""
-
-
-def _json_escapes(error: UnicodeError) -> tuple[str, int]:
-    r"""The ``\uXXXX`` escapes json's ``ensure_ascii`` writes for the characters of ``error``.
-
-    A character past U+FFFF is written as its UTF-16 surrogate pair, as json does.
-    """
-    if not isinstance(error, UnicodeEncodeError):
-        raise error
-    escapes = []
-    for character in error.object[error.start : error.end]:
-        code = ord(character)
-        if code > 0xFFFF:
-            code -= 0x10000
-            escapes.append(f"\\u{0xD800 | code >> 10:04x}\\u{0xDC00 | code & 0x3FF:04x}")
-        else:
-            escapes.append(f"\\u{code:04x}")
-    return "".join(escapes), error.end
-
-
-_JSON_ESCAPES = "umacct.json-escapes"
-codecs.register_error(_JSON_ESCAPES, _json_escapes)
-
-
-def _as_dict(value: object) -> dict[object, object]:
-    """The ``default`` of orjson: a record's read-only mappings as dicts, anything else refused."""
-    if isinstance(value, Mapping):
-        return dict(value)
-    raise TypeError(type(value).__name__)
 
 
 def escape_controls(text: str) -> str:
