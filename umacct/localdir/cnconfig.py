@@ -250,6 +250,11 @@ def config_ldif(
             "objectClass": ["olcOverlayConfig", "olcSyncProvConfig"],
             "olcOverlay": ["{1}syncprov"],
             "olcSpCheckpoint": ["100 1"],
+            # The deletes a provider made while its peer was down, replayed to the peer when it
+            # comes back: without this log only a present phase tells them, and a peer once
+            # kept a deleted entry with the contextCSN of the delete (a CI run of the
+            # kill-and-restart test).
+            "olcSpSessionlog": ["1000"],
         }
         databases.append(LdifEntry("olcOverlay={1}syncprov,olcDatabase={1}mdb,cn=config", syncprov))
     return entries_to_ldif(head) + _schema_ldif(supann_schema) + entries_to_ldif(databases)
