@@ -12,6 +12,7 @@ import hashlib
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -22,7 +23,7 @@ from umacct.directory import Directory
 from umacct.errors import ExitCode, InvalidInputError, TemporaryError
 from umacct.localdir import LocalDirectory
 from umacct.state.directory_store import DirectoryStore
-from umacct.store import NewToken, PurgeRecord, SQLiteStore, Store
+from umacct.store import NewToken, PurgeRecord, SQLiteStore, Store, to_stored_time
 
 __all__ = ["branch", "directory_store"]
 
@@ -317,3 +318,19 @@ def test_identifiers_the_directory_compares_as_one_make_one_tombstone(
     for key in (account, uid):
         found = store.find_purge(key)
         assert found is not None and found.account == account
+
+
+def test_tokens_issued_in_the_hour_a_clock_goes_back_keep_their_own_instants(
+    store: Store,
+) -> None:
+    # 02:30 twice in Paris on 2026-10-25: equal as datetimes, an hour apart as instants.
+    paris = ZoneInfo("Europe/Paris")
+    first = datetime(2026, 10, 25, 2, 30, tzinfo=paris)
+    second = first.replace(fold=1)
+    store.issue_tokens([
+        NewToken("a@x.org", "reset", hashlib.sha256(b"1").hexdigest(), first, first + HOUR, {}),
+        NewToken("b@x.org", "reset", hashlib.sha256(b"2").hexdigest(), second, second + HOUR, {}),
+    ])  # fmt: skip
+    stored = {row["account"]: row["issued_at"] for row in store.dump()["tokens"]}
+    assert stored == {"a@x.org": to_stored_time(first), "b@x.org": to_stored_time(second)}
+    assert stored["a@x.org"] != stored["b@x.org"]

@@ -17,7 +17,7 @@ import sqlite3
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Protocol
 
@@ -240,11 +240,19 @@ def to_stored_time(instant: datetime) -> str:
     return instant.astimezone(UTC).isoformat(timespec="microseconds")
 
 
-class _StoredTimes(dict[datetime, str]):
+class _StoredTimes:
     """``to_stored_time`` of each instant, worked out once."""
 
-    def __missing__(self, instant: datetime) -> str:
-        text = self[instant] = to_stored_time(instant)
+    def __init__(self) -> None:
+        # By offset too: two times of one zone that differ only by ``fold`` (the hour a
+        # clock goes back) are equal as datetimes, an hour apart as instants.
+        self._texts: dict[tuple[datetime, timedelta | None], str] = {}
+
+    def __getitem__(self, instant: datetime) -> str:
+        key = (instant, instant.utcoffset())
+        text = self._texts.get(key)
+        if text is None:
+            text = self._texts[key] = to_stored_time(instant)
         return text
 
 
