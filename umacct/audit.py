@@ -51,6 +51,8 @@ _ESCAPED_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
 _MAX_CLAIM = 64
 
 Changes = Mapping[str, Mapping[str, list[str]]]
+"""Texts only, in a record (``AuditLog`` escapes every value to one): ``audit_lines`` writes a
+record's changes by orjson, whose way with a date or a float is not json's."""
 
 
 @dataclass(frozen=True)
