@@ -23,7 +23,8 @@ from umacct.directory import Directory
 from umacct.errors import ExitCode, InvalidInputError, TemporaryError
 from umacct.localdir import LocalDirectory
 from umacct.state.directory_store import DirectoryStore
-from umacct.store import NewToken, PurgeRecord, SQLiteStore, Store, to_stored_time
+from umacct.state.stored_times import to_stored_time
+from umacct.store import NewToken, PurgeRecord, SQLiteStore, Store
 
 __all__ = ["branch", "directory_store"]
 

@@ -17,7 +17,7 @@ import sqlite3
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Protocol
 
@@ -30,6 +30,7 @@ from umacct.state.extension_requests import (
     SQLiteExtensionRequests,
 )
 from umacct.state.sqlite_errors import sqlite_reported
+from umacct.state.stored_times import StoredTimes, from_stored_time, to_stored_time
 from umacct.state.token_rows import insert_token_rows
 
 _LOCK_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
@@ -233,33 +234,6 @@ class Store(ExtensionRequestStore, Protocol):
         ...
 
 
-def to_stored_time(instant: datetime) -> str:
-    """UTC ISO 8601 text with microseconds: fixed width, so text order is time order."""
-    if instant.tzinfo is None:
-        raise ValueError(f"a timezone-aware datetime is required, got {instant!r}")
-    return instant.astimezone(UTC).isoformat(timespec="microseconds")
-
-
-class _StoredTimes:
-    """``to_stored_time`` of each instant, worked out once."""
-
-    def __init__(self) -> None:
-        # By offset too: two times of one zone that differ only by ``fold`` (the hour a
-        # clock goes back) are equal as datetimes, an hour apart as instants.
-        self._texts: dict[tuple[datetime, timedelta | None], str] = {}
-
-    def __getitem__(self, instant: datetime) -> str:
-        key = (instant, instant.utcoffset())
-        text = self._texts.get(key)
-        if text is None:
-            text = self._texts[key] = to_stored_time(instant)
-        return text
-
-
-def _from_stored_time(text: str | None) -> datetime | None:
-    return None if text is None else datetime.fromisoformat(text)
-
-
 class SQLiteStore(Closing, SQLiteExtensionRequests):
     """The ``Store`` in ``<data_dir>/state.db``: WAL mode, one connection per instance.
 
@@ -289,7 +263,7 @@ class SQLiteStore(Closing, SQLiteExtensionRequests):
 
         All in one transaction (one disk sync).
         """
-        stamps = _StoredTimes()  # a batch's tokens share their two instants
+        stamps = StoredTimes()
         rows = [
             (token.account, token.purpose, token.token_hash, stamps[token.issued_at],
              stamps[token.expires_at],
@@ -391,14 +365,14 @@ class SQLiteStore(Closing, SQLiteExtensionRequests):
             "SELECT sent_at FROM notices WHERE account = ? AND kind = ? AND key = ?",
             (account, kind, key),
         ).fetchone()
-        return None if row is None else _from_stored_time(row[0])
+        return None if row is None else from_stored_time(row[0])
 
     def last_notice(self, account: str, kind: str) -> datetime | None:
         """When the account last got a notice of this kind, if ever."""
         row = self._conn.execute(
             "SELECT MAX(sent_at) FROM notices WHERE account = ? AND kind = ?", (account, kind)
         ).fetchone()
-        return _from_stored_time(row[0])
+        return from_stored_time(row[0])
 
     # --- purged accounts and saved values ---------------------------------------------------
 
@@ -649,8 +623,8 @@ def _token_from_row(row: sqlite3.Row) -> StoredToken:
         token_hash=row["token_hash"],
         issued_at=datetime.fromisoformat(row["issued_at"]),
         expires_at=datetime.fromisoformat(row["expires_at"]),
-        used_at=_from_stored_time(row["used_at"]),
-        cancelled_at=_from_stored_time(row["cancelled_at"]),
+        used_at=from_stored_time(row["used_at"]),
+        cancelled_at=from_stored_time(row["cancelled_at"]),
         payload=json.loads(row["payload"]),
     )
 
@@ -698,7 +672,7 @@ def _purge_of_row(row: sqlite3.Row) -> PurgeRecord:
         dn=row["dn"],
         archive=Path(row["archive"]),
         purged_at=datetime.fromisoformat(row["purged_at"]),
-        restored_at=_from_stored_time(row["restored_at"]),
+        restored_at=from_stored_time(row["restored_at"]),
         external_id=row["external_id"],
         archive_sha256=row["archive_sha256"],
     )

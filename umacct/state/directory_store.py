@@ -46,7 +46,8 @@ from umacct.state.branch import (
 )
 from umacct.state.extension_requests import DirectoryExtensionRequests
 from umacct.state.leases import LEASE_SECONDS, Leases
-from umacct.store import _LOCK_NAME, NewToken, PurgeRecord, StoredToken, to_stored_time
+from umacct.state.stored_times import to_stored_time
+from umacct.store import _LOCK_NAME, NewToken, PurgeRecord, StoredToken
 
 PENDING = "pending"
 USED = "used"
