@@ -1,4 +1,4 @@
-"""Instants as the SQLite state stores them: UTC ISO 8601 text of a fixed width."""
+"""Instants as the state stores them (SQLite or the directory branch): UTC ISO 8601 text of a fixed width."""
 
 from __future__ import annotations
 
