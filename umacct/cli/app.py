@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 import json
 import os
 import re
@@ -13,6 +12,7 @@ import typer
 from typer.core import TyperGroup
 
 from umacct import __version__
+from umacct.cli import collector
 from umacct.cli.lazy import LazyCommands
 from umacct.cli.option_values import OptionValueError, tidy_own_parameters, tidy_parameters
 from umacct.cli.output import FORMAT_HELP, OutputFormat
@@ -81,15 +81,6 @@ def silence_stdout() -> None:
     os.close(null)
 
 
-YOUNG_OBJECTS_PER_COLLECTION = 50_000
-"""Objects made (net) between two collections of the youngest generation (Python's is 700).
-
-A bulk command keeps what it makes to the end (the rows, what is known of the directory,
-the results): each collection found almost nothing to free and the older generations grew,
-each full collection scanning them all. Measured on an intake of 3,000 people: 540
-collections, 0.25 s (a tenth of the run) at 700; two, 0.03-0.06 s at 50,000. The garbage
-held meanwhile is at most that many small objects, a few MiB.
-"""
 _AMBIGUOUS = re.compile(r"is ambiguous: it names \d+ accounts \((?P<names>.+)\)$")
 
 
@@ -138,10 +129,7 @@ class UmacctGroup(TyperGroup):
     ) -> tuple[str | None, Command | None, list[str]]:
         """Find the command to run, importing its module: the start-up ends there (``main``)."""
         found = super().resolve_command(ctx, args)
-        if not gc.isenabled():
-            gc.freeze()  # what the start-up made lives to the end: no collection need scan it
-            gc.set_threshold(YOUNG_OBJECTS_PER_COLLECTION)
-            gc.enable()
+        collector.release_for_command()
         return found
 
     def list_commands(self, ctx: Context) -> list[str]:
@@ -253,9 +241,7 @@ def root(
 
 def main() -> None:
     """Console-script entry point."""
-    # The start-up (parsing, importing the command) makes long-lived objects and little
-    # garbage: the cyclic collector waits until the command is found (resolve_command).
-    gc.disable()
+    collector.hold_for_start_up()  # until the command is found (resolve_command)
     try:
         app(obj=Environment.from_system())
     except SystemExit as leaving:
@@ -269,6 +255,4 @@ def main() -> None:
     except KeyboardInterrupt:
         sys.exit(EXIT_INTERRUPTED)
     finally:
-        # Nor need it scan every object once more at exit: what is left goes with the
-        # process (connections and files were closed when the command ended).
-        gc.freeze()
+        collector.leaving()

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 
+from umacct.cli import collector
 from umacct.cli.intake_report import (
     IntakeWarning,
     names_by_line,
@@ -186,6 +187,7 @@ def _create_from_file(state: AppState, path: Path, options: FileOptions) -> None
 
     runtime = state.runtime()
     intake = _read_intake(state, path, options.ignore_unknown_columns)
+    collector.kept_to_the_end()  # the rows, and the file's records
     if intake.ignored:
         state.info(f"{path}: columns ignored: {', '.join(intake.ignored)}")
     names = names_by_line(intake)
@@ -198,6 +200,7 @@ def _create_from_file(state: AppState, path: Path, options: FileOptions) -> None
     # their mail sent while the directory is still open.
     with contextlib.closing(created):
         for item in _with_progress(state, created, len(intake.rows)):
+            collector.kept_to_the_end()  # the results so far, and what the run knows
             if not isinstance(item, CreateOutcome):
                 failures.append(item)
                 continue
