@@ -1,17 +1,21 @@
-"""A sweep whose due accounts span several pages reads them all, whatever each step searches."""
+"""A sweep whose due accounts span several pages reads them all, whatever each step searches.
+
+slapd keeps one paged search per connection: a paged search made while another is read
+would make that one's next page fail (docs/directory.md).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import tomllib
+from collections.abc import Callable
 from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
 import tomli_w
 from days import TODAY
-from people import add_person, runtime_on
+from people import add_person
 
-from umacct.localdir import LocalDirectory
 from umacct.services import sweep as sweep_module
 from umacct.services.runtime import Runtime
 from umacct.services.sweep import SweepSummary, sweep
@@ -21,32 +25,18 @@ pytestmark = pytest.mark.usefixtures("directory_clean")
 PEOPLE = 12
 
 
-@pytest.fixture
-def small_pages(
-    slapd: LocalDirectory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[Callable[[date], Runtime]]:
-    """Runtimes whose searches ask for pages of 5 entries."""
-    monkeypatch.setenv("UMACCT_BIND_PASSWORD", slapd.bind_password)
-    settings = slapd.config_dict(tmp_path / "data")
-    settings["directory"]["page_size"] = 5
-    path = tmp_path / "config.toml"
-    path.write_bytes(tomli_w.dumps(settings).encode("utf-8"))
-    made: list[Runtime] = []
-
-    def make(day: date) -> Runtime:
-        made.append(runtime_on(path, day))
-        return made[-1]
-
-    yield make
-    for runtime in made:
-        runtime.close()
-
-
 @pytest.mark.parametrize("dry_run", [True, False], ids=["dry-run", "real"])
 def test_a_wave_of_several_pages_is_swept_whole(
-    small_pages: Callable[[date], Runtime], monkeypatch: pytest.MonkeyPatch, dry_run: bool
+    config_path: Path,
+    on: Callable[[date], Runtime],
+    monkeypatch: pytest.MonkeyPatch,
+    dry_run: bool,
 ) -> None:
-    runtime = small_pages(TODAY)
+    document = tomllib.loads(config_path.read_text())
+    document["directory"]["page_size"] = 5
+    config_path.write_text(tomli_w.dumps(document))
+    runtime = on(TODAY)
+    assert runtime.config.directory.page_size == 5
     for number in range(PEOPLE):
         add_person(runtime, f"wave.p{number}", end_of_activity=TODAY - timedelta(days=3))
     monkeypatch.setattr(sweep_module, "KEPT_DUE", 3)  # read as it is swept, page by page
