@@ -44,7 +44,7 @@ def kept_to_the_end() -> None:
     """What the command holds now lives to its end (a bulk command's results so far).
 
     It is frozen: no collection scans it again (each scan of a bulk intake's rows, results
-    and what it knows of the directory found nothing to free: two collections, 0.04-0.05 s
+    and what it knows of the directory found nothing to free: two collections, 0.044-0.057 s
     of an intake of 3,000 people). Freezing costs nothing (the generations are spliced), and
     the objects frozen are still freed when their last reference goes; only a reference
     cycle frozen before it was collected stays to the end (188 objects after that intake).
