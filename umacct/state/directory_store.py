@@ -46,7 +46,7 @@ from umacct.state.branch import (
 )
 from umacct.state.extension_requests import DirectoryExtensionRequests
 from umacct.state.leases import LEASE_SECONDS, Leases
-from umacct.state.stored_times import to_stored_time
+from umacct.state.stored_times import read_stored_time, to_stored_time
 from umacct.store import _LOCK_NAME, NewToken, PurgeRecord, StoredToken
 
 PENDING = "pending"
@@ -89,16 +89,12 @@ def token_id_of(token_hash: str) -> int:
     return int(token_hash[:16], 16) >> 1
 
 
-def _instant(text: object) -> datetime | None:
-    return datetime.fromisoformat(text) if isinstance(text, str) and text else None
-
-
 def _marker(values: Sequence[str]) -> tuple[str, datetime | None]:
     """A token's state among its description values: (pending|used|cancelled, when)."""
     for value in values:
         word, _, when = value.partition(" ")
         if word in (PENDING, USED, CANCELLED):
-            return word, _instant(when)
+            return word, read_stored_time(when)
     return CANCELLED, None  # no state: never usable
 
 
@@ -163,7 +159,7 @@ def _purge_from(record: Mapping[str, Any]) -> PurgeRecord:
     return PurgeRecord(
         account=str(record["account"]), uid=str(record["uid"]), dn=str(record["dn"]),
         archive=Path(record["archive"]), purged_at=datetime.fromisoformat(record["purged_at"]),
-        restored_at=_instant(record.get("restored_at")), external_id=record.get("external_id"),
+        restored_at=read_stored_time(record.get("restored_at")), external_id=record.get("external_id"),
         archive_sha256=record.get("archive_sha256"),
     )  # fmt: skip
 
@@ -364,13 +360,13 @@ class DirectoryStore(Closing, DirectoryExtensionRequests):
         """When this (account, kind, key) notice was recorded, if it was."""
         entry = self.directory.read(self._notice_dn(account, kind, key), ["description"])
         record = decode(entry.get("description")) if entry is not None else None
-        return _instant(record.get("sent_at")) if record is not None else None
+        return read_stored_time(record.get("sent_at")) if record is not None else None
 
     @_branch_needed
     def last_notice(self, account: str, kind: str) -> datetime | None:
         """When the account last got a notice of this kind, if ever."""
         sent = [
-            _instant(record.get("sent_at"))
+            read_stored_time(record.get("sent_at"))
             for record in self._records(NOTICES, filter_eq("cn", account))
             if record.get("account") == account and record.get("kind") == kind
         ]

@@ -20,7 +20,7 @@ import hashlib
 import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Any, Protocol
 
 from umacct.directory import AlreadyExistsError, Change, ConflictError, Directory, Entry
@@ -38,6 +38,7 @@ from umacct.state.branch import (
     unit_dn,
 )
 from umacct.state.sqlite_errors import sqlite_reported
+from umacct.state.stored_times import read_stored_time, to_stored_time
 
 """The unit of the state branch that holds the requests."""
 PENDING, GRANTED, REFUSED = "pending", "granted", "refused"
@@ -125,14 +126,6 @@ class ExtensionRequestStore(Protocol):
         ...
 
 
-def _stamp(instant: datetime) -> str:
-    return instant.astimezone(UTC).isoformat(timespec="microseconds")
-
-
-def _when(text: object) -> datetime | None:
-    return datetime.fromisoformat(text) if isinstance(text, str) and text else None
-
-
 def _day(text: object) -> date | None:
     return date.fromisoformat(text) if isinstance(text, str) and text else None
 
@@ -141,10 +134,10 @@ def as_record(request: ExtensionRequest) -> dict[str, Any]:
     """The request as a flat record (a state.db row, the directory entry's JSON)."""
     return {
         "id": request.request_id, "account": request.account,
-        "grace_end": request.grace_end.isoformat(), "requested_at": _stamp(request.requested_at),
+        "grace_end": request.grace_end.isoformat(), "requested_at": to_stored_time(request.requested_at),
         "via": request.via, "status": request.status, "reason": request.reason,
         "decided_by": request.decided_by,
-        "decided_at": _stamp(request.decided_at) if request.decided_at else None,
+        "decided_at": to_stored_time(request.decided_at) if request.decided_at else None,
         "granted_until": request.granted_until.isoformat() if request.granted_until else None,
     }  # fmt: skip
 
@@ -152,14 +145,17 @@ def as_record(request: ExtensionRequest) -> dict[str, Any]:
 def from_record(record: Any) -> ExtensionRequest | None:
     """The request of a record (None for one that does not read as a request)."""
     try:
-        grace_end, requested_at = _day(record["grace_end"]), _when(record["requested_at"])
+        grace_end, requested_at = (
+            _day(record["grace_end"]),
+            read_stored_time(record["requested_at"]),
+        )
         if grace_end is None or requested_at is None or record["status"] not in STATUSES:
             return None
         return ExtensionRequest(
             request_id=str(record["id"]), account=str(record["account"]), grace_end=grace_end,
             requested_at=requested_at, via=str(record["via"]), status=str(record["status"]),
             reason=record["reason"], decided_by=record["decided_by"],
-            decided_at=_when(record["decided_at"]), granted_until=_day(record["granted_until"]),
+            decided_at=read_stored_time(record["decided_at"]), granted_until=_day(record["granted_until"]),
         )  # fmt: skip
     except (KeyError, TypeError, ValueError, IndexError):
         return None
@@ -262,7 +258,7 @@ def request_attributes(request: ExtensionRequest) -> dict[str, list[str]]:
 def _status_value(request: ExtensionRequest) -> str:
     if request.status == PENDING or request.decided_at is None:
         return PENDING
-    return f"{request.status} {_stamp(request.decided_at)}"
+    return f"{request.status} {to_stored_time(request.decided_at)}"
 
 
 def _from_entry(entry: Entry) -> ExtensionRequest | None:

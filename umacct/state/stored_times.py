@@ -17,6 +17,11 @@ def from_stored_time(text: str | None) -> datetime | None:
     return None if text is None else datetime.fromisoformat(text)
 
 
+def read_stored_time(value: object) -> datetime | None:
+    """The instant of a record's value (the directory branch's JSON); None if it holds none."""
+    return datetime.fromisoformat(value) if isinstance(value, str) and value else None
+
+
 class StoredTimes:
     """``to_stored_time`` of each instant, worked out once (a batch's tokens share two)."""
 

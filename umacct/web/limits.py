@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import sqlite3
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Protocol
 
@@ -22,6 +22,7 @@ from umacct.config import Config, state_backend
 from umacct.datadir import ensure_private_dir, open_private_file
 from umacct.errors import UnavailableError
 from umacct.services.runtime import Runtime
+from umacct.state.stored_times import to_stored_time
 
 LIMITS_FILE = "web.db"
 WINDOW = timedelta(hours=1)
@@ -87,7 +88,7 @@ class RateLimits:
     def hit(self, key: str, allowed: int) -> bool:
         """Count one hit for ``key``; False (and nothing counted) when ``allowed`` are used up."""
         now = self._clock.now()
-        since = _stamp(now - WINDOW)
+        since = to_stored_time(now - WINDOW)
         try:
             with self._conn:
                 self._conn.execute("DELETE FROM hits WHERE at < ?", (since,))
@@ -96,7 +97,9 @@ class RateLimits:
                 ).fetchone()
                 if count >= allowed:
                     return False
-                self._conn.execute("INSERT INTO hits (key, at) VALUES (?, ?)", (key, _stamp(now)))
+                self._conn.execute(
+                    "INSERT INTO hits (key, at) VALUES (?, ?)", (key, to_stored_time(now))
+                )
         except sqlite3.Error as exc:
             raise UnavailableError(f"{self.path}: {exc}") from exc
         return True
@@ -104,7 +107,3 @@ class RateLimits:
     def close(self) -> None:
         """Close the database."""
         self._conn.close()
-
-
-def _stamp(instant: datetime) -> str:
-    return instant.astimezone(UTC).isoformat(timespec="microseconds")

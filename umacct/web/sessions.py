@@ -19,7 +19,7 @@ import os
 import secrets
 import sqlite3
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from umacct.clock import Clock
@@ -27,6 +27,7 @@ from umacct.datadir import ensure_private_dir, open_private_file
 from umacct.errors import InvalidInputError, UnavailableError
 from umacct.policy import Stage, parse_generalized_time
 from umacct.services.accounts import Account
+from umacct.state.stored_times import to_stored_time
 from umacct.web.limits import LIMITS_FILE
 
 MANAGED_STAGES = (Stage.ACTIVE, Stage.GRACE)
@@ -35,10 +36,6 @@ MANAGED_STAGES = (Stage.ACTIVE, Stage.GRACE)
 
 def _hash(session: str) -> str:
     return hashlib.sha256(session.encode("ascii", "replace")).hexdigest()
-
-
-def _stamp(instant: datetime) -> str:
-    return instant.astimezone(UTC).isoformat(timespec="microseconds")
 
 
 @dataclass(frozen=True)
@@ -104,7 +101,7 @@ class Sessions:
     def open(self, account: str, mark: str) -> str:
         """A new session for ``account`` whose password mark is ``mark``; the cookie value."""
         session = secrets.token_urlsafe(32)
-        now = _stamp(self._clock.now())
+        now = to_stored_time(self._clock.now())
         self._run(
             "INSERT INTO sessions (hash, account, started, seen, mark) VALUES (?, ?, ?, ?, ?)",
             (_hash(session), account, now, now, mark),
@@ -123,14 +120,16 @@ class Sessions:
         now = self._clock.now()
         self._run(
             "DELETE FROM sessions WHERE seen < ? OR started < ?",
-            (_stamp(now - self._idle), _stamp(now - self._longest)),
+            (to_stored_time(now - self._idle), to_stored_time(now - self._longest)),
         )
         row = self._conn.execute(
             "SELECT account, mark FROM sessions WHERE hash = ?", (_hash(session),)
         ).fetchone()
         if row is None:
             return None
-        self._run("UPDATE sessions SET seen = ? WHERE hash = ?", (_stamp(now), _hash(session)))
+        self._run(
+            "UPDATE sessions SET seen = ? WHERE hash = ?", (to_stored_time(now), _hash(session))
+        )
         return LiveSession(str(row[0]), None if row[1] is None else str(row[1]))
 
     def remark(self, session: str | None, mark: str) -> None:
